@@ -1,0 +1,50 @@
+# ecredit: `make demo` and `make test` set everything up themselves from a fresh clone.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export SPARK_LOCAL_IP := 127.0.0.1
+
+DEMO_DIR ?= data
+DEMO_OPERATORS ?= 2000
+DEMO_DATES ?= 2026-11-01,2026-11-02,2026-11-03
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-unit test-integration bench lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11+)"; exit 1; }
+	@command -v java >/dev/null || { echo "java is needed (Java 17+) for Spark"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ecredit demo --data-dir $(DEMO_DIR) --operators $(DEMO_OPERATORS) --dates $(DEMO_DATES)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -m "integration or postgres" $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@echo "make bench arrives with the performance issue (bench/)"; exit 2
+
+# Re-resolve the pinned direct dependencies of pyproject.toml into requirements.lock.
+lock:
+	rm -rf /tmp/ecredit-lock && $(PYTHON) -m venv /tmp/ecredit-lock
+	/tmp/ecredit-lock/bin/pip install --quiet --upgrade pip
+	/tmp/ecredit-lock/bin/pip install --quiet . ".[test]"
+	/tmp/ecredit-lock/bin/pip freeze --exclude ecredit > requirements.lock
+
+clean:
+	rm -rf $(VENV) .airflow data

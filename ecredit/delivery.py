@@ -1,0 +1,194 @@
+"""Deliveries in the landing zone and their delivery-level gate (``quality.md``).
+
+A delivery is one department's folder for one date. It is complete once its ``manifest.json``
+exists. The gate checks the manifest against the files (presence, SHA-256, row count) and the
+headers against the feed registry; its result is cached in the lake under the manifest's own
+SHA-256, so a delivery is checked once and a corrected redelivery (a new manifest) is checked anew.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from ecredit import feeds as feeds_mod
+from ecredit import parse
+from ecredit.settings import Settings
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+MISSING = "missing"
+
+
+def delivery_dir(settings: Settings, dept: str, date: dt.date) -> Path:
+    return settings.landing_dir / dept / date.isoformat()
+
+
+def manifest_path(settings: Settings, dept: str, date: dt.date) -> Path:
+    return delivery_dir(settings, dept, date) / "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def delivery_dates(settings: Settings, dept: str, up_to: dt.date) -> list[dt.date]:
+    """Dates <= up_to of the department's complete deliveries (folders with a manifest)."""
+    root = settings.landing_dir / dept
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.iterdir():
+        try:
+            d = dt.date.fromisoformat(p.name)
+        except ValueError:
+            continue
+        if d <= up_to and (p / "manifest.json").is_file():
+            out.append(d)
+    return sorted(out)
+
+
+def manifest_ready(settings: Settings, dept: str, run_date: dt.date, scheduled: bool,
+                   now: Optional[dt.datetime] = None) -> bool:
+    if manifest_path(settings, dept, run_date).is_file() or not scheduled:
+        return True
+    hh, mm = (int(x) for x in settings.manifest_deadline.split(":"))
+    deadline = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(hh, mm), SHANGHAI)
+    now = now or dt.datetime.now(SHANGHAI)
+    if now >= deadline:
+        log.warning("%s: no manifest for %s by the deadline %s: the department is missing",
+                    dept, run_date, deadline.isoformat())
+        return True
+    return False
+
+
+def gate_path(settings: Settings, dept: str, date: dt.date, manifest_sha: str) -> Path:
+    return settings.lake_dir / "gates" / dept / date.isoformat() / f"{manifest_sha}.json"
+
+
+def current_gate(settings: Settings, dept: str, date: dt.date) -> Optional[dict]:
+    """The gate result of the delivery as it is in the landing zone now (None: not checked yet
+    or no manifest)."""
+    mp = manifest_path(settings, dept, date)
+    if not mp.is_file():
+        return None
+    gp = gate_path(settings, dept, date, sha256_file(mp))
+    return json.loads(gp.read_text("utf-8")) if gp.is_file() else None
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True), "utf-8")
+    os.replace(tmp, path)
+
+
+def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
+    """Check one complete delivery; the result is a dict, never an exception for bad data."""
+    folder = delivery_dir(settings, dept, date)
+    mp = folder / "manifest.json"
+    manifest_sha = sha256_file(mp)
+    result = {"dept": dept, "date": date.isoformat(), "manifest_sha256": manifest_sha,
+              "status": ACCEPTED, "reasons": [], "warnings": [], "files": []}
+
+    def reject(reason: str) -> dict:
+        result["status"] = REJECTED
+        result["reasons"].append(reason)
+        return result
+
+    try:
+        manifest = json.loads(mp.read_text("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as e:
+        return reject(f"manifest.json is not valid JSON: {e}")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return reject("manifest.json has no 'files' list")
+    if manifest.get("dept") not in (None, dept) or manifest.get("date") not in (None, date.isoformat()):
+        return reject(f"manifest.json names {manifest.get('dept')}/{manifest.get('date')}, "
+                      f"not {dept}/{date.isoformat()}")
+
+    listed = set()
+    for entry in manifest["files"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            reject(f"manifest.json has a file entry without a name: {entry!r}")
+            continue
+        name = entry["name"]
+        listed.add(name)
+        try:
+            feed = feeds_mod.feed(dept, name)
+        except KeyError:
+            result["warnings"].append(f"{name}: not a feed of {dept} in feeds.md; ignored")
+            continue
+        path = folder / name
+        if not path.is_file():
+            reject(f"{name}: listed in the manifest but absent")
+            continue
+        sha = sha256_file(path)
+        if sha != entry.get("sha256"):
+            reject(f"{name}: SHA-256 {sha} differs from the manifest's {entry.get('sha256')}")
+            continue
+        rows = parse.count_rows(str(path), feed)
+        if rows != entry.get("rows"):
+            reject(f"{name}: {rows} rows, the manifest says {entry.get('rows')}")
+            continue
+        header = parse.read_header(str(path), feed)
+        if header.missing:
+            reject(f"{name}: schema drift, required columns missing: {', '.join(header.missing)}")
+            continue
+        for extra in header.extra:
+            result["warnings"].append(f"{name}: unknown extra column {extra!r} ignored")
+        result["files"].append({"name": name, "feed_id": feed.feed_id, "rows": rows, "sha256": sha})
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != "manifest.json" and p.name not in listed:
+            result["warnings"].append(f"{p.name}: present but not listed in the manifest; ignored")
+    return result
+
+
+def check(settings: Settings, dept: str, run_date: dt.date) -> dict:
+    """Gate every delivery of the department dated <= D that has not been gated in its present
+    form; return the status of the delivery dated D (``missing`` when there is none)."""
+    checked = 0
+    for d in delivery_dates(settings, dept, run_date):
+        if current_gate(settings, dept, d) is None:
+            res = gate_delivery(settings, dept, d)
+            _write_json_atomic(gate_path(settings, dept, d, res["manifest_sha256"]), res)
+            checked += 1
+            if res["status"] == REJECTED:
+                log.warning("%s %s: delivery rejected: %s", dept, d, "; ".join(res["reasons"]))
+            for w in res["warnings"]:
+                log.warning("%s %s: %s", dept, d, w)
+    today = current_gate(settings, dept, run_date)
+    status = today["status"] if today else MISSING
+    log.info("%s: delivery of %s is %s (%d deliveries checked now)", dept, run_date, status, checked)
+    return {"dept": dept, "run_date": run_date.isoformat(), "status": status, "checked_now": checked,
+            "reasons": today["reasons"] if today else [], "warnings": today["warnings"] if today else []}
+
+
+def accepted_files(settings: Settings, up_to: dt.date) -> list[dict]:
+    """Every file of every accepted delivery dated <= up_to, as it is in the landing zone now:
+    dicts with dept, date, feed_id, name, path, rows, sha256."""
+    out = []
+    for dept in feeds_mod.DEPARTMENTS:
+        for d in delivery_dates(settings, dept, up_to):
+            gate = current_gate(settings, dept, d)
+            if gate is None:
+                gate = gate_delivery(settings, dept, d)
+                _write_json_atomic(gate_path(settings, dept, d, gate["manifest_sha256"]), gate)
+            if gate["status"] != ACCEPTED:
+                continue
+            for f in gate["files"]:
+                out.append({**f, "dept": dept, "date": d.isoformat(),
+                            "path": str(delivery_dir(settings, dept, d) / f["name"])})
+    return out

@@ -1,0 +1,161 @@
+"""Ingest: decode and parse every accepted delivery file once, check its rows, mask personal data,
+and write the parsed rows to the lake, keyed by the file's SHA-256.
+
+Layout: ``lake/parsed/rows/feed_id=<dept.stem>/delivery_date=<D>/file_sha=<sha256>/`` holds every
+data row of that file in one wide schema (all canonical columns of all feeds as strings; a row has
+the columns of its own feed), with its source line, operator key, record key, and reasons (empty for
+a row that is loaded, the quality codes for a row that is quarantined). A marker
+``lake/parsed/done/<feed_id>/<D>/<sha256>.json`` with the file's counts is written once the rows
+are safely written: a file with a marker is never parsed again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterator
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ecredit import checks, delivery, parse
+from ecredit.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
+from ecredit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _wide_columns() -> list[str]:
+    names: list[str] = []
+    for f in FEEDS:
+        for c in f.columns:
+            if c.kind in (PII, ID_NO):
+                continue
+            for n in ([c.name, c.name + "_date"] if c.kind == TIMESTAMP else [c.name]):
+                if n not in names:
+                    names.append(n)
+    return names
+
+
+WIDE_COLUMNS = _wide_columns()
+META_FIELDS = [
+    T.StructField("dept", T.StringType(), False),
+    T.StructField("source_line", T.LongType(), False),
+    T.StructField("operator_key", T.StringType(), True),
+    T.StructField("natural_person", T.BooleanType(), False),
+    T.StructField("key_str", T.StringType(), True),
+    T.StructField("reasons", T.ArrayType(T.StringType()), False),
+    T.StructField("warnings", T.ArrayType(T.StringType()), False),
+    T.StructField("payload", T.StringType(), True),
+]
+PARTITION_FIELDS = [
+    T.StructField("feed_id", T.StringType(), False),
+    T.StructField("delivery_date", T.StringType(), False),
+    T.StructField("file_sha", T.StringType(), False),
+]
+ROW_SCHEMA = T.StructType(META_FIELDS + [T.StructField(c, T.StringType(), True) for c in WIDE_COLUMNS]
+                          + PARTITION_FIELDS)
+
+
+def key_string(feed: Feed, values: dict, operator_key: str | None) -> str | None:
+    """The record key's parts joined by '|' (dates already ISO): the tail of ``record_key``."""
+    parts = []
+    for k in feed.key:
+        v = operator_key if k == "operator_key" else values.get(k)
+        if v is None:
+            return None
+        parts.append(v)
+    return "|".join(parts)
+
+
+def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
+    """Every data row of one delivery file as a tuple of ROW_SCHEMA. Runs on the executors."""
+    feed = feed_by_name(info["dept"], info["name"])
+    ddate = dt.date.fromisoformat(info["date"])
+    tail = (feed.feed_id, info["date"], info["sha256"])
+    with open(info["path"], "rb") as stream:
+        for raw in parse.iter_rows(stream, feed):
+            if raw.values is None:
+                payload = checks.masked_payload(feed, raw.fields, None)
+                payload["_detail"] = raw.malformed
+                yield (feed.dept, raw.line, None, False, None, [checks.MALFORMED], [],
+                       json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail)
+                continue
+            values, reasons, warnings, op_key, natural = checks.check_row(feed, raw.values, ddate, pii_key)
+            payload = None
+            if reasons:
+                payload = json.dumps(checks.masked_payload(feed, raw.fields, raw.values), ensure_ascii=False)
+            yield (feed.dept, raw.line, op_key, natural, key_string(feed, values, op_key), reasons,
+                   warnings, payload, *(values.get(c) for c in WIDE_COLUMNS), *tail)
+
+
+def mark_duplicates(rows: DataFrame) -> DataFrame:
+    """DUPLICATE_KEY: among the rows of one file that pass every other check, every occurrence
+    of a record key but the last gets the reason (the last one is loaded)."""
+    w = Window.partitionBy("feed_id", "delivery_date", "file_sha", "key_str")
+    clean = (F.size("reasons") == 0) & F.col("key_str").isNotNull()
+    last_line = F.max(F.when(clean, F.col("source_line"))).over(w)
+    dup = clean & (F.col("source_line") < last_line)
+    feed_cols = F.to_json(F.struct(*[F.col(c) for c in WIDE_COLUMNS]))
+    return (rows
+            .withColumn("reasons", F.when(dup, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
+            .withColumn("payload", F.when(dup, feed_cols).otherwise(F.col("payload"))))
+
+
+def done_marker(settings: Settings, info: dict) -> Path:
+    return settings.lake_dir / "parsed" / "done" / info["feed_id"] / info["date"] / f"{info['sha256']}.json"
+
+
+def rows_path(settings: Settings) -> Path:
+    return settings.lake_dir / "parsed" / "rows"
+
+
+def pending_files(settings: Settings, run_date: dt.date) -> list[dict]:
+    return [f for f in delivery.accepted_files(settings, run_date) if not done_marker(settings, f).is_file()]
+
+
+def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
+    """Parse every accepted file dated <= D that has not been parsed; returns counts."""
+    todo = pending_files(settings, run_date)
+    if not todo:
+        log.info("ingest: nothing new to parse up to %s", run_date)
+        return {"files_parsed": 0, "rows": 0}
+    pii_key = settings.pii_key
+    todo = sorted(todo, key=lambda f: -f["rows"])  # big files first
+    rdd = spark.sparkContext.parallelize(todo, len(todo)).flatMap(lambda info: parse_file(info, pii_key))
+    rows = mark_duplicates(spark.createDataFrame(rdd, ROW_SCHEMA)).cache()
+    (rows.write.mode("overwrite").partitionBy("feed_id", "delivery_date", "file_sha")
+     .parquet(str(rows_path(settings))))
+    counts = {
+        (r["feed_id"], r["delivery_date"], r["file_sha"]): r
+        for r in rows.groupBy("feed_id", "delivery_date", "file_sha").agg(
+            F.count(F.lit(1)).alias("rows_in"),
+            F.sum(F.when(F.size("reasons") == 0, 1).otherwise(0)).alias("rows_loaded"),
+        ).collect()
+    }
+    total = 0
+    for info in todo:
+        c = counts.get((info["feed_id"], info["date"], info["sha256"]))
+        rows_in = int(c["rows_in"]) if c else 0
+        loaded = int(c["rows_loaded"]) if c else 0
+        total += rows_in
+        marker = done_marker(settings, info)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")},
+                                   "rows_in": rows_in, "rows_loaded": loaded,
+                                   "rows_quarantined": rows_in - loaded}), "utf-8")
+        os.replace(tmp, marker)
+        log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],
+                 info["name"], rows_in, loaded, rows_in - loaded)
+    rows.unpersist()
+    return {"files_parsed": len(todo), "rows": total}
+
+
+def file_counts(settings: Settings, info: dict) -> dict | None:
+    m = done_marker(settings, info)
+    return json.loads(m.read_text("utf-8")) if m.is_file() else None

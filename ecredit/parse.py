@@ -1,0 +1,213 @@
+"""Decoding and parsing of one delivery file, row by row (pure Python, streaming).
+
+``feeds.md``: a CSV file's rows are its records after the header (RFC 4180: a quoted field may
+hold a line break); a JSON Lines file's rows are its lines. Lines end with LF or CRLF (a lone CR
+ends nothing); a blank line is a row, and a malformed one. GBK is decoded as GB18030.
+
+Every row comes out as a ``RawRow``: its physical line number (1-based; the CSV header is line 1;
+a record spanning lines gives its first), its values by canonical column name (trimmed, null
+markers turned into None) or None when the row is MALFORMED, and the reason. The functions here
+never raise on bad data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator, Optional
+
+from ecredit.feeds import Feed
+
+MALFORMED = "MALFORMED"
+
+# feeds.md: after trimming, these mean null (the dash may be U+2014 or U+2015).
+NULL_MARKERS = frozenset({"", "—", "― ―", "— —", "―", "/", "无", "—―", "―—", "— ―", "― —"})
+
+
+def is_null_marker(value: str) -> bool:
+    return value in NULL_MARKERS
+
+
+def clean_csv_value(value: str) -> Optional[str]:
+    v = value.strip()
+    return None if v in NULL_MARKERS else v
+
+
+@dataclass
+class RawRow:
+    line: int
+    values: Optional[dict]  # canonical name -> str | None; None when MALFORMED
+    malformed: Optional[str] = None  # detail when MALFORMED
+    fields: list = field(default_factory=list)  # what could be split, for the masked payload
+
+
+@dataclass
+class Header:
+    columns: list  # header names as sent, in file order
+    missing: list  # required sources absent (schema drift)
+    extra: list  # unknown columns (warning)
+
+
+def _physical_lines(stream: BinaryIO) -> Iterator[bytes]:
+    """Split on LF only; a trailing CR (CRLF) is removed. A lone CR stays inside the line. The
+    empty remainder after a final LF is not a line."""
+    pending = b""
+    while True:
+        chunk = stream.read(1 << 20)
+        if not chunk:
+            break
+        pending += chunk
+        parts = pending.split(b"\n")
+        pending = parts.pop()
+        for p in parts:
+            yield p[:-1] if p.endswith(b"\r") else p
+    if pending:
+        yield pending[:-1] if pending.endswith(b"\r") else pending
+
+
+def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
+    try:
+        return raw.decode(encoding), True
+    except UnicodeDecodeError:
+        return raw.decode(encoding, errors="replace"), False
+
+
+def csv_records(stream: BinaryIO, encoding: str) -> Iterator[tuple[int, str, bool]]:
+    """(first physical line number, record text, decodable) for every CSV record, header
+    included. A record continues over line breaks while a quoted field is open."""
+    text_parts: list[str] = []
+    start = 0
+    ok_all = True
+    quotes = 0
+    for n, raw in enumerate(_physical_lines(stream), start=1):
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a BOM, declared or not
+        text, ok = _decode(raw, encoding)
+        if not text_parts:
+            start = n
+        text_parts.append(text)
+        ok_all = ok_all and ok
+        quotes += text.count('"')
+        if quotes % 2 == 0:
+            yield start, "\n".join(text_parts), ok_all
+            text_parts, ok_all, quotes = [], True, 0
+    if text_parts:  # an unterminated quote at the end of the file: the record is what is left
+        yield start, "\n".join(text_parts), ok_all
+
+
+def count_rows(path: str, feed: Feed) -> int:
+    """Data rows as feeds.md counts them (for the manifest check)."""
+    with open(path, "rb") as f:
+        if feed.fmt == "jsonl":
+            return sum(1 for _ in _physical_lines(f))
+        return max(0, sum(1 for _ in csv_records(f, feed.encoding)) - 1)
+
+
+_CR = "\ue000"  # stands in for a lone CR while the csv module splits (a lone CR ends nothing)
+
+
+def _split(text: str) -> Optional[list[str]]:
+    try:
+        rows = list(csv.reader(io.StringIO(text.replace("\r", _CR), newline=""), strict=True))
+    except csv.Error:
+        return None
+    if len(rows) != 1:
+        return None if len(rows) > 1 else [""]
+    return [f.replace(_CR, "\r") for f in rows[0]]
+
+
+def read_header(path: str, feed: Feed) -> Header:
+    """The header of a CSV file, or the union of JSON keys is not checked (JSON has no header)."""
+    if feed.fmt == "jsonl":
+        return Header([c.source for c in feed.columns], [], [])
+    with open(path, "rb") as f:
+        first = next(csv_records(f, feed.encoding), None)
+    cols = [c.strip() for c in (_split(first[1]) or [])] if first else []
+    known = {c.source for c in feed.columns}
+    missing = [s for s in feed.required_sources if s not in cols]
+    extra = [c for c in cols if c not in known]
+    return Header(cols, missing, extra)
+
+
+def iter_rows(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
+    if feed.fmt == "jsonl":
+        yield from _iter_jsonl(stream, feed)
+    else:
+        yield from _iter_csv(stream, feed)
+
+
+def _iter_csv(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
+    records = csv_records(stream, feed.encoding)
+    first = next(records, None)
+    if first is None:
+        return
+    header = [c.strip() for c in (_split(first[1]) or [])]
+    by_source = {c.source: c.name for c in feed.columns}
+    names = [by_source.get(h) for h in header]  # None for an unknown extra column
+    for line, text, decodable in records:
+        fields = _split(text)
+        if not decodable:
+            yield RawRow(line, None, "undecodable bytes in the declared encoding", fields or [])
+            continue
+        if text == "":
+            yield RawRow(line, None, "blank line", [])
+            continue
+        if fields is None:
+            yield RawRow(line, None, "unbalanced quotes", [text])
+            continue
+        if len(fields) != len(header):
+            yield RawRow(line, None, f"{len(fields)} fields, the header has {len(header)}", fields)
+            continue
+        values = {c.name: None for c in feed.columns}
+        for name, raw in zip(names, fields):
+            if name is not None:
+                values[name] = clean_csv_value(raw)
+        yield RawRow(line, values, None, fields)
+
+
+def _json_scalar(v) -> tuple[Optional[str], bool]:
+    """A JSON value as the string the checks see; (value, ok). Nested values are not scalars."""
+    if v is None:
+        return None, True
+    if isinstance(v, bool):
+        return ("true" if v else "false"), True
+    if isinstance(v, (int, float)):
+        return json.dumps(v), True
+    if isinstance(v, str):
+        return (v if v.strip() != "" else None), True
+    return None, False
+
+
+def _iter_jsonl(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
+    for n, raw in enumerate(_physical_lines(stream), start=1):
+        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        text, ok = _decode(raw, feed.encoding)
+        if not ok:
+            yield RawRow(n, None, "undecodable bytes in the declared encoding", [text])
+            continue
+        if text.strip() == "":
+            yield RawRow(n, None, "blank line", [])
+            continue
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            yield RawRow(n, None, "invalid JSON", [text])
+            continue
+        if not isinstance(obj, dict):
+            yield RawRow(n, None, "a JSON line must be an object", [text])
+            continue
+        values = {}
+        bad = []
+        for c in feed.columns:
+            v, good = _json_scalar(obj.get(c.source))
+            values[c.name] = v
+            if not good:
+                bad.append(c.source)
+        if bad:
+            yield RawRow(n, None, f"nested value where a scalar is expected: {', '.join(bad)}",
+                         [text])
+            continue
+        yield RawRow(n, values, None, [text])

@@ -1,0 +1,75 @@
+"""The DAG's Python tasks. Each function is what one Airflow task calls; the Spark stages are the
+applications under ``jobs/`` (submitted with the Spark provider's operator). Nothing here knows
+about Airflow objects beyond plain values, so every function is callable from a test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from ecredit import settings as settings_mod
+
+log = logging.getLogger(__name__)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | None,
+                     run_after: dt.datetime | None = None) -> dict:
+    """The run date D (operations.md) and whether the run waits for manifests.
+
+    D is the ``run_date`` param when given (runs by hand, backfills, REST triggers); otherwise the
+    calendar day before the run's logical date in Asia/Shanghai. Settings are validated here, at
+    the first task, so a wrong setting stops the run with one sentence naming it.
+    """
+    settings_mod.load(check_landing=True)
+    if run_date_param:
+        try:
+            d = dt.date.fromisoformat(str(run_date_param))
+        except ValueError:
+            raise settings_mod.SettingError(
+                f"The DAG param run_date must be a date YYYY-MM-DD, not {run_date_param!r}.") from None
+        return {"run_date": d.isoformat(), "scheduled": False}
+    when = logical_date or run_after
+    if when is None:
+        raise settings_mod.SettingError("The run has neither a run_date param nor a logical date.")
+    d = when.astimezone(SHANGHAI).date() - dt.timedelta(days=1)
+    return {"run_date": d.isoformat(), "scheduled": True}
+
+
+def manifest_ready(dept: str, run_date: str, scheduled: bool) -> bool:
+    """Sensor poke: True when the department's manifest for D is there, or when the run does not
+    wait (by hand) or the deadline has passed (the department is then ``missing``)."""
+    from ecredit import delivery
+
+    return delivery.manifest_ready(settings_mod.load(), dept, dt.date.fromisoformat(run_date), scheduled)
+
+
+def check_delivery(dept: str, run_date: str) -> dict:
+    """Delivery-level gate for the department's delivery dated D (manifest, files, SHA-256, row
+    counts, header). Returns the gate result; a bad delivery is a result, never an exception."""
+    from ecredit import delivery
+
+    return delivery.check(settings_mod.load(), dept, dt.date.fromisoformat(run_date))
+
+
+def publish(run_date: str, run_id: str) -> dict:
+    """Publish D's gold layer to the warehouse in one transaction; record the attempt."""
+    from ecredit import publish as publish_mod
+
+    return publish_mod.publish_run(settings_mod.load(), dt.date.fromisoformat(run_date), run_id)
+
+
+def push(run_date: str) -> dict:
+    """Write the outbox files of D."""
+    from ecredit import outbox
+
+    return outbox.push(settings_mod.load(), dt.date.fromisoformat(run_date))
+
+
+def record_failure(run_date: str | None, run_id: str, task_id: str, reason: str) -> None:
+    """Failure callback: append the failed attempt to ``pipeline_run``."""
+    from ecredit import publish as publish_mod
+
+    publish_mod.record_failed_run(settings_mod.load(), run_date, run_id, f"{task_id}: {reason}")

@@ -1,0 +1,139 @@
+"""Publish a run date's gold layer to the warehouse, atomically (one transaction per run date),
+and record every attempt in ``pipeline_run`` (outside that transaction).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ecredit import delivery, ingest, rules as rules_mod, state
+from ecredit import warehouse as wh
+from ecredit.feeds import DEPARTMENTS, feeds_of
+from ecredit.settings import SettingError, Settings
+
+log = logging.getLogger(__name__)
+BATCH = 5000
+
+
+def connect(settings: Settings) -> Engine:
+    """The warehouse engine, its tables created; an unreachable warehouse names the setting."""
+    url = settings.warehouse_url
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    eng = wh.engine_for(url)
+    try:
+        wh.metadata.create_all(eng)
+    except OperationalError as e:
+        raise SettingError(f"CREDIT_WAREHOUSE_URL: the warehouse cannot be reached ({e.orig}).") from None
+    return eng
+
+
+def feed_status_rows(settings: Settings, run_date: dt.date) -> list[dict]:
+    """feed_status for (D, dept): the department's delivery dated D only (quality.md)."""
+    rows = []
+    for dept in DEPARTMENTS:
+        applied = 0
+        for d in delivery.delivery_dates(settings, dept, run_date):
+            g = delivery.current_gate(settings, dept, d)
+            applied += bool(g and g["status"] == delivery.ACCEPTED)
+        gate = delivery.current_gate(settings, dept, run_date)
+        row = {"run_date": run_date, "dept": dept, "deliveries_applied": applied,
+               "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0}
+        if gate is None:
+            row["status"] = delivery.MISSING
+        elif gate["status"] == delivery.REJECTED:
+            row["status"] = delivery.REJECTED
+            folder = delivery.delivery_dir(settings, dept, run_date)
+            for f in feeds_of(dept):
+                if (folder / f.file).is_file():
+                    from ecredit import parse
+                    row["rows_in"] += parse.count_rows(str(folder / f.file), f)
+        else:
+            for f in gate["files"]:
+                c = ingest.file_counts(settings, {**f, "dept": dept, "date": run_date.isoformat()})
+                if c is None:
+                    raise RuntimeError(f"{dept} {run_date} {f['name']} was accepted but never parsed: "
+                                       "the ingest stage did not run for this date")
+                for k in ("rows_in", "rows_loaded", "rows_quarantined"):
+                    row[k] += c[k]
+            row["status"] = "partial" if row["rows_quarantined"] else "ok"
+        rows.append(row)
+    return rows
+
+
+def _parquet_rows(path: Path):
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: the build_state stage did not run for this date")
+    pf = pq.ParquetDataset(str(path))
+    for batch in pf.read().to_batches(BATCH):
+        yield batch.to_pylist()
+
+
+def _insert(conn: Connection, table, batches) -> int:
+    n = 0
+    for rows in batches:
+        if rows:
+            conn.execute(insert(table), rows)
+            n += len(rows)
+    return n
+
+
+def latest_published_date(conn: Connection) -> dt.date | None:
+    return conn.execute(select(func.max(wh.dim_operator.c.updated_run_date))).scalar()
+
+
+def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: dt.datetime | None = None) -> dict:
+    started_at = started_at or dt.datetime.now(dt.timezone.utc)
+    rule_set = rules_mod.load(settings.rules_path)
+    eng = connect(settings)
+    gold = state.gold_dir(settings, run_date)
+    status_rows = feed_status_rows(settings, run_date)
+    counts: dict = {}
+    warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
+                if r["status"] in (delivery.MISSING, delivery.REJECTED)]
+    with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
+        for table in wh.PER_RUN_TABLES:
+            conn.execute(delete(table).where(table.c.run_date == run_date))
+        counts["feed_status"] = _insert(conn, wh.feed_status, [status_rows])
+        latest = latest_published_date(conn)
+        if latest is None or run_date >= latest:
+            for table in wh.LATEST_STATE_TABLES:
+                conn.execute(delete(table))
+                counts[table.name] = _insert(conn, table, _parquet_rows(gold / table.name))
+        else:
+            warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
+                            f"the latest run date so far")
+    counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
+    record_attempt(eng, run_date, run_id, started_at, "success", None, warnings, rule_set.version, counts)
+    log.info("published %s: %s", run_date, counts)
+    return {"run_date": run_date.isoformat(), "counts": counts, "warnings": warnings}
+
+
+def record_attempt(eng: Engine, run_date, run_id, started_at, status, reason, warnings, rules_version, counts) -> None:
+    with eng.begin() as conn:
+        conn.execute(insert(wh.pipeline_run).values(
+            run_date=run_date, run_id=run_id, started_at=started_at,
+            finished_at=dt.datetime.now(dt.timezone.utc), status=status, reason=reason,
+            warnings=json.dumps(warnings or [], ensure_ascii=False), rules_version=rules_version,
+            counts=json.dumps(counts or {}, ensure_ascii=False)))
+
+
+def record_failed_run(settings: Settings, run_date: str | None, run_id: str, reason: str) -> None:
+    try:
+        version = rules_mod.load(settings.rules_path).version
+    except Exception:  # the rules file may be what failed
+        version = None
+    try:
+        eng = connect(settings)
+        record_attempt(eng, dt.date.fromisoformat(run_date) if run_date else None, run_id, None,
+                       "failed", reason[:4000], [], version, {})
+    except (SQLAlchemyError, SettingError) as e:
+        log.error("could not record the failed run in pipeline_run: %s", e)

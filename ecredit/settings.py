@@ -1,0 +1,114 @@
+"""Settings: the environment variables of ``operations.md``, typed and validated.
+
+``load()`` never raises a bare stack trace for a wrong setting: it raises ``SettingError`` whose
+message is one sentence naming the variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_PII_KEY = "ecredit-demo-pii-key-not-for-production"
+DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"
+DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
+
+
+class SettingError(ValueError):
+    """A configuration value is wrong; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    lake_dir: Path
+    warehouse_url: str
+    outbox_dir: Path
+    pii_key: str
+    draw_secret: str
+    env: str
+    manifest_deadline: str  # HH:MM
+    rules_path: Path
+    spark_master: str
+
+    @property
+    def uses_demo_pii_key(self) -> bool:
+        return self.pii_key == DEMO_PII_KEY
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, for a child process (spark-submit)."""
+        return {
+            "CREDIT_LANDING_DIR": str(self.landing_dir),
+            "CREDIT_LAKE_DIR": str(self.lake_dir),
+            "CREDIT_WAREHOUSE_URL": self.warehouse_url,
+            "CREDIT_OUTBOX_DIR": str(self.outbox_dir),
+            "CREDIT_PII_KEY": self.pii_key,
+            "CREDIT_DRAW_SECRET": self.draw_secret,
+            "CREDIT_ENV": self.env,
+            "CREDIT_MANIFEST_DEADLINE": self.manifest_deadline,
+            "CREDIT_RULES": str(self.rules_path),
+            "SPARK_MASTER": self.spark_master,
+        }
+
+
+def _path(env: dict, name: str, default: str) -> Path:
+    raw = env.get(name) or default
+    p = Path(raw)
+    return p if p.is_absolute() else (Path.cwd() / p).resolve()
+
+
+def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
+    env = dict(os.environ if env is None else env)
+    credit_env = env.get("CREDIT_ENV", "development")
+    if credit_env not in ("development", "production"):
+        raise SettingError(f"CREDIT_ENV must be 'development' or 'production', not {credit_env!r}.")
+
+    data = _path(env, "CREDIT_DATA_DIR", "./data")
+    landing = _path(env, "CREDIT_LANDING_DIR", str(data / "landing"))
+    lake = _path(env, "CREDIT_LAKE_DIR", str(data / "lake"))
+    outbox = _path(env, "CREDIT_OUTBOX_DIR", str(data / "outbox"))
+    warehouse_url = env.get("CREDIT_WAREHOUSE_URL") or f"sqlite:///{data / 'warehouse.db'}"
+    if "://" not in warehouse_url:
+        raise SettingError(
+            f"CREDIT_WAREHOUSE_URL is not a SQLAlchemy URL (dialect://...): {warehouse_url!r}."
+        )
+
+    pii_key = env.get("CREDIT_PII_KEY") or DEMO_PII_KEY
+    draw_secret = env.get("CREDIT_DRAW_SECRET") or DEMO_DRAW_SECRET
+    if credit_env == "production":
+        if pii_key == DEMO_PII_KEY:
+            raise SettingError("CREDIT_PII_KEY must be set to a secret of your own when CREDIT_ENV=production.")
+        if draw_secret == DEMO_DRAW_SECRET:
+            raise SettingError("CREDIT_DRAW_SECRET must be set to a secret of your own when CREDIT_ENV=production.")
+    if pii_key == DEMO_PII_KEY:
+        warnings.warn("CREDIT_PII_KEY is not set: using the DEMO key; natural persons' NP- keys are not secret.",
+                      stacklevel=2)
+
+    deadline = env.get("CREDIT_MANIFEST_DEADLINE", "06:00")
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", deadline)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise SettingError(f"CREDIT_MANIFEST_DEADLINE must be a time of day HH:MM, not {deadline!r}.")
+
+    rules = _path(env, "CREDIT_RULES", str(DEFAULT_RULES))
+    if not rules.is_file():
+        raise SettingError(f"CREDIT_RULES points to {rules}, which is not a readable file.")
+
+    master = env.get("SPARK_MASTER", "local[*]")
+    if not re.match(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://[^\s]+|yarn|k8s://\S+)$", master):
+        raise SettingError(f"SPARK_MASTER must be local[*], local[N] or spark://host:port, not {master!r}.")
+
+    if check_landing and not landing.is_dir():
+        raise SettingError(f"CREDIT_LANDING_DIR {landing} is not a readable directory.")
+
+    return Settings(
+        landing_dir=landing, lake_dir=lake, warehouse_url=warehouse_url, outbox_dir=outbox,
+        pii_key=pii_key, draw_secret=draw_secret, env=credit_env, manifest_deadline=deadline,
+        rules_path=rules, spark_master=master,
+    )

@@ -1,0 +1,284 @@
+"""The state as of run date D: the latest-wins fold of every applied delivery dated <= D, mapped to
+the canonical model (operators, credit records with record type / severity / active window,
+evaluations, spot checks, complaints, licences, inspectors).
+
+Every function from ``fold`` on takes and returns DataFrames (no I/O) and is tested on small
+DataFrames; ``build`` reads the parsed rows and writes ``lake/state/<D>/`` and ``lake/gold/<D>/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from functools import reduce
+from pathlib import Path
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ecredit import delivery, ingest
+from ecredit.feeds import CREDIT, FEEDS
+from ecredit.rules import Rules
+from ecredit.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AMOUNT = T.DecimalType(20, 2)
+RECORD_COLUMNS = ["record_key", "operator_key", "dept", "feed_id", "record_type", "polarity", "severity",
+                  "event_date", "active_until", "withdrawn", "amount_yuan", "source_delivery_date",
+                  "source_line"]
+
+
+# ---------------------------------------------------------------- reading and folding
+
+def read_parsed(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
+    """The loaded (not quarantined) rows of every accepted, parsed file dated <= D."""
+    files = [f for f in delivery.accepted_files(settings, run_date) if ingest.done_marker(settings, f).is_file()]
+    root = ingest.rows_path(settings)
+    paths = [str(root / f"feed_id={f['feed_id']}" / f"delivery_date={f['date']}" / f"file_sha={f['sha256']}")
+             for f in files]
+    paths = [p for p in paths if Path(p).is_dir()]
+    if not paths:
+        return spark.createDataFrame([], ingest.ROW_SCHEMA)
+    df = spark.read.option("basePath", str(root)).schema(ingest.ROW_SCHEMA).parquet(*paths)
+    return df.filter(F.size("reasons") == 0)
+
+
+def fold(rows: DataFrame) -> DataFrame:
+    """Latest wins per (feed, record key): the row of the latest delivery, and within one
+    delivery the last line. A later version replaces the whole record."""
+    w = Window.partitionBy("feed_id", "key_str").orderBy(F.col("delivery_date").desc(), F.col("source_line").desc())
+    return rows.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
+
+
+def _feed(folded: DataFrame, feed_id: str) -> DataFrame:
+    return folded.filter(F.col("feed_id") == feed_id)
+
+
+def _date(c: str) -> Column:
+    return F.to_date(F.col(c))
+
+
+def _lookup(table: dict, field: str, column: str) -> Column:
+    pairs = []
+    for value, spec in table.items():
+        v = spec.get(field, "negative" if field == "polarity" else None)
+        pairs += [F.lit(value), F.lit(v)]
+    return F.create_map(*pairs)[F.col(column)] if pairs else F.lit(None)
+
+
+def _days(c: Column, n) -> Column:
+    return F.date_add(c, F.lit(n) if not isinstance(n, Column) else n)
+
+
+# ---------------------------------------------------------------- credit records (scoring.md §1)
+
+def _base(df: DataFrame, rules: Rules, feed_id: str, type_column: str, event: Column) -> DataFrame:
+    table = rules.record_type_table(feed_id)
+    dept, stem = feed_id.split(".")
+    return (df
+            .withColumn("record_key", F.concat(F.lit(f"{dept}:{stem}:"), F.col("key_str")))
+            .withColumn("record_type", _lookup(table, "type", type_column))
+            .withColumn("polarity", _lookup(table, "polarity", type_column))
+            .withColumn("severity", _lookup(table, "severity", type_column).cast("int"))
+            .withColumn("event_date", event)
+            .withColumn("source_delivery_date", _date("delivery_date")))
+
+
+def _default_until(rules: Rules) -> Column:
+    days = F.create_map(*[x for s in (1, 2, 3, 4) for x in (F.lit(s), F.lit(rules.default_window(s)))])
+    return F.date_add(F.col("event_date"), (days[F.col("severity")] - 1).cast("int"))
+
+
+def _finish(df: DataFrame, withdrawn: Column, until: Column, amount: Column | None = None) -> DataFrame:
+    return (df.withColumn("withdrawn", F.coalesce(withdrawn, F.lit(False)))
+            .withColumn("active_until", until)
+            .withColumn("amount_yuan", (amount if amount is not None else F.lit(None)).cast(AMOUNT))
+            .select(*RECORD_COLUMNS))
+
+
+def _bump(sev: Column, cond: Column, by: int = 1) -> Column:
+    return F.when(cond, F.least(F.lit(4), sev + F.lit(by))).otherwise(sev)
+
+
+def penalties(folded: DataFrame, rules: Rules) -> DataFrame:
+    p = rules.get("penalties")
+    df = _base(_feed(folded, "amr.penalties"), rules, "amr.penalties", "violation_type", _date("decision_date"))
+    light = F.col("penalty_category").isin(p["light_categories"])
+    heavy = F.col("penalty_category").isin(p["heavy_categories"])
+    amount = F.col("amount_10k_yuan").cast(T.DecimalType(24, 4)) * F.lit(10000)
+    sev = F.when(light, F.lit(1)).when(heavy, F.lit(4)).otherwise(F.col("severity"))
+    sev = _bump(sev, F.coalesce(amount >= F.lit(p["large_amount_yuan"]), F.lit(False)))
+    until = (F.when(F.col("publicity_end").isNotNull(), _date("publicity_end"))
+             .when(light, _days(F.col("event_date"), p["light_window_days"] - 1))
+             .otherwise(_days(F.col("event_date"), p["window_days"] - 1)))
+    return _finish(df.withColumn("severity", sev), F.col("status") == "撤销", until, amount)
+
+
+def amr_lists(folded: DataFrame, rules: Rules) -> DataFrame:
+    df = _base(_feed(folded, "amr.lists"), rules, "amr.lists", "list_type", _date("listed_date"))
+    off = F.date_sub(_date("removed_date"), 1)  # 移出日期 is the first day off the list
+    auto = _days(F.col("event_date"), rules.get("lists.serious_max_days") - 1)
+    serious = F.col("record_type") == "LIST_SERIOUS"
+    until = F.when(serious, F.when(off.isNull(), auto).otherwise(F.least(off, auto))).otherwise(off)
+    return _finish(df, F.lit(False), until)
+
+
+def ndrc_lists(folded: DataFrame, rules: Rules) -> DataFrame:
+    df = _base(_feed(folded, "ndrc.credit_lists"), rules, "ndrc.credit_lists", "list_type", _date("start_date"))
+    return _finish(df, F.lit(False), F.date_sub(_date("end_date"), 1))
+
+
+def cac(folded: DataFrame, rules: Rules) -> DataFrame:
+    df = _base(_feed(folded, "cac.pi_violations"), rules, "cac.pi_violations", "violation_type", _date("found_date"))
+    rectified = F.coalesce(F.col("rectification_status") == "已整改", F.lit(False))  # null = 未整改
+    df = df.withColumn("severity", _bump(F.col("severity"), ~rectified, rules.get("cac.unrectified_severity_bump")))
+    until = F.when(rectified, _days(F.col("event_date"), rules.get("cac.rectified_window_days") - 1))
+    return _finish(df, F.col("withdrawn") == "是", until)
+
+
+def psb(folded: DataFrame, rules: Rules) -> DataFrame:
+    df = _base(_feed(folded, "psb.cases"), rules, "psb.cases", "case_type", _date("filed_at_date"))
+    return _finish(df, F.col("status") == "撤案", _default_until(rules))
+
+
+def _simple(folded: DataFrame, rules: Rules, feed_id: str, type_column: str, event: str,
+            withdrawn: Column, amount: str | None) -> DataFrame:
+    df = _base(_feed(folded, feed_id), rules, feed_id, type_column, _date(event))
+    return _finish(df, withdrawn, _default_until(rules), F.col(amount) if amount else None)
+
+
+def customs_violations(folded: DataFrame, rules: Rules) -> DataFrame:
+    df = _base(_feed(folded, "customs.violations"), rules, "customs.violations", "violation_type",
+               _date("decision_date"))
+    amount = F.col("amount_yuan").cast(AMOUNT)
+    big = F.coalesce(amount >= F.lit(rules.get("customs_violations.large_amount_yuan")), F.lit(False))
+    df = df.withColumn("severity", _bump(F.col("severity"), big))
+    return _finish(df, F.col("withdrawn") == "true", _default_until(rules), amount)
+
+
+def customs_credit(folded: DataFrame, rules: Rules) -> DataFrame:
+    """Every version is kept; the level in force at D is the one with the latest EFFECTIVE_DATE
+    <= D. A version counts from its date until the day before the next version's date."""
+    df = _base(_feed(folded, "customs.enterprise_credit"), rules, "customs.enterprise_credit",
+               "credit_level", _date("effective_date"))
+    nxt = F.lead("event_date").over(Window.partitionBy("operator_key").orderBy("event_date"))
+    df = df.withColumn("active_until", F.date_sub(nxt, 1)).filter(F.col("record_type").isNotNull())
+    return _finish(df, F.lit(False), F.col("active_until"))
+
+
+def credit_records(folded: DataFrame, rules: Rules) -> DataFrame:
+    """All credit records of the state, timeless: activity at D is added by ``with_activity``."""
+    parts = [
+        penalties(folded, rules), amr_lists(folded, rules), ndrc_lists(folded, rules), cac(folded, rules),
+        psb(folded, rules),
+        _simple(folded, rules, "commerce.breaches", "breach_type", "decided_date", F.col("withdrawn") == "是", "amount_yuan"),
+        _simple(folded, rules, "finance.finance_risk", "risk_type", "decided_date", F.col("status") == "已结清", "amount_yuan"),
+        _simple(folded, rules, "post.express_violations", "violation_type", "handled_date", F.col("withdrawn") == "是", "amount_yuan"),
+        customs_violations(folded, rules), customs_credit(folded, rules),
+    ]
+    assert {f.feed_id for f in FEEDS if f.table == CREDIT} == {
+        "amr.penalties", "amr.lists", "ndrc.credit_lists", "cac.pi_violations", "psb.cases", "commerce.breaches",
+        "finance.finance_risk", "post.express_violations", "customs.violations", "customs.enterprise_credit"}
+    return reduce(DataFrame.unionByName, parts)
+
+
+def with_activity(records: DataFrame, operators: DataFrame, run_date: dt.date) -> DataFrame:
+    """``active`` at D, ``in_registry``, and active_until null for a record that never counts."""
+    d = F.lit(run_date)
+    until = F.when(F.col("withdrawn"), F.lit(None).cast("date")).otherwise(F.col("active_until"))
+    keys = operators.select("operator_key").distinct().withColumn("in_registry", F.lit(True))
+    return (records.withColumn("active_until", until)
+            .withColumn("active", ~F.col("withdrawn") & (F.col("event_date") <= d)
+                        & (F.col("active_until").isNull() | (d <= F.col("active_until"))))
+            .join(keys, "operator_key", "left")
+            .withColumn("in_registry", F.coalesce("in_registry", F.lit(False))))
+
+
+# ---------------------------------------------------------------- the other canonical tables
+
+def operators(folded: DataFrame) -> DataFrame:
+    return _feed(folded, "amr.operators").select(
+        "operator_key", "uscc", "name", "subject_type", "district_code", "platform", "shop_url",
+        "registration_status", "license_displayed", _date("last_verified_date").alias("last_verified_date"),
+        _date("established_date").alias("established_date"), "natural_person",
+        _date("delivery_date").alias("source_delivery_date"), "source_line")
+
+
+def licences(folded: DataFrame) -> DataFrame:
+    return _feed(folded, "gds.licenses").select(
+        "operator_key", "licence_no", "licence_name", _date("valid_from").alias("valid_from"),
+        _date("valid_to").alias("valid_to"), "licence_status")
+
+
+def evaluations(folded: DataFrame) -> DataFrame:
+    dec = T.DecimalType(7, 3)
+    return _feed(folded, "commerce.evaluations").select(
+        "operator_key", "platform", F.to_date(F.concat("eval_month", F.lit("-01"))).alias("eval_month"),
+        *[F.col(c).cast(dec).alias(c) for c in ("overall_satisfaction", "product_quality", "brand_reputation", "after_sales")],
+        F.col("review_count").cast("long").alias("review_count"),
+        F.col("deleted_review_count").cast("long").alias("deleted_review_count"))
+
+
+def spot_checks(folded: DataFrame) -> DataFrame:
+    return _feed(folded, "amr.spot_checks").select(
+        "operator_key", "check_no", "product_category", "result", _date("check_date").alias("check_date"))
+
+
+def complaints(folded: DataFrame) -> DataFrame:
+    return _feed(folded, "amr.complaints").select(
+        "operator_key", "complaint_no", "complaint_category", _date("registered_date").alias("registered_date"),
+        "handling_status", "advance_compensation")
+
+
+def inspectors(folded: DataFrame) -> DataFrame:
+    return _feed(folded, "amr.inspectors").select("inspector_id", "name", "certificate_no", "unit", "on_duty")
+
+
+def dim_operator(ops: DataFrame, lic: DataFrame, run_date: dt.date) -> DataFrame:
+    d = F.lit(run_date)
+    valid = (lic.filter((F.col("licence_status") == "有效") & (F.col("valid_from") <= d)
+                        & (F.col("valid_to").isNull() | (d <= F.col("valid_to"))))
+             .groupBy("operator_key").agg(F.count(F.lit(1)).alias("valid_licenses")))
+    return (ops.join(valid, "operator_key", "left")
+            .select("operator_key", "uscc", "name", "subject_type", "district_code", "platform", "shop_url",
+                    "registration_status", "license_displayed", "last_verified_date", "established_date",
+                    F.coalesce("valid_licenses", F.lit(0)).cast("int").alias("valid_licenses"),
+                    d.alias("updated_run_date")))
+
+
+# ---------------------------------------------------------------- the job
+
+def state_dir(settings: Settings, run_date: dt.date) -> Path:
+    return settings.lake_dir / "state" / run_date.isoformat()
+
+
+def gold_dir(settings: Settings, run_date: dt.date) -> Path:
+    return settings.lake_dir / "gold" / run_date.isoformat()
+
+
+def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
+    folded = fold(read_parsed(spark, settings, run_date)).cache()
+    ops = operators(folded).cache()
+    lic = licences(folded)
+    records = with_activity(credit_records(folded, rules), ops, run_date)
+    tables = {
+        "operators": ops, "credit_records": records, "licences": lic, "evaluations": evaluations(folded),
+        "spot_checks": spot_checks(folded), "complaints": complaints(folded), "inspectors": inspectors(folded),
+    }
+    sdir = state_dir(settings, run_date)
+    for name, df in tables.items():
+        df.write.mode("overwrite").parquet(str(sdir / name))
+    gdir = gold_dir(settings, run_date)
+    st_records = spark.read.parquet(str(sdir / "credit_records"))
+    dim = dim_operator(spark.read.parquet(str(sdir / "operators")), spark.read.parquet(str(sdir / "licences")), run_date)
+    dim.write.mode("overwrite").parquet(str(gdir / "dim_operator"))
+    (st_records.select(*[c for c in RECORD_COLUMNS if c != "feed_id"], "active", "in_registry")
+     .write.mode("overwrite").parquet(str(gdir / "fact_credit_record")))
+    folded.unpersist()
+    ops.unpersist()
+    counts = {"operators": spark.read.parquet(str(gdir / "dim_operator")).count(),
+              "credit_records": st_records.count()}
+    log.info("state as of %s: %s", run_date, counts)
+    return counts

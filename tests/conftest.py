@@ -1,0 +1,32 @@
+"""Shared fixtures: one local SparkSession for the whole session, settings pointing at a
+temporary data folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from ecredit.spark import get_session
+
+    session = get_session("ecredit-tests", master="local[2]", conf={"spark.sql.shuffle.partitions": "2"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def default_rules():
+    from ecredit import rules
+    from ecredit.settings import DEFAULT_RULES
+
+    return rules.load(DEFAULT_RULES)
