@@ -38,9 +38,9 @@ class Rules:
         return node
 
 
-def _require(data: dict, dotted: str, kind, path: str):
+def _require(data: dict, dotted: str, kind, path: str, parts: tuple | None = None):
     node = data
-    for part in dotted.split("."):
+    for part in parts or dotted.split("."):
         if not isinstance(node, dict) or part not in node:
             raise RulesError(f"The rules file {path} lacks the key {dotted!r}.")
         node = node[part]
@@ -69,7 +69,7 @@ def load(path: str | Path) -> Rules:
     for f in FEEDS:
         if f.table != CREDIT:
             continue
-        table = _require(data, f"record_types.{f.feed_id}", dict, str(p))
+        table = _require(data, f"record_types.{f.feed_id}", dict, str(p), ("record_types", f.feed_id))
         for value, spec in table.items():
             where = f"record_types.{f.feed_id}.{value}"
             if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):

@@ -39,7 +39,7 @@ dim_operator = Table(
 
 fact_credit_record = Table(
     "fact_credit_record", metadata,
-    Column("record_key", String(200), primary_key=True, comment="<dept>:<feed>:<key parts joined by |>"),
+    Column("record_key", Text, primary_key=True, comment="<dept>:<feed>:<key parts joined by |>"),
     Column("operator_key", String(40), nullable=False, index=True, comment="operator the record is about"),
     Column("dept", String(10), nullable=False, comment="department that delivered it"),
     Column("record_type", String(40), nullable=False, comment="credit record type (scoring.md §1)"),
@@ -96,3 +96,23 @@ def engine_for(url: str) -> Engine:
     if eng.dialect.name == "sqlite":
         warnings.filterwarnings("ignore", message=".*Decimal objects natively.*")
     return eng
+
+
+def ddl(dialect_name: str) -> str:
+    """CREATE statements of every table for a dialect (``sql/warehouse.<dialect>.sql``)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = {"postgresql": postgresql.dialect(), "sqlite": sqlite.dialect()}[dialect_name]
+    out = [f"-- Generated from ecredit/warehouse.py by `python -m ecredit.warehouse {dialect_name}`; do not edit.\n"]
+    for table in metadata.sorted_tables:
+        out.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";\n")
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            out.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";\n")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(ddl(sys.argv[1] if len(sys.argv) > 1 else "postgresql"), end="")

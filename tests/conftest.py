@@ -19,7 +19,10 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 def spark():
     from ecredit.spark import get_session
 
-    session = get_session("ecredit-tests", master="local[2]", conf={"spark.sql.shuffle.partitions": "2"})
+    session = get_session("ecredit-tests", master="local[2]", conf={
+        # small test data: fewer partitions and no whole-stage code generation start faster
+        "spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "2",
+        "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"})
     yield session
     session.stop()
 

@@ -1,0 +1,171 @@
+"""The ``ecredit`` command line.
+
+    ecredit generate --out DIR --operators N --dates D1,D2,... --seed S [--dirty-rate R]
+    ecredit run --date D                 the DAG for D, in-process (Airflow's test runner)
+    ecredit backfill --from D1 --to D2   the DAG for each date in order
+    ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
+    ecredit demo                         generate, run a few dates, print a summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _dates(text: str) -> list[dt.date]:
+    try:
+        return [dt.date.fromisoformat(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"dates must be YYYY-MM-DD separated by commas ({e})") from None
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_generate(args) -> int:
+    from ecredit.generate import generate
+
+    t0 = time.time()
+    summary = generate(Path(args.out), args.operators, args.dates, args.seed, args.dirty_rate, progress=_progress)
+    print(f"generated deliveries for {len(args.dates)} date(s) in {args.out} in {time.time() - t0:.1f} s")
+    if isinstance(summary, dict) and summary.get("dirty"):
+        print("dirty rows injected:", ", ".join(f"{k} {v}" for k, v in sorted(summary["dirty"].items())))
+    return 0
+
+
+def _check_settings() -> int | None:
+    from ecredit import settings
+
+    try:
+        settings.load(check_landing=True)
+    except settings.SettingError as e:
+        print(f"ecredit: {e}", file=sys.stderr)
+        return 2
+    return None
+
+
+def cmd_run(args) -> int:
+    bad = _check_settings()
+    if bad:
+        return bad
+    from ecredit import airflow_support
+
+    airflow_support.prepare_airflow_env()
+    ok = airflow_support.run_dag_for_date(args.date.isoformat())
+    print(f"ecredit run {args.date}: {'success' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def cmd_backfill(args) -> int:
+    if args.to_date < args.from_date:
+        print("ecredit: --to must not be before --from", file=sys.stderr)
+        return 2
+    bad = _check_settings()
+    if bad:
+        return bad
+    from ecredit import airflow_support
+
+    airflow_support.prepare_airflow_env()
+    ok = airflow_support.backfill(args.from_date, args.to_date)
+    print(f"ecredit backfill {args.from_date}..{args.to_date}: {'success' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def cmd_ui(args) -> int:
+    bad = _check_settings()
+    if bad:
+        return bad
+    from ecredit import airflow_support
+
+    airflow_support.prepare_airflow_env()
+    return airflow_support.start_ui(port=args.port)
+
+
+def cmd_demo(args) -> int:
+    data = Path(args.data_dir).resolve()
+    os.environ["CREDIT_DATA_DIR"] = str(data)
+    for var in ("CREDIT_LANDING_DIR", "CREDIT_LAKE_DIR", "CREDIT_OUTBOX_DIR", "CREDIT_WAREHOUSE_URL"):
+        os.environ.pop(var, None)
+    import shutil
+
+    for sub in ("landing", "lake", "outbox", "warehouse.db"):
+        p = data / sub
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    from ecredit.generate import generate
+
+    t0 = time.time()
+    _progress(f"demo: generating {args.operators} operators' deliveries for {', '.join(map(str, args.dates))}")
+    generate(data / "landing", args.operators, args.dates, args.seed, args.dirty_rate, progress=_progress)
+    from ecredit import airflow_support
+
+    airflow_support.prepare_airflow_env()
+    for d in args.dates:
+        _progress(f"demo: running the DAG for {d}")
+        if not airflow_support.run_dag_for_date(d.isoformat()):
+            print(f"demo: the run of {d} FAILED; see the task logs above", file=sys.stderr)
+            return 1
+    from ecredit import report
+
+    print(report.summary(args.dates[-1]))
+    print(f"demo finished in {time.time() - t0:.0f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ecredit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write department deliveries (feeds.md)")
+    g.add_argument("--out", required=True, help="landing folder to write")
+    g.add_argument("--operators", type=int, required=True)
+    g.add_argument("--dates", type=_dates, required=True, help="D1,D2,... (the first is the history load)")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--dirty-rate", type=float, default=0.0, help="fraction of rows made dirty (quality.md)")
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run", help="run the DAG for one date, in-process")
+    r.add_argument("--date", type=_date, required=True)
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("backfill", help="run the DAG for each date of a range, in order")
+    b.add_argument("--from", dest="from_date", type=_date, required=True)
+    b.add_argument("--to", dest="to_date", type=_date, required=True)
+    b.set_defaults(func=cmd_backfill)
+
+    u = sub.add_parser("ui", help="start Airflow with the project's DAGs")
+    u.add_argument("--port", type=int, default=8080)
+    u.set_defaults(func=cmd_ui)
+
+    d = sub.add_parser("demo", help="generate deliveries, run the DAG for a few dates, print a summary")
+    d.add_argument("--data-dir", default="data")
+    d.add_argument("--operators", type=int, default=2000)
+    d.add_argument("--dates", type=_dates, default=_dates("2026-11-01,2026-11-02,2026-11-03"))
+    d.add_argument("--seed", type=int, default=20200710)
+    d.add_argument("--dirty-rate", type=float, default=0.01)
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "operators", 1) is not None and getattr(args, "operators", 1) < 1:
+        print("ecredit: --operators must be at least 1", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

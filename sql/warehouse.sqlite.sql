@@ -1,0 +1,63 @@
+-- Generated from ecredit/warehouse.py by `python -m ecredit.warehouse sqlite`; do not edit.
+
+CREATE TABLE dim_operator (
+	operator_key VARCHAR(40) NOT NULL, 
+	uscc VARCHAR(18), 
+	name TEXT, 
+	subject_type VARCHAR(16), 
+	district_code VARCHAR(6), 
+	platform TEXT, 
+	shop_url TEXT, 
+	registration_status VARCHAR(8), 
+	license_displayed VARCHAR(2), 
+	last_verified_date DATE, 
+	established_date DATE, 
+	valid_licenses INTEGER, 
+	updated_run_date DATE NOT NULL, 
+	PRIMARY KEY (operator_key)
+);
+
+CREATE TABLE fact_credit_record (
+	record_key TEXT NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	dept VARCHAR(10) NOT NULL, 
+	record_type VARCHAR(40) NOT NULL, 
+	polarity VARCHAR(8) NOT NULL, 
+	severity INTEGER, 
+	event_date DATE NOT NULL, 
+	active_until DATE, 
+	active BOOLEAN NOT NULL, 
+	withdrawn BOOLEAN NOT NULL, 
+	amount_yuan NUMERIC(20, 2), 
+	in_registry BOOLEAN NOT NULL, 
+	source_delivery_date DATE NOT NULL, 
+	source_line INTEGER NOT NULL, 
+	PRIMARY KEY (record_key)
+);
+
+CREATE INDEX ix_fact_credit_record_operator_key ON fact_credit_record (operator_key);
+
+CREATE TABLE feed_status (
+	run_date DATE NOT NULL, 
+	dept VARCHAR(10) NOT NULL, 
+	status VARCHAR(10) NOT NULL, 
+	deliveries_applied INTEGER NOT NULL, 
+	rows_in INTEGER NOT NULL, 
+	rows_loaded INTEGER NOT NULL, 
+	rows_quarantined INTEGER NOT NULL, 
+	PRIMARY KEY (run_date, dept)
+);
+
+CREATE TABLE pipeline_run (
+	attempt_id INTEGER NOT NULL, 
+	run_date DATE, 
+	run_id VARCHAR(250) NOT NULL, 
+	started_at DATETIME, 
+	finished_at DATETIME, 
+	status VARCHAR(10) NOT NULL, 
+	reason TEXT, 
+	warnings TEXT, 
+	rules_version VARCHAR(64), 
+	counts TEXT, 
+	PRIMARY KEY (attempt_id)
+);

@@ -1,0 +1,36 @@
+"""Writing small hand-made deliveries for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ecredit.feeds import feed
+
+
+def write_delivery(landing: Path, dept: str, date: str, files: dict[str, list], manifest: bool = True) -> Path:
+    """files: file name -> list of rows; CSV rows are lists of values in header order, JSON rows
+    are dicts. Encoded as feeds.md declares; the manifest counts rows and hashes bytes."""
+    folder = landing / dept / date
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for name, rows in files.items():
+        f = feed(dept, name)
+        if f.fmt == "jsonl":
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        else:
+            import csv
+            import io
+            buf = io.StringIO(newline="")
+            w = csv.writer(buf, lineterminator="\n")
+            w.writerow([c.source for c in f.columns if not c.optional_in_header])
+            for r in rows:
+                w.writerow(r)
+            text = buf.getvalue()
+        data = text.encode(f.encoding)
+        (folder / name).write_bytes(data)
+        entries.append({"name": name, "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()})
+    if manifest:
+        (folder / "manifest.json").write_text(json.dumps({"dept": dept, "date": date, "files": entries}), "utf-8")
+    return folder
