@@ -1,0 +1,144 @@
+"""
+# ecommerce_credit_daily
+
+Credit supervision of Guangzhou e-commerce operators: the nine departments' daily deliveries in,
+operator state, credit classes and inspection plans out.
+
+**Schedule.** Daily at 02:00 Asia/Shanghai. The run date **D** is the `run_date` param when the run
+is given one (`ecredit run --date D`, backfills, REST triggers with `conf: {"run_date": "YYYY-MM-DD"}`);
+a scheduled run has none and processes the day before its trigger day: the 02:00 run of day X
+processes X - 1, whose deliveries arrived overnight. A run processes the deliveries dated <= D.
+
+**Tasks.**
+
+1. `resolve_run_date` - works out D, validates the settings (a wrong setting stops the run here with
+   one sentence naming it).
+2. One group per department (`amr`, `ndrc`, `cac`, `psb`, `commerce`, `finance`, `gds`, `post`,
+   `customs`):
+   - `wait_for_manifest` - a scheduled run waits (rescheduling every minute) until the department's
+     manifest for D is there or `CREDIT_MANIFEST_DEADLINE` passes (the department is then `missing`);
+     a run by hand does not wait;
+   - `check_delivery` - the delivery-level gate (manifest, files, SHA-256, row counts, header).
+   A department's trouble marks that department and never blocks the run.
+3. `ingest` (Spark, `jobs/ingest.py --date D`) - parse, validate and land every delivery dated <= D.
+4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
+   inspection plans.
+5. `publish` - D's gold layer to the warehouse in one transaction.
+6. `push` - the outbox files for the departments.
+
+Every task retries once after 30 s and has an execution timeout; a failed task is recorded in the
+warehouse's `pipeline_run` table. Spark jobs run against `SPARK_MASTER` (default `local[*]`).
+The logic lives in the `ecredit` package (`ecredit.pipeline`, `jobs/`); this file is wiring only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import DAG, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
+
+from ecredit import feeds, pipeline
+from ecredit.airflow_support import (
+    DAG_ID,
+    RESOLVE_TASK_ID,
+    EcreditSparkSubmitOperator,
+    on_task_failure,
+    setting_errors_fail_fast,
+)
+
+SHANGHAI = "Asia/Shanghai"
+
+default_args = {
+    "owner": "ecredit",
+    "retries": 1,
+    "retry_delay": dt.timedelta(seconds=30),
+    "execution_timeout": dt.timedelta(minutes=30),
+    "on_failure_callback": on_task_failure,
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Department deliveries in; operator state, credit classes and inspection plans out.",
+    schedule=CronTriggerTimetable("0 2 * * *", timezone=SHANGHAI),
+    start_date=pendulum.datetime(2024, 1, 1, tz=SHANGHAI),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    params={
+        "run_date": Param(
+            None,
+            type=["null", "string"],
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            title="Run date D (YYYY-MM-DD)",
+            description="The date to process; leave empty for a scheduled run (D = the day before).",
+        ),
+    },
+    doc_md=__doc__,
+    tags=["ecredit"],
+) as dag:
+
+    @task(task_id=RESOLVE_TASK_ID, multiple_outputs=True)
+    def resolve_run_date(**context) -> dict:
+        dag_run = context.get("dag_run")
+        with setting_errors_fail_fast():
+            return pipeline.resolve_run_date(
+                (context.get("params") or {}).get("run_date"),
+                context.get("logical_date"),
+                getattr(dag_run, "run_after", None),
+            )
+
+    @task.sensor(
+        task_id="wait_for_manifest",
+        mode="reschedule",
+        poke_interval=60,
+        timeout=6 * 3600,
+        execution_timeout=dt.timedelta(minutes=10),
+    )
+    def wait_for_manifest(dept: str, run_date: str, scheduled: bool) -> bool:
+        with setting_errors_fail_fast():
+            return pipeline.manifest_ready(dept, run_date, scheduled)
+
+    @task(task_id="check_delivery", execution_timeout=dt.timedelta(minutes=30))
+    def check_delivery(dept: str, run_date: str) -> dict:
+        with setting_errors_fail_fast():
+            return pipeline.check_delivery(dept, run_date)
+
+    @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30))
+    def publish(run_date: str, **context) -> dict:
+        with setting_errors_fail_fast():
+            return pipeline.publish(run_date, context["run_id"])
+
+    @task(task_id="push", execution_timeout=dt.timedelta(minutes=15))
+    def push(run_date: str) -> dict:
+        with setting_errors_fail_fast():
+            return pipeline.push(run_date)
+
+    resolved = resolve_run_date()
+
+    departments = []
+    for dept, dept_name in feeds.DEPARTMENTS.items():
+        with TaskGroup(group_id=dept, tooltip=dept_name) as group:
+            waited = wait_for_manifest(dept, resolved["run_date"], resolved["scheduled"])
+            checked = check_delivery(dept, resolved["run_date"])
+            waited >> checked
+        departments.append(group)
+
+    # all_done: a department's failure never blocks the run. The run date reaches the Spark jobs as
+    # `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default run_date template).
+    ingest = EcreditSparkSubmitOperator(
+        task_id="ingest",
+        job="ingest.py",
+        trigger_rule=TriggerRule.ALL_DONE,
+        execution_timeout=dt.timedelta(hours=2),
+    )
+    build_state = EcreditSparkSubmitOperator(
+        task_id="build_state",
+        job="build_state.py",
+        execution_timeout=dt.timedelta(hours=2),
+    )
+    published = publish(resolved["run_date"])
+    pushed = push(resolved["run_date"])
+
+    resolved >> ingest
+    departments >> ingest >> build_state >> published >> pushed

@@ -1,0 +1,192 @@
+"""The DAG file parses, has the shape operations.md describes, and the Spark master is resolved right.
+
+Nothing here runs a task or Spark. The Airflow environment lives in a temporary AIRFLOW_HOME for the
+whole session (see ``airflow_home``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ecredit import airflow_support, feeds
+from ecredit.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.unit
+
+DAGS = PROJECT_ROOT / "dags"
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory) -> Path:
+    """One temporary AIRFLOW_HOME per test session, migrated once (same path in every test file)."""
+    home = tmp_path_factory.getbasetemp() / "airflow_home"
+    airflow_support.prepare_airflow_env(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_home):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS))
+
+
+@pytest.fixture(scope="session")
+def dag(dagbag):
+    return dagbag.dags[airflow_support.DAG_ID]
+
+
+@pytest.fixture()
+def rules_file(tmp_path) -> Path:
+    p = tmp_path / "rules.yaml"
+    p.write_text("# placeholder rules for settings.load()\n")
+    return p
+
+
+def test_dags_folder_loads_without_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert airflow_support.DAG_ID in dagbag.dags
+
+
+def test_one_group_per_department_with_wait_and_check(dag):
+    assert len(feeds.DEPARTMENTS) == 9
+    groups = dag.task_group.children
+    for dept, name in feeds.DEPARTMENTS.items():
+        assert dept in groups, dept
+        group = groups[dept]
+        assert group.tooltip == name
+        assert set(group.children) == {f"{dept}.wait_for_manifest", f"{dept}.check_delivery"}
+        wait = dag.get_task(f"{dept}.wait_for_manifest")
+        check = dag.get_task(f"{dept}.check_delivery")
+        assert check.task_id in wait.downstream_task_ids
+        assert "resolve_run_date" in wait.upstream_task_ids
+        assert wait.mode == "reschedule" and wait.poke_interval == 60
+        assert wait.timeout >= 3 * 3600
+        assert "ingest" in check.downstream_task_ids
+
+
+def test_spark_tasks_use_the_spark_provider_operator(dag):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    for task_id, job in (("ingest", "ingest.py"), ("build_state", "build_state.py")):
+        t = dag.get_task(task_id)
+        assert isinstance(t, SparkSubmitOperator), task_id
+        assert isinstance(t, airflow_support.EcreditSparkSubmitOperator)
+        assert Path(t.application) == PROJECT_ROOT / "jobs" / job
+        assert t.application_args[0] == "--date"
+        assert "resolve_run_date" in t.application_args[1] and "{{" in t.application_args[1]
+        assert t._conn_id == airflow_support.SPARK_CONN_ID
+    assert str(dag.get_task("ingest").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+
+
+def test_order_of_the_main_line(dag):
+    assert dag.get_task("ingest").upstream_task_ids == {
+        "resolve_run_date", *(f"{d}.check_delivery" for d in feeds.DEPARTMENTS)}
+    assert dag.get_task("build_state").upstream_task_ids == {"ingest"}
+    # publish and push also read D from resolve_run_date's XCom (an XComArg edge)
+    assert dag.get_task("publish").upstream_task_ids - {"resolve_run_date"} == {"build_state"}
+    assert dag.get_task("push").upstream_task_ids - {"resolve_run_date"} == {"publish"}
+    assert dag.get_task("resolve_run_date").upstream_task_ids == set()
+
+
+def test_every_task_has_retries_timeout_and_failure_callback(dag):
+    for t in dag.tasks:
+        assert t.retries >= 1, t.task_id
+        assert t.retry_delay <= dt.timedelta(minutes=5), t.task_id
+        assert isinstance(t.execution_timeout, dt.timedelta) and t.execution_timeout > dt.timedelta(0), t.task_id
+        callbacks = t.on_failure_callback
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        assert airflow_support.on_task_failure in callbacks, t.task_id
+
+
+def test_schedule_is_0200_shanghai_and_params(dag):
+    tt = dag.timetable
+    assert type(tt).__name__ == "CronTriggerTimetable"
+    assert tt.expression == "0 2 * * *"
+    assert str(getattr(tt.timezone, "name", tt.timezone)) == "Asia/Shanghai"
+    assert dag.catchup is False
+    assert dag.params["run_date"] is None
+    assert (dag.doc_md or "").strip()
+    assert "run_date" in dag.doc_md
+
+
+def test_the_dag_serializes(dag):
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    data = DagSerialization.serialize_dag(dag)
+    assert data["dag_id"] == airflow_support.DAG_ID
+
+
+def test_failure_callback_never_raises(monkeypatch):
+    from ecredit import pipeline
+
+    def boom(*a, **k):
+        raise RuntimeError("warehouse down")
+
+    monkeypatch.setattr(pipeline, "record_failure", boom)
+    airflow_support.on_task_failure({})  # no ti, no run id: still quiet
+    airflow_support.on_task_failure({"run_id": "r", "exception": ValueError("x"), "params": {"run_date": "2024-05-01"}})
+
+
+def test_importing_airflow_support_does_not_import_airflow():
+    code = "import sys, ecredit.airflow_support; print('airflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=PROJECT_ROOT, env={**_clean_env(), "PYTHONPATH": str(PROJECT_ROOT)})
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def _clean_env() -> dict:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SPARK_MASTER"))}
+
+
+# --- Spark master resolution -----------------------------------------------------------------------
+
+
+def test_spark_master_defaults_to_local_and_follows_SPARK_MASTER(rules_file):
+    assert airflow_support.spark_master({"CREDIT_RULES": str(rules_file)}) == "local[*]"
+    env = {"CREDIT_RULES": str(rules_file), "SPARK_MASTER": "spark://127.0.0.1:7077"}
+    assert airflow_support.spark_master(env) == "spark://127.0.0.1:7077"
+
+
+@pytest.mark.parametrize("master", ["local[*]", "local[2]", "spark://127.0.0.1:7077"])
+def test_the_spark_hook_passes_the_master_through(airflow_home, monkeypatch, master):
+    """The connection we write makes the provider's hook say ``--master <SPARK_MASTER>`` (never yarn)."""
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    conn_json = airflow_support.spark_connection_json(master)
+    assert json.loads(conn_json) == {"conn_type": "spark", "host": master}
+    monkeypatch.setenv(airflow_support.spark_conn_env_var(), conn_json)
+    hook = SparkSubmitHook(conn_id=airflow_support.SPARK_CONN_ID, conf=airflow_support.spark_conf())
+    assert hook._connection["master"] == master
+    assert hook._connection["deploy_mode"] is None  # client mode: env vars reach the driver
+    cmd = hook._build_spark_submit_command("/x/app.py")
+    assert cmd[0] == "spark-submit"
+    assert cmd[cmd.index("--master") + 1] == master
+    assert "spark.driver.host=127.0.0.1" in cmd
+
+
+def test_child_env_uses_the_venv_spark_submit_and_python(rules_file):
+    from ecredit import settings
+
+    s = settings.load({"CREDIT_RULES": str(rules_file)})
+    env = airflow_support.spark_child_env(s)
+    first_on_path = Path(env["PATH"].split(":")[0])
+    assert (first_on_path / "spark-submit").is_file()
+    assert env["PYSPARK_PYTHON"] == sys.executable
+    assert env["SPARK_LOCAL_IP"] == "127.0.0.1"
+    assert str(PROJECT_ROOT) in env["PYTHONPATH"].split(":")
+    assert env["CREDIT_RULES"] == str(rules_file)
+    assert env["SPARK_MASTER"] == "local[*]"
+
+
+def test_job_path_resolves_under_jobs():
+    assert airflow_support.job_path("ingest.py") == PROJECT_ROOT / "jobs" / "ingest.py"
+    assert airflow_support.job_path("/abs/app.py") == Path("/abs/app.py")
