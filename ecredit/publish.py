@@ -69,11 +69,10 @@ def feed_status_rows(settings: Settings, run_date: dt.date) -> list[dict]:
     return rows
 
 
-def _parquet_rows(path: Path):
+def _parquet_rows(path: Path, columns: list[str]):
     if not path.exists():
         raise RuntimeError(f"{path} is missing: the build_state stage did not run for this date")
-    pf = pq.ParquetDataset(str(path))
-    for batch in pf.read().to_batches(BATCH):
+    for batch in pq.ParquetDataset(str(path)).read(columns=columns).to_batches(BATCH):
         yield batch.to_pylist()
 
 
@@ -107,7 +106,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         if latest is None or run_date >= latest:
             for table in wh.LATEST_STATE_TABLES:
                 conn.execute(delete(table))
-                counts[table.name] = _insert(conn, table, _parquet_rows(gold / table.name))
+                counts[table.name] = _insert(conn, table, _parquet_rows(gold / table.name, [c.name for c in table.columns]))
         else:
             warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
                             f"the latest run date so far")

@@ -52,8 +52,14 @@ def fold(rows: DataFrame) -> DataFrame:
     return rows.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
 
 
+_META = ["feed_id", "dept", "delivery_date", "source_line", "operator_key", "natural_person", "key_str"]
+
+
 def _feed(folded: DataFrame, feed_id: str) -> DataFrame:
-    return folded.filter(F.col("feed_id") == feed_id)
+    """One feed's rows with its own columns only (keeps the plans small)."""
+    f = next(x for x in FEEDS if x.feed_id == feed_id)
+    own = [c for c in ingest.WIDE_COLUMNS if any(c in (col.name, col.name + "_date") for col in f.columns)]
+    return folded.filter(F.col("feed_id") == feed_id).select(*_META, *own)
 
 
 def _date(c: str) -> Column:
@@ -258,27 +264,24 @@ def gold_dir(settings: Settings, run_date: dt.date) -> Path:
     return settings.lake_dir / "gold" / run_date.isoformat()
 
 
-def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
+STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspectors")
+GOLD_TABLES = ("dim_operator", "fact_credit_record")
+
+
+def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> None:
+    """Write the state as of D: ``gold/<D>/`` the tables to publish (dim_operator,
+    fact_credit_record with its feed_id), ``state/<D>/`` the other canonical tables."""
     folded = fold(read_parsed(spark, settings, run_date)).cache()
-    ops = operators(folded).cache()
-    lic = licences(folded)
-    records = with_activity(credit_records(folded, rules), ops, run_date)
-    tables = {
-        "operators": ops, "credit_records": records, "licences": lic, "evaluations": evaluations(folded),
-        "spot_checks": spot_checks(folded), "complaints": complaints(folded), "inspectors": inspectors(folded),
-    }
-    sdir = state_dir(settings, run_date)
+    ops = operators(folded)
+    lic = licences(folded).cache()
+    tables = {"licences": lic, "evaluations": evaluations(folded), "spot_checks": spot_checks(folded),
+              "complaints": complaints(folded), "inspectors": inspectors(folded)}
+    sdir, gdir = state_dir(settings, run_date), gold_dir(settings, run_date)
     for name, df in tables.items():
         df.write.mode("overwrite").parquet(str(sdir / name))
-    gdir = gold_dir(settings, run_date)
-    st_records = spark.read.parquet(str(sdir / "credit_records"))
-    dim = dim_operator(spark.read.parquet(str(sdir / "operators")), spark.read.parquet(str(sdir / "licences")), run_date)
-    dim.write.mode("overwrite").parquet(str(gdir / "dim_operator"))
-    (st_records.select(*[c for c in RECORD_COLUMNS if c != "feed_id"], "active", "in_registry")
-     .write.mode("overwrite").parquet(str(gdir / "fact_credit_record")))
+    dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(gdir / "dim_operator"))
+    records = with_activity(credit_records(folded, rules), ops, run_date)
+    records.write.mode("overwrite").parquet(str(gdir / "fact_credit_record"))
     folded.unpersist()
-    ops.unpersist()
-    counts = {"operators": spark.read.parquet(str(gdir / "dim_operator")).count(),
-              "credit_records": st_records.count()}
-    log.info("state as of %s: %s", run_date, counts)
-    return counts
+    lic.unpersist()
+    log.info("state as of %s written to %s and %s", run_date, sdir, gdir)

@@ -13,9 +13,12 @@ def main() -> None:
     args = _common.parse_args(__doc__)
     cfg = settings.load(check_landing=True)
     rule_set = rules.load(cfg.rules_path)
-    spark = get_session("ecredit-build-state")
+    from ecredit import delivery
+
+    rows = sum(f["rows"] for f in delivery.accepted_files(cfg, args.date))
+    spark = get_session("ecredit-build-state", rows_hint=rows)
     try:
-        print(state.build(spark, cfg, rule_set, args.date))
+        state.build(spark, cfg, rule_set, args.date)
     finally:
         spark.stop()
 

@@ -12,7 +12,11 @@ from ecredit.spark import get_session
 def main() -> None:
     args = _common.parse_args(__doc__)
     cfg = settings.load(check_landing=True)
-    spark = get_session("ecredit-ingest")
+    todo = ingest.pending_files(cfg, args.date)
+    if not todo:
+        print(f"ingest: every accepted delivery dated <= {args.date} is parsed already")
+        return
+    spark = get_session("ecredit-ingest", rows_hint=sum(f["rows"] for f in todo))
     try:
         print(ingest.run(spark, cfg, args.date))
     finally:
