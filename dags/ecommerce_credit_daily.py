@@ -129,6 +129,7 @@ with DAG(
     ingest = EcreditSparkSubmitOperator(
         task_id="ingest",
         job="ingest.py",
+        skip_when=pipeline.nothing_to_ingest,
         trigger_rule=TriggerRule.ALL_DONE,
         execution_timeout=dt.timedelta(hours=2),
     )

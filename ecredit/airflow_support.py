@@ -268,7 +268,8 @@ def _build_operator_class():
 
         def __init__(self, *, job: str | os.PathLike, run_date: str = RUN_DATE_TEMPLATE,
                      extra_args: list[str] | tuple[str, ...] = (), conn_id: str = SPARK_CONN_ID,
-                     name: str | None = None, **kwargs: Any) -> None:
+                     name: str | None = None, skip_when: Any = None, **kwargs: Any) -> None:
+            self.skip_when = skip_when  # callable(run_date) -> True when the job has nothing to do
             app = job_path(job)
             kwargs.setdefault("application_args", ["--date", run_date, *extra_args])
             super().__init__(application=str(app), conn_id=conn_id,
@@ -289,6 +290,9 @@ def _build_operator_class():
                 s = settings_mod.load()
             except settings_mod.SettingError as e:
                 raise AirflowFailException(str(e)) from None
+            if self.skip_when is not None and "--date" in args and self.skip_when(args[args.index("--date") + 1]):
+                self.log.info("%s: nothing to do for this date; no Spark application started", self.task_id)
+                return None
             os.environ[spark_conn_env_var(self._conn_id)] = spark_connection_json(s.spark_master)
             # Merge so our defaults never override what the DAG author passed (idempotent on retry).
             self.conf = {**spark_conf(), **(self.conf or {})}

@@ -54,6 +54,14 @@ def check_delivery(dept: str, run_date: str) -> dict:
     return delivery.check(settings_mod.load(), dept, dt.date.fromisoformat(run_date))
 
 
+def nothing_to_ingest(run_date: str) -> bool:
+    """True when every accepted delivery dated <= D is parsed already (a rerun, a quiet day):
+    the ingest task then starts no Spark application."""
+    from ecredit import ingest
+
+    return not ingest.pending_files(settings_mod.load(), dt.date.fromisoformat(run_date))
+
+
 def publish(run_date: str, run_id: str) -> dict:
     """Publish D's gold layer to the warehouse in one transaction; record the attempt."""
     from ecredit import publish as publish_mod
