@@ -100,10 +100,16 @@ def mark_duplicates(rows: DataFrame) -> DataFrame:
     clean = (F.size("reasons") == 0) & F.col("key_str").isNotNull()
     last_line = F.max(F.when(clean, F.col("source_line"))).over(w)
     dup = clean & (F.col("source_line") < last_line)
-    feed_cols = F.to_json(F.struct(*[F.col(c) for c in WIDE_COLUMNS]))
-    return (rows
-            .withColumn("reasons", F.when(dup, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
-            .withColumn("payload", F.when(dup, feed_cols).otherwise(F.col("payload"))))
+    feed_cols = None  # the row's own columns under the department's headers, as in other payloads
+    for f in FEEDS:
+        cols = [F.col(c.name).alias(c.source) for c in f.columns if c.kind not in (PII, ID_NO)]
+        branch = F.to_json(F.struct(*cols))
+        feed_cols = (F.when(F.col("feed_id") == f.feed_id, branch) if feed_cols is None
+                     else feed_cols.when(F.col("feed_id") == f.feed_id, branch))
+    return (rows.withColumn("_dup", dup)
+            .withColumn("payload", F.when(F.col("_dup"), feed_cols).otherwise(F.col("payload")))
+            .withColumn("reasons", F.when(F.col("_dup"), F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
+            .drop("_dup"))
 
 
 def done_marker(settings: Settings, info: dict) -> Path:
