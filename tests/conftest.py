@@ -33,3 +33,19 @@ def default_rules():
     from ecredit.settings import DEFAULT_RULES
 
     return rules.load(DEFAULT_RULES)
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory) -> Path:
+    """One temporary AIRFLOW_HOME per test session, migrated once."""
+    from ecredit import airflow_support
+
+    home = tmp_path_factory.getbasetemp() / "airflow_home"
+    airflow_support.prepare_airflow_env(home)
+    return home
+
+
+# py4j logs "Closing down clientserver connection" from __del__ after pytest closed its streams.
+import logging as _logging  # noqa: E402
+
+_logging.getLogger("py4j").setLevel(_logging.WARNING)

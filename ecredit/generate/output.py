@@ -26,18 +26,10 @@ from ecredit.feeds import (
 
 from .formats import FORMATS, ISO, MONTH as MONTHS, MONTH_INDEX
 
-MALFORMED = "MALFORMED"
-MISSING_REQUIRED = "MISSING_REQUIRED"
-BAD_USCC = "BAD_USCC"
-BAD_ID_NO = "BAD_ID_NO"
-BAD_ENUM = "BAD_ENUM"
-BAD_DATE = "BAD_DATE"
-BAD_NUMBER = "BAD_NUMBER"
-BAD_DISTRICT = "BAD_DISTRICT"
-DUPLICATE_KEY = "DUPLICATE_KEY"
-REASON_CODES = (MALFORMED, MISSING_REQUIRED, BAD_USCC, BAD_ID_NO, BAD_ENUM, BAD_DATE, BAD_NUMBER,
-                BAD_DISTRICT, DUPLICATE_KEY)
-RETIRED_DISTRICT = "RETIRED_DISTRICT"
+from ecredit.checks import (  # noqa: E402  (the reason codes have one definition)
+    BAD_DATE, BAD_DISTRICT, BAD_ENUM, BAD_ID_NO, BAD_NUMBER, BAD_USCC, DUPLICATE_KEY, MALFORMED,
+    MISSING_REQUIRED, REASON_CODES, RETIRED_DISTRICT,
+)
 
 # feeds.md null markers, weighted; 32 entries so that getrandbits(5) picks one.
 CSV_NULLS = ("",) * 14 + ("—",) * 4 + ("―",) * 3 + ("— —",) * 3 + ("/",) * 3 + ("无",) * 3 + (" ",) * 2

@@ -105,14 +105,6 @@ with DAG("{failing}", **ARGS):
 '''
 
 
-@pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory) -> Path:
-    """One temporary AIRFLOW_HOME per test session, migrated once (same path in every test file)."""
-    home = tmp_path_factory.getbasetemp() / "airflow_home"
-    airflow_support.prepare_airflow_env(home)
-    return home
-
-
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory, airflow_home):
     root = tmp_path_factory.mktemp("runner")

@@ -23,14 +23,6 @@ DAGS = PROJECT_ROOT / "dags"
 
 
 @pytest.fixture(scope="session")
-def airflow_home(tmp_path_factory) -> Path:
-    """One temporary AIRFLOW_HOME per test session, migrated once (same path in every test file)."""
-    home = tmp_path_factory.getbasetemp() / "airflow_home"
-    airflow_support.prepare_airflow_env(home)
-    return home
-
-
-@pytest.fixture(scope="session")
 def dagbag(airflow_home):
     from airflow.dag_processing.dagbag import DagBag
 
