@@ -18,7 +18,11 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
    - `wait_for_manifest` - a scheduled run waits (rescheduling every minute) until the department's
      manifest for D is there or `CREDIT_MANIFEST_DEADLINE` passes (the department is then `missing`);
      a run by hand does not wait;
-   - `check_delivery` - the delivery-level gate (manifest, files, SHA-256, row counts, header).
+   - `check_delivery` - the delivery-level gate (manifest, files, SHA-256, row counts, header);
+   - `validate` (after `ingest`) - the verdict on the parsed delivery: quarantined rows per reason,
+     more than 20 % of a file quarantined rejects the delivery, volume warnings. A rejected
+     delivery shows as a failed `validate`, a missing one as skipped; `departments_validated`
+     joins them and the run goes on on the earlier deliveries.
    A department's trouble marks that department and never blocks the run.
 3. `ingest` (Spark, `jobs/ingest.py --date D`) - parse, validate and land every delivery dated <= D.
 4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
@@ -104,6 +108,28 @@ with DAG(
         with setting_errors_fail_fast():
             return pipeline.check_delivery(dept, run_date)
 
+    @task(task_id="validate", execution_timeout=dt.timedelta(minutes=15))
+    def validate(dept: str, run_date: str) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        with setting_errors_fail_fast():
+            try:
+                result = pipeline.validate(dept, run_date)
+            except pipeline.DeliveryRejected as e:
+                raise AirflowFailException(str(e)) from None  # the department shows red; the run goes on
+        if result["status"] == "missing":
+            raise AirflowSkipException(f"{dept}: no complete delivery dated {run_date} (missing)")
+        return result
+
+    @task(task_id="departments_validated", trigger_rule=TriggerRule.ALL_DONE,
+          execution_timeout=dt.timedelta(minutes=5))
+    def departments_validated(**context) -> None:
+        """Joins the departments whatever their verdict; goes on only if ingest itself succeeded."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if not context["ti"].xcom_pull(task_ids="ingest"):
+            raise AirflowFailException("ingest did not succeed: the state is not built on partial data")
+
     @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30))
     def publish(run_date: str, **context) -> dict:
         with setting_errors_fail_fast():
@@ -116,13 +142,15 @@ with DAG(
 
     resolved = resolve_run_date()
 
-    departments = []
+    checked_all, validated_all = [], []
     for dept, dept_name in feeds.DEPARTMENTS.items():
-        with TaskGroup(group_id=dept, tooltip=dept_name) as group:
+        with TaskGroup(group_id=dept, tooltip=dept_name):
             waited = wait_for_manifest(dept, resolved["run_date"], resolved["scheduled"])
             checked = check_delivery(dept, resolved["run_date"])
+            validated = validate(dept, resolved["run_date"])
             waited >> checked
-        departments.append(group)
+        checked_all.append(checked)
+        validated_all.append(validated)
 
     # all_done: a department's failure never blocks the run. The run date reaches the Spark jobs as
     # `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default run_date template).
@@ -141,5 +169,7 @@ with DAG(
     published = publish(resolved["run_date"])
     pushed = push(resolved["run_date"])
 
+    joined = departments_validated()
     resolved >> ingest
-    departments >> ingest >> build_state >> published >> pushed
+    checked_all >> ingest >> validated_all >> joined
+    ingest >> joined >> build_state >> published >> pushed

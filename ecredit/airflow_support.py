@@ -290,9 +290,10 @@ def _build_operator_class():
                 s = settings_mod.load()
             except settings_mod.SettingError as e:
                 raise AirflowFailException(str(e)) from None
+            done = {"job": Path(str(self.application)).name, "run_date": args[args.index("--date") + 1] if "--date" in args else None}
             if self.skip_when is not None and "--date" in args and self.skip_when(args[args.index("--date") + 1]):
                 self.log.info("%s: nothing to do for this date; no Spark application started", self.task_id)
-                return None
+                return {**done, "skipped": True}
             os.environ[spark_conn_env_var(self._conn_id)] = spark_connection_json(s.spark_master)
             # Merge so our defaults never override what the DAG author passed (idempotent on retry).
             self.conf = {**spark_conf(), **(self.conf or {})}
@@ -300,7 +301,8 @@ def _build_operator_class():
             self._hook = None  # built by super().execute from the values above
             self.log.info("spark-submit %s --date %s on master %s", self.application,
                           args[args.index("--date") + 1] if "--date" in args else "-", s.spark_master)
-            return super().execute(context)
+            super().execute(context)
+            return {**done, "skipped": False}  # XCom: downstream joins check that the job succeeded
 
     EcreditSparkSubmitOperator.__module__ = __name__
     EcreditSparkSubmitOperator.__qualname__ = "EcreditSparkSubmitOperator"

@@ -143,6 +143,10 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
             F.sum(F.when(F.size("reasons") == 0, 1).otherwise(0)).alias("rows_loaded"),
         ).collect()
     }
+    per_reason: dict = {}
+    for r in (rows.filter(F.size("reasons") > 0).select("feed_id", "delivery_date", "file_sha", F.explode("reasons").alias("code"))
+              .groupBy("feed_id", "delivery_date", "file_sha", "code").count().collect()):
+        per_reason.setdefault((r["feed_id"], r["delivery_date"], r["file_sha"]), {})[r["code"]] = int(r["count"])
     total = 0
     for info in todo:
         c = counts.get((info["feed_id"], info["date"], info["sha256"]))
@@ -154,7 +158,9 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({**{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")},
                                    "rows_in": rows_in, "rows_loaded": loaded,
-                                   "rows_quarantined": rows_in - loaded}), "utf-8")
+                                   "rows_quarantined": rows_in - loaded,
+                                   "per_reason": per_reason.get((info["feed_id"], info["date"], info["sha256"]), {})}),
+                       "utf-8")
         os.replace(tmp, marker)
         log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],
                  info["name"], rows_in, loaded, rows_in - loaded)
@@ -165,3 +171,15 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
 def file_counts(settings: Settings, info: dict) -> dict | None:
     m = done_marker(settings, info)
     return json.loads(m.read_text("utf-8")) if m.is_file() else None
+
+
+def quarantined(settings: Settings, info: dict) -> list[dict]:
+    """The quarantined rows of one parsed file: source_line, reasons, payload (masked), by line."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    part = rows_path(settings) / f"feed_id={info['feed_id']}" / f"delivery_date={info['date']}" / f"file_sha={info['sha256']}"
+    if not part.is_dir():
+        return []
+    t = pq.read_table(str(part), columns=["source_line", "reasons", "payload"])
+    return t.filter(pc.greater(pc.list_value_length(t["reasons"]), 0)).sort_by("source_line").to_pylist()

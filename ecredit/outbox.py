@@ -15,10 +15,7 @@ import json
 import os
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-
-from ecredit import delivery, ingest
+from ecredit import delivery, ingest, rules as rules_mod, validation
 from ecredit.feeds import DEPARTMENTS
 from ecredit.settings import Settings
 
@@ -42,36 +39,30 @@ def write_csv_atomic(path: Path, header: list[str], rows) -> None:
     os.replace(tmp, path)
 
 
-def quarantined_rows(settings: Settings, dept: str, date: dt.date, file: dict):
-    part = (ingest.rows_path(settings) / f"feed_id={file['feed_id']}" / f"delivery_date={date.isoformat()}"
-            / f"file_sha={file['sha256']}")
-    if not part.is_dir():
-        return []
-    t = pq.read_table(str(part), columns=["source_line", "reasons", "payload"])
-    t = t.filter(pc.greater(pc.list_value_length(t["reasons"]), 0)).sort_by("source_line")
-    return [(file["name"], r["source_line"], ";".join(r["reasons"]), r["payload"]) for r in t.to_pylist()]
-
-
-def rejections(settings: Settings, dept: str, date: dt.date) -> Path | None:
-    gate = delivery.current_gate(settings, dept, date)
-    if gate is None:
+def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | None:
+    """``<dept>/<delivery date>/rejections.csv``: the quarantined rows of an applied delivery, or
+    the reasons a delivery was rejected as a whole."""
+    v = validation.verdict(settings, rules, dept, date)
+    if v["status"] in (delivery.MISSING, "pending"):
         return None
     path = settings.outbox_dir / dept / date.isoformat() / "rejections.csv"
-    if gate["status"] == delivery.REJECTED:
-        rows = [("", "", "DELIVERY_REJECTED", json.dumps({"reasons": gate["reasons"]}, ensure_ascii=False))]
+    if v["status"] == delivery.REJECTED:
+        rows = [("", "", "DELIVERY_REJECTED", json.dumps({"reasons": v["reasons"]}, ensure_ascii=False))]
     else:
-        rows = [r for f in gate["files"] for r in quarantined_rows(settings, dept, date, f)]
+        rows = [(f["name"], r["source_line"], ";".join(r["reasons"]), r["payload"])
+                for f in v["files"] for r in ingest.quarantined(settings, {**f, "dept": dept, "date": date.isoformat()})]
     write_csv_atomic(path, ["file", "line", "reasons", "content"], rows)
     return path
 
 
 def push(settings: Settings, run_date: dt.date) -> dict:
+    rule_set = rules_mod.load(settings.rules_path)
     written = []
     for dept in DEPARTMENTS:
         for d in delivery.delivery_dates(settings, dept, run_date):
             target = settings.outbox_dir / dept / d.isoformat() / "rejections.csv"
             if d == run_date or not target.exists():
-                p = rejections(settings, dept, d)
+                p = rejections(settings, rule_set, dept, d)
                 if p:
                     written.append(str(p))
     return {"files": len(written)}

@@ -54,6 +54,33 @@ def check_delivery(dept: str, run_date: str) -> dict:
     return delivery.check(settings_mod.load(), dept, dt.date.fromisoformat(run_date))
 
 
+class DeliveryRejected(Exception):
+    """The department's delivery dated D was rejected (the department is marked, the run goes on)."""
+
+
+def validate(dept: str, run_date: str) -> dict:
+    """The verdict on the department's delivery dated D, after ingest: logged with its reasons,
+    per-reason counts and warnings; ``DeliveryRejected`` when it was rejected, so the department
+    shows as failed in the Airflow UI while the run goes on."""
+    from ecredit import rules, validation
+
+    cfg = settings_mod.load()
+    v = validation.verdict(cfg, rules.load(cfg.rules_path), dept, dt.date.fromisoformat(run_date))
+    for f in v["files"]:
+        log.info("%s %s: %d rows in, %d loaded, %d quarantined %s", dept, f["name"], f["rows_in"], f["rows_loaded"],
+                 f["rows_quarantined"], f["per_reason"] or "")
+    for w in v["warnings"]:
+        log.warning("%s %s: %s", dept, run_date, w)
+    summary = {"dept": dept, "run_date": run_date, "status": v["status"], "reasons": v["reasons"],
+               "warnings": v["warnings"], "rows_quarantined": sum(f["rows_quarantined"] for f in v["files"])}
+    if v["status"] == "rejected":
+        raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v["reasons"]))
+    if v["status"] == "missing":
+        log.warning("%s: no complete delivery dated %s: the department is missing; the state keeps its earlier "
+                    "deliveries", dept, run_date)
+    return summary
+
+
 def nothing_to_ingest(run_date: str) -> bool:
     """True when every accepted delivery dated <= D is parsed already (a rerun, a quiet day):
     the ingest task then starts no Spark application."""

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ecredit import delivery, ingest, rules as rules_mod, state
+from ecredit import delivery, ingest, parse, rules as rules_mod, state, validation
 from ecredit import warehouse as wh
 from ecredit.feeds import DEPARTMENTS, feeds_of
 from ecredit.settings import SettingError, Settings
@@ -36,37 +36,70 @@ def connect(settings: Settings) -> Engine:
     return eng
 
 
-def feed_status_rows(settings: Settings, run_date: dt.date) -> list[dict]:
-    """feed_status for (D, dept): the department's delivery dated D only (quality.md)."""
-    rows = []
+def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list[dict], list[dict]]:
+    """feed_status for (D, dept): the department's delivery dated D only (quality.md); and the
+    verdicts of every delivery dated <= D (for dq_result and quarantine)."""
+    rows, verdicts = [], []
     for dept in DEPARTMENTS:
         applied = 0
         for d in delivery.delivery_dates(settings, dept, run_date):
-            g = delivery.current_gate(settings, dept, d)
-            applied += bool(g and g["status"] == delivery.ACCEPTED)
-        gate = delivery.current_gate(settings, dept, run_date)
+            v = validation.verdict(settings, rules, dept, d)
+            if v["status"] == "pending":
+                raise RuntimeError(f"{dept} {d}: accepted by the gate but never parsed: the ingest stage did not "
+                                   "run for this date")
+            applied += v["status"] == validation.APPLIED
+            verdicts.append(v)
+        today = next((v for v in verdicts if v["dept"] == dept and v["date"] == run_date.isoformat()), None)
         row = {"run_date": run_date, "dept": dept, "deliveries_applied": applied,
-               "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0}
-        if gate is None:
-            row["status"] = delivery.MISSING
-        elif gate["status"] == delivery.REJECTED:
+               "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "status": delivery.MISSING}
+        if today is not None and today["status"] == delivery.REJECTED:
             row["status"] = delivery.REJECTED
             folder = delivery.delivery_dir(settings, dept, run_date)
-            for f in feeds_of(dept):
+            for f in feeds_of(dept):  # the rows in its files as found; nothing of it is loaded
                 if (folder / f.file).is_file():
-                    from ecredit import parse
                     row["rows_in"] += parse.count_rows(str(folder / f.file), f)
-        else:
-            for f in gate["files"]:
-                c = ingest.file_counts(settings, {**f, "dept": dept, "date": run_date.isoformat()})
-                if c is None:
-                    raise RuntimeError(f"{dept} {run_date} {f['name']} was accepted but never parsed: "
-                                       "the ingest stage did not run for this date")
+        elif today is not None:
+            for f in today["files"]:
                 for k in ("rows_in", "rows_loaded", "rows_quarantined"):
-                    row[k] += c[k]
+                    row[k] += f[k]
             row["status"] = "partial" if row["rows_quarantined"] else "ok"
         rows.append(row)
-    return rows
+    return rows, verdicts
+
+
+def _validation_rows(settings: Settings, v: dict, run_id: str):
+    ddate = dt.date.fromisoformat(v["date"])
+    dq = [{**c, "dept": v["dept"], "delivery_date": ddate, "manifest_sha256": v["manifest_sha256"], "run_id": run_id}
+          for c in v["checks"]]
+    q = []
+    if v["status"] == validation.APPLIED:  # a rejected delivery puts none of its rows in quarantine
+        for f in v["files"]:
+            stem = f["feed_id"].split(".", 1)[1]
+            for r in ingest.quarantined(settings, {**f, "dept": v["dept"], "date": v["date"]}):
+                q.append({"dept": v["dept"], "feed": stem, "delivery_date": ddate, "source_line": r["source_line"],
+                          "reasons": ",".join(sorted(r["reasons"])), "payload": r["payload"],
+                          "manifest_sha256": v["manifest_sha256"], "run_id": run_id})
+    return dq, q
+
+
+def publish_validation(conn: Connection, settings: Settings, verdicts: list[dict], run_id: str) -> int:
+    """dq_result and quarantine rows of every delivery not yet published in its present form
+    (keyed by the delivery; validating it again writes the same rows, never duplicates)."""
+    dq = wh.dq_result.c
+    published = {(r.dept, r.delivery_date, r.manifest_sha256) for r in
+                 conn.execute(select(dq.dept, dq.delivery_date, dq.manifest_sha256).distinct())}
+    n = 0
+    for v in verdicts:
+        if v["manifest_sha256"] is None:
+            continue
+        ddate = dt.date.fromisoformat(v["date"])
+        if (v["dept"], ddate, v["manifest_sha256"]) in published:
+            continue
+        for table in wh.VALIDATION_TABLES:
+            conn.execute(delete(table).where((table.c.dept == v["dept"]) & (table.c.delivery_date == ddate)))
+        dq_rows, q_rows = _validation_rows(settings, v, run_id)
+        n += _insert(conn, wh.dq_result, [dq_rows]) + _insert(conn, wh.quarantine, [q_rows])
+    return n
 
 
 def _parquet_rows(path: Path, columns: list[str]):
@@ -94,14 +127,17 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     rule_set = rules_mod.load(settings.rules_path)
     eng = connect(settings)
     gold = state.gold_dir(settings, run_date)
-    status_rows = feed_status_rows(settings, run_date)
+    status_rows, verdicts = feed_status_rows(settings, rule_set, run_date)
     counts: dict = {}
     warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
                 if r["status"] in (delivery.MISSING, delivery.REJECTED)]
+    warnings += [f"{v['dept']} {v['date']}: {w}" for v in verdicts if v["date"] == run_date.isoformat()
+                 for w in v["warnings"]]
     with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
         for table in wh.PER_RUN_TABLES:
             conn.execute(delete(table).where(table.c.run_date == run_date))
         counts["feed_status"] = _insert(conn, wh.feed_status, [status_rows])
+        counts["validation_rows"] = publish_validation(conn, settings, verdicts, run_id)
         latest = latest_published_date(conn)
         if latest is None or run_date >= latest:
             for table in wh.LATEST_STATE_TABLES:

@@ -82,6 +82,8 @@ def load(path: str | Path) -> Rules:
                       ("penalties.heavy_categories", list), ("penalties.window_days", int),
                       ("penalties.large_amount_yuan", (int, float)), ("lists.serious_max_days", int),
                       ("cac.unrectified_severity_bump", int), ("cac.rectified_window_days", int),
-                      ("customs_violations.large_amount_yuan", (int, float))):
+                      ("customs_violations.large_amount_yuan", (int, float)),
+                      ("quality.max_quarantined_ratio", (int, float)), ("quality.volume_factor", (int, float)),
+                      ("quality.volume_history", int)):
         _require(data, key, kind, str(p))
     return Rules(data=data, version=hashlib.sha256(raw).hexdigest(), path=str(p))

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit import delivery, ingest
+from ecredit import ingest
 from ecredit.feeds import CREDIT, FEEDS
 from ecredit.rules import Rules
 from ecredit.settings import Settings
@@ -32,9 +32,11 @@ RECORD_COLUMNS = ["record_key", "operator_key", "dept", "feed_id", "record_type"
 
 # ---------------------------------------------------------------- reading and folding
 
-def read_parsed(spark: SparkSession, settings: Settings, run_date: dt.date) -> DataFrame:
-    """The loaded (not quarantined) rows of every accepted, parsed file dated <= D."""
-    files = [f for f in delivery.accepted_files(settings, run_date) if ingest.done_marker(settings, f).is_file()]
+def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> DataFrame:
+    """The loaded (not quarantined) rows of every applied delivery dated <= D."""
+    from ecredit import validation
+
+    files = validation.applied_files(settings, rules, run_date)
     root = ingest.rows_path(settings)
     paths = [str(root / f"feed_id={f['feed_id']}" / f"delivery_date={f['date']}" / f"file_sha={f['sha256']}")
              for f in files]
@@ -271,7 +273,7 @@ GOLD_TABLES = ("dim_operator", "fact_credit_record")
 def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> None:
     """Write the state as of D: ``gold/<D>/`` the tables to publish (dim_operator,
     fact_credit_record with its feed_id), ``state/<D>/`` the other canonical tables."""
-    folded = fold(read_parsed(spark, settings, run_date)).cache()
+    folded = fold(read_parsed(spark, settings, rules, run_date)).cache()
     ops = operators(folded)
     lic = licences(folded).cache()
     tables = {"licences": lic, "evaluations": evaluations(folded), "spot_checks": spot_checks(folded),

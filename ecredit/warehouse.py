@@ -58,32 +58,62 @@ fact_credit_record = Table(
 
 feed_status = Table(
     "feed_status", metadata,
-    Column("run_date", Date, primary_key=True),
-    Column("dept", String(10), primary_key=True),
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("dept", String(10), primary_key=True, comment="department code"),
     Column("status", String(10), nullable=False, comment="ok / partial / rejected / missing (delivery dated D)"),
     Column("deliveries_applied", Integer, nullable=False,
            comment="the department's deliveries dated <= D that the state includes"),
     Column("rows_in", Integer, nullable=False, comment="data rows in the delivery dated D"),
-    Column("rows_loaded", Integer, nullable=False),
-    Column("rows_quarantined", Integer, nullable=False),
+    Column("rows_loaded", Integer, nullable=False, comment="rows applied to the state"),
+    Column("rows_quarantined", Integer, nullable=False, comment="rows set aside (see quarantine)"),
     comment="Each department's delivery dated D",
 )
 
 pipeline_run = Table(
     "pipeline_run", metadata,
-    Column("attempt_id", Integer, primary_key=True, autoincrement=True),
-    Column("run_date", Date),
-    Column("run_id", String(250), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("attempt_id", Integer, primary_key=True, autoincrement=True, comment="attempt number, increasing"),
+    Column("run_date", Date, comment="run date D (null when the run failed before resolving it)"),
+    Column("run_id", String(250), nullable=False, comment="Airflow run id"),
+    Column("started_at", DateTime(timezone=True), comment="UTC"),
+    Column("finished_at", DateTime(timezone=True), comment="UTC"),
     Column("status", String(10), nullable=False, comment="success / failed"),
-    Column("reason", Text),
+    Column("reason", Text, comment="why the attempt failed"),
     Column("warnings", Text, comment="JSON list"),
     Column("rules_version", String(64), comment="SHA-256 of the rules file"),
     Column("counts", Text, comment="JSON object"),
     comment="Every attempt of a run, append-only",
 )
 
+dq_result = Table(
+    "dq_result", metadata,
+    Column("dept", String(10), primary_key=True, comment="department code (amr, ndrc, cac, psb, commerce, finance, gds, post, customs)"),
+    Column("feed", String(40), primary_key=True, comment="feed file stem; * for the whole delivery"),
+    Column("delivery_date", Date, primary_key=True, comment="date of the delivery (its landing folder)"),
+    Column("check", String(60), primary_key=True, comment="delivery_gate, quarantined_ratio, volume, rows:<CODE>"),
+    Column("success", Boolean, nullable=False, comment="the check passed"),
+    Column("severity", String(8), nullable=False, comment="error / warning"),
+    Column("element_count", Integer, comment="rows (or files) checked"),
+    Column("unexpected_count", Integer, comment="rows (or problems) found"),
+    Column("detail", Text, comment="what was found, in one sentence"),
+    Column("manifest_sha256", String(64), nullable=False, comment="the delivery's manifest as validated"),
+    Column("run_id", String(250), nullable=False, comment="the run that validated the delivery"),
+    comment="Validation results of each delivery (quality.md), keyed by the delivery",
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("dept", String(10), primary_key=True, comment="department code (amr, ndrc, cac, psb, commerce, finance, gds, post, customs)"),
+    Column("feed", String(40), primary_key=True, comment="feed file stem"),
+    Column("delivery_date", Date, primary_key=True, comment="date of the delivery (its landing folder)"),
+    Column("source_line", Integer, primary_key=True, comment="physical line in the file, header = 1"),
+    Column("reasons", Text, nullable=False, comment="reason codes of quality.md, comma-separated"),
+    Column("payload", Text, comment="the row as sent, JSON, personal data masked"),
+    Column("manifest_sha256", String(64), nullable=False, comment="the delivery's manifest as validated"),
+    Column("run_id", String(250), nullable=False, comment="the run that validated the delivery"),
+    comment="Rows set aside by the checks, with every reason; readable by the pipeline's operators only",
+)
+
+VALIDATION_TABLES = (dq_result, quarantine)  # keyed by delivery, replaced when it is validated anew
 PER_RUN_TABLES = (feed_status,)  # rows keyed by run_date, replaced when a date is rerun
 LATEST_STATE_TABLES = (dim_operator, fact_credit_record)  # replaced by a run of the latest date
 

@@ -17,6 +17,21 @@ CREATE TABLE dim_operator (
 	PRIMARY KEY (operator_key)
 );
 
+CREATE TABLE dq_result (
+	dept VARCHAR(10) NOT NULL, 
+	feed VARCHAR(40) NOT NULL, 
+	delivery_date DATE NOT NULL, 
+	"check" VARCHAR(60) NOT NULL, 
+	success BOOLEAN NOT NULL, 
+	severity VARCHAR(8) NOT NULL, 
+	element_count INTEGER, 
+	unexpected_count INTEGER, 
+	detail TEXT, 
+	manifest_sha256 VARCHAR(64) NOT NULL, 
+	run_id VARCHAR(250) NOT NULL, 
+	PRIMARY KEY (dept, feed, delivery_date, "check")
+);
+
 CREATE TABLE fact_credit_record (
 	record_key TEXT NOT NULL, 
 	operator_key VARCHAR(40) NOT NULL, 
@@ -60,4 +75,16 @@ CREATE TABLE pipeline_run (
 	rules_version VARCHAR(64), 
 	counts TEXT, 
 	PRIMARY KEY (attempt_id)
+);
+
+CREATE TABLE quarantine (
+	dept VARCHAR(10) NOT NULL, 
+	feed VARCHAR(40) NOT NULL, 
+	delivery_date DATE NOT NULL, 
+	source_line INTEGER NOT NULL, 
+	reasons TEXT NOT NULL, 
+	payload TEXT, 
+	manifest_sha256 VARCHAR(64) NOT NULL, 
+	run_id VARCHAR(250) NOT NULL, 
+	PRIMARY KEY (dept, feed, delivery_date, source_line)
 );

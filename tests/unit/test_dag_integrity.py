@@ -53,7 +53,7 @@ def test_one_group_per_department_with_wait_and_check(dag):
         assert dept in groups, dept
         group = groups[dept]
         assert group.tooltip == name
-        assert set(group.children) == {f"{dept}.wait_for_manifest", f"{dept}.check_delivery"}
+        assert set(group.children) == {f"{dept}.wait_for_manifest", f"{dept}.check_delivery", f"{dept}.validate"}
         wait = dag.get_task(f"{dept}.wait_for_manifest")
         check = dag.get_task(f"{dept}.check_delivery")
         assert check.task_id in wait.downstream_task_ids
@@ -61,6 +61,9 @@ def test_one_group_per_department_with_wait_and_check(dag):
         assert wait.mode == "reschedule" and wait.poke_interval == 60
         assert wait.timeout >= 3 * 3600
         assert "ingest" in check.downstream_task_ids
+        validate = dag.get_task(f"{dept}.validate")
+        assert "ingest" in validate.upstream_task_ids
+        assert validate.downstream_task_ids == {"departments_validated"}
 
 
 def test_spark_tasks_use_the_spark_provider_operator(dag):
@@ -80,7 +83,10 @@ def test_spark_tasks_use_the_spark_provider_operator(dag):
 def test_order_of_the_main_line(dag):
     assert dag.get_task("ingest").upstream_task_ids == {
         "resolve_run_date", *(f"{d}.check_delivery" for d in feeds.DEPARTMENTS)}
-    assert dag.get_task("build_state").upstream_task_ids == {"ingest"}
+    joined = dag.get_task("departments_validated")
+    assert joined.upstream_task_ids == {"ingest", *(f"{d}.validate" for d in feeds.DEPARTMENTS)}
+    assert str(joined.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")  # a rejected department never blocks
+    assert dag.get_task("build_state").upstream_task_ids == {"departments_validated"}
     # publish and push also read D from resolve_run_date's XCom (an XComArg edge)
     assert dag.get_task("publish").upstream_task_ids - {"resolve_run_date"} == {"build_state"}
     assert dag.get_task("push").upstream_task_ids - {"resolve_run_date"} == {"publish"}

@@ -1,0 +1,99 @@
+"""Delivery-level verdicts after parsing (``quality.md``): apply the whole delivery, or none of it.
+
+The gate (``delivery.py``) decides what can be checked without parsing (manifest, files, SHA-256,
+row counts, header). Once its files are parsed, a delivery is rejected when more than
+``quality.max_quarantined_ratio`` of a file's rows are quarantined, and warned when a file has
+more than ``quality.volume_factor`` times the median rows of that feed's last
+``quality.volume_history`` deliveries. Every verdict is a pure function of the deliveries in the
+landing zone (and the rules file), computed from the small JSON results in the lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from decimal import Decimal
+
+from ecredit import delivery, ingest
+from ecredit.feeds import DEPARTMENTS
+from ecredit.rules import Rules
+from ecredit.settings import Settings
+
+APPLIED = "applied"
+
+
+def _file_info(dept: str, date: dt.date, f: dict) -> dict:
+    return {**f, "dept": dept, "date": date.isoformat()}
+
+
+def volume_median(settings: Settings, dept: str, feed_id: str, before: dt.date, history: int) -> float | None:
+    """Median rows of the feed in the department's last ``history`` accepted deliveries before D."""
+    counts = []
+    for d in reversed(delivery.delivery_dates(settings, dept, before - dt.timedelta(days=1))):
+        g = delivery.current_gate(settings, dept, d)
+        if g and g["status"] == delivery.ACCEPTED:
+            counts += [f["rows"] for f in g["files"] if f["feed_id"] == feed_id]
+        if len(counts) >= history:
+            break
+    return statistics.median(counts[:history]) if counts else None
+
+
+def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date) -> dict:
+    """status: ``missing`` | ``rejected`` | ``applied`` | ``pending`` (accepted by the gate, not
+    parsed yet); with reasons, warnings, per-file counts and the dq_result checks."""
+    gate = delivery.current_gate(settings, dept, date)
+    out = {"dept": dept, "date": date.isoformat(), "status": delivery.MISSING, "reasons": [], "warnings": [],
+           "files": [], "checks": [], "manifest_sha256": gate["manifest_sha256"] if gate else None}
+    if gate is None:
+        return out
+    out["warnings"] = list(gate["warnings"])
+    out["checks"] = [{"feed": "*", "check": "delivery_gate", "success": gate["status"] == delivery.ACCEPTED,
+                      "severity": "error", "element_count": len(gate["files"]),
+                      "unexpected_count": len(gate["reasons"]), "detail": "; ".join(gate["reasons"]) or "ok"}]
+    if gate["status"] == delivery.REJECTED:
+        out.update(status=delivery.REJECTED, reasons=list(gate["reasons"]))
+        return out
+    q = rules.get("quality")
+    limit = Decimal(str(q["max_quarantined_ratio"]))
+    status = APPLIED
+    for f in gate["files"]:
+        counts = ingest.file_counts(settings, _file_info(dept, date, f))
+        if counts is None:
+            status = "pending"
+            continue
+        stem = f["feed_id"].split(".", 1)[1]
+        out["files"].append({**f, **{k: counts[k] for k in ("rows_in", "rows_loaded", "rows_quarantined")},
+                             "per_reason": counts.get("per_reason", {})})
+        rows_in, bad = counts["rows_in"], counts["rows_quarantined"]
+        too_many = rows_in > 0 and Decimal(bad) > limit * rows_in
+        out["checks"].append({"feed": stem, "check": "quarantined_ratio", "success": not too_many, "severity": "error",
+                              "element_count": rows_in, "unexpected_count": bad,
+                              "detail": f"{bad} of {rows_in} rows quarantined (limit {limit:%})"})
+        for code, n in sorted(counts.get("per_reason", {}).items()):
+            out["checks"].append({"feed": stem, "check": f"rows:{code}", "success": n == 0, "severity": "error",
+                                  "element_count": rows_in, "unexpected_count": n, "detail": f"{n} rows with {code}"})
+        if too_many:
+            status = delivery.REJECTED
+            out["reasons"].append(f"{f['name']}: {bad} of {rows_in} rows quarantined, more than {limit:%}")
+        median = volume_median(settings, dept, f["feed_id"], date, int(q["volume_history"]))
+        high = median is not None and median > 0 and f["rows"] > q["volume_factor"] * median
+        if median is not None:
+            out["checks"].append({"feed": stem, "check": "volume", "success": not high, "severity": "warning",
+                                  "element_count": f["rows"], "unexpected_count": int(high),
+                                  "detail": f"{f['rows']} rows; median of the last deliveries {median:g}"})
+        if high:
+            out["warnings"].append(f"{f['name']}: {f['rows']} rows, more than {q['volume_factor']} x the median {median:g}")
+    out["status"] = status
+    return out
+
+
+def applied_files(settings: Settings, rules: Rules, up_to: dt.date) -> list[dict]:
+    """The files of every delivery dated <= up_to whose verdict is ``applied``."""
+    out = []
+    for dept in DEPARTMENTS:
+        for d in delivery.delivery_dates(settings, dept, up_to):
+            v = verdict(settings, rules, dept, d)
+            if v["status"] == APPLIED:
+                out += [{**_file_info(dept, d, f), "path": str(delivery.delivery_dir(settings, dept, d) / f["name"])}
+                        for f in v["files"]]
+    return out
