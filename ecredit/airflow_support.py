@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecredit import feeds
 from ecredit import settings as settings_mod
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -356,6 +357,11 @@ def on_task_failure(context) -> None:
 
         ti = context.get("ti")
         task_id = getattr(ti, "task_id", None) or "?"
+        if task_id.split(".", 1)[0] in feeds.DEPARTMENTS:
+            # a department's trouble marks the department (feed_status, dq_result) and never fails
+            # the run: it is not a failed attempt of the run
+            log.warning("%s failed: the department is marked, the run goes on", task_id)
+            return
         exc = context.get("exception")
         pipeline.record_failure(run_date_of(context), str(context.get("run_id") or getattr(ti, "run_id", "")),
                                 task_id, str(exc) if exc is not None else "failed")

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ECREDIT = Path(sys.executable).parent / "ecredit"
 DATES = ["2026-11-01", "2026-11-02", "2026-11-03"]
 PII_KEY = "test-pii-key"
+REJECTED = ("psb", "2026-11-02")  # (dept, date) of the delivery the fixture corrupts
 
 
 def run_cli(args: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -34,6 +35,9 @@ def e2e(tmp_path_factory):
                SPARK_LOCAL_IP="127.0.0.1")
     summary = generate(root / "landing", 150, [dt.date.fromisoformat(d) for d in DATES], seed=11,
                        dirty_rate=0.0, progress=lambda m: None)
+    # one delivery is broken in transit: its bytes no longer match its manifest (rejected)
+    with open(root / "landing" / REJECTED[0] / REJECTED[1] / "cases.jsonl", "ab") as f:
+        f.write(b'{"case_id": "X-1"}\n')
     runs = {}
     # the first date by `ecredit run`, the others by `ecredit backfill`: both commands are exercised
     for args in (["run", "--date", DATES[0]], ["backfill", "--from", DATES[1], "--to", DATES[-1]]):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.expected import expected_state, is_withdrawn
-from tests.integration.conftest import DATES, PII_KEY, run_cli
+from tests.integration.conftest import DATES, PII_KEY, REJECTED, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def query(e2e, sql, **params):
 
 @pytest.fixture(scope="module")
 def expected(e2e):
-    return expected_state(e2e["root"] / "landing", DATES, DATES[-1], PII_KEY)
+    return expected_state(e2e["root"] / "landing", DATES, DATES[-1], PII_KEY, skip={REJECTED})
 
 
 def test_every_run_succeeded_and_was_recorded(e2e):
@@ -63,8 +63,26 @@ def test_feed_status_counts_match_the_manifests(e2e, expected):
     for r in rows:
         assert r["status"] == "ok", r
         assert r["rows_in"] == expected["manifest_rows"][r["dept"]] == r["rows_loaded"] + r["rows_quarantined"]
-        assert r["deliveries_applied"] == 3
+        assert r["deliveries_applied"] == (2 if r["dept"] == REJECTED[0] else 3)
     assert len(query(e2e, "SELECT * FROM feed_status")) == 9 * len(DATES)
+
+
+def test_a_rejected_delivery_marks_its_department_and_the_run_goes_on(e2e):
+    """psb's delivery of 2026-11-02 no longer matches its manifest: rejected, nothing of it applied,
+    its department's validate task failed in Airflow, and every run still succeeded."""
+    rows = query(e2e, "SELECT * FROM feed_status WHERE dept = :dept AND run_date = :d", dept=REJECTED[0], d=REJECTED[1])
+    assert rows[0]["status"] == "rejected" and rows[0]["rows_loaded"] == 0 and rows[0]["rows_quarantined"] == 0
+    dq = query(e2e, "SELECT * FROM dq_result WHERE dept = :dept AND delivery_date = :d", dept=REJECTED[0], d=REJECTED[1])
+    assert [(r["check"], bool(r["success"])) for r in dq] == [("delivery_gate", False)]
+    assert "manifest" in dq[0]["detail"]
+    meta = create_engine(f"sqlite:///{e2e['root'] / 'airflow' / 'airflow.db'}")
+    with meta.connect() as c:
+        states = {(r.task_id, r.state) for r in c.execute(text(
+            "SELECT task_id, state FROM task_instance WHERE task_id LIKE '%.validate'"))}
+    assert (f"{REJECTED[0]}.validate", "failed") in states
+    assert {s for t, s in states if t != f"{REJECTED[0]}.validate"} == {"success"}
+    runs = query(e2e, "SELECT status, warnings FROM pipeline_run WHERE run_date = :d", d=REJECTED[1])
+    assert runs[0]["status"] == "success" and "rejected" in runs[0]["warnings"]
 
 
 def test_no_personal_data_in_the_warehouse(e2e):

@@ -188,3 +188,18 @@ def test_child_env_uses_the_venv_spark_submit_and_python(rules_file):
 def test_job_path_resolves_under_jobs():
     assert airflow_support.job_path("ingest.py") == PROJECT_ROOT / "jobs" / "ingest.py"
     assert airflow_support.job_path("/abs/app.py") == Path("/abs/app.py")
+
+
+def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypatch):
+    from types import SimpleNamespace
+
+    from ecredit import pipeline
+
+    calls = []
+    monkeypatch.setattr(pipeline, "record_failure", lambda *a: calls.append(a))
+    airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="psb.validate"), "run_id": "r",
+                                     "exception": ValueError("rejected"), "params": {"run_date": "2026-11-02"}})
+    assert calls == []
+    airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="build_state"), "run_id": "r",
+                                     "exception": ValueError("boom"), "params": {"run_date": "2026-11-02"}})
+    assert len(calls) == 1 and calls[0][2] == "build_state"
