@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -89,84 +90,149 @@ def _plain(d: Decimal) -> str:
     return s.rstrip("0").rstrip(".") if "." in s else s
 
 
+# ---------------------------------------------------------------- the rules, as data
+
+DELIVERY_DATE = "$delivery_date"  # a rule parameter that is the delivery's date
+IDENTIFIER = "_identifier"  # computed: the USCC or else the ID number (both null: MISSING_REQUIRED)
+DUPLICATE_NOT_LAST = "_duplicate_not_last"  # computed by the ingest transform over the whole file
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row rule of quality.md on one column: its reason code, the Great Expectations
+    expectation that expresses it, and that expectation's arguments."""
+    code: str
+    expectation: str
+    column: str
+    kwargs: tuple = ()  # ((name, value), ...); DELIVERY_DATE stands for the delivery's date
+
+    @property
+    def args(self) -> dict:
+        return dict(self.kwargs)
+
+
+def rules_for(feed: Feed) -> list[Rule]:
+    """Every row rule of the feed, derived from the registry; the GX suite and the row split are
+    both built from this list, and both evaluate it with ``value_ok``."""
+    out: list[Rule] = []
+    for c in feed.columns:
+        if c.kind == PII:
+            continue
+        if c.required:
+            out.append(Rule(MISSING_REQUIRED, "expect_column_values_to_not_be_null", c.name))
+        event_cap = (("max_date", DELIVERY_DATE),) if (
+            c.name == feed.event_date and feed.feed_id != "customs.enterprise_credit") else ()
+        if c.kind == USCC:
+            out.append(Rule(BAD_USCC, "expect_column_values_to_be_valid_uscc", c.name))
+        elif c.kind == ID_NO:
+            out.append(Rule(BAD_ID_NO, "expect_column_values_to_be_valid_id_no", c.name, (("as_of", DELIVERY_DATE),)))
+        elif c.kind == DATE:
+            out.append(Rule(BAD_DATE, "expect_column_values_to_be_valid_date", c.name,
+                            (("date_format", feed.date_format),) + event_cap))
+        elif c.kind == MONTH:
+            out.append(Rule(BAD_DATE, "expect_column_values_to_be_valid_month", c.name, event_cap))
+        elif c.kind == TIMESTAMP:
+            out.append(Rule(BAD_DATE, "expect_column_values_to_be_valid_timestamp", c.name, event_cap))
+        elif c.kind in (DECIMAL, SCORE, INT):
+            out.append(Rule(BAD_NUMBER, "expect_column_values_to_be_valid_number", c.name, (("number_kind", c.kind),)))
+        elif c.kind == ENUM:
+            out.append(Rule(BAD_ENUM, "expect_column_values_to_be_in_set", c.name, (("value_set", tuple(c.values)),)))
+        elif c.kind == DISTRICT:
+            out.append(Rule(BAD_DISTRICT, "expect_column_values_to_be_valid_district", c.name))
+    if feed.identifiers:
+        out.append(Rule(MISSING_REQUIRED, "expect_column_values_to_not_be_null", IDENTIFIER))
+    out.append(Rule(DUPLICATE_KEY, "expect_column_values_to_be_in_set", DUPLICATE_NOT_LAST, (("value_set", (False,)),)))
+    return out
+
+
+def value_ok(rule: Rule, value, delivery_date: dt.date) -> bool:
+    """The one definition of every rule: does this value pass it? A null passes every rule but
+    ``not_null`` (as in Great Expectations' column map expectations)."""
+    if rule.expectation == "expect_column_values_to_not_be_null":
+        return value is not None
+    if value is None:
+        return True
+    a = rule.args
+    cap = delivery_date if a.get("max_date") == DELIVERY_DATE else None
+    if rule.expectation == "expect_column_values_to_be_in_set":
+        return value in a["value_set"]
+    if rule.expectation == "expect_column_values_to_be_valid_uscc":
+        return ids.uscc_valid(value)
+    if rule.expectation == "expect_column_values_to_be_valid_id_no":
+        return ids.id_valid(value, delivery_date if a.get("as_of") == DELIVERY_DATE else None)
+    if rule.expectation == "expect_column_values_to_be_valid_date":
+        d = parse_date(value, a["date_format"])
+        return d is not None and (cap is None or d <= cap)
+    if rule.expectation == "expect_column_values_to_be_valid_month":
+        d = parse_month(value)
+        return d is not None and (cap is None or d <= cap)
+    if rule.expectation == "expect_column_values_to_be_valid_timestamp":
+        ts = parse_timestamp(value)
+        return ts is not None and (cap is None or shanghai_date(ts) <= cap)
+    if rule.expectation == "expect_column_values_to_be_valid_number":
+        if a["number_kind"] == INT:
+            return bool(_INT_RE.match(value))
+        d = parse_decimal(value)
+        return d is not None and d >= 0 and (a["number_kind"] != SCORE or d <= 100)
+    if rule.expectation == "expect_column_values_to_be_valid_district":
+        return value.startswith("4401")
+    raise ValueError(f"no definition for {rule.expectation}")
+
+
+def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
+    """(value to store, extra derived value) once the value passed its rules: dates as ISO,
+    timestamps in UTC with their Shanghai date, numbers as plain decimals."""
+    if c.kind == DATE:
+        return parse_date(v, feed.date_format).isoformat(), None
+    if c.kind == MONTH:
+        return v, None
+    if c.kind == TIMESTAMP:
+        ts = parse_timestamp(v)
+        return ts.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), shanghai_date(ts).isoformat()
+    if c.kind in (DECIMAL, SCORE):
+        return _plain(parse_decimal(v)), None
+    if c.kind == INT:
+        return str(int(v)), None
+    return v, None
+
+
+_RULES: dict = {}
+
+
 def check_row(feed: Feed, values: dict, delivery_date: dt.date, pii_key: str):
     """Returns (normalised values without personal data, sorted reasons, sorted warnings,
-    operator_key, natural_person)."""
+    operator_key, natural_person). DUPLICATE_KEY is decided over the whole file by the ingest
+    transform; MALFORMED by the parser."""
+    rules = _RULES.get(feed.feed_id)
+    if rules is None:
+        rules = _RULES[feed.feed_id] = [r for r in rules_for(feed) if r.column != DUPLICATE_NOT_LAST]
+    vals = {c.name: (ids.normalise(values.get(c.name)) if c.kind in (USCC, ID_NO) else values.get(c.name))
+            for c in feed.columns}
+    vals[IDENTIFIER] = vals.get("uscc") or vals.get("id_no")
+    broken = [r for r in rules if not value_ok(r, vals.get(r.column), delivery_date)]
+    failed = {r.column for r in broken}
+    reasons = sorted({r.code for r in broken})
+    warnings = []
     out: dict = {}
-    reasons: set[str] = set()
-    warnings: set[str] = set()
     for c in feed.columns:
-        v = values.get(c.name)
-        if c.kind in (USCC, ID_NO) and v is not None:
-            v = ids.normalise(v)
-        if v is None:
-            if c.required:
-                reasons.add(MISSING_REQUIRED)
-            out[c.name] = None
+        v = vals[c.name]
+        if c.kind in (PII, ID_NO):
             continue
-        is_event = c.name == feed.event_date
-        if c.kind == USCC:
-            if not ids.uscc_valid(v):
-                reasons.add(BAD_USCC)
-        elif c.kind == ID_NO:
-            if not ids.id_valid(v, delivery_date):
-                reasons.add(BAD_ID_NO)
-        elif c.kind == DATE:
-            d = parse_date(v, feed.date_format)
-            if d is None or (is_event and d > delivery_date and feed.feed_id != "customs.enterprise_credit"):
-                reasons.add(BAD_DATE)
-            v = d.isoformat() if d else v
-        elif c.kind == MONTH:
-            d = parse_month(v)
-            if d is None or (is_event and d > delivery_date):
-                reasons.add(BAD_DATE)
-            v = d.isoformat()[:7] if d else v
-        elif c.kind == TIMESTAMP:
-            ts = parse_timestamp(v)
-            if ts is None:
-                reasons.add(BAD_DATE)
-            else:
-                local = shanghai_date(ts)
-                if is_event and local > delivery_date:
-                    reasons.add(BAD_DATE)
-                out[c.name + "_date"] = local.isoformat()
-                v = ts.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-        elif c.kind in (DECIMAL, SCORE):
-            d = parse_decimal(v)
-            if d is None or d < 0 or (c.kind == SCORE and d > 100):
-                reasons.add(BAD_NUMBER)
-            else:
-                v = _plain(d)
-        elif c.kind == INT:
-            if not _INT_RE.match(v):
-                reasons.add(BAD_NUMBER)
-            else:
-                v = str(int(v))
-        elif c.kind == ENUM:
-            if v not in c.values:
-                reasons.add(BAD_ENUM)
-        elif c.kind == DISTRICT:
-            if not v.startswith("4401"):
-                reasons.add(BAD_DISTRICT)
-            elif v in RETIRED_DISTRICTS:
-                warnings.add(RETIRED_DISTRICT)
+        if v is not None and c.name not in failed:
+            v, extra = _normalised(feed, c, v)
+            if extra is not None:
+                out[c.name + "_date"] = extra
+            if c.kind == DISTRICT and v in RETIRED_DISTRICTS:
+                warnings.append(RETIRED_DISTRICT)
         out[c.name] = v
-
-    uscc = out.get("uscc")
-    id_no = out.pop("id_no", None)
-    for c in feed.columns:  # personal data never leaves this function
-        if c.kind == PII:
-            out.pop(c.name, None)
-    if feed.identifiers and uscc is None and id_no is None:
-        reasons.add(MISSING_REQUIRED)
-    key = None
-    natural = False
+    uscc, id_no = vals.get("uscc"), vals.get("id_no")
+    key, natural = None, False
     if uscc is not None and BAD_USCC not in reasons:
         key = uscc
     elif uscc is None and id_no is not None and BAD_ID_NO not in reasons:
         key = ids.np_key(id_no, pii_key)
         natural = True
-    return out, sorted(reasons), sorted(warnings), key, natural
+    return out, reasons, warnings, key, natural
 
 
 def masked_payload(feed: Feed, fields: list, values: Optional[dict]) -> dict:

@@ -168,3 +168,25 @@ def test_masked_payload_hides_personal_data():
     text = json.dumps(checks.masked_payload(comp, [], vals), ensure_ascii=False)
     assert "张三" not in text and "13800138000" not in text and "11010519491231002X" not in text
     assert "X" in text
+
+
+def test_every_feed_has_its_rules_and_every_code_is_expressed():
+    from ecredit.feeds import FEEDS
+
+    codes = set()
+    for f in FEEDS:
+        rules = checks.rules_for(f)
+        codes |= {r.code for r in rules}
+        required = {c.name for c in f.columns if c.required}
+        assert required <= {r.column for r in rules if r.code == "MISSING_REQUIRED"}, f.feed_id
+        assert any(r.code == "DUPLICATE_KEY" for r in rules)
+        for r in rules:  # every rule has a definition
+            checks.value_ok(r, None, D)
+    assert codes == set(checks.REASON_CODES) - {"MALFORMED"}  # MALFORMED rows never reach the rules
+
+
+def test_null_passes_every_rule_but_not_null():
+    rule = checks.Rule("BAD_USCC", "expect_column_values_to_be_valid_uscc", "uscc")
+    assert checks.value_ok(rule, None, D) and not checks.value_ok(rule, "X", D)
+    nn = checks.Rule("MISSING_REQUIRED", "expect_column_values_to_not_be_null", "x")
+    assert not checks.value_ok(nn, None, D) and checks.value_ok(nn, "", D)
