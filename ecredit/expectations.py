@@ -158,3 +158,71 @@ def write_suites() -> list[Path]:
 if __name__ == "__main__":
     for p in write_suites():
         print(p)
+
+
+# ---------------------------------------------------------------- running a suite on Spark
+
+def validation_frame(spark, feed: Feed, path: str, delivery_date: dt.date):
+    """The DataFrame a feed's suite runs on: every row that is not MALFORMED (MALFORMED rows never
+    become DataFrame rows; the parser counts them first), with the values as sent (trimmed, null
+    markers as null, identifiers normalised), its ``source_line``, and the two computed columns of
+    ``checks``: the identifier, and whether the row is a duplicate of a later clean row. Personal
+    data stays in memory: only counts leave the validation."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from ecredit import ids, ingest, parse
+
+    cols = [c for c in feed.columns if c.kind != "pii"]
+    rows = []
+    with open(path, "rb") as stream:
+        for raw in parse.iter_rows(stream, feed):
+            if raw.values is None:
+                continue
+            vals = {c.name: ids.normalise(raw.values.get(c.name)) if c.kind in ("uscc", "id_no")
+                    else raw.values.get(c.name) for c in cols}
+            checked, reasons, _, op_key, _ = checks.check_row(feed, raw.values, delivery_date, "-")
+            key = ingest.key_string(feed, checked, op_key) if not reasons else None
+            rows.append((raw.line, *(vals[c.name] for c in cols), vals.get("uscc") or vals.get("id_no"), key))
+    schema = T.StructType([T.StructField("source_line", T.LongType())]
+                          + [T.StructField(c.name, T.StringType()) for c in cols]
+                          + [T.StructField(checks.IDENTIFIER, T.StringType()), T.StructField("_clean_key", T.StringType())])
+    df = spark.createDataFrame(rows, schema)
+    last = F.max("source_line").over(Window.partitionBy("_clean_key"))
+    dup = F.col("_clean_key").isNotNull() & (F.col("source_line") < last)
+    return df.withColumn(checks.DUPLICATE_NOT_LAST, dup).drop("_clean_key")
+
+
+def context(docs_dir: Path | None = None):
+    """An ephemeral GX context (suites come from expectations/, results go to the lake and the
+    warehouse); with ``docs_dir``, one Data Docs site there."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    for name in list(ctx.list_data_docs_sites()):
+        ctx.delete_data_docs_site(name)
+    if docs_dir is not None:
+        ctx.add_data_docs_site("ecredit", {
+            "class_name": "SiteBuilder", "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+# No row values in results: they may be personal data. The agreement test asks for line numbers.
+SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "include_unexpected_rows": False}
+
+
+def validate(ctx, df, feed: Feed, delivery_date: dt.date, result_format=None):
+    """Run the feed's suite on ``df`` in the job's own SparkSession (GX reuses it untouched)."""
+    ds = ctx.data_sources.add_or_update_spark(name="ecredit_spark", persist=False)
+    asset = ds.get_asset(feed.feed_id) if feed.feed_id in ds.get_asset_names() else ds.add_dataframe_asset(feed.feed_id)
+    try:
+        bd = asset.get_batch_definition("file")
+    except KeyError:
+        bd = asset.add_batch_definition_whole_dataframe("file")
+    batch = bd.get_batch(batch_parameters={"dataframe": df})
+    return batch.validate(load_suite(feed), result_format=result_format or SUMMARY,
+                          expectation_parameters={"delivery_date": delivery_date.isoformat()})
