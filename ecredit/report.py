@@ -37,6 +37,18 @@ def summary(run_date: dt.date) -> str:
         lines.append(f"  {'dept':<9} {'status':<9} {'rows in':>8} {'loaded':>8} {'quarantined':>12}")
         for r in c.execute(select(wh.feed_status).where(fs.run_date == run_date).order_by(fs.dept)):
             lines.append(f"  {r.dept:<9} {r.status:<9} {r.rows_in:>8} {r.rows_loaded:>8} {r.rows_quarantined:>12}")
+        q = wh.quarantine.c
+        n_q = c.execute(select(func.count()).select_from(wh.quarantine)).scalar()
+        by_reason: dict = {}
+        for (reasons,) in c.execute(select(q.reasons)):
+            for code in reasons.split(","):
+                by_reason[code] = by_reason.get(code, 0) + 1
+        lines.append("")
+        lines.append(f"rows quarantined in all deliveries so far: {n_q}"
+                     + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) + ")" if by_reason else ""))
+        rejected = c.execute(select(func.count()).select_from(wh.feed_status)
+                             .where(wh.feed_status.c.status == "rejected")).scalar()
+        lines.append(f"deliveries rejected: {rejected} (see dq_result and the outbox's rejections.csv)")
     lines += ["", "where to look:",
               f"  warehouse   {cfg.warehouse_url}",
               f"  lake        {cfg.lake_dir}",
