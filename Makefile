@@ -10,7 +10,7 @@ DEMO_OPERATORS ?= 2000
 DEMO_DATES ?= 2026-11-01,2026-11-02,2026-11-03
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-unit test-integration bench lock clean
+.PHONY: venv demo test test-unit test-integration bench lock clean generated
 
 venv: $(STAMP)
 
@@ -38,6 +38,12 @@ test-integration: $(STAMP)
 
 bench: $(STAMP)
 	@echo "make bench arrives with the performance issue (bench/)"; exit 2
+
+# Files generated from the code (a unit test fails when they are out of date).
+generated: $(STAMP)
+	$(PY) -m ecredit.expectations >/dev/null
+	$(PY) -m ecredit.warehouse postgresql > sql/warehouse.postgresql.sql
+	$(PY) -m ecredit.warehouse sqlite > sql/warehouse.sqlite.sql
 
 # Re-resolve the pinned direct dependencies of pyproject.toml into requirements.lock.
 lock:
