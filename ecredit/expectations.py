@@ -82,7 +82,6 @@ def _make(expectation: str, metric: str, keys: tuple[str, ...], doc: str):
 
     class_name = "".join(p.capitalize() for p in expectation.split("_"))
     Metric.__name__ = class_name.replace("Expect", "") + "Metric"
-    fields = {k: (Optional[Union[str, SuiteParameterDict]], None) for k in keys}
     namespace = {
         "__doc__": doc, "__module__": __name__, "map_metric": metric,
         "success_keys": (*keys, "mostly"),

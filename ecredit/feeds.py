@@ -9,7 +9,7 @@ file, its suite and the generator, nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 # Column kinds. A kind says how a raw value is parsed and checked.

@@ -14,7 +14,7 @@ from ecredit.publish import connect
 def summary(run_date: dt.date) -> str:
     cfg = settings_mod.load()
     eng = connect(cfg)
-    lines = [f"", f"ecredit — state as of {run_date}", "=" * 40]
+    lines = ["", f"ecredit — state as of {run_date}", "=" * 40]
     with eng.connect() as c:
         n_ops = c.execute(select(func.count()).select_from(wh.dim_operator)).scalar()
         n_np = c.execute(select(func.count()).select_from(wh.dim_operator)

@@ -24,7 +24,9 @@ from ecredit.feeds import DEPARTMENTS, FEEDS
 
 from .entities import IdentifierMaker, _coprime_multiplier, make_entity
 from .formats import ISO
-from .output import REASON_CODES, RETIRED_DISTRICT, FeedOut
+from ecredit.checks import REASON_CODES, RETIRED_DISTRICT
+
+from .output import FeedOut
 from .records import (
     CCREDIT, INCREMENT_RATES, INSP, OPS, UPDATABLE, build_new, check_registry,
     history_bundle, inspector_row, new_customs_version, update, update_inspector,

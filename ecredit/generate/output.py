@@ -28,7 +28,7 @@ from .formats import FORMATS, ISO, MONTH as MONTHS, MONTH_INDEX
 
 from ecredit.checks import (  # noqa: E402  (the reason codes have one definition)
     BAD_DATE, BAD_DISTRICT, BAD_ENUM, BAD_ID_NO, BAD_NUMBER, BAD_USCC, DUPLICATE_KEY, MALFORMED,
-    MISSING_REQUIRED, REASON_CODES, RETIRED_DISTRICT,
+    MISSING_REQUIRED, REASON_CODES,
 )
 
 # feeds.md null markers, weighted; 32 entries so that getrandbits(5) picks one.

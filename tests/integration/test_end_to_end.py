@@ -3,7 +3,6 @@ credit records of the deliveries, computed independently from the files (tests/e
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest

@@ -25,7 +25,7 @@ from ecredit.feeds import (
 )
 from ecredit.generate import generate
 from ecredit.generate import pools
-from ecredit.generate.output import REASON_CODES
+from ecredit.checks import REASON_CODES
 
 pytestmark = pytest.mark.unit
 
