@@ -156,19 +156,25 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
     return result
 
 
+def gate(settings: Settings, dept: str, date: dt.date) -> tuple[dict, bool]:
+    """The gate result of a complete delivery as it is now: from the cache, or checked now and
+    cached under the manifest's SHA-256. Returns (result, checked_now)."""
+    cached = current_gate(settings, dept, date)
+    if cached is not None:
+        return cached, False
+    res = gate_delivery(settings, dept, date)
+    _write_json_atomic(gate_path(settings, dept, date, res["manifest_sha256"]), res)
+    if res["status"] == REJECTED:
+        log.warning("%s %s: delivery rejected: %s", dept, date, "; ".join(res["reasons"]))
+    for w in res["warnings"]:
+        log.warning("%s %s: %s", dept, date, w)
+    return res, True
+
+
 def check(settings: Settings, dept: str, run_date: dt.date) -> dict:
     """Gate every delivery of the department dated <= D that has not been gated in its present
     form; return the status of the delivery dated D (``missing`` when there is none)."""
-    checked = 0
-    for d in delivery_dates(settings, dept, run_date):
-        if current_gate(settings, dept, d) is None:
-            res = gate_delivery(settings, dept, d)
-            _write_json_atomic(gate_path(settings, dept, d, res["manifest_sha256"]), res)
-            checked += 1
-            if res["status"] == REJECTED:
-                log.warning("%s %s: delivery rejected: %s", dept, d, "; ".join(res["reasons"]))
-            for w in res["warnings"]:
-                log.warning("%s %s: %s", dept, d, w)
+    checked = sum(gate(settings, dept, d)[1] for d in delivery_dates(settings, dept, run_date))
     today = current_gate(settings, dept, run_date)
     status = today["status"] if today else MISSING
     log.info("%s: delivery of %s is %s (%d deliveries checked now)", dept, run_date, status, checked)
@@ -182,13 +188,10 @@ def accepted_files(settings: Settings, up_to: dt.date) -> list[dict]:
     out = []
     for dept in feeds_mod.DEPARTMENTS:
         for d in delivery_dates(settings, dept, up_to):
-            gate = current_gate(settings, dept, d)
-            if gate is None:
-                gate = gate_delivery(settings, dept, d)
-                _write_json_atomic(gate_path(settings, dept, d, gate["manifest_sha256"]), gate)
-            if gate["status"] != ACCEPTED:
+            result, _ = gate(settings, dept, d)
+            if result["status"] != ACCEPTED:
                 continue
-            for f in gate["files"]:
+            for f in result["files"]:
                 out.append({**f, "dept": dept, "date": d.isoformat(),
                             "path": str(delivery_dir(settings, dept, d) / f["name"])})
     return out

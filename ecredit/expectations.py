@@ -167,7 +167,6 @@ def validation_frame(spark, feed: Feed, path: str, delivery_date: dt.date):
     markers as null, identifiers normalised), its ``source_line``, and the two computed columns of
     ``checks``: the identifier, and whether the row is a duplicate of a later clean row. Personal
     data stays in memory: only counts leave the validation."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -188,8 +187,7 @@ def validation_frame(spark, feed: Feed, path: str, delivery_date: dt.date):
                           + [T.StructField(c.name, T.StringType()) for c in cols]
                           + [T.StructField(checks.IDENTIFIER, T.StringType()), T.StructField("_clean_key", T.StringType())])
     df = spark.createDataFrame(rows, schema)
-    last = F.max("source_line").over(Window.partitionBy("_clean_key"))
-    dup = F.col("_clean_key").isNotNull() & (F.col("source_line") < last)
+    dup = ingest.duplicate_not_last(F.col("_clean_key").isNotNull(), ["_clean_key"])  # one file: the key suffices
     return df.withColumn(checks.DUPLICATE_NOT_LAST, dup).drop("_clean_key")
 
 

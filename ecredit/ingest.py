@@ -93,13 +93,18 @@ def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
                    warnings, payload, *(values.get(c) for c in WIDE_COLUMNS), *tail)
 
 
+def duplicate_not_last(clean: "F.Column", partition: list[str]) -> "F.Column":
+    """The one definition of DUPLICATE_KEY's column: a clean row (passes every other check) whose
+    record key has a later clean row in the same file. ``partition`` = the file's columns + the key."""
+    last_line = F.max(F.when(clean, F.col("source_line"))).over(Window.partitionBy(*partition))
+    return clean & (F.col("source_line") < last_line)
+
+
 def mark_duplicates(rows: DataFrame) -> DataFrame:
     """DUPLICATE_KEY: among the rows of one file that pass every other check, every occurrence
     of a record key but the last gets the reason (the last one is loaded)."""
-    w = Window.partitionBy("feed_id", "delivery_date", "file_sha", "key_str")
     clean = (F.size("reasons") == 0) & F.col("key_str").isNotNull()
-    last_line = F.max(F.when(clean, F.col("source_line"))).over(w)
-    dup = clean & (F.col("source_line") < last_line)
+    dup = duplicate_not_last(clean, ["feed_id", "delivery_date", "file_sha", "key_str"])
     feed_cols = None  # the row's own columns under the department's headers, as in other payloads
     for f in FEEDS:
         cols = [F.col(c.name).alias(c.source) for c in f.columns if c.kind not in (PII, ID_NO)]

@@ -42,7 +42,7 @@ def write_csv_atomic(path: Path, header: list[str], rows) -> None:
 def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | None:
     """``<dept>/<delivery date>/rejections.csv``: the quarantined rows of an applied delivery, or
     the reasons a delivery was rejected as a whole."""
-    v = validation.verdict(settings, rules, dept, date)
+    v = validation.verdict(settings, rules, dept, date, with_volume=False)
     if v["status"] in (delivery.MISSING, "pending"):
         return None
     path = settings.outbox_dir / dept / date.isoformat() / "rejections.csv"

@@ -38,12 +38,13 @@ def connect(settings: Settings) -> Engine:
 
 def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list[dict], list[dict]]:
     """feed_status for (D, dept): the department's delivery dated D only (quality.md); and the
-    verdicts of every delivery dated <= D (for dq_result and quarantine)."""
+    verdicts of every delivery dated <= D without the volume check (for dq_result and quarantine,
+    ``publish_validation`` completes the verdicts of the deliveries it publishes)."""
     rows, verdicts = [], []
     for dept in DEPARTMENTS:
         applied = 0
         for d in delivery.delivery_dates(settings, dept, run_date):
-            v = validation.verdict(settings, rules, dept, d)
+            v = validation.verdict(settings, rules, dept, d, with_volume=False)
             if v["status"] == "pending":
                 raise RuntimeError(f"{dept} {d}: accepted by the gate but never parsed: the ingest stage did not "
                                    "run for this date")
@@ -82,7 +83,7 @@ def _validation_rows(settings: Settings, v: dict, run_id: str):
     return dq, q
 
 
-def publish_validation(conn: Connection, settings: Settings, verdicts: list[dict], run_id: str) -> int:
+def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[dict], run_id: str) -> int:
     """dq_result and quarantine rows of every delivery not yet published in its present form
     (keyed by the delivery; validating it again writes the same rows, never duplicates)."""
     dq = wh.dq_result.c
@@ -97,7 +98,8 @@ def publish_validation(conn: Connection, settings: Settings, verdicts: list[dict
             continue
         for table in wh.VALIDATION_TABLES:
             conn.execute(delete(table).where((table.c.dept == v["dept"]) & (table.c.delivery_date == ddate)))
-        dq_rows, q_rows = _validation_rows(settings, v, run_id)
+        full = validation.verdict(settings, rules, v["dept"], ddate)  # with the volume check
+        dq_rows, q_rows = _validation_rows(settings, full, run_id)
         n += _insert(conn, wh.dq_result, [dq_rows]) + _insert(conn, wh.quarantine, [q_rows])
     return n
 
@@ -131,13 +133,13 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     counts: dict = {}
     warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
                 if r["status"] in (delivery.MISSING, delivery.REJECTED)]
-    warnings += [f"{v['dept']} {v['date']}: {w}" for v in verdicts if v["date"] == run_date.isoformat()
-                 for w in v["warnings"]]
+    warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
+                 for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
     with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
         for table in wh.PER_RUN_TABLES:
             conn.execute(delete(table).where(table.c.run_date == run_date))
         counts["feed_status"] = _insert(conn, wh.feed_status, [status_rows])
-        counts["validation_rows"] = publish_validation(conn, settings, verdicts, run_id)
+        counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
         latest = latest_published_date(conn)
         if latest is None or run_date >= latest:
             for table in wh.LATEST_STATE_TABLES:

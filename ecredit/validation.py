@@ -38,9 +38,11 @@ def volume_median(settings: Settings, dept: str, feed_id: str, before: dt.date, 
     return statistics.median(counts[:history]) if counts else None
 
 
-def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date) -> dict:
+def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date, with_volume: bool = True) -> dict:
     """status: ``missing`` | ``rejected`` | ``applied`` | ``pending`` (accepted by the gate, not
-    parsed yet); with reasons, warnings, per-file counts and the dq_result checks."""
+    parsed yet); with reasons, warnings, per-file counts and the dq_result checks. The volume check
+    (a warning: it never changes the status) reads earlier deliveries; ``with_volume=False`` skips it
+    where only the status and counts are needed."""
     gate = delivery.current_gate(settings, dept, date)
     out = {"dept": dept, "date": date.isoformat(), "status": delivery.MISSING, "reasons": [], "warnings": [],
            "files": [], "checks": [], "manifest_sha256": gate["manifest_sha256"] if gate else None}
@@ -75,6 +77,8 @@ def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date) -> dict:
         if too_many:
             status = delivery.REJECTED
             out["reasons"].append(f"{f['name']}: {bad} of {rows_in} rows quarantined, more than {limit:%}")
+        if not with_volume:
+            continue
         median = volume_median(settings, dept, f["feed_id"], date, int(q["volume_history"]))
         high = median is not None and median > 0 and f["rows"] > q["volume_factor"] * median
         if median is not None:
@@ -92,7 +96,7 @@ def applied_files(settings: Settings, rules: Rules, up_to: dt.date) -> list[dict
     out = []
     for dept in DEPARTMENTS:
         for d in delivery.delivery_dates(settings, dept, up_to):
-            v = verdict(settings, rules, dept, d)
+            v = verdict(settings, rules, dept, d, with_volume=False)
             if v["status"] == APPLIED:
                 out += [{**_file_info(dept, d, f), "path": str(delivery.delivery_dir(settings, dept, d) / f["name"])}
                         for f in v["files"]]
