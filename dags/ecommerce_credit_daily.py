@@ -24,11 +24,14 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
      delivery shows as a failed `validate`, a missing one as skipped; `departments_validated`
      joins them and the run goes on on the earlier deliveries.
    A department's trouble marks that department and never blocks the run.
-3. `ingest` (Spark, `jobs/ingest.py --date D`) - parse, validate and land every delivery dated <= D.
+3. `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated <= D not parsed before,
+   run its feed's Great Expectations suite (`expectations/`) on it, land rows and quarantine.
 4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
    inspection plans.
-5. `publish` - D's gold layer to the warehouse in one transaction.
-6. `push` - the outbox files for the departments.
+5. `data_docs` (beside `build_state`) - renders the Great Expectations results of the deliveries
+   dated D as one Data Docs site, `$CREDIT_LAKE_DIR/data_docs/D/index.html`; its log gives the link.
+6. `publish` - D's gold layer to the warehouse in one transaction.
+7. `push` - the outbox files for the departments.
 
 Every task retries once after 30 s and has an execution timeout; a failed task is recorded in the
 warehouse's `pipeline_run` table. Spark jobs run against `SPARK_MASTER` (default `local[*]`).
@@ -130,6 +133,11 @@ with DAG(
         if not context["ti"].xcom_pull(task_ids="ingest"):
             raise AirflowFailException("ingest did not succeed: the state is not built on partial data")
 
+    @task(task_id="data_docs", execution_timeout=dt.timedelta(minutes=15))
+    def data_docs(run_date: str) -> str | None:
+        with setting_errors_fail_fast():
+            return pipeline.data_docs(run_date)
+
     @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30))
     def publish(run_date: str, **context) -> dict:
         with setting_errors_fail_fast():
@@ -173,3 +181,4 @@ with DAG(
     resolved >> ingest
     checked_all >> ingest >> validated_all >> joined
     ingest >> joined >> build_state >> published >> pushed
+    joined >> data_docs(resolved["run_date"])

@@ -199,6 +199,16 @@ def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
 _RULES: dict = {}
 
 
+def as_sent(feed: Feed, values: dict) -> dict:
+    """The values the rules judge (and the GX suites see): as sent (trimmed, null markers null),
+    identifiers normalised (``ids.normalise``), personal names and phones left out, plus the
+    computed ``_identifier``. Holds the ID number: it stays in memory, never written."""
+    vals = {c.name: (ids.normalise(values.get(c.name)) if c.kind in (USCC, ID_NO) else values.get(c.name))
+            for c in feed.columns if c.kind != PII}
+    vals[IDENTIFIER] = vals.get("uscc") or vals.get("id_no")
+    return vals
+
+
 def check_row(feed: Feed, values: dict, delivery_date: dt.date, pii_key: str):
     """Returns (normalised values without personal data, sorted reasons, sorted warnings,
     operator_key, natural_person). DUPLICATE_KEY is decided over the whole file by the ingest
@@ -206,18 +216,16 @@ def check_row(feed: Feed, values: dict, delivery_date: dt.date, pii_key: str):
     rules = _RULES.get(feed.feed_id)
     if rules is None:
         rules = _RULES[feed.feed_id] = [r for r in rules_for(feed) if r.column != DUPLICATE_NOT_LAST]
-    vals = {c.name: (ids.normalise(values.get(c.name)) if c.kind in (USCC, ID_NO) else values.get(c.name))
-            for c in feed.columns}
-    vals[IDENTIFIER] = vals.get("uscc") or vals.get("id_no")
+    vals = as_sent(feed, values)
     broken = [r for r in rules if not value_ok(r, vals.get(r.column), delivery_date)]
     failed = {r.column for r in broken}
     reasons = sorted({r.code for r in broken})
     warnings = []
     out: dict = {}
     for c in feed.columns:
-        v = vals[c.name]
         if c.kind in (PII, ID_NO):
             continue
+        v = vals[c.name]
         if v is not None and c.name not in failed:
             v, extra = _normalised(feed, c, v)
             if extra is not None:

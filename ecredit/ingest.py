@@ -59,6 +59,11 @@ PARTITION_FIELDS = [
 ]
 ROW_SCHEMA = T.StructType(META_FIELDS + [T.StructField(c, T.StringType(), True) for c in WIDE_COLUMNS]
                           + PARTITION_FIELDS)
+# What the parser yields: the rows as written, plus the values as sent (``checks.as_sent``, ID
+# numbers included) that the GX suites judge. ``as_sent`` lives in executor memory only: it is
+# dropped before anything is written.
+AS_SENT = "as_sent"
+PARSE_SCHEMA = T.StructType(ROW_SCHEMA.fields + [T.StructField(AS_SENT, T.MapType(T.StringType(), T.StringType()), True)])
 
 
 def key_string(feed: Feed, values: dict, operator_key: str | None) -> str | None:
@@ -73,7 +78,7 @@ def key_string(feed: Feed, values: dict, operator_key: str | None) -> str | None
 
 
 def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
-    """Every data row of one delivery file as a tuple of ROW_SCHEMA. Runs on the executors."""
+    """Every data row of one delivery file as a tuple of PARSE_SCHEMA. Runs on the executors."""
     feed = feed_by_name(info["dept"], info["name"])
     ddate = dt.date.fromisoformat(info["date"])
     tail = (feed.feed_id, info["date"], info["sha256"])
@@ -83,14 +88,15 @@ def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
                 payload = checks.masked_payload(feed, raw.fields, None)
                 payload["_detail"] = raw.malformed
                 yield (feed.dept, raw.line, None, False, None, [checks.MALFORMED], [],
-                       json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail)
+                       json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail, None)
                 continue
-            values, reasons, warnings, op_key, natural = checks.check_row(feed, raw.values, ddate, pii_key)
+            sent = checks.as_sent(feed, raw.values)
+            values, reasons, warnings, op_key, natural = checks.check_row(feed, sent, ddate, pii_key)
             payload = None
             if reasons:
                 payload = json.dumps(checks.masked_payload(feed, raw.fields, raw.values), ensure_ascii=False)
             yield (feed.dept, raw.line, op_key, natural, key_string(feed, values, op_key), reasons,
-                   warnings, payload, *(values.get(c) for c in WIDE_COLUMNS), *tail)
+                   warnings, payload, *(values.get(c) for c in WIDE_COLUMNS), *tail, sent)
 
 
 def duplicate_not_last(clean: "F.Column", partition: list[str]) -> "F.Column":
@@ -102,7 +108,8 @@ def duplicate_not_last(clean: "F.Column", partition: list[str]) -> "F.Column":
 
 def mark_duplicates(rows: DataFrame) -> DataFrame:
     """DUPLICATE_KEY: among the rows of one file that pass every other check, every occurrence
-    of a record key but the last gets the reason (the last one is loaded)."""
+    of a record key but the last gets the reason (the last one is loaded). The computed column
+    ``_duplicate_not_last`` stays on the frame: the suites' DUPLICATE_KEY expectation judges it."""
     clean = (F.size("reasons") == 0) & F.col("key_str").isNotNull()
     dup = duplicate_not_last(clean, ["feed_id", "delivery_date", "file_sha", "key_str"])
     feed_cols = None  # the row's own columns under the department's headers, as in other payloads
@@ -111,10 +118,10 @@ def mark_duplicates(rows: DataFrame) -> DataFrame:
         branch = F.to_json(F.struct(*cols))
         feed_cols = (F.when(F.col("feed_id") == f.feed_id, branch) if feed_cols is None
                      else feed_cols.when(F.col("feed_id") == f.feed_id, branch))
-    return (rows.withColumn("_dup", dup)
-            .withColumn("payload", F.when(F.col("_dup"), feed_cols).otherwise(F.col("payload")))
-            .withColumn("reasons", F.when(F.col("_dup"), F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
-            .drop("_dup"))
+    dup_col = F.col(checks.DUPLICATE_NOT_LAST)
+    return (rows.withColumn(checks.DUPLICATE_NOT_LAST, dup)
+            .withColumn("payload", F.when(dup_col, feed_cols).otherwise(F.col("payload")))
+            .withColumn("reasons", F.when(dup_col, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons"))))
 
 
 def done_marker(settings: Settings, info: dict) -> Path:
@@ -129,18 +136,30 @@ def pending_files(settings: Settings, run_date: dt.date) -> list[dict]:
     return [f for f in delivery.accepted_files(settings, run_date) if not done_marker(settings, f).is_file()]
 
 
+def parse_frame(spark: SparkSession, settings: Settings, files: list[dict]) -> DataFrame:
+    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``), parsed on the executors."""
+    pii_key = settings.pii_key
+    files = sorted(files, key=lambda f: -f["rows"])  # big files first
+    rdd = spark.sparkContext.parallelize(files, len(files)).flatMap(lambda info: parse_file(info, pii_key))
+    return mark_duplicates(spark.createDataFrame(rdd, PARSE_SCHEMA))
+
+
+def _file_id(info: dict) -> tuple:
+    return info["feed_id"], info["date"], info["sha256"]
+
+
 def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
-    """Parse every accepted file dated <= D that has not been parsed; returns counts."""
+    """Parse every accepted file dated <= D that has not been parsed, run its feed's GX suite on
+    it, and write its rows, its validation result and its counts; returns counts."""
+    from ecredit import expectations
+
     todo = pending_files(settings, run_date)
     if not todo:
         log.info("ingest: nothing new to parse up to %s", run_date)
         return {"files_parsed": 0, "rows": 0}
-    pii_key = settings.pii_key
-    todo = sorted(todo, key=lambda f: -f["rows"])  # big files first
-    rdd = spark.sparkContext.parallelize(todo, len(todo)).flatMap(lambda info: parse_file(info, pii_key))
-    rows = mark_duplicates(spark.createDataFrame(rdd, ROW_SCHEMA)).cache()
-    (rows.write.mode("overwrite").partitionBy("feed_id", "delivery_date", "file_sha")
-     .parquet(str(rows_path(settings))))
+    rows = parse_frame(spark, settings, todo).cache()
+    (rows.drop(AS_SENT, checks.DUPLICATE_NOT_LAST).write.mode("overwrite")
+     .partitionBy("feed_id", "delivery_date", "file_sha").parquet(str(rows_path(settings))))
     counts = {
         (r["feed_id"], r["delivery_date"], r["file_sha"]): r
         for r in rows.groupBy("feed_id", "delivery_date", "file_sha").agg(
@@ -152,19 +171,25 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
     for r in (rows.filter(F.size("reasons") > 0).select("feed_id", "delivery_date", "file_sha", F.explode("reasons").alias("code"))
               .groupBy("feed_id", "delivery_date", "file_sha", "code").count().collect()):
         per_reason.setdefault((r["feed_id"], r["delivery_date"], r["file_sha"]), {})[r["code"]] = int(r["count"])
+    gx = expectations.validate_files(settings, rows, todo)
     total = 0
     for info in todo:
-        c = counts.get((info["feed_id"], info["date"], info["sha256"]))
+        c = counts.get(_file_id(info))
         rows_in = int(c["rows_in"]) if c else 0
         loaded = int(c["rows_loaded"]) if c else 0
+        reasons = per_reason.get(_file_id(info), {})
+        problems = expectations.disagreements(gx[_file_id(info)], reasons)
+        if problems:  # one definition per rule: a disagreement is a bug, never published
+            raise RuntimeError(f"{info['dept']} {info['date']} {info['name']}: the GX suite and the row split "
+                               "disagree: " + "; ".join(problems))
         total += rows_in
         marker = done_marker(settings, info)
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps({**{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")},
                                    "rows_in": rows_in, "rows_loaded": loaded,
-                                   "rows_quarantined": rows_in - loaded,
-                                   "per_reason": per_reason.get((info["feed_id"], info["date"], info["sha256"]), {})}),
+                                   "rows_quarantined": rows_in - loaded, "per_reason": reasons,
+                                   "expectations": gx[_file_id(info)]}, ensure_ascii=False),
                        "utf-8")
         os.replace(tmp, marker)
         log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],

@@ -62,7 +62,7 @@ def validate(dept: str, run_date: str) -> dict:
     """The verdict on the department's delivery dated D, after ingest: logged with its reasons,
     per-reason counts and warnings; ``DeliveryRejected`` when it was rejected, so the department
     shows as failed in the Airflow UI while the run goes on."""
-    from ecredit import rules, validation
+    from ecredit import expectations, rules, validation
 
     cfg = settings_mod.load()
     v = validation.verdict(cfg, rules.load(cfg.rules_path), dept, dt.date.fromisoformat(run_date))
@@ -71,8 +71,15 @@ def validate(dept: str, run_date: str) -> dict:
                  f["rows_quarantined"], f["per_reason"] or "")
     for w in v["warnings"]:
         log.warning("%s %s: %s", dept, run_date, w)
-    summary = {"dept": dept, "run_date": run_date, "status": v["status"], "reasons": v["reasons"],
-               "warnings": v["warnings"], "rows_quarantined": sum(f["rows_quarantined"] for f in v["files"])}
+    quarantined = sum(f["rows_quarantined"] for f in v["files"])
+    status = "partial" if v["status"] == "applied" and quarantined else v["status"]  # feed_status's words
+    summary = {"dept": dept, "run_date": run_date, "status": "ok" if status == "applied" else status,
+               "reasons": v["reasons"], "warnings": v["warnings"], "rows_quarantined": quarantined}
+    if status == "partial":
+        log.warning("%s %s: %d rows quarantined (see rejections.csv in the department's outbox)", dept, run_date,
+                    quarantined)
+    log.info("%s: GX results of this delivery: %s (rendered by the data_docs task)", dept,
+             expectations.docs_dir(cfg, dt.date.fromisoformat(run_date)).joinpath("index.html").as_uri())
     if v["status"] == "rejected":
         raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v["reasons"]))
     if v["status"] == "missing":
@@ -87,6 +94,19 @@ def nothing_to_ingest(run_date: str) -> bool:
     from ecredit import ingest
 
     return not ingest.pending_files(settings_mod.load(), dt.date.fromisoformat(run_date))
+
+
+def data_docs(run_date: str) -> str | None:
+    """Render the run's Data Docs (the GX results of every delivery dated D) and log the link."""
+    from ecredit import expectations
+
+    d = dt.date.fromisoformat(run_date)
+    index = expectations.build_docs(settings_mod.load(), d)
+    if index is None:
+        log.warning("Data Docs: no delivery dated %s was validated by GX (all missing or rejected at the gate)", run_date)
+        return None
+    log.info("Data Docs for %s: %s", run_date, index.as_uri())
+    return index.as_uri()
 
 
 def publish(run_date: str, run_id: str) -> dict:

@@ -71,6 +71,12 @@ def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date, with_vol
         out["checks"].append({"feed": stem, "check": "quarantined_ratio", "success": not too_many, "severity": "error",
                               "element_count": rows_in, "unexpected_count": bad,
                               "detail": f"{bad} of {rows_in} rows quarantined (limit {limit:%})"})
+        for e in counts.get("expectations", []):  # the feed's GX suite, run by the ingest job on this file
+            out["checks"].append({"feed": stem, "check": f"gx:{e['expectation']}({e['column']})",
+                                  "success": e["success"], "severity": "error", "element_count": e["element_count"],
+                                  "unexpected_count": e["unexpected_count"],
+                                  "detail": f"{e['reason_code']}: {e['unexpected_count']} of {e['element_count']} "
+                                            "parsed rows unexpected"})
         for code, n in sorted(counts.get("per_reason", {}).items()):
             out["checks"].append({"feed": stem, "check": f"rows:{code}", "success": n == 0, "severity": "error",
                                   "element_count": rows_in, "unexpected_count": n, "detail": f"{n} rows with {code}"})

@@ -82,6 +82,7 @@ class _Generator:
         self.entity = lru_cache(maxsize=1024)(self._entity)
         self.summary_rows: dict = {dept: {} for dept in DEPARTMENTS}
         self.dirty = {c: 0 for c in REASON_CODES}
+        self.dirty_files: dict = {}  # dept -> file -> date -> {code: rows}
         self.retired = 0
         self.files = 0
         self.rows_total = 0
@@ -152,6 +153,7 @@ class _Generator:
             "dirty_rate": self.dirty_rate,
             "dirty": dict(self.dirty),
             "dirty_total": sum(self.dirty.values()),
+            "dirty_files": self.dirty_files,
             "warnings": {RETIRED_DISTRICT: self.retired},
             "seconds": round(secs, 3),
         }
@@ -183,6 +185,9 @@ class _Generator:
                 self.files += 1
                 for c, n in out.dirty_counts.items():
                     self.dirty[c] += n
+                if any(out.dirty_counts.values()):
+                    self.dirty_files.setdefault(dept, {}).setdefault(f.file, {})[date] = {
+                        c: n for c, n in out.dirty_counts.items() if n}
                 self.retired += out.retired
                 self.progress(f"generate: {dept} {date} {f.file} {rows:,} rows")
             manifest = {"dept": dept, "date": date, "files": entries}

@@ -34,12 +34,16 @@ def corpus(tmp_path_factory, spark):
         for code in r["reasons"]:
             split[(r["feed_id"], code)].add(r["source_line"])
         malformed[r["feed_id"]] += "MALFORMED" in r["reasons"]
-    ctx = ex.context(root / "docs")
+    # the job's own frames, re-validated with line numbers (the job stores counts only)
+    files = delivery.accepted_files(cfg, D)
+    parsed = ingest.parse_frame(spark, cfg, files).cache()
+    ctx = ex.context()
     results = {}
-    for f in FEEDS:
-        df = ex.validation_frame(spark, f, str(cfg.landing_dir / f.dept / D.isoformat() / f.file), D)
+    for info in files:
+        f = feeds.feed(info["dept"], info["name"])
+        df = ex.file_frame(parsed, f, info)
         results[f.feed_id] = (df.count(), ex.validate(ctx, df, f, D, result_format={
-            "result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]}))
+            "result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]}), info)
     return {"split": split, "results": results, "summary": summary, "malformed": malformed, "cfg": cfg}
 
 
@@ -50,7 +54,7 @@ def test_the_corpus_is_dirty_in_every_way(corpus):
 
 @pytest.mark.parametrize("feed", FEEDS, ids=lambda f: f.feed_id)
 def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed):
-    n_rows, result = corpus["results"][feed.feed_id]
+    n_rows, result, info = corpus["results"][feed.feed_id]
     gx_lines = defaultdict(set)
     for r in result.results:
         assert not r.exception_info.get("raised_exception"), r.exception_info
@@ -66,11 +70,32 @@ def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed):
     assert n_rows + corpus["malformed"][feed.feed_id] == rows
 
 
-def test_results_hold_no_row_values_by_default(corpus, spark):
+def test_the_job_stored_the_same_counts_and_no_values(corpus, feed=feeds.feed("amr", "complaints.csv")):
+    """What the ingest job stored (SUMMARY, in the done marker and the lake) has the counts of the
+    line-level run above and no row values: personal data never leaves the validation."""
     from ecredit import expectations as ex
 
-    f = feeds.feed("amr", "complaints.csv")
-    df = ex.validation_frame(spark, f, str(corpus["cfg"].landing_dir / "amr" / D.isoformat() / f.file), D)
-    res = ex.validate(ex.context(), df, f, D)
-    text = json.dumps(res.to_json_dict(), ensure_ascii=False, default=str)
-    assert "partial_unexpected_list" not in text or all(not r.result.get("partial_unexpected_list") for r in res.results)
+    _, result, info = corpus["results"][feed.feed_id]
+    marker = ingest.file_counts(corpus["cfg"], info)
+    full = {(s["expectation"], s["column"]): s["unexpected_count"] for s in ex.summarise(result)}
+    stored = {(s["expectation"], s["column"]): s["unexpected_count"] for s in marker["expectations"]}
+    assert stored == full and sum(stored.values()) > 0
+    text = ex.result_path(corpus["cfg"], info).read_text("utf-8")
+    for r in json.loads(text)["results"]:
+        assert not r["result"].get("partial_unexpected_list"), r["expectation_config"]["type"]
+        assert "unexpected_index_list" not in r["result"]
+
+
+def test_disagreement_is_detected():
+    """The job's runtime guard: counts that cannot come from one definition are reported."""
+    from ecredit import expectations as ex
+
+    summary = [{"expectation": "e", "column": "a", "reason_code": "BAD_DATE", "unexpected_count": 2, "exception": None},
+               {"expectation": "e", "column": "b", "reason_code": "BAD_DATE", "unexpected_count": 3, "exception": None},
+               {"expectation": "d", "column": "_duplicate_not_last", "reason_code": "DUPLICATE_KEY",
+                "unexpected_count": 1, "exception": None}]
+    assert ex.disagreements(summary, {"BAD_DATE": 4, "DUPLICATE_KEY": 1, "MALFORMED": 7}) == []
+    assert ex.disagreements(summary, {"BAD_DATE": 5 + 1, "DUPLICATE_KEY": 1}) != []  # more than the sum
+    assert ex.disagreements(summary, {"BAD_DATE": 2, "DUPLICATE_KEY": 1}) != []  # fewer than the largest
+    assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 0}) != []
+    assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 1, "BAD_ENUM": 1}) != []  # no expectation

@@ -87,6 +87,8 @@ def test_order_of_the_main_line(dag):
     assert joined.upstream_task_ids == {"ingest", *(f"{d}.validate" for d in feeds.DEPARTMENTS)}
     assert str(joined.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")  # a rejected department never blocks
     assert dag.get_task("build_state").upstream_task_ids == {"departments_validated"}
+    # the Data Docs are rendered once every department's verdict is in, beside build_state
+    assert dag.get_task("data_docs").upstream_task_ids - {"resolve_run_date"} == {"departments_validated"}
     # publish and push also read D from resolve_run_date's XCom (an XComArg edge)
     assert dag.get_task("publish").upstream_task_ids - {"resolve_run_date"} == {"build_state"}
     assert dag.get_task("push").upstream_task_ids - {"resolve_run_date"} == {"publish"}
