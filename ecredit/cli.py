@@ -5,6 +5,7 @@
     ecredit backfill --from D1 --to D2   the DAG for each date in order
     ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
     ecredit demo                         generate, run a few dates, print a summary
+    ecredit verify-plan --date D         re-run the inspection draw of D from the published tables
 """
 
 from __future__ import annotations
@@ -124,6 +125,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_verify_plan(args) -> int:
+    from ecredit import draw, settings
+
+    try:
+        return draw.main_verify(args.date.isoformat(), settings.load().warehouse_url)
+    except settings.SettingError as e:
+        print(f"ecredit: {e}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecredit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -156,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=20200710)
     d.add_argument("--dirty-rate", type=float, default=0.01)
     d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("verify-plan", help="re-run the inspection draw of D from the published tables")
+    v.add_argument("--date", type=_date, required=True)
+    v.set_defaults(func=cmd_verify_plan)
     return p
 
 

@@ -2,8 +2,10 @@
 atomically (temporary name, then rename), with cells a spreadsheet would run as a formula
 neutralised.
 
-So far: ``<dept>/<delivery date>/rejections.csv`` for every checked delivery (its quarantined rows,
-or the reason the whole delivery was rejected). The list changes and measures come with scoring.
+Per department: ``<dept>/<delivery date>/rejections.csv`` for every checked delivery (its
+quarantined rows, or the reason the whole delivery was rejected), and for every run date
+``<dept>/<D>/serious_dishonest_changes.csv`` (the list's ADDED / REMOVED, the same for all nine) and
+``<dept>/<D>/measures.csv`` (the measures that department applies, 联合惩戒).
 """
 
 from __future__ import annotations
@@ -55,9 +57,49 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
     return path
 
 
+def _gold(settings: Settings, run_date: dt.date, table: str, columns: list[str]) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    from ecredit import state
+
+    path = state.gold_dir(settings, run_date) / table
+    if not path.is_dir():
+        raise RuntimeError(f"{path} is missing: the build_state stage did not run for {run_date}")
+    if not any(path.glob("*.parquet")):
+        return []
+    return pq.ParquetDataset(str(path)).read(columns=columns).to_pylist()
+
+
+def run_files(settings: Settings, run_date: dt.date) -> list[Path]:
+    """The run date's list changes (all departments) and each department's own measures."""
+    names = {r["operator_key"]: r["name"] for r in _gold(settings, run_date, "dim_operator", ["operator_key", "name"])}
+    names.update({r["operator_key"]: r["name"] for r in _gold(settings, run_date, "serious_dishonest_list",
+                                                                ["operator_key", "name"])})
+    changes = sorted(_gold(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
+                     key=lambda r: (r["change"], r["operator_key"], r["record_type"]))
+    measures = _gold(settings, run_date, "supervision_measure",
+                     ["operator_key", "measure_code", "final_class", "responsible_dept"])
+    out = []
+    for dept in DEPARTMENTS:
+        folder = settings.outbox_dir / dept / run_date.isoformat()
+        p = folder / "serious_dishonest_changes.csv"
+        write_csv_atomic(p, ["operator_key", "name", "record_type", "change"],
+                         [(r["operator_key"], names.get(r["operator_key"], ""), r["record_type"], r["change"])
+                          for r in changes])
+        out.append(p)
+        mine = sorted((r for r in measures if r["responsible_dept"] == dept),
+                      key=lambda r: (r["measure_code"], r["operator_key"]))
+        p = folder / "measures.csv"
+        write_csv_atomic(p, ["operator_key", "name", "final_class", "measure_code"],
+                         [(r["operator_key"], names.get(r["operator_key"], ""), r["final_class"], r["measure_code"])
+                          for r in mine])
+        out.append(p)
+    return out
+
+
 def push(settings: Settings, run_date: dt.date) -> dict:
     rule_set = rules_mod.load(settings.rules_path)
-    written = []
+    written = [str(p) for p in run_files(settings, run_date)]
     for dept in DEPARTMENTS:
         for d in delivery.delivery_dates(settings, dept, run_date):
             target = settings.outbox_dir / dept / d.isoformat() / "rejections.csv"

@@ -7,10 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from itertools import chain
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -107,8 +108,29 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
 def _parquet_rows(path: Path, columns: list[str]):
     if not path.exists():
         raise RuntimeError(f"{path} is missing: the build_state stage did not run for this date")
+    if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
+        return
     for batch in pq.ParquetDataset(str(path)).read(columns=columns).to_batches(BATCH):
         yield batch.to_pylist()
+
+
+def publish_commitment(conn: Connection, rows: list[dict]) -> int:
+    """draw_commitment is keyed by draw date: a commitment stays with the earliest run date that
+    published it (later runs publish the same value); a rerun of that date writes it again."""
+    t = wh.draw_commitment
+    n = 0
+    for r in rows:
+        have = conn.execute(select(t.c.published_run_date, t.c.salt_sha256).where(t.c.draw_date == r["draw_date"])).first()
+        if have is None:
+            conn.execute(insert(t), [r])
+            n += 1
+        elif have.published_run_date >= r["published_run_date"]:
+            if have.salt_sha256 != r["salt_sha256"]:
+                raise RuntimeError(f"the commitment to the draw of {r['draw_date']} differs from the published one: "
+                                   "was CREDIT_DRAW_SECRET changed? A published commitment is never replaced.")
+            conn.execute(update(t).where(t.c.draw_date == r["draw_date"]).values(published_run_date=r["published_run_date"]))
+            n += 1
+    return n
 
 
 def _insert(conn: Connection, table, batches) -> int:
@@ -133,6 +155,8 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     counts: dict = {}
     warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
                 if r["status"] in (delivery.MISSING, delivery.REJECTED)]
+    built = gold / "warnings.json"
+    warnings += json.loads(built.read_text("utf-8")) if built.is_file() else []
     warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
                  for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
     with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
@@ -140,6 +164,13 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
             conn.execute(delete(table).where(table.c.run_date == run_date))
         counts["feed_status"] = _insert(conn, wh.feed_status, [status_rows])
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
+        for name in state.RUN_TABLES:
+            if name == "draw_commitment":
+                counts[name] = publish_commitment(conn, list(chain.from_iterable(
+                    _parquet_rows(gold / name, [c.name for c in wh.draw_commitment.columns]))))
+                continue
+            table = wh.metadata.tables[name]
+            counts[name] = _insert(conn, table, _parquet_rows(gold / name, [c.name for c in table.columns]))
         latest = latest_published_date(conn)
         if latest is None or run_date >= latest:
             for table in wh.LATEST_STATE_TABLES:
@@ -149,6 +180,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
             warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
                             f"the latest run date so far")
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
+    state.mark_published(settings, run_date, run_id)
     record_attempt(eng, run_date, run_id, started_at, "success", None, warnings, rule_set.version, counts)
     log.info("published %s: %s", run_date, counts)
     return {"run_date": run_date.isoformat(), "counts": counts, "warnings": warnings}

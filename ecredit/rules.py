@@ -86,4 +86,71 @@ def load(path: str | Path) -> Rules:
                       ("quality.max_quarantined_ratio", (int, float)), ("quality.volume_factor", (int, float)),
                       ("quality.volume_history", int)):
         _require(data, key, kind, str(p))
+    _check_scoring(data, str(p))
     return Rules(data=data, version=hashlib.sha256(raw).hexdigest(), path=str(p))
+
+
+NUMBER = (int, float)
+SCORING_KEYS = (
+    ("registry.active_statuses", list), ("registry.revoked_status", str), ("registry.unclassified_statuses", list),
+    ("identity.registered_points", int), ("identity.licence_displayed_points", int),
+    ("identity.verified_recent_days", int), ("identity.verified_recent_points", int),
+    ("identity.verified_days", int), ("identity.verified_points", int),
+    ("evaluation.months", int), ("evaluation.weights", dict), ("evaluation.scale", NUMBER),
+    ("evaluation.no_reviews_score", int), ("evaluation.deleted_reviews_penalty", int), ("evaluation.max", int),
+    ("quality_score.spot_check_days", int), ("quality_score.no_spot_check_points", int),
+    ("quality_score.spot_check_scale", int), ("quality_score.passed_result", str),
+    ("quality_score.complaint_days", int), ("quality_score.complaint_in_progress", int),
+    ("quality_score.complaint_done_without_compensation", int),
+    ("quality_score.complaint_done_with_compensation", int), ("quality_score.complaint_cap", int),
+    ("conduct.base", int), ("conduct.points_by_severity", dict), ("conduct.positive_bonus", int), ("conduct.max", int),
+    ("classes.thresholds", dict), ("classes.labels", dict),
+    ("class_rules.R_NEW.established_days", int), ("class_rules.R_NEW.base_class", str),
+    ("class_rules.R_SERIOUS.record_types", list), ("class_rules.R_SERIOUS.class", str),
+    ("class_rules.R_REVOKED.class", str), ("class_rules.R_SEV4.severity", int), ("class_rules.R_SEV4.class", str),
+    ("class_rules.R_ABNORMAL.record_types", list), ("class_rules.R_ABNORMAL.class", str),
+    ("measures", dict), ("plan.schedule", str), ("dishonest_list.record_types", list),
+    ("risk_alerts.levels", dict), ("risk_alerts.max_reasons", int),
+)
+
+
+def _check_scoring(data: dict, path: str) -> None:
+    """The scoring.md part of the rules file: every key present, of its type, and coherent."""
+    from decimal import Decimal, InvalidOperation
+
+    from ecredit.feeds import DEPARTMENTS
+
+    def bad(key: str, why: str):
+        raise RulesError(f"The rules file {path} has a bad {key!r}: {why}.")
+
+    for key, kind in SCORING_KEYS:
+        _require(data, key, kind, path)
+    classes = ("A", "B", "C", "D")
+    t = data["classes"]["thresholds"]
+    if not all(isinstance(t.get(c), int) for c in "ABC") or not t["A"] > t["B"] > t["C"]:
+        bad("classes.thresholds", "needs integers A > B > C")
+    for key in ("class_rules.R_NEW.base_class", "class_rules.R_SERIOUS.class", "class_rules.R_REVOKED.class",
+                "class_rules.R_SEV4.class", "class_rules.R_ABNORMAL.class"):
+        if _require(data, key, str, path) not in classes:
+            bad(key, "a class is one of A, B, C, D")
+    if set(data["conduct"]["points_by_severity"]) != {1, 2, 3, 4}:
+        bad("conduct.points_by_severity", "needs points for severities 1, 2, 3 and 4")
+    if set(data["evaluation"]["weights"]) != {"overall_satisfaction", "product_quality", "brand_reputation", "after_sales"}:
+        bad("evaluation.weights", "needs overall_satisfaction, product_quality, brand_reputation, after_sales")
+    if data["plan"]["schedule"] not in ("monthly", "daily"):
+        bad("plan.schedule", "monthly or daily")
+    if set(data["measures"]) != set(classes):
+        bad("measures", "needs the classes A, B, C and D")
+    for c, m in data["measures"].items():
+        try:
+            ratio = Decimal(str(_require(data, f"measures.{c}.sampling_ratio", str, path, ("measures", c, "sampling_ratio"))))
+        except InvalidOperation:
+            ratio = Decimal(-1)
+        if not Decimal(0) <= ratio <= Decimal(1):
+            bad(f"measures.{c}.sampling_ratio", "a decimal between 0 and 1, quoted (\"0.03\")")
+        _require(data, f"measures.{c}.onsite", bool, path, ("measures", c, "onsite"))
+        for item in _require(data, f"measures.{c}.measures", list, path, ("measures", c, "measures")):
+            if not (isinstance(item, list) and len(item) == 2 and item[1] in DEPARTMENTS):
+                bad(f"measures.{c}.measures", f"each measure is [CODE, department], not {item!r}")
+    if not set(data["risk_alerts"]["levels"]) <= set(classes):
+        bad("risk_alerts.levels", "keys are classes")

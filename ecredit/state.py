@@ -9,7 +9,9 @@ DataFrames; ``build`` reads the parsed rows and writes ``lake/state/<D>/`` and `
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 from functools import reduce
 from pathlib import Path
 
@@ -267,23 +269,128 @@ def gold_dir(settings: Settings, run_date: dt.date) -> Path:
 
 
 STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspectors")
+# what publish takes from gold/<D>/: the latest state, and the run date's rows of scoring.md
 GOLD_TABLES = ("dim_operator", "fact_credit_record")
+RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
+              "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
+PUBLISHED_MARKER = "_published.json"
 
 
-def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> None:
+def published_dates(settings: Settings, before: dt.date) -> list[dt.date]:
+    """Run dates < ``before`` whose gold was published (``publish`` writes the marker after its
+    transaction commits), latest first."""
+    root = settings.lake_dir / "gold"
+    out = []
+    for p in root.glob(f"*/{PUBLISHED_MARKER}") if root.is_dir() else []:
+        try:
+            d = dt.date.fromisoformat(p.parent.name)
+        except ValueError:
+            continue
+        if d < before:
+            out.append(d)
+    return sorted(out, reverse=True)
+
+
+def mark_published(settings: Settings, run_date: dt.date, run_id: str) -> None:
+    p = gold_dir(settings, run_date) / PUBLISHED_MARKER
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"run_date": run_date.isoformat(), "run_id": run_id}), "utf-8")
+    os.replace(tmp, p)
+
+
+def inspector_roster(insp: DataFrame, run_date: dt.date) -> DataFrame:
+    """``inspector`` for D: the roster as delivered (在岗 null reads 否); no certificate numbers."""
+    return insp.select(F.lit(run_date).alias("run_date"), "inspector_id", "name", "unit",
+                       F.coalesce(F.col("on_duty") == "是", F.lit(False)).alias("on_duty"))
+
+
+PLAN_SCHEMA = ("run_date date, operator_key string, seed string, final_class string, inspector_ids string, "
+               "onsite_required boolean")
+DRAW_SCHEMA = "run_date date, salt string, salt_sha256 string, seed string, counts string"
+COMMITMENT_SCHEMA = "draw_date date, salt_sha256 string, published_run_date date"
+
+
+def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date,
+                    scores: DataFrame, roster: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
+    """scoring.md §5 on the driver (``ecredit.draw``): the commitment to the next draw date, and on
+    a draw date with an earlier commitment, the plan and the revealed draw; with warnings."""
+    from ecredit import draw
+
+    schedule, ratios, onsite = draw.parameters(rules)
+    warnings: list[str] = []
+    nxt = draw.next_draw_date(run_date, schedule)
+    commitment = [(nxt, draw.salt_commitment(draw.salt(settings.draw_secret, nxt)), run_date)]
+    plan_rows, draw_rows = [], []
+    if draw.is_draw_date(run_date, schedule):
+        committed = None
+        for earlier in published_dates(settings, run_date):
+            path = gold_dir(settings, earlier) / "draw_commitment"
+            if path.is_dir() and spark.read.parquet(str(path)).filter(F.col("draw_date") == F.lit(run_date)).count():
+                committed = earlier
+                break
+        if committed is None:
+            warnings.append(f"no inspection plan for {run_date}: no run before it published a commitment to its draw")
+        else:
+            salt = draw.salt(settings.draw_secret, run_date)
+            seed = draw.seed(run_date, salt)
+            classes = {r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()}
+            on_duty = [r["inspector_id"] for r in roster.filter("on_duty").select("inspector_id").collect()]
+            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty)
+            warnings += [f"inspection plan {run_date}: {w}" for w in more]
+            plan_rows = [(run_date, r["operator_key"], r["seed"], r["final_class"], r["inspector_ids"], r["onsite_required"])
+                         for r in rows]
+            draw_rows = [(run_date, salt, draw.salt_commitment(salt), seed, json.dumps(counts, ensure_ascii=False, sort_keys=True))]
+    return (spark.createDataFrame(plan_rows, PLAN_SCHEMA), spark.createDataFrame(draw_rows, DRAW_SCHEMA),
+            spark.createDataFrame(commitment, COMMITMENT_SCHEMA), warnings)
+
+
+def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
     """Write the state as of D: ``gold/<D>/`` the tables to publish (dim_operator,
-    fact_credit_record with its feed_id), ``state/<D>/`` the other canonical tables."""
+    fact_credit_record, and the run date's scores, measures, list, alerts, roster and plan),
+    ``state/<D>/`` the other canonical tables. Returns the warnings."""
+    from ecredit import scoring
+
     folded = fold(read_parsed(spark, settings, rules, run_date)).cache()
-    ops = operators(folded)
+    ops = operators(folded).cache()
     lic = licences(folded).cache()
     tables = {"licences": lic, "evaluations": evaluations(folded), "spot_checks": spot_checks(folded),
               "complaints": complaints(folded), "inspectors": inspectors(folded)}
     sdir, gdir = state_dir(settings, run_date), gold_dir(settings, run_date)
+    (gdir / PUBLISHED_MARKER).unlink(missing_ok=True)  # rebuilt: published again only by publish
     for name, df in tables.items():
         df.write.mode("overwrite").parquet(str(sdir / name))
     dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(gdir / "dim_operator"))
     records = with_activity(credit_records(folded, rules), ops, run_date)
     records.write.mode("overwrite").parquet(str(gdir / "fact_credit_record"))
-    folded.unpersist()
-    lic.unpersist()
-    log.info("state as of %s written to %s and %s", run_date, sdir, gdir)
+    records = spark.read.parquet(str(gdir / "fact_credit_record")).cache()
+    state = {name: spark.read.parquet(str(sdir / name)) for name in tables}
+
+    earlier = published_dates(settings, run_date)
+    prev = gold_dir(settings, earlier[0]) if earlier else None
+    previous_scores = spark.read.parquet(str(prev / "operator_score")) if prev else None
+    scores = scoring.score(ops, records, state["evaluations"], state["spot_checks"], state["complaints"], rules,
+                           run_date, previous_scores, rules.version)
+    scores.write.mode("overwrite").parquet(str(gdir / "operator_score"))
+    scores = spark.read.parquet(str(gdir / "operator_score")).cache()
+    listed = scoring.dishonest_list(records, ops, rules, run_date)
+    listed.write.mode("overwrite").parquet(str(gdir / "serious_dishonest_list"))
+    listed = spark.read.parquet(str(gdir / "serious_dishonest_list"))
+    previous_list = spark.read.parquet(str(prev / "serious_dishonest_list")) if prev else None
+    roster = inspector_roster(state["inspectors"], run_date)
+    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster)
+    outputs = {
+        "supervision_measure": scoring.measures(scores, rules),
+        "dishonest_list_change": scoring.list_changes(listed, previous_list, run_date),
+        "risk_alert": scoring.risk_alerts(scores, ops, rules),
+        "inspector": roster, "inspection_plan": plan, "inspection_draw": drawn, "draw_commitment": commitment,
+    }
+    for name, df in outputs.items():
+        df.coalesce(1).write.mode("overwrite").parquet(str(gdir / name))
+    (gdir / "warnings.json").write_text(json.dumps(warnings, ensure_ascii=False), "utf-8")
+    for df in (folded, ops, lic, records, scores):
+        df.unpersist()
+    for w in warnings:
+        log.warning("%s", w)
+    log.info("state as of %s written to %s and %s (previous published run date: %s)", run_date, sdir, gdir,
+             earlier[0] if earlier else None)
+    return {"warnings": warnings}

@@ -89,7 +89,7 @@ dq_result = Table(
     Column("dept", String(10), primary_key=True, comment="department code (amr, ndrc, cac, psb, commerce, finance, gds, post, customs)"),
     Column("feed", String(40), primary_key=True, comment="feed file stem; * for the whole delivery"),
     Column("delivery_date", Date, primary_key=True, comment="date of the delivery (its landing folder)"),
-    Column("check", String(60), primary_key=True, comment="delivery_gate, quarantined_ratio, volume, rows:<CODE>"),
+    Column("check", String(200), primary_key=True, comment="delivery_gate, quarantined_ratio, volume, rows:<CODE> (rows quarantined per reason), gx:<expectation>(<column>) (the feed's GX suite on the file)"),
     Column("success", Boolean, nullable=False, comment="the check passed"),
     Column("severity", String(8), nullable=False, comment="error / warning"),
     Column("element_count", Integer, comment="rows (or files) checked"),
@@ -113,8 +113,107 @@ quarantine = Table(
     comment="Rows set aside by the checks, with every reason; readable by the pipeline's operators only",
 )
 
+operator_score = Table(
+    "operator_score", metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("operator_key", String(40), primary_key=True, comment="operator key (dim_operator)"),
+    Column("identity_score", Integer, nullable=False, comment="主体身份 0-100"),
+    Column("evaluation_score", Integer, nullable=False, comment="平台评价 0-300"),
+    Column("quality_score", Integer, nullable=False, comment="产品服务质量 0-200"),
+    Column("conduct_score", Integer, nullable=False, comment="信用记录 0-400"),
+    Column("total_score", Integer, nullable=False, comment="0-1000, the sum of the four dimensions"),
+    Column("score_class", String(1), nullable=False, comment="class by score alone: A >= 850, B >= 700, C >= 550, else D"),
+    Column("final_class", String(1), nullable=False, comment="分级: the worst of the base class and every rule's effect"),
+    Column("previous_class", String(1), comment="final class at the latest earlier published run date; null if not classified then"),
+    Column("rules_applied", Text, nullable=False, comment="rule codes whose condition holds, comma-separated, sorted"),
+    Column("reasons", Text, nullable=False, comment="JSON: each active record (type, severity, points), each rule, the dimensions"),
+    Column("rules_version", String(64), nullable=False, comment="SHA-256 of the rules file"),
+    comment="Score and supervision class of every classified operator, per run date (scoring.md §2-3)",
+)
+
+supervision_measure = Table(
+    "supervision_measure", metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("operator_key", String(40), primary_key=True, comment="operator key"),
+    Column("measure_code", String(40), primary_key=True, comment="measure (scoring.md §4), e.g. ONSITE_INSPECTION"),
+    Column("final_class", String(1), nullable=False, comment="the operator's final class at D"),
+    Column("responsible_dept", String(10), primary_key=True, comment="department that applies the measure"),
+    comment="What each department must do about each operator (分级分类监管, 联合惩戒), per run date",
+)
+
+inspection_plan = Table(
+    "inspection_plan", metadata,
+    Column("run_date", Date, primary_key=True, comment="draw date D"),
+    Column("operator_key", String(40), primary_key=True, comment="selected operator"),
+    Column("seed", String(64), nullable=False, comment="the draw's seed: SHA-256 of '<D>|<salt>'"),
+    Column("final_class", String(1), nullable=False, comment="the operator's final class at D"),
+    Column("inspector_ids", Text, nullable=False, comment="执法人员编号 of the drawn inspectors, comma-separated, draw order"),
+    Column("onsite_required", Boolean, nullable=False, comment="on-site inspection required (class D by default)"),
+    comment="Double-random inspection plan (双随机): the operators drawn and their two inspectors",
+)
+
+inspection_draw = Table(
+    "inspection_draw", metadata,
+    Column("run_date", Date, primary_key=True, comment="draw date D"),
+    Column("salt", String(64), nullable=False, comment="the draw's salt, revealed (HMAC-SHA256 of D with the draw secret)"),
+    Column("salt_sha256", String(64), nullable=False, comment="SHA-256 of the salt: equals the earlier commitment"),
+    Column("seed", String(64), nullable=False, comment="SHA-256 of '<D>|<salt>'"),
+    Column("counts", Text, nullable=False, comment="JSON per class: operators, ratio, drawn"),
+    comment="Each draw revealed (一公开): anyone can re-run it from the published tables (ecredit verify-plan)",
+)
+
+draw_commitment = Table(
+    "draw_commitment", metadata,
+    Column("draw_date", Date, primary_key=True, comment="the next draw date after the run date that published it"),
+    Column("salt_sha256", String(64), nullable=False, comment="SHA-256 of that draw's salt, committed in advance"),
+    Column("published_run_date", Date, nullable=False, comment="the run date whose run published the commitment"),
+    comment="Commitments to future draws' salts, published before the draw",
+)
+
+inspector = Table(
+    "inspector", metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("inspector_id", String(40), primary_key=True, comment="执法人员编号"),
+    Column("name", Text, comment="姓名 of the inspector (a public official acting in office)"),
+    Column("unit", Text, comment="所属单位"),
+    Column("on_duty", Boolean, nullable=False, comment="在岗 at D (null in the roster reads 否)"),
+    comment="The inspectors' roster as of D: the pool of the inspector draw",
+)
+
+serious_dishonest_list = Table(
+    "serious_dishonest_list", metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("operator_key", String(40), primary_key=True, comment="operator key"),
+    Column("record_type", String(40), primary_key=True, comment="LIST_SERIOUS / NDRC_JOINT_PUNISH / CUS_SERIOUS_DISHONEST"),
+    Column("name", Text, nullable=False, comment="主体名称 from the registry; empty for an operator not in it"),
+    Column("source_dept", String(10), nullable=False, comment="department whose record lists it"),
+    Column("listed_date", Date, nullable=False, comment="earliest event date among its active records of that type"),
+    comment="严重失信主体名单 at D",
+)
+
+dishonest_list_change = Table(
+    "dishonest_list_change", metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("operator_key", String(40), primary_key=True, comment="operator key"),
+    Column("record_type", String(40), primary_key=True, comment="list record type"),
+    Column("change", String(8), nullable=False, comment="ADDED / REMOVED against the latest earlier run date"),
+    comment="Changes of the serious-dishonesty list, pushed to all nine departments",
+)
+
+risk_alert = Table(
+    "risk_alert", metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column("operator_key", String(40), primary_key=True, comment="operator key"),
+    Column("name", Text, nullable=False, comment="主体名称 from the registry (shop name for a natural person)"),
+    Column("level", String(8), nullable=False, comment="关注 (class C) / 高风险 (class D)"),
+    Column("message", Text, nullable=False, comment="short Chinese message from the main reasons; no personal data"),
+    comment="Risk alerts for consumers (消费者风险提示)",
+)
+
 VALIDATION_TABLES = (dq_result, quarantine)  # keyed by delivery, replaced when it is validated anew
-PER_RUN_TABLES = (feed_status,)  # rows keyed by run_date, replaced when a date is rerun
+# rows keyed by run_date, replaced when a date is rerun (draw_commitment: by published_run_date)
+PER_RUN_TABLES = (feed_status, operator_score, supervision_measure, inspection_plan, inspection_draw, inspector,
+                  serious_dishonest_list, dishonest_list_change, risk_alert)
 LATEST_STATE_TABLES = (dim_operator, fact_credit_record)  # replaced by a run of the latest date
 
 

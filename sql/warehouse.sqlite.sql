@@ -17,11 +17,19 @@ CREATE TABLE dim_operator (
 	PRIMARY KEY (operator_key)
 );
 
+CREATE TABLE dishonest_list_change (
+	run_date DATE NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	record_type VARCHAR(40) NOT NULL, 
+	change VARCHAR(8) NOT NULL, 
+	PRIMARY KEY (run_date, operator_key, record_type)
+);
+
 CREATE TABLE dq_result (
 	dept VARCHAR(10) NOT NULL, 
 	feed VARCHAR(40) NOT NULL, 
 	delivery_date DATE NOT NULL, 
-	"check" VARCHAR(60) NOT NULL, 
+	"check" VARCHAR(200) NOT NULL, 
 	success BOOLEAN NOT NULL, 
 	severity VARCHAR(8) NOT NULL, 
 	element_count INTEGER, 
@@ -30,6 +38,13 @@ CREATE TABLE dq_result (
 	manifest_sha256 VARCHAR(64) NOT NULL, 
 	run_id VARCHAR(250) NOT NULL, 
 	PRIMARY KEY (dept, feed, delivery_date, "check")
+);
+
+CREATE TABLE draw_commitment (
+	draw_date DATE NOT NULL, 
+	salt_sha256 VARCHAR(64) NOT NULL, 
+	published_run_date DATE NOT NULL, 
+	PRIMARY KEY (draw_date)
 );
 
 CREATE TABLE fact_credit_record (
@@ -63,6 +78,51 @@ CREATE TABLE feed_status (
 	PRIMARY KEY (run_date, dept)
 );
 
+CREATE TABLE inspection_draw (
+	run_date DATE NOT NULL, 
+	salt VARCHAR(64) NOT NULL, 
+	salt_sha256 VARCHAR(64) NOT NULL, 
+	seed VARCHAR(64) NOT NULL, 
+	counts TEXT NOT NULL, 
+	PRIMARY KEY (run_date)
+);
+
+CREATE TABLE inspection_plan (
+	run_date DATE NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	seed VARCHAR(64) NOT NULL, 
+	final_class VARCHAR(1) NOT NULL, 
+	inspector_ids TEXT NOT NULL, 
+	onsite_required BOOLEAN NOT NULL, 
+	PRIMARY KEY (run_date, operator_key)
+);
+
+CREATE TABLE inspector (
+	run_date DATE NOT NULL, 
+	inspector_id VARCHAR(40) NOT NULL, 
+	name TEXT, 
+	unit TEXT, 
+	on_duty BOOLEAN NOT NULL, 
+	PRIMARY KEY (run_date, inspector_id)
+);
+
+CREATE TABLE operator_score (
+	run_date DATE NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	identity_score INTEGER NOT NULL, 
+	evaluation_score INTEGER NOT NULL, 
+	quality_score INTEGER NOT NULL, 
+	conduct_score INTEGER NOT NULL, 
+	total_score INTEGER NOT NULL, 
+	score_class VARCHAR(1) NOT NULL, 
+	final_class VARCHAR(1) NOT NULL, 
+	previous_class VARCHAR(1), 
+	rules_applied TEXT NOT NULL, 
+	reasons TEXT NOT NULL, 
+	rules_version VARCHAR(64) NOT NULL, 
+	PRIMARY KEY (run_date, operator_key)
+);
+
 CREATE TABLE pipeline_run (
 	attempt_id INTEGER NOT NULL, 
 	run_date DATE, 
@@ -87,4 +147,32 @@ CREATE TABLE quarantine (
 	manifest_sha256 VARCHAR(64) NOT NULL, 
 	run_id VARCHAR(250) NOT NULL, 
 	PRIMARY KEY (dept, feed, delivery_date, source_line)
+);
+
+CREATE TABLE risk_alert (
+	run_date DATE NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	name TEXT NOT NULL, 
+	level VARCHAR(8) NOT NULL, 
+	message TEXT NOT NULL, 
+	PRIMARY KEY (run_date, operator_key)
+);
+
+CREATE TABLE serious_dishonest_list (
+	run_date DATE NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	record_type VARCHAR(40) NOT NULL, 
+	name TEXT NOT NULL, 
+	source_dept VARCHAR(10) NOT NULL, 
+	listed_date DATE NOT NULL, 
+	PRIMARY KEY (run_date, operator_key, record_type)
+);
+
+CREATE TABLE supervision_measure (
+	run_date DATE NOT NULL, 
+	operator_key VARCHAR(40) NOT NULL, 
+	measure_code VARCHAR(40) NOT NULL, 
+	final_class VARCHAR(1) NOT NULL, 
+	responsible_dept VARCHAR(10) NOT NULL, 
+	PRIMARY KEY (run_date, operator_key, measure_code, responsible_dept)
 );

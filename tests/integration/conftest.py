@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ECREDIT = Path(sys.executable).parent / "ecredit"
 DATES = ["2026-11-01", "2026-11-02", "2026-11-03"]
 PII_KEY = "test-pii-key"
+DRAW_SECRET = "test-draw-secret"
 REJECTED = ("psb", "2026-11-02")  # (dept, date) of the delivery the fixture corrupts
 
 
@@ -31,8 +32,13 @@ def e2e(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("e2e")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
+    # the default rules but a daily inspection plan, so that the run dates after the first draw
+    rules = root / "rules.yaml"
+    text = (ROOT / "rules" / "default.yaml").read_text("utf-8")
+    assert "  schedule: monthly" in text
+    rules.write_text(text.replace("  schedule: monthly", "  schedule: daily"), "utf-8")
     env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY=PII_KEY, AIRFLOW_HOME=str(root / "airflow"),
-               SPARK_LOCAL_IP="127.0.0.1")
+               SPARK_LOCAL_IP="127.0.0.1", CREDIT_RULES=str(rules), CREDIT_DRAW_SECRET=DRAW_SECRET)
     summary = generate(root / "landing", 150, [dt.date.fromisoformat(d) for d in DATES], seed=11,
                        dirty_rate=0.0, progress=lambda m: None)
     # one delivery is broken in transit: its bytes no longer match its manifest (rejected)
@@ -45,5 +51,5 @@ def e2e(tmp_path_factory):
         proc = run_cli(args, env)
         runs[" ".join(args)] = {"proc": proc, "seconds": time.time() - t0}
         assert proc.returncode == 0, f"ecredit {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
-    return {"root": root, "env": env, "summary": summary, "runs": runs,
+    return {"root": root, "env": env, "summary": summary, "runs": runs, "rules": rules,
             "warehouse": f"sqlite:///{root / 'warehouse.db'}"}

@@ -1,0 +1,224 @@
+"""The double-random inspection draw (双随机、一公开), scoring.md §5, in pure Python.
+
+* 双随机: operators are drawn at random within each final class, and two inspectors on duty
+  (在岗) at random for each drawn operator.
+* 一公开: the draw is public and checkable. Each draw date D has a salt, HMAC-SHA256 of D with
+  CREDIT_DRAW_SECRET; a run publishes SHA-256 of the *next* draw's salt in ``draw_commitment``
+  before that draw, and the draw reveals the salt in ``inspection_draw``. Anyone can then re-run
+  the draw from the published tables alone (:func:`verify_plan`, ``ecredit verify-plan``).
+
+All randomness is SHA-256 ordering from the seed; ratios are exact decimals, never floats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from ecredit.warehouse import draw_commitment, inspection_draw, inspection_plan, inspector, operator_score
+
+SCHEDULES = ("monthly", "daily")
+INSPECTORS_PER_OPERATOR = 2  # scoring.md §5: "take the first 2" (fixed by the spec: verify-plan relies on it)
+
+
+def parameters(rules) -> tuple[str, dict[str, str], dict[str, bool]]:
+    """(schedule, sampling ratio per class as a decimal string, on-site per class) from the rules
+    file (``plan.schedule``, ``measures.<class>.sampling_ratio`` / ``onsite``)."""
+    measures = rules.get("measures")
+    return (str(rules.get("plan.schedule")), {c: str(m["sampling_ratio"]) for c, m in measures.items()},
+            {c: bool(m["onsite"]) for c, m in measures.items()})
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def salt(secret: str, draw_date: dt.date) -> str:
+    """salt_D: hex HMAC-SHA256 keyed with CREDIT_DRAW_SECRET over "<D>" (YYYY-MM-DD), scoring.md §5."""
+    return hmac.new(secret.encode("utf-8"), draw_date.isoformat().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def salt_commitment(salt: str) -> str:
+    """The commitment to a salt: hex SHA-256 of the UTF-8 bytes of its (lowercase hex) string, scoring.md §5."""
+    return _sha256(salt)
+
+
+def seed(draw_date: dt.date, salt: str) -> str:
+    """The draw's seed: hex SHA-256 of "<D>|<salt_D>", scoring.md §5."""
+    return _sha256(f"{draw_date.isoformat()}|{salt}")
+
+
+def _check_schedule(schedule: str) -> None:
+    if schedule not in SCHEDULES:
+        raise ValueError(f"draw schedule must be 'monthly' or 'daily', not {schedule!r}")
+
+
+def is_draw_date(d: dt.date, schedule: str) -> bool:
+    """Whether a run date is a draw date (scoring.md §5): monthly = the 1st of a month, daily = every run."""
+    _check_schedule(schedule)
+    return schedule == "daily" or d.day == 1
+
+
+def next_draw_date(d: dt.date, schedule: str) -> dt.date:
+    """The first draw date strictly after ``d`` (the date a run of ``d`` commits to), scoring.md §5."""
+    _check_schedule(schedule)
+    if schedule == "daily":
+        return d + dt.timedelta(days=1)
+    return dt.date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def _ratio(cls: str, value: str | Decimal) -> Decimal:
+    if isinstance(value, float):  # a float has already lost the ratio's exact decimal value
+        raise TypeError(f"ratio of class {cls} must be a string or Decimal, not the float {value!r}")
+    try:
+        r = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"ratio of class {cls} is not a decimal number: {value!r}") from None
+    if not (r.is_finite() and 0 <= r <= 1):
+        raise ValueError(f"ratio of class {cls} must be between 0 and 1, not {value!r}")
+    return r
+
+
+def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decimal], onsite: dict[str, bool],
+         inspectors_on_duty: list[str]) -> tuple[list[dict], dict, list[str]]:
+    """Draw the inspection plan (scoring.md §5) from the seed, deterministically.
+
+    ``final_classes`` maps operator key -> final class at D; ``inspectors_on_duty`` are the 执法人员编号
+    of the inspectors 在岗 at D. For each class c, n_c = ceil(ratio_c x operators of c) in exact
+    decimals; operators are ordered by SHA-256("<seed>|<operator key>") and the first n_c drawn. Each
+    drawn operator gets the first two inspectors by SHA-256("<seed>|<operator key>|<inspector id>").
+
+    Returns the plan rows (sorted by class, then draw order), the counts per class (JSON-able) and
+    warnings. A class with operators but no ratio raises ValueError.
+    """
+    by_class: dict[str, list[str]] = {}
+    for key, cls in final_classes.items():
+        by_class.setdefault(cls, []).append(key)
+    missing = sorted(set(by_class) - set(ratios))
+    if missing:
+        raise ValueError(f"no draw ratio for final class(es) {', '.join(missing)}")
+    pool = list(dict.fromkeys(inspectors_on_duty))
+
+    rows: list[dict] = []
+    counts: dict[str, dict] = {}
+    for cls in sorted(ratios):
+        r = _ratio(cls, ratios[cls])
+        keys = sorted(by_class.get(cls, []), key=lambda k: (_sha256(f"{seed}|{k}"), k))
+        n = int((r * len(keys)).to_integral_value(rounding=ROUND_CEILING))
+        required = bool(onsite.get(cls, False))
+        counts[cls] = {"operators": len(keys), "ratio": str(r), "drawn": n, "onsite": required}
+        for key in keys[:n]:
+            ids = sorted(pool, key=lambda i: (_sha256(f"{seed}|{key}|{i}"), i))[:INSPECTORS_PER_OPERATOR]
+            rows.append({"operator_key": key, "final_class": cls, "inspector_ids": ",".join(ids),
+                         "onsite_required": required, "seed": seed})
+
+    warnings: list[str] = []
+    if rows and len(pool) < INSPECTORS_PER_OPERATOR:
+        warnings.append(f"only {len(pool)} inspector(s) on duty (在岗): each of the {len(rows)} operators drawn "
+                        f"gets fewer than {INSPECTORS_PER_OPERATOR} inspectors")
+    return rows, counts, warnings
+
+
+def _keys(keys) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:10]) + (f", ... ({len(keys) - 10} more)" if len(keys) > 10 else "")
+
+
+def _compare_plan(published: dict[str, dict], expected: dict[str, dict]) -> list[str]:
+    problems = []
+    extra, absent = set(published) - set(expected), set(expected) - set(published)
+    if extra:
+        problems.append(f"{len(extra)} operator(s) drawn that the draw does not give: {_keys(extra)}")
+    if absent:
+        problems.append(f"{len(absent)} operator(s) the draw gives that are not in the plan: {_keys(absent)}")
+    for field in ("final_class", "inspector_ids", "onsite_required", "seed"):
+        diff = [k for k in set(published) & set(expected) if published[k][field] != expected[k][field]]
+        if diff:
+            problems.append(f"{field} differs for {len(diff)} operator(s): {_keys(diff)}")
+    return problems
+
+
+def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
+    """Re-run the draw of D from the published tables alone (scoring.md §5, 一公开).
+
+    Needs neither the rules file nor the secret: the salt is revealed in ``inspection_draw``, the
+    ratios and on-site classes are in its counts, the classes in ``operator_score`` and the pool in
+    ``inspector``. Returns whether every check matched, and one message per check.
+    """
+    with engine.connect() as conn:
+        row = conn.execute(select(inspection_draw).where(inspection_draw.c.run_date == d)).mappings().first()
+        if row is None:
+            return False, [f"no draw was published for {d} (no inspection_draw row)"]
+        commit = conn.execute(select(draw_commitment).where(draw_commitment.c.draw_date == d)).mappings().first()
+        classes = dict(conn.execute(select(operator_score.c.operator_key, operator_score.c.final_class)
+                                    .where(operator_score.c.run_date == d)).all())
+        pool = list(conn.execute(select(inspector.c.inspector_id)
+                                 .where(inspector.c.run_date == d, inspector.c.on_duty.is_(True))).scalars())
+        plan = {p["operator_key"]: dict(p) for p in
+                conn.execute(select(inspection_plan).where(inspection_plan.c.run_date == d)).mappings()}
+
+    checks: list[tuple[bool, str]] = []
+    revealed = salt_commitment(row["salt"])
+    if commit is None:
+        checks.append((False, f"no commitment published before the draw: draw_commitment has no row for {d}"))
+    elif commit["published_run_date"] >= d:
+        checks.append((False, f"no commitment published before the draw: the commitment for {d} was published "
+                              f"by the run of {commit['published_run_date']}, not before {d}"))
+    else:
+        ok = revealed == commit["salt_sha256"]
+        checks.append((ok, f"salt {'matches' if ok else 'does NOT match'} the commitment published by the run of "
+                           f"{commit['published_run_date']}" + ("" if ok else
+                           f": SHA-256(salt) = {revealed}, committed {commit['salt_sha256']}")))
+    ok = revealed == row["salt_sha256"]
+    checks.append((ok, "SHA-256 of the salt " + ("matches the published salt_sha256" if ok else
+                       f"is {revealed}, the draw publishes {row['salt_sha256']}")))
+    s = seed(d, row["salt"])
+    ok = s == row["seed"]
+    checks.append((ok, "seed matches SHA-256 of '<D>|<salt>'" if ok else
+                       f"seed mismatched: SHA-256 of '<D>|<salt>' is {s}, the draw publishes {row['seed']}"))
+
+    try:
+        counts = json.loads(row["counts"], parse_float=Decimal)
+        ratios = {c: v["ratio"] for c, v in counts.items()}
+        onsite = {c: bool(v.get("onsite", False)) for c, v in counts.items()}
+        rows, expected_counts, _ = draw(s, classes, ratios, onsite, pool)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        checks.append((False, f"the draw cannot be re-run from the published counts: {e}"))
+    else:
+        diff = [f"class {c}: published {counts.get(c, {}).get(k)} {k}, the published scores give {v[k]}"
+                for c, v in expected_counts.items() for k in ("operators", "drawn")
+                if counts.get(c, {}).get(k) != v[k]]
+        checks.append((not diff, "counts match the scores of D" if not diff else "counts differ: " + "; ".join(diff)))
+        problems = _compare_plan(plan, {r["operator_key"]: r for r in rows})
+        checks.append((not problems, f"plan matches the draw ({len(rows)} operators)" if not problems else
+                                     "plan differs: " + "; ".join(problems)))
+    return all(ok for ok, _ in checks), [msg for _, msg in checks]
+
+
+def main_verify(date_str: str, warehouse_url: str) -> int:
+    """``ecredit verify-plan``: print each check and the verdict; 0 when the plan of D verifies, else 1."""
+    import sys
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ecredit.warehouse import engine_for
+
+    d = dt.date.fromisoformat(date_str)
+    engine = engine_for(warehouse_url)
+    try:
+        ok, messages = verify_plan(engine, d)
+    except SQLAlchemyError as e:
+        print(f"ecredit: cannot read the published tables of the warehouse ({type(e).__name__})", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    for msg in messages:
+        print(msg)
+    print(f"plan for {d} verified" if ok else f"plan for {d} does NOT match")
+    return 0 if ok else 1

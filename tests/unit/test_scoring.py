@@ -1,0 +1,187 @@
+"""Scores and classes of hand-computed operators (scoring.md §2-3, §6). Every expected number is
+worked out in the comments from the spec's text, not by calling the code under test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from ecredit import scoring
+
+pytestmark = pytest.mark.unit
+D = dt.date(2026, 11, 15)
+
+
+def days(n: int) -> dt.date:
+    return D - dt.timedelta(days=n)
+
+
+OPS = "operator_key string, name string, registration_status string, established_date date, natural_person boolean, " \
+      "license_displayed string, last_verified_date date"
+RECS = "operator_key string, record_key string, record_type string, polarity string, severity int, dept string, " \
+       "event_date date, active boolean"
+EVALS = "operator_key string, eval_month date, overall_satisfaction decimal(7,3), product_quality decimal(7,3), " \
+        "brand_reputation decimal(7,3), after_sales decimal(7,3), review_count long, deleted_review_count long"
+SPOT = "operator_key string, check_date date, result string"
+COMPL = "operator_key string, registered_date date, handling_status string, advance_compensation string"
+
+
+def op(key, status="存续", established=days(3000), natural=False, displayed="是", verified=days(10), name=None):
+    return (key, name or f"店铺{key}", status, established, natural, displayed, verified)
+
+
+def rec(key, rtype, sev, active=True, polarity="negative", dept="amr", event=days(100), n=[0]):
+    n[0] += 1
+    return (key, f"{dept}:x:{key}-{n[0]}", rtype, polarity, sev, dept, event, active)
+
+
+def ev(key, values, count, deleted=0, month=dt.date(2026, 10, 1)):
+    return (key, month, *[Decimal(str(v)) for v in values], count, deleted)
+
+
+@pytest.fixture(scope="module")
+def run(spark, default_rules):
+    def _run(ops, recs=(), evals=(), spot=(), compl=(), previous=None, rules=default_rules):
+        frames = [spark.createDataFrame(list(rows), schema) for rows, schema in
+                  ((ops, OPS), (recs, RECS), (evals, EVALS), (spot, SPOT), (compl, COMPL))]
+        prev = spark.createDataFrame(previous, "operator_key string, final_class string") if previous else None
+        scores = scoring.score(frames[0], frames[1], frames[2], frames[3], frames[4], rules, D, prev, "v1")
+        return {r["operator_key"]: r.asDict() for r in scores.collect()}
+    return _run
+
+
+def test_a_worked_operator_every_dimension(run):
+    # identity: 存续 40 + 亮照亮证 30 + verified 179 days ago (within 180) 30 = 100
+    # evaluation: row 1 composite .40*90 + .30*80 + .15*70 + .15*60 = 36 + 24 + 10.5 + 9 = 79.5, 100 reviews;
+    #   row 2 composite 50, 300 reviews, 2 deleted; row 3 is 13 months before D's month: outside.
+    #   mean = (79.5*100 + 50*300) / 400 = 22950 / 400 = 57.375; x3 = 172.125 -> 172; row 2 deleted -> -20 = 152
+    # quality: 3 spot checks within 1095 days, 2 passed: round(200*2/3 = 133.33) = 133; one 1100 days ago ignored.
+    #   complaints within 365 days: 办理中 10 + 已办结 with 先行赔付 null 3 + 已办结 with 是 0 = 13;
+    #   one 400 days ago ignored. 133 - 13 = 120
+    # conduct: active sev-3 record -150, inactive sev-2 ignored, active positive +50: 400 - 150 + 50 = 300
+    # total 100 + 152 + 120 + 300 = 672: C (550 <= 672 < 700), no rule applies
+    got = run(
+        [op("O1", verified=days(179))],
+        [rec("O1", "PEN_COUNTERFEIT", 3), rec("O1", "PEN_FALSE_AD", 2, active=False),
+         rec("O1", "NDRC_REWARD", None, polarity="positive", dept="ndrc")],
+        [ev("O1", (90, 80, 70, 60), 100), ev("O1", (50, 50, 50, 50), 300, deleted=2),
+         ev("O1", (0, 0, 0, 0), 1000, month=dt.date(2025, 10, 1))],
+        [("O1", days(10), "合格"), ("O1", days(500), "合格"), ("O1", days(1094), "不合格"), ("O1", days(1100), "不合格")],
+        [("O1", days(1), "办理中", None), ("O1", days(30), "已办结", None), ("O1", days(364), "已办结", "是"),
+         ("O1", days(400), "办理中", None)])["O1"]
+    assert (got["identity_score"], got["evaluation_score"], got["quality_score"], got["conduct_score"]) == (100, 152, 120, 300)
+    assert (got["total_score"], got["score_class"], got["final_class"], got["rules_applied"]) == (672, "C", "C", "")
+    reasons = json.loads(got["reasons"])
+    assert [(r["record_type"], r["severity"], r["points"]) for r in reasons["records"]] == [
+        ("PEN_COUNTERFEIT", 3, -150), ("NDRC_REWARD", None, 0)]
+    assert reasons["rules"] == [] and reasons["dimensions"]["evaluation_score"] == 152
+    assert got["rules_version"] == "v1" and got["previous_class"] is None
+
+
+def test_class_boundaries_849_850_and_half_up(run):
+    # identity 100, quality 150 (no spot check, no complaint), conduct 400: 650 + evaluation.
+    # evaluation = round(3 x composite): 66.5 -> 199.5 -> 200 (half-up) -> 850 = A;
+    # 66.3 -> 198.9 -> 199 -> 849 = B; 66.499 -> 199.497 -> 199 -> 849 = B
+    got = run([op("E1"), op("E2"), op("E3")], (),
+              [ev("E1", (66.5,) * 4, 7), ev("E2", (66.3,) * 4, 3), ev("E3", (66.499,) * 4, 1)])
+    assert {k: (v["evaluation_score"], v["total_score"], v["final_class"]) for k, v in got.items()} == {
+        "E1": (200, 850, "A"), "E2": (199, 849, "B"), "E3": (199, 849, "B")}
+
+
+def test_thresholds_700_and_550(run):
+    # identity 0 (null 登记状态: the 40 points are not earned; 亮照亮证 null; never verified) +
+    # evaluation 180 (no rows) + quality 150 + conduct: 400 - 60 * k
+    ops = [op(f"T{k}", status=None, displayed=None, verified=None) for k in range(3)]
+    recs = [rec("T1", "COM_PREPAID", 2)] * 0 + [rec("T1", "PEN_FALSE_AD", 2)] + [rec("T2", "PEN_COUNTERFEIT", 3)] * 1
+    got = run(ops, recs)
+    # T0: 0 + 180 + 150 + 400 = 730 -> B; T1: 730 - 60 = 670 -> C; T2: 730 - 150 = 580 -> C
+    assert {k: (v["identity_score"], v["total_score"], v["final_class"], v["rules_applied"]) for k, v in got.items()} == {
+        "T0": (0, 730, "B", ""), "T1": (0, 670, "C", ""), "T2": (0, 580, "C", "")}
+
+
+def test_identity_verification_windows_179_180_365_366(run):
+    got = run([op("V1", verified=days(179)), op("V2", verified=days(180)), op("V3", verified=days(364)),
+               op("V4", verified=days(365)), op("V5", verified=D + dt.timedelta(days=1)),
+               op("V6", status="在业", natural=False, displayed="否", verified=None),
+               op("V7", status=None, natural=True, displayed="否", verified=None)])
+    # within 180 days = (D-180, D]: 179 -> 30, 180 -> 15 (within 365), 364 -> 15, 365 -> 0; a future date -> 0
+    assert {k: v["identity_score"] for k, v in got.items()} == {
+        "V1": 100, "V2": 85, "V3": 85, "V4": 70, "V5": 70, "V6": 40, "V7": 40}
+
+
+def test_rules_and_final_class(run):
+    ops = [op("S"), op("R", status="吊销"), op("F"), op("AB"), op("N1", established=days(179)),
+           op("N2", established=days(180)), op("N3", established=days(10)), op("GONE", status="注销"),
+           op("MOVED", status="迁出")]
+    recs = [rec("S", "LIST_SERIOUS", 4), rec("F", "PSB_FRAUD", 4, dept="psb"), rec("AB", "LIST_ABNORMAL", 2),
+            rec("N3", "NDRC_REWARD", None, polarity="positive"), rec("GONE", "PSB_FRAUD", 4)]
+    got = run(ops, recs)
+    assert "GONE" not in got and "MOVED" not in got  # 注销 / 迁出: not classified
+    # S: conduct 0, total 100+180+150+0 = 430 -> D; R_SERIOUS -> D
+    assert (got["S"]["final_class"], got["S"]["rules_applied"]) == ("D", "R_SERIOUS")
+    # R: 吊销 earns no 40: 60+180+150+400 = 790 -> B; R_REVOKED -> D
+    assert (got["R"]["total_score"], got["R"]["score_class"], got["R"]["final_class"], got["R"]["rules_applied"]) == (
+        790, "B", "D", "R_REVOKED")
+    # F: 430 -> D by score; R_SEV4 applies too (no better than C): the worst wins, D
+    assert (got["F"]["final_class"], got["F"]["rules_applied"]) == ("D", "R_SEV4")
+    # AB: 100+180+150+340 = 770 -> B; R_ABNORMAL -> C
+    assert (got["AB"]["score_class"], got["AB"]["final_class"], got["AB"]["rules_applied"]) == ("B", "C", "R_ABNORMAL")
+    # N1: established 179 days ago, no record, no evaluation: base B instead of A (830)
+    assert (got["N1"]["score_class"], got["N1"]["final_class"], got["N1"]["rules_applied"]) == ("B", "B", "R_NEW")
+    assert (got["N2"]["final_class"], got["N2"]["rules_applied"]) == ("B", "")  # 830 -> B by score (A >= 850)
+    # N3: new but has an active (positive) record: no R_NEW; conduct 400 + 50 clamped to 400
+    assert (got["N3"]["conduct_score"], got["N3"]["rules_applied"]) == (400, "")
+    reasons = json.loads(got["R"]["reasons"])
+    assert reasons["rules"] == [{"rule": "R_REVOKED", "effect": "D"}]
+
+
+def test_conduct_clamps_at_zero_and_previous_class(run):
+    got = run([op("Z"), op("P")], [rec("Z", "PSB_FRAUD", 4), rec("Z", "CUS_SMUGGLING", 4)],
+              previous=[("Z", "B"), ("GONE", "A")])
+    assert got["Z"]["conduct_score"] == 0 and got["Z"]["previous_class"] == "B"
+    assert got["P"]["previous_class"] is None
+
+
+def test_a_rules_file_change_moves_an_operator(run, default_rules, tmp_path):
+    from ecredit import rules as rules_mod
+
+    text = open(default_rules.path, encoding="utf-8").read().replace(
+        "thresholds: {A: 850, B: 700, C: 550}", "thresholds: {A: 800, B: 700, C: 550}")
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, "utf-8")
+    changed = rules_mod.load(path)
+    ops = [op("M")]  # 100 + 180 + 150 + 400 = 830: B by default, A when A starts at 800
+    assert run(ops)["M"]["final_class"] == "B"
+    assert run(ops, rules=changed)["M"]["final_class"] == "A"
+    assert changed.version != default_rules.version
+
+
+def test_measures_list_changes_and_alerts(spark, run, default_rules):
+    ops = [op("S", name="甲网店"), op("C1", name="乙网店")]
+    recs = [rec("S", "LIST_SERIOUS", 4, event=days(30)), rec("S", "LIST_SERIOUS", 4, event=days(20)),
+            rec("C1", "LIST_ABNORMAL", 2), rec("ORPHAN", "NDRC_JOINT_PUNISH", 4, dept="ndrc"),
+            rec("S", "CUS_SERIOUS_DISHONEST", 4, active=False, dept="customs")]
+    scores_rows = run(ops, recs)
+    scores = spark.createDataFrame([(D, k, v["final_class"], v["total_score"], v["reasons"]) for k, v in scores_rows.items()],
+                                   "run_date date, operator_key string, final_class string, total_score int, reasons string")
+    m = {(r["operator_key"], r["measure_code"], r["responsible_dept"]) for r in scoring.measures(scores, default_rules).collect()}
+    assert ("C1", "PLATFORM_PROMOTION", "commerce") in m and len([x for x in m if x[0] == "C1"]) == 1
+    assert len([x for x in m if x[0] == "S"]) == 9 and ("S", "CUSTOMS_CLEARANCE", "customs") in m
+    records = spark.createDataFrame(recs, RECS)
+    registry = spark.createDataFrame(ops, OPS)
+    listed = {(r["operator_key"], r["record_type"]): (r["name"], r["source_dept"], r["listed_date"])
+              for r in scoring.dishonest_list(records, registry, default_rules, D).collect()}
+    # S listed once for LIST_SERIOUS from its earliest active record; the orphan with an empty name
+    assert listed == {("S", "LIST_SERIOUS"): ("甲网店", "amr", days(30)), ("ORPHAN", "NDRC_JOINT_PUNISH"): ("", "ndrc", days(100))}
+    cur = scoring.dishonest_list(records, registry, default_rules, D)
+    prev = spark.createDataFrame([("ORPHAN", "NDRC_JOINT_PUNISH"), ("OLD", "LIST_SERIOUS")], "operator_key string, record_type string")
+    changes = {(r["operator_key"], r["change"]) for r in scoring.list_changes(cur, prev, D).collect()}
+    assert changes == {("S", "ADDED"), ("OLD", "REMOVED")}
+    assert {r["change"] for r in scoring.list_changes(cur, None, D).collect()} == {"ADDED"}
+    alerts = {r["operator_key"]: r.asDict() for r in scoring.risk_alerts(scores, registry, default_rules).collect()}
+    assert alerts["S"]["level"] == "高风险" and alerts["C1"]["level"] == "关注"
+    assert "列入严重失信名单" in alerts["S"]["message"] and "列入经营异常名录" in alerts["C1"]["message"]
+    assert alerts["S"]["name"] == "甲网店"
