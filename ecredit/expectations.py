@@ -321,8 +321,11 @@ def docs_dir(settings, run_date: dt.date) -> Path:
 
 def build_docs(settings, run_date: dt.date) -> Path | None:
     """The run's Data Docs site: the stored validation results of every delivery dated D, rendered
-    by GX under ``lake/data_docs/<D>/``. Rebuilt from the stored results, so a rerun gives the same
-    site; returns its index.html (None when no delivery dated D was validated)."""
+    by GX under ``lake/data_docs/<D>/`` with the feeds' suites. Its ``index.html`` is ecredit's own
+    page (static HTML, no script: it opens offline), one row per department and file linking to
+    GX's page of that validation; GX's own index is kept as ``gx_index.html`` (its tables need
+    scripts from public CDNs). Rebuilt from the stored results, so a rerun gives the same site.
+    Returns the index (None when no delivery dated D was validated)."""
     import shutil
 
     from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
@@ -339,23 +342,75 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
     if site.exists():
         shutil.rmtree(site)
     ctx = context(site)
-    run_time = dt.datetime.combine(run_date, dt.time(), dt.timezone.utc)
-    keys = []
+    run_id = RunIdentifier(run_name=f"delivery {run_date.isoformat()}",
+                           run_time=dt.datetime.combine(run_date, dt.time(), dt.timezone.utc))
+    keys, rows, suites = [], [], set()
     for dept in DEPARTMENTS:
         gate = delivery.current_gate(settings, dept, run_date)
-        for f in (gate or {}).get("files", []):
-            info = {"feed_id": feed_by_name(dept, f["name"]).feed_id, "date": run_date.isoformat(), "sha256": f["sha256"]}
+        if gate is None:
+            rows.append((dept, "", "missing", "no complete delivery dated D", None))
+            continue
+        if gate["status"] == delivery.REJECTED:
+            rows.append((dept, "", "rejected at the gate", "; ".join(gate["reasons"]), None))
+            continue
+        for f in gate["files"]:
+            feed = feed_by_name(dept, f["name"])
+            info = {"feed_id": feed.feed_id, "date": run_date.isoformat(), "sha256": f["sha256"]}
             path = result_path(settings, info)
             if not path.is_file():
+                rows.append((dept, f["name"], "not validated yet", "", None))
                 continue
-            result = expectationSuiteValidationResultSchema.load(json.loads(path.read_text("utf-8")))
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=info["feed_id"]),
-                run_id=RunIdentifier(run_name=f"delivery {run_date.isoformat()}", run_time=run_time),
-                batch_identifier=f"{dept} {f['name']} {f['sha256'][:12]}")
+            data = json.loads(path.read_text("utf-8"))
+            data["meta"]["run_id"] = run_id.to_json_dict()
+            result = expectationSuiteValidationResultSchema.load(data)
+            batch = f"{dept} {f['name']} {f['sha256'][:12]}"
+            key = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=feed.feed_id),
+                                             run_id=run_id, batch_identifier=batch)
             ctx.validation_results_store.set(key, result)
+            if feed.feed_id not in suites:
+                ctx.suites.add(load_suite(feed))  # the suite's own page, linked from the results
+                suites.add(feed.feed_id)
             keys.append(key)
+            st = result.statistics
+            unexpected = sum(int(r.result.get("unexpected_count") or 0) for r in result.results)
+            rows.append((dept, f["name"], "succeeded" if result.success else "failed",
+                         f"{st['successful_expectations']} of {st['evaluated_expectations']} expectations met; "
+                         f"{unexpected} unexpected values", key))
     if not keys:
         return None
     ctx.build_data_docs(site_names=["ecredit"])
-    return site / "index.html"
+    os.replace(site / "index.html", site / "gx_index.html")
+    index = site / "index.html"
+    index.write_text(_index_html(site, run_date, rows), "utf-8")
+    return index
+
+
+def _index_html(site: Path, run_date: dt.date, rows: list) -> str:
+    """ecredit's index of the run's Data Docs: a plain table, links to GX's validation pages."""
+    from html import escape
+    from urllib.parse import quote
+
+    body = []
+    for dept, name, status, detail, key in rows:
+        link = escape(name)
+        if key is not None:
+            page = next((site / "validations").rglob(f"{key.batch_identifier}.html"), None)
+            if page is not None:
+                link = f'<a href="{quote(page.relative_to(site).as_posix())}">{escape(name)}</a>'
+        css = {"succeeded": "ok", "failed": "bad", "rejected at the gate": "bad", "missing": "warn"}.get(status, "")
+        body.append(f'<tr class="{css}"><td>{escape(dept)}</td><td>{link}</td><td>{escape(status)}</td>'
+                    f"<td>{escape(detail)}</td></tr>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ecredit Data Docs {run_date}</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 10px;text-align:left}}tr.ok td:nth-child(3){{color:#176f2c}}tr.bad td:nth-child(3){{color:#b00020;
+font-weight:bold}}tr.warn td:nth-child(3){{color:#9a6700}}</style></head>
+<body><h1>Data quality of the deliveries dated {run_date}</h1>
+<p>Great Expectations results of every delivery file dated {run_date}, one suite per feed
+(<code>expectations/</code>); counts only, no row values. A failed expectation means rows were
+quarantined for that rule (see <code>dq_result</code> and the department's <code>rejections.csv</code>).
+GX's own index: <a href="gx_index.html">gx_index.html</a>.</p>
+<table><tr><th>department</th><th>file</th><th>validation</th><th>detail</th></tr>
+{chr(10).join(body)}
+</table></body></html>
+"""

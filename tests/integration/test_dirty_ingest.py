@@ -138,13 +138,51 @@ def test_rejections_csv_lists_the_quarantined_rows(dirty):
 
 
 def test_data_docs_render_every_validated_file(dirty):
+    import re
+    from urllib.parse import unquote
+
     from ecredit import expectations
 
     index = expectations.build_docs(dirty["cfg"], DATES[-1])
     html = index.read_text("utf-8")
     pages = list(index.parent.glob("validations/**/*.html"))
     assert len(pages) == 16  # one page per file of the date's deliveries
-    for f in feeds.FEEDS:
-        assert f.feed_id in html or f.feed_id.replace(".", "/") in html
-    failed = [k for k in dirty["ledger"] if k[2] == DATES[-1].isoformat()]
-    assert failed and html.count("Failed") + html.count("failed") >= 1
+    links = [unquote(h) for h in re.findall(r'href="(validations/[^"]+)"', html)]
+    assert sorted(links) == sorted(p.relative_to(index.parent).as_posix() for p in pages)
+    failed = {(d, f) for (d, f, day) in dirty["ledger"] if day == DATES[-1].isoformat()
+              and set(dirty["ledger"][(d, f, day)]) - {"MALFORMED"}}
+    rows = re.findall(r"<tr class=\"(\w*)\"><td>(\w+)</td><td><a [^>]*>([^<]+)</a></td><td>(\w+)</td>", html)
+    assert {(dept, name.rsplit(".", 1)[0]) for _, dept, name, status in rows if status == "failed"} == failed
+    assert failed and (index.parent / "gx_index.html").is_file()
+
+
+@pytest.mark.browser
+def test_data_docs_open_in_a_browser(dirty):
+    """Headless Chromium opens the run's Data Docs and one validation page from its link;
+    screenshots are kept in test-artifacts/."""
+    import re
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from ecredit import expectations
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on this machine (.ci/run installs Debian's chromium; apt-get install chromium)")
+    index = expectations.build_docs(dirty["cfg"], DATES[-1])
+    out = Path(__file__).resolve().parents[2] / "test-artifacts"
+    out.mkdir(exist_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"]
+
+    def dom(url):
+        return subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+
+    html = dom(index.as_uri())
+    assert "Data quality of the deliveries dated" in html and html.count("<tr") == 17
+    first = re.search(r'href="(validations/[^"]+)"', html).group(1)
+    page = dom(index.parent.as_uri() + "/" + first)
+    assert "Expectation Validation Result" in page and "values must be valid" in page
+    for name, url in (("data_docs_index.png", index.as_uri()), ("data_docs_validation.png", index.parent.as_uri() + "/" + first)):
+        subprocess.run([browser, *flags, f"--screenshot={out / name}", url], capture_output=True, timeout=120)
+        assert (out / name).stat().st_size > 5000
