@@ -42,8 +42,6 @@ bench: $(STAMP)
 # Files generated from the code (a unit test fails when they are out of date).
 generated: $(STAMP)
 	$(PY) -m ecredit.expectations >/dev/null
-	$(PY) -m ecredit.warehouse postgresql > sql/warehouse.postgresql.sql
-	$(PY) -m ecredit.warehouse sqlite > sql/warehouse.sqlite.sql
 
 # Re-resolve the pinned direct dependencies of pyproject.toml into requirements.lock.
 lock:

@@ -6,6 +6,7 @@
     ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
     ecredit demo                         generate, run a few dates, print a summary
     ecredit verify-plan --date D         re-run the inspection draw of D from the published tables
+    ecredit migrate [--url URL]          apply the warehouse migrations (sql/migrations), roles included
 """
 
 from __future__ import annotations
@@ -47,11 +48,15 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _check_settings() -> int | None:
+def _check_settings(warehouse: bool = False) -> int | None:
     from ecredit import settings
 
     try:
-        settings.load(check_landing=True)
+        cfg = settings.load(check_landing=True)
+        if warehouse:  # reachable and migrated, before any task starts
+            from ecredit import publish
+
+            publish.connect(cfg).dispose()
     except settings.SettingError as e:
         print(f"ecredit: {e}", file=sys.stderr)
         return 2
@@ -59,7 +64,7 @@ def _check_settings() -> int | None:
 
 
 def cmd_run(args) -> int:
-    bad = _check_settings()
+    bad = _check_settings(warehouse=True)
     if bad:
         return bad
     from ecredit import airflow_support
@@ -74,7 +79,7 @@ def cmd_backfill(args) -> int:
     if args.to_date < args.from_date:
         print("ecredit: --to must not be before --from", file=sys.stderr)
         return 2
-    bad = _check_settings()
+    bad = _check_settings(warehouse=True)
     if bad:
         return bad
     from ecredit import airflow_support
@@ -135,6 +140,27 @@ def cmd_verify_plan(args) -> int:
         return 2
 
 
+def cmd_migrate(args) -> int:
+    from ecredit import migrations, settings, warehouse
+
+    try:
+        url = args.url or settings.load().warehouse_url
+        eng = warehouse.engine_for(url)
+        done = migrations.migrate(eng)
+    except settings.SettingError as e:
+        print(f"ecredit: {e}", file=sys.stderr)
+        return 2
+    except migrations.MigrationError as e:
+        print(f"ecredit: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # an unreachable server, a role without the rights
+        print(f"ecredit: the warehouse at {eng.url.render_as_string(hide_password=True)} cannot be migrated: "
+              f"{str(getattr(e, 'orig', e)).strip()}", file=sys.stderr)
+        return 1
+    print("applied: " + (", ".join(done) if done else "nothing (the schema is up to date)"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecredit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -167,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=20200710)
     d.add_argument("--dirty-rate", type=float, default=0.01)
     d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("migrate", help="bring the warehouse's schema up to date (sql/migrations), roles included")
+    m.add_argument("--url", help="an administrator's SQLAlchemy URL (default: CREDIT_WAREHOUSE_URL)")
+    m.set_defaults(func=cmd_migrate)
 
     v = sub.add_parser("verify-plan", help="re-run the inspection draw of D from the published tables")
     v.add_argument("--date", type=_date, required=True)

@@ -23,7 +23,10 @@ def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | Non
     calendar day before the run's logical date in Asia/Shanghai. Settings are validated here, at
     the first task, so a wrong setting stops the run with one sentence naming it.
     """
-    settings_mod.load(check_landing=True)
+    from ecredit import publish
+
+    cfg = settings_mod.load(check_landing=True)
+    publish.connect(cfg).dispose()  # an unreachable or unmigrated warehouse stops the run here, named
     if run_date_param:
         try:
             d = dt.date.fromisoformat(str(run_date_param))

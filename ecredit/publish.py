@@ -7,13 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from itertools import chain
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from ecredit import delivery, ingest, parse, rules as rules_mod, state, validation
 from ecredit import warehouse as wh
@@ -25,15 +24,23 @@ BATCH = 5000
 
 
 def connect(settings: Settings) -> Engine:
-    """The warehouse engine, its tables created; an unreachable warehouse names the setting."""
+    """The warehouse engine, its schema up to date: pending migrations are applied when the
+    URL's role may (always on the embedded default); otherwise, as for an unreachable server,
+    a SettingError names the setting."""
+    from ecredit import migrations
+
     url = settings.warehouse_url
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     eng = wh.engine_for(url)
     try:
-        wh.metadata.create_all(eng)
+        migrations.migrate(eng)
     except OperationalError as e:
-        raise SettingError(f"CREDIT_WAREHOUSE_URL: the warehouse cannot be reached ({e.orig}).") from None
+        raise SettingError(f"CREDIT_WAREHOUSE_URL: the warehouse cannot be reached ({str(e.orig).strip()}).") from None
+    except (migrations.MigrationError, ProgrammingError) as e:
+        e = getattr(e, "orig", e)
+        raise SettingError(f"CREDIT_WAREHOUSE_URL: the warehouse's schema is not up to date and this role cannot "
+                           f"migrate it; run `ecredit migrate --url <an administrator's URL>` ({e}).") from None
     return eng
 
 
@@ -133,6 +140,49 @@ def publish_commitment(conn: Connection, rows: list[dict]) -> int:
     return n
 
 
+STAGE_PREFIX = "stage_"
+
+
+def after_staging(run_date: dt.date) -> None:
+    """A seam between staging and swap (the tests inject a failure here)."""
+
+
+def stage(conn: Connection, table, batches) -> int:
+    """Load rows into a temporary copy of ``table`` (``stage_<table>``), gone at the end of the
+    transaction whatever happens: PostgreSQL's COPY, executemany on the embedded default."""
+    name = STAGE_PREFIX + table.name
+    cols = [c.name for c in table.columns]
+    n = 0
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" (LIKE "{table.name}") ON COMMIT DROP')
+        cur = conn.connection.cursor()
+        with cur.copy(f'COPY "{name}" ({", ".join(chr(34) + c + chr(34) for c in cols)}) FROM STDIN') as copy:
+            for rows in batches:
+                for r in rows:
+                    copy.write_row(tuple(r.get(c) for c in cols))
+                    n += 1
+        return n
+    conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
+    conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{table.name}" WHERE 0')
+    stage_table = Table(name, MetaData(), *[Column(c.name, c.type) for c in table.columns])
+    for rows in batches:
+        if rows:
+            conn.execute(insert(stage_table), rows)
+            n += len(rows)
+    return n
+
+
+def swap_in(conn: Connection, table) -> int:
+    cols = ", ".join(f'"{c.name}"' for c in table.columns)
+    return conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{STAGE_PREFIX}{table.name}"').rowcount
+
+
+def drop_stages(conn: Connection, staged: dict) -> None:
+    if conn.dialect.name != "postgresql":  # PostgreSQL drops them at commit (ON COMMIT DROP)
+        for name in staged:
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{STAGE_PREFIX}{name}"')
+
+
 def _insert(conn: Connection, table, batches) -> int:
     n = 0
     for rows in batches:
@@ -160,25 +210,34 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
                  for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
     with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
-        for table in wh.PER_RUN_TABLES:
-            conn.execute(delete(table).where(table.c.run_date == run_date))
-        counts["feed_status"] = _insert(conn, wh.feed_status, [status_rows])
-        counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
+        latest = latest_published_date(conn)
+        replace_state = latest is None or run_date >= latest
+        # 1. stage: every table's new rows into a temporary table (COPY on PostgreSQL)
+        staged = {"feed_status": stage(conn, wh.feed_status, [status_rows])}
         for name in state.RUN_TABLES:
-            if name == "draw_commitment":
-                counts[name] = publish_commitment(conn, list(chain.from_iterable(
-                    _parquet_rows(gold / name, [c.name for c in wh.draw_commitment.columns]))))
+            if name == "draw_commitment":  # upserted by draw date, not replaced by run date
                 continue
             table = wh.metadata.tables[name]
-            counts[name] = _insert(conn, table, _parquet_rows(gold / name, [c.name for c in table.columns]))
-        latest = latest_published_date(conn)
-        if latest is None or run_date >= latest:
+            staged[name] = stage(conn, table, _parquet_rows(gold / name, [c.name for c in table.columns]))
+        if replace_state:
             for table in wh.LATEST_STATE_TABLES:
-                conn.execute(delete(table))
-                counts[table.name] = _insert(conn, table, _parquet_rows(gold / table.name, [c.name for c in table.columns]))
+                staged[table.name] = stage(conn, table, _parquet_rows(gold / table.name, [c.name for c in table.columns]))
         else:
             warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
                             f"the latest run date so far")
+        after_staging(run_date)
+        # 2. swap: replace D's rows (and the latest state) by the staged rows
+        for table in wh.PER_RUN_TABLES:
+            conn.execute(delete(table).where(table.c.run_date == run_date))
+            counts[table.name] = swap_in(conn, table)
+        counts["draw_commitment"] = publish_commitment(conn, [r for rows in _parquet_rows(
+            gold / "draw_commitment", [c.name for c in wh.draw_commitment.columns]) for r in rows])
+        if replace_state:
+            for table in wh.LATEST_STATE_TABLES:
+                conn.execute(delete(table))
+                counts[table.name] = swap_in(conn, table)
+        counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
+        drop_stages(conn, staged)
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
     state.mark_published(settings, run_date, run_id)
     record_attempt(eng, run_date, run_id, started_at, "success", None, warnings, rule_set.version, counts)

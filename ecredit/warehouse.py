@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Integer, MetaData, Numeric, String, Table, Text, create_engine,
+    Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, String, Table, Text, create_engine,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -210,6 +210,12 @@ risk_alert = Table(
     comment="Risk alerts for consumers (消费者风险提示)",
 )
 
+# lookups departments make: an operator's history, a department's own rows, a record's operator
+Index("ix_operator_score_operator", operator_score.c.operator_key, operator_score.c.run_date)
+Index("ix_supervision_measure_dept", supervision_measure.c.responsible_dept, supervision_measure.c.run_date)
+Index("ix_fact_credit_record_operator", fact_credit_record.c.operator_key)
+Index("ix_dishonest_list_change_run", dishonest_list_change.c.run_date)
+
 VALIDATION_TABLES = (dq_result, quarantine)  # keyed by delivery, replaced when it is validated anew
 # rows keyed by run_date, replaced when a date is rerun (draw_commitment: by published_run_date)
 PER_RUN_TABLES = (feed_status, operator_score, supervision_measure, inspection_plan, inspection_draw, inspector,
@@ -218,8 +224,12 @@ LATEST_STATE_TABLES = (dim_operator, fact_credit_record)  # replaced by a run of
 
 
 def engine_for(url: str) -> Engine:
+    from sqlalchemy.pool import NullPool
+
     try:
-        eng = create_engine(url, future=True)
+        # SQLite: a connection per use (no pool), so a failed publish's temporary stage tables
+        # die with its connection
+        eng = create_engine(url, future=True, **({"poolclass": NullPool} if url.startswith("sqlite") else {}))
     except (ArgumentError, NoSuchModuleError, ValueError) as e:
         raise SettingError(f"CREDIT_WAREHOUSE_URL is not a usable SQLAlchemy URL ({e}).") from None
     if eng.dialect.name == "sqlite":
@@ -233,11 +243,17 @@ def ddl(dialect_name: str) -> str:
     from sqlalchemy.schema import CreateIndex, CreateTable
 
     dialect = {"postgresql": postgresql.dialect(), "sqlite": sqlite.dialect()}[dialect_name]
-    out = [f"-- Generated from ecredit/warehouse.py by `python -m ecredit.warehouse {dialect_name}`; do not edit.\n"]
+    from sqlalchemy.schema import SetColumnComment, SetTableComment
+
+    out = [f"-- Generated from ecredit/warehouse.py by `python -m ecredit.warehouse {dialect_name}`.\n"]
     for table in metadata.sorted_tables:
         out.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";\n")
         for index in sorted(table.indexes, key=lambda i: i.name or ""):
             out.append(str(CreateIndex(index).compile(dialect=dialect)).strip() + ";\n")
+        if dialect_name == "postgresql":  # the data dictionary departments read
+            out.append(str(SetTableComment(table).compile(dialect=dialect)).strip() + ";")
+            out.extend(str(SetColumnComment(c).compile(dialect=dialect)).strip() + ";" for c in table.columns)
+            out.append("")
     return "\n".join(out)
 
 

@@ -1,4 +1,4 @@
--- Generated from ecredit/warehouse.py by `python -m ecredit.warehouse sqlite`; do not edit.
+-- Migration 0001: the tables of warehouse.md (generated once from ecredit/warehouse.py; frozen: a change is a new migration).
 
 CREATE TABLE dim_operator (
 	operator_key VARCHAR(40) NOT NULL, 
@@ -24,6 +24,8 @@ CREATE TABLE dishonest_list_change (
 	change VARCHAR(8) NOT NULL, 
 	PRIMARY KEY (run_date, operator_key, record_type)
 );
+
+CREATE INDEX ix_dishonest_list_change_run ON dishonest_list_change (run_date);
 
 CREATE TABLE dq_result (
 	dept VARCHAR(10) NOT NULL, 
@@ -64,6 +66,8 @@ CREATE TABLE fact_credit_record (
 	source_line INTEGER NOT NULL, 
 	PRIMARY KEY (record_key)
 );
+
+CREATE INDEX ix_fact_credit_record_operator ON fact_credit_record (operator_key);
 
 CREATE INDEX ix_fact_credit_record_operator_key ON fact_credit_record (operator_key);
 
@@ -123,6 +127,8 @@ CREATE TABLE operator_score (
 	PRIMARY KEY (run_date, operator_key)
 );
 
+CREATE INDEX ix_operator_score_operator ON operator_score (operator_key, run_date);
+
 CREATE TABLE pipeline_run (
 	attempt_id INTEGER NOT NULL, 
 	run_date DATE, 
@@ -176,3 +182,5 @@ CREATE TABLE supervision_measure (
 	responsible_dept VARCHAR(10) NOT NULL, 
 	PRIMARY KEY (run_date, operator_key, measure_code, responsible_dept)
 );
+
+CREATE INDEX ix_supervision_measure_dept ON supervision_measure (responsible_dept, run_date);

@@ -1,0 +1,306 @@
+"""The shared warehouse for real (warehouse.md): migrations on PostgreSQL and the embedded default,
+atomic and idempotent publishing through staging tables, and the department roles — against the
+PostgreSQL server on 127.0.0.1:5432 (a database created and dropped per test session). The gold
+layer published here is the end-to-end fixture's (three run dates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, inspect, select, text
+
+from ecredit import migrations, publish, settings as settings_mod, warehouse as wh
+from tests.integration.conftest import DATES, PII_KEY, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+PIPELINE = "postgresql+psycopg://ecredit_pipeline@127.0.0.1:5432/{db}"
+DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
+PUBLIC = ("dim_operator", "fact_credit_record", "operator_score", "serious_dishonest_list", "dishonest_list_change",
+          "risk_alert", "inspection_plan", "inspection_draw", "draw_commitment", "inspector")
+OWN_ROWS = {"supervision_measure": "responsible_dept", "feed_status": "dept", "dq_result": "dept"}
+
+
+def _server_up() -> bool:
+    try:
+        with create_engine(ADMIN.format(db="postgres")).connect() as c:
+            c.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+def new_database() -> str:
+    name = f"ecredit_test_{uuid.uuid4().hex[:10]}"
+    eng = create_engine(ADMIN.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    eng = create_engine(ADMIN.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name})
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture(scope="module")
+def pg():
+    if not _server_up():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable")
+    name = new_database()
+    assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == ["0001_tables.postgresql.sql",
+                                                                       "0002_roles.postgresql.sql"]
+    yield name
+    drop_database(name)
+
+
+def cfg_for(e2e, url):
+    return settings_mod.load({"CREDIT_DATA_DIR": str(e2e["root"]), "CREDIT_PII_KEY": PII_KEY,
+                              "CREDIT_RULES": str(e2e["rules"]), "CREDIT_WAREHOUSE_URL": url})
+
+
+def rows(url, table):
+    """The table's rows, read through its typed definition (booleans, dates, decimals compare
+    equal across the two databases)."""
+    with create_engine(url).connect() as c:
+        out = [dict(r._mapping) for r in c.execute(select(wh.metadata.tables[table]))]
+    return sorted(json.dumps(r, sort_keys=True, default=str) for r in out)
+
+
+def snapshot(url, tables=None):
+    return {t: rows(url, t) for t in tables or [t for t in wh.metadata.tables if t not in ("pipeline_run",)]}
+
+
+# ---------------------------------------------------------------- migrations
+
+def _schema(url):
+    insp = inspect(create_engine(url))
+    return {t: ({c["name"] for c in insp.get_columns(t)}, tuple(insp.get_pk_constraint(t)["constrained_columns"]))
+            for t in wh.metadata.tables}
+
+
+def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_path):
+    want = {t.name: ({c.name for c in t.columns}, tuple(c.name for c in t.primary_key.columns))
+            for t in wh.metadata.tables.values()}
+    sqlite_url = f"sqlite:///{tmp_path / 'w.db'}"
+    assert migrations.migrate(wh.engine_for(sqlite_url)) == ["0001_tables.sqlite.sql"]
+    assert migrations.migrate(wh.engine_for(sqlite_url)) == []  # applied once
+    assert _schema(sqlite_url) == want
+    assert _schema(PIPELINE.format(db=pg)) == want
+    assert migrations.migrate(wh.engine_for(ADMIN.format(db=pg))) == []
+    # every table and column carries a comment: the data dictionary
+    with create_engine(ADMIN.format(db=pg)).connect() as c:
+        missing = c.execute(text(
+            "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
+            "AND c.relname <> 'schema_migrations' AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND col_description(c.oid, a.attnum) IS NULL")).fetchall()
+        assert missing == []
+        assert c.execute(text("SELECT count(*) FROM pg_class WHERE relname = 'operator_score' "
+                              "AND obj_description(oid) IS NOT NULL")).scalar() == 1
+
+
+def test_a_changed_applied_migration_is_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "0001_t.sql").write_text("CREATE TABLE t (a INTEGER);\n", "utf-8")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", folder)
+    monkeypatch.setattr(migrations.available, "__defaults__", (folder,))
+    assert migrations.migrate(wh.engine_for(url)) == ["0001_t.sql"]
+    (folder / "0001_t.sql").write_text("CREATE TABLE t (a INTEGER, b INTEGER);\n", "utf-8")
+    with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
+        migrations.migrate(wh.engine_for(url))
+    (folder / "0002_bad.sql").write_text("CREATE TABLE u (a INTEGER);\nTHIS IS NOT SQL;\n", "utf-8")
+    (folder / "0001_t.sql").write_text("CREATE TABLE t (a INTEGER);\n", "utf-8")
+    with pytest.raises(migrations.MigrationError, match="0002_bad.sql failed"):
+        migrations.migrate(wh.engine_for(url))
+    assert not inspect(create_engine(url)).has_table("u")  # a failed migration leaves nothing behind
+
+
+# ---------------------------------------------------------------- publishing
+
+@pytest.fixture(scope="module")
+def published(e2e, pg):
+    """The end-to-end gold of the three dates published to PostgreSQL by the pipeline's role."""
+    cfg = cfg_for(e2e, PIPELINE.format(db=pg))
+    for d in DATES:
+        publish.publish_run(cfg, dt.date.fromisoformat(d), f"pg-{d}")
+    return cfg
+
+
+def test_postgres_holds_the_same_rows_as_the_embedded_default(e2e, published, pg):
+    """The embedded warehouse of the end-to-end run (backfilled dates included) and PostgreSQL,
+    published from the same lake, hold the same rows, validation tables aside (their run_id)."""
+    tables = [t for t in wh.metadata.tables if t not in ("pipeline_run", "dq_result", "quarantine")]
+    assert snapshot(PIPELINE.format(db=pg), tables) == snapshot(e2e["warehouse"], tables)
+    q = wh.quarantine.c
+    cols = (q.dept, q.feed, q.delivery_date, q.source_line, q.reasons, q.payload)
+    with create_engine(PIPELINE.format(db=pg)).connect() as a, create_engine(e2e["warehouse"]).connect() as b:
+        assert sorted(map(tuple, a.execute(select(*cols)))) == sorted(map(tuple, b.execute(select(*cols))))
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_publishing_a_date_twice_gives_the_same_rows(e2e, published, pg, tmp_path, kind):
+    url = PIPELINE.format(db=pg) if kind == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
+    cfg = cfg_for(e2e, url)
+    if kind == "sqlite":
+        for d in DATES:
+            publish.publish_run(cfg, dt.date.fromisoformat(d), "first")
+    before = snapshot(url)
+    publish.publish_run(cfg, dt.date.fromisoformat(DATES[-1]), "again")
+    publish.publish_run(cfg, dt.date.fromisoformat(DATES[1]), "again")  # an older date: the state stays
+    after = snapshot(url)
+    for t in before:
+        if t in ("dq_result", "quarantine"):
+            continue
+        assert after[t] == before[t], t
+    assert sum(len(v) for v in before.values()) > 1000
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_a_failure_between_staging_and_swap_leaves_the_previous_state(e2e, published, pg, tmp_path, kind, monkeypatch):
+    url = PIPELINE.format(db=pg) if kind == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
+    cfg = cfg_for(e2e, url)
+    if kind == "sqlite":
+        for d in DATES[:2]:
+            publish.publish_run(cfg, dt.date.fromisoformat(d), "first")
+    else:
+        publish.publish_run(cfg, dt.date.fromisoformat(DATES[-1]), "first")
+    before = snapshot(url)
+
+    def boom(run_date):
+        raise RuntimeError("injected: the machine died between staging and swap")
+
+    monkeypatch.setattr(publish, "after_staging", boom)
+    with pytest.raises(RuntimeError, match="injected"):
+        publish.publish_run(cfg, dt.date.fromisoformat(DATES[-1]), "doomed")
+    assert snapshot(url) == before
+    with create_engine(url).connect() as c:
+        if kind == "postgresql":
+            left = c.execute(text("SELECT relname FROM pg_class WHERE relname LIKE 'stage_%'")).fetchall()
+        else:
+            left = c.execute(text("SELECT name FROM sqlite_temp_master WHERE name LIKE 'stage_%'")).fetchall()
+    assert left == []
+    monkeypatch.undo()
+    publish.publish_run(cfg, dt.date.fromisoformat(DATES[-1]), "recovered")  # and a rerun completes
+
+
+def test_a_reader_sees_a_whole_run_or_the_one_before_never_a_mix(e2e, pg):
+    name = new_database()
+    try:
+        migrations.migrate(wh.engine_for(ADMIN.format(db=name)))
+        url = PIPELINE.format(db=name)
+        cfg = cfg_for(e2e, url)
+        states, seen, stop = {}, set(), threading.Event()
+        probe = ("SELECT (SELECT count(*) FROM dim_operator), (SELECT max(updated_run_date) FROM dim_operator), "
+                 "(SELECT count(*) FROM fact_credit_record), (SELECT count(*) FROM operator_score), "
+                 "(SELECT count(*) FROM feed_status)")
+
+        def read():
+            eng = create_engine(url)
+            while not stop.is_set():
+                with eng.connect() as c:
+                    seen.add(tuple(c.execute(text(probe)).one()))
+
+        publish.publish_run(cfg, dt.date.fromisoformat(DATES[0]), "r")
+        with create_engine(url).connect() as c:
+            states[DATES[0]] = tuple(c.execute(text(probe)).one())
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for d in DATES[1:]:
+                publish.publish_run(cfg, dt.date.fromisoformat(d), "r")
+                with create_engine(url).connect() as c:
+                    states[d] = tuple(c.execute(text(probe)).one())
+        finally:
+            stop.set()
+            reader.join()
+        assert len(set(states.values())) == 3
+        assert seen and seen <= set(states.values()), seen - set(states.values())
+    finally:
+        drop_database(name)
+
+
+# ---------------------------------------------------------------- roles
+
+def test_each_department_reads_exactly_what_it_is_granted(published, pg):
+    admin = create_engine(ADMIN.format(db=pg))
+    with admin.connect() as c:
+        total = {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in (*PUBLIC, *OWN_ROWS)}
+        own = {(t, d): c.execute(text(f"SELECT count(*) FROM {t} WHERE {col} = :d"), {"d": d}).scalar()
+               for t, col in OWN_ROWS.items() for d in DEPTS}
+        assert not c.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = 'ecredit_pipeline'")).scalar()
+    assert all(total[t] > 0 for t in PUBLIC if t != "inspection_draw")
+    for d in DEPTS:
+        with create_engine(f"postgresql+psycopg://ecredit_{d}@127.0.0.1:5432/{pg}").connect() as c:
+            for t in PUBLIC:
+                assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == total[t], (d, t)
+            for t in OWN_ROWS:
+                assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == own[(t, d)], (d, t)
+        for t in ("quarantine", "pipeline_run", "schema_migrations"):
+            with create_engine(f"postgresql+psycopg://ecredit_{d}@127.0.0.1:5432/{pg}").connect() as c:
+                with pytest.raises(Exception, match="permission denied"):
+                    c.execute(text(f"SELECT count(*) FROM {t}"))
+            with create_engine(f"postgresql+psycopg://ecredit_{d}@127.0.0.1:5432/{pg}").connect() as c:
+                with pytest.raises(Exception, match="permission denied"):
+                    c.execute(text("DELETE FROM operator_score"))
+    assert sum(own[("supervision_measure", d)] for d in DEPTS) == total["supervision_measure"]
+    with admin.connect() as c:  # the pipeline's operators read quarantine
+        c.exec_driver_sql("SET ROLE ecredit_operators")
+        assert c.execute(text("SELECT count(*) FROM quarantine")).scalar() >= 0
+        assert c.execute(text("SELECT count(*) FROM supervision_measure")).scalar() == total["supervision_measure"]
+
+
+def test_the_pipeline_role_cannot_migrate_roles_and_says_which_setting(pg):
+    name = new_database()
+    try:
+        cfg = settings_mod.load({"CREDIT_WAREHOUSE_URL": PIPELINE.format(db=name)})
+        with pytest.raises(settings_mod.SettingError, match="CREDIT_WAREHOUSE_URL"):
+            publish.connect(cfg)
+    finally:
+        drop_database(name)
+
+
+def test_an_unreachable_server_names_the_setting():
+    cfg = settings_mod.load({"CREDIT_WAREHOUSE_URL": "postgresql+psycopg://ecredit_pipeline@127.0.0.1:9/none"})
+    with pytest.raises(settings_mod.SettingError, match="CREDIT_WAREHOUSE_URL.*cannot be reached"):
+        publish.connect(cfg)
+
+
+def test_an_unreachable_warehouse_stops_the_run_at_its_first_task(e2e):
+    env = {**e2e["env"], "CREDIT_WAREHOUSE_URL": "postgresql+psycopg://ecredit_pipeline@127.0.0.1:9/none"}
+    proc = run_cli(["run", "--date", DATES[0]], env, timeout=300)
+    assert proc.returncode != 0
+    assert "CREDIT_WAREHOUSE_URL" in proc.stderr and "cannot be reached" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_full_dag_runs_on_postgres(tmp_path, pg):
+    """`ecredit run` for a date of a small generated city, publishing to PostgreSQL."""
+    from ecredit.generate import generate
+
+    name = new_database()
+    try:
+        assert run_cli(["migrate", "--url", ADMIN.format(db=name)], dict(os.environ)).returncode == 0
+        generate(tmp_path / "landing", 40, [dt.date(2026, 11, 1)], seed=3, dirty_rate=0.02, progress=lambda m: None)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
+        env.update(CREDIT_DATA_DIR=str(tmp_path), CREDIT_PII_KEY=PII_KEY, AIRFLOW_HOME=str(tmp_path / "airflow"),
+                   SPARK_LOCAL_IP="127.0.0.1", CREDIT_WAREHOUSE_URL=PIPELINE.format(db=name))
+        proc = run_cli(["run", "--date", "2026-11-01"], env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+        with create_engine(PIPELINE.format(db=name)).connect() as c:
+            assert c.execute(text("SELECT status FROM pipeline_run")).scalar() == "success"
+            assert c.execute(text("SELECT count(*) FROM operator_score")).scalar() > 30
+            assert c.execute(text("SELECT count(*) FROM quarantine")).scalar() > 0
+    finally:
+        drop_database(name)
