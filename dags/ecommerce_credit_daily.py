@@ -30,8 +30,11 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
    inspection plans.
 5. `data_docs` (beside `build_state`) - renders the Great Expectations results of the deliveries
    dated D as one Data Docs site, `$CREDIT_LAKE_DIR/data_docs/D/index.html`; its log gives the link.
-6. `publish` - D's gold layer to the warehouse in one transaction.
-7. `push` - the outbox files for the departments.
+6. `publish` - D's gold layer to the warehouse in one transaction; its outlets are the published
+   tables as Assets (`ecredit://warehouse/<table>`).
+7. `push` - the outbox files for the departments; `report` - the run report,
+   `$CREDIT_LAKE_DIR/reports/D/index.html` (classes and their change, feed status, class changes,
+   Data Docs link); its log gives the link.
 
 Every task retries once after 30 s and has an execution timeout; a failed task is recorded in the
 warehouse's `pipeline_run` table. Spark jobs run against `SPARK_MASTER` (default `local[*]`).
@@ -43,7 +46,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pendulum
-from airflow.sdk import DAG, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
+from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
 from ecredit import feeds, pipeline
 from ecredit.airflow_support import (
@@ -55,6 +58,10 @@ from ecredit.airflow_support import (
 )
 
 SHANGHAI = "Asia/Shanghai"
+# the warehouse tables a run publishes, as Airflow Assets (their lineage shows in the UI)
+PUBLISHED_TABLES = ("dim_operator", "fact_credit_record", "operator_score", "supervision_measure",
+                    "serious_dishonest_list", "dishonest_list_change", "risk_alert", "inspection_plan",
+                    "inspection_draw", "draw_commitment", "inspector", "feed_status", "dq_result", "quarantine")
 
 default_args = {
     "owner": "ecredit",
@@ -138,10 +145,16 @@ with DAG(
         with setting_errors_fail_fast():
             return pipeline.data_docs(run_date)
 
-    @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30))
+    @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30),
+          outlets=[Asset(name=t, uri=f"ecredit://warehouse/{t}", group="ecredit-warehouse") for t in PUBLISHED_TABLES])
     def publish(run_date: str, **context) -> dict:
         with setting_errors_fail_fast():
             return pipeline.publish(run_date, context["run_id"])
+
+    @task(task_id="report", execution_timeout=dt.timedelta(minutes=15))
+    def report(run_date: str) -> str:
+        with setting_errors_fail_fast():
+            return pipeline.report(run_date)
 
     @task(task_id="push", execution_timeout=dt.timedelta(minutes=15))
     def push(run_date: str) -> dict:
@@ -180,5 +193,5 @@ with DAG(
     joined = departments_validated()
     resolved >> ingest
     checked_all >> ingest >> validated_all >> joined
-    ingest >> joined >> build_state >> published >> pushed
+    ingest >> joined >> build_state >> published >> [pushed, report(resolved["run_date"])]
     joined >> data_docs(resolved["run_date"])

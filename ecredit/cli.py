@@ -123,9 +123,10 @@ def cmd_demo(args) -> int:
         if not airflow_support.run_dag_for_date(d.isoformat()):
             print(f"demo: the run of {d} FAILED; see the task logs above", file=sys.stderr)
             return 1
-    from ecredit import report
+    from ecredit import report, settings as settings_mod
 
     print(report.summary(args.dates[-1]))
+    print(f"run report: {report.report_path(settings_mod.load(), args.dates[-1]).as_uri()}")
     print(f"demo finished in {time.time() - t0:.0f} s")
     return 0
 

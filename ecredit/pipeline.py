@@ -126,6 +126,15 @@ def push(run_date: str) -> dict:
     return outbox.push(settings_mod.load(), dt.date.fromisoformat(run_date))
 
 
+def report(run_date: str) -> str:
+    """Write the run's HTML report (classes, feed status, class changes, Data Docs) and log the link."""
+    from ecredit import report as report_mod
+
+    path = report_mod.html_report(dt.date.fromisoformat(run_date))
+    log.info("Run report for %s: %s", run_date, path.as_uri())
+    return path.as_uri()
+
+
 def record_failure(run_date: str | None, run_id: str, task_id: str, reason: str) -> None:
     """Failure callback: append the failed attempt to ``pipeline_run``."""
     from ecredit import publish as publish_mod

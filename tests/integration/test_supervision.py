@@ -165,3 +165,23 @@ def test_outbox_has_changes_and_each_departments_measures(e2e, wh):
             assert {(r["operator_key"], r["record_type"], r["change"]) for r in rows} == changes
             rows = list(csv.DictReader(io.StringIO((folder / "measures.csv").read_bytes().decode("utf-8-sig"))))
             assert {(r["operator_key"], r["measure_code"]) for r in rows} == measures[dept], (dept, d)
+
+
+def test_the_run_report_shows_classes_feed_status_changes_and_links_the_data_docs(e2e, wh):
+    import re
+    from pathlib import Path
+
+    page = e2e["root"] / "lake" / "reports" / DATES[-1] / "index.html"
+    html = page.read_text("utf-8")
+    latest = scores_by_date(wh)[DATES[-1]]
+    for c in "ABCD":  # the chart's bars carry the counts of D
+        n = sum(1 for r in latest.values() if r["final_class"] == c)
+        assert f"<title>{c} now: {n}</title>" in html
+    # the feed-status matrix: every department, every run date so far, psb's rejected delivery
+    assert html.count("<th>psb</th>") == 1 and "rejected" in html
+    assert all(f"<th>{d[5:]}</th>" for d in DATES)
+    changed = [k for k, r in latest.items() if r["previous_class"] and r["previous_class"] != r["final_class"]]
+    assert f"({len(changed)} in all)" in html
+    link = re.search(r'href="([^"]+)">Data Docs', html).group(1)
+    assert (page.parent / link).resolve() == Path(e2e["root"] / "lake" / "data_docs" / DATES[-1] / "index.html").resolve()
+    assert (page.parent / link).is_file()

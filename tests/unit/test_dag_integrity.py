@@ -92,6 +92,7 @@ def test_order_of_the_main_line(dag):
     # publish and push also read D from resolve_run_date's XCom (an XComArg edge)
     assert dag.get_task("publish").upstream_task_ids - {"resolve_run_date"} == {"build_state"}
     assert dag.get_task("push").upstream_task_ids - {"resolve_run_date"} == {"publish"}
+    assert dag.get_task("report").upstream_task_ids - {"resolve_run_date"} == {"publish"}
     assert dag.get_task("resolve_run_date").upstream_task_ids == set()
 
 
@@ -205,3 +206,11 @@ def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypa
     airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="build_state"), "run_id": "r",
                                      "exception": ValueError("boom"), "params": {"run_date": "2026-11-02"}})
     assert len(calls) == 1 and calls[0][2] == "build_state"
+
+
+def test_publish_declares_the_published_tables_as_assets(dag):
+    from ecredit import warehouse
+
+    uris = {a.uri for a in dag.get_task("publish").outlets}
+    want = {f"ecredit://warehouse/{t}" for t in warehouse.metadata.tables if t != "pipeline_run"}
+    assert uris == want
