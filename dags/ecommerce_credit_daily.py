@@ -18,12 +18,13 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
    - `wait_for_manifest` - a scheduled run waits (rescheduling every minute) until the department's
      manifest for D is there or `CREDIT_MANIFEST_DEADLINE` passes (the department is then `missing`);
      a run by hand does not wait;
-   - `check_delivery` - the delivery-level gate (manifest, files, SHA-256, row counts, header);
-   - `validate` (after `ingest`) - the verdict on the parsed delivery: quarantined rows per reason,
-     more than 20 % of a file quarantined rejects the delivery, volume warnings. A rejected
-     delivery shows as a failed `validate`, a missing one as skipped; `departments_validated`
-     joins them and the run goes on on the earlier deliveries.
-   A department's trouble marks that department and never blocks the run.
+   - `check_delivery` - the delivery-level gate (manifest, files, SHA-256, row counts, header).
+   Then `validate` (after `ingest`), mapped over the departments, one instance named by each: the
+   verdict on the parsed delivery: quarantined rows per reason, more than 20 % of a file
+   quarantined rejects the delivery, volume warnings. A rejected delivery shows as a failed
+   `validate [dept]`, a missing one as skipped; `departments_validated` joins them and the run goes
+   on on the earlier deliveries. A department's trouble marks that department and never blocks
+   the run.
 3. `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated <= D not parsed before,
    run its feed's Great Expectations suite (`expectations/`) on it, land rows and quarantine.
 4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
@@ -118,7 +119,8 @@ with DAG(
         with setting_errors_fail_fast():
             return pipeline.check_delivery(dept, run_date)
 
-    @task(task_id="validate", execution_timeout=dt.timedelta(minutes=15))
+    @task(task_id="validate", execution_timeout=dt.timedelta(minutes=15),
+          map_index_template="{{ task.op_kwargs['dept'] }}")
     def validate(dept: str, run_date: str) -> dict:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -163,15 +165,16 @@ with DAG(
 
     resolved = resolve_run_date()
 
-    checked_all, validated_all = [], []
+    checked_all = []
     for dept, dept_name in feeds.DEPARTMENTS.items():
         with TaskGroup(group_id=dept, tooltip=dept_name):
             waited = wait_for_manifest(dept, resolved["run_date"], resolved["scheduled"])
             checked = check_delivery(dept, resolved["run_date"])
-            validated = validate(dept, resolved["run_date"])
             waited >> checked
         checked_all.append(checked)
-        validated_all.append(validated)
+    # one verdict per department, after the shared ingest: a task mapped over the departments and
+    # named by them (a group holding it would make group -> ingest -> group a cycle in the graph)
+    validated_all = validate.partial(run_date=resolved["run_date"]).expand(dept=list(feeds.DEPARTMENTS))
 
     # all_done: a department's failure never blocks the run. The run date reaches the Spark jobs as
     # `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default run_date template).

@@ -12,6 +12,7 @@ from tests.expected import expected_state, is_withdrawn
 from tests.integration.conftest import DATES, PII_KEY, REJECTED, run_cli
 
 pytestmark = pytest.mark.integration
+DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
 
 
 def query(e2e, sql, **params):
@@ -76,10 +77,13 @@ def test_a_rejected_delivery_marks_its_department_and_the_run_goes_on(e2e):
     assert "manifest" in dq[0]["detail"]
     meta = create_engine(f"sqlite:///{e2e['root'] / 'airflow' / 'airflow.db'}")
     with meta.connect() as c:
-        states = {(r.task_id, r.state) for r in c.execute(text(
-            "SELECT task_id, state FROM task_instance WHERE task_id LIKE '%.validate'"))}
-    assert (f"{REJECTED[0]}.validate", "failed") in states
-    assert {s for t, s in states if t != f"{REJECTED[0]}.validate"} == {"success"}
+        # validate is mapped over the departments; each instance is named by its department
+        states = {(r.rendered_map_index, r.state) for r in c.execute(text(
+            "SELECT rendered_map_index, state FROM task_instance WHERE task_id = 'validate' AND run_id IN "
+            "(SELECT run_id FROM dag_run WHERE conf LIKE :d)"), {"d": f'%{REJECTED[1]}%'})}
+    assert (REJECTED[0], "failed") in states
+    assert {d for d, _ in states} == set(DEPTS)
+    assert {s for d, s in states if d != REJECTED[0]} == {"success"}
     runs = query(e2e, "SELECT status, warnings FROM pipeline_run WHERE run_date = :d", d=REJECTED[1])
     assert runs[0]["status"] == "success" and "rejected" in runs[0]["warnings"]
 

@@ -63,7 +63,9 @@ def ui(tmp_path_factory):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
     env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY="ui-test-key", AIRFLOW_HOME=str(root / "airflow"),
-               SPARK_LOCAL_IP="127.0.0.1")
+               SPARK_LOCAL_IP="127.0.0.1",
+               # no scheduled run of yesterday when the test unpauses the DAG: only the triggered one
+               AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False")
     log = open(root / "ui.log", "w")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "ecredit"), "ui", "--port", str(port)], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -107,8 +109,8 @@ def test_a_run_triggered_through_the_api_goes_green(ui, green_run):
     assert green_run["state"] == "success", (ui["root"] / "ui.log").read_text()[-4000:]
     _, tis = call(f"{ui['base']}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(green_run['run_id'])}"
                   f"/taskInstances?limit=100", ui["token"])
-    states = {t["task_id"]: t["state"] for t in tis["task_instances"]}
-    assert states["publish"] == "success" and states["amr.validate"] == "success"
+    states = {(t["task_id"], t.get("rendered_map_index")): t["state"] for t in tis["task_instances"]}
+    assert states[("publish", None)] == "success" and states[("validate", "amr")] == "success"
     assert (ui["root"] / "lake" / "data_docs" / RUN_DATE / "index.html").is_file()
 
 
@@ -124,7 +126,7 @@ def test_grid_and_graph_views_show_the_departments_and_the_green_run(ui, green_r
     assert green_run["state"] == "success"
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium")
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"):
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=2200,1300"):
         opts.add_argument(a)
     driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -138,23 +140,28 @@ def test_grid_and_graph_views_show_the_departments_and_the_green_run(ui, green_r
         driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         WebDriverWait(driver, 60).until(lambda d: "/auth/login" not in d.current_url)
 
-        driver.get(f"{base}/dags/{DAG_ID}")
-        driver.execute_script("for (const k of ['default_dag_view', 'default_dag_view-%s']) "
-                              "localStorage.setItem(k, JSON.stringify('grid'));" % DAG_ID)
-        driver.get(f"{base}/dags/{DAG_ID}")
         groups = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
-        WebDriverWait(driver, 90).until(lambda d: all(g in d.page_source for g in groups) and "publish" in d.page_source)
-        grid = driver.page_source
-        assert "success" in grid.lower()
-        driver.save_screenshot(str(ARTIFACTS / "airflow_grid.png"))
-
-        driver.execute_script("for (const k of ['default_dag_view', 'default_dag_view-%s']) "
-                              "localStorage.setItem(k, JSON.stringify('graph'));" % DAG_ID)
+        # the run's page: the grid (its run bar) beside the task instances, by department group
         driver.get(f"{base}/dags/{DAG_ID}/runs/{urllib.request.quote(green_run['run_id'])}")
-        WebDriverWait(driver, 90).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".react-flow__node"))
-        WebDriverWait(driver, 30).until(lambda d: all(g in d.page_source for g in groups))
+        WebDriverWait(driver, 90).until(lambda d: all(f"{g}.check_delivery" in d.page_source for g in groups)
+                                        and "publish" in d.page_source)
+        WebDriverWait(driver, 30).until(lambda d: "Success" in d.find_element(By.TAG_NAME, "body").text)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert green_run["run_id"] in body and "Failed" not in body
+        # a wide grid / graph panel (react-resizable-panels keeps its layout in localStorage)
+        driver.execute_script("localStorage.setItem('react-resizable-panels:grid-ltr', JSON.stringify("
+                              "{'details-panel,main-panel': {'expandToSizes': {}, 'layout': [60, 40]}}))")
+        driver.refresh()
+        WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[aria-label^='Show Grid']"))
+        driver.find_element(By.CSS_SELECTOR, "[aria-label^='Show Grid']").click()
+        time.sleep(3)
+        driver.save_screenshot(str(ARTIFACTS / "airflow_grid.png"))
+        # the graph view: one node per task group and top-level task
+        driver.find_element(By.CSS_SELECTOR, "[aria-label^='Show Graph']").click()
+        WebDriverWait(driver, 90).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".react-flow__node")) >= 9)
+        nodes = " ".join(n.text for n in driver.find_elements(By.CSS_SELECTOR, ".react-flow__node"))
+        assert all(g in nodes for g in groups) and "publish" in nodes, nodes
         driver.save_screenshot(str(ARTIFACTS / "airflow_graph.png"))
-        assert len(driver.find_elements(By.CSS_SELECTOR, ".react-flow__node")) >= 9
     finally:
         driver.quit()
     assert (ARTIFACTS / "airflow_grid.png").stat().st_size > 10000

@@ -53,7 +53,7 @@ def test_one_group_per_department_with_wait_and_check(dag):
         assert dept in groups, dept
         group = groups[dept]
         assert group.tooltip == name
-        assert set(group.children) == {f"{dept}.wait_for_manifest", f"{dept}.check_delivery", f"{dept}.validate"}
+        assert set(group.children) == {f"{dept}.wait_for_manifest", f"{dept}.check_delivery"}
         wait = dag.get_task(f"{dept}.wait_for_manifest")
         check = dag.get_task(f"{dept}.check_delivery")
         assert check.task_id in wait.downstream_task_ids
@@ -61,9 +61,40 @@ def test_one_group_per_department_with_wait_and_check(dag):
         assert wait.mode == "reschedule" and wait.poke_interval == 60
         assert wait.timeout >= 3 * 3600
         assert "ingest" in check.downstream_task_ids
-        validate = dag.get_task(f"{dept}.validate")
-        assert "ingest" in validate.upstream_task_ids
-        assert validate.downstream_task_ids == {"departments_validated"}
+    validate = dag.get_task("validate")  # mapped over the departments, each instance named by one
+    assert "ingest" in validate.upstream_task_ids
+    assert validate.downstream_task_ids == {"departments_validated"}
+    assert validate.op_kwargs_expand_input.value["dept"] == list(feeds.DEPARTMENTS)
+    assert validate.map_index_template == "{{ task.op_kwargs['dept'] }}"
+
+
+def test_task_groups_form_no_cycle_in_the_graph_view(dag):
+    """The UI draws groups as nodes: a group upstream and downstream of the same task is a cycle
+    and the graph view fails (it did when validate lived in the department groups)."""
+    edges = set()
+    top = {}
+    for t in dag.tasks:
+        top[t.task_id] = t.task_id.split(".", 1)[0]
+    for t in dag.tasks:
+        for d in t.downstream_task_ids:
+            if top[t.task_id] != top[d]:
+                edges.add((top[t.task_id], top[d]))
+    seen, stack = set(), set()
+
+    def visit(n):
+        if n in stack:
+            raise AssertionError(f"cycle through {n}")
+        if n in seen:
+            return
+        stack.add(n)
+        for a, b in edges:
+            if a == n:
+                visit(b)
+        stack.discard(n)
+        seen.add(n)
+
+    for n in set(top.values()):
+        visit(n)
 
 
 def test_spark_tasks_use_the_spark_provider_operator(dag):
@@ -84,7 +115,7 @@ def test_order_of_the_main_line(dag):
     assert dag.get_task("ingest").upstream_task_ids == {
         "resolve_run_date", *(f"{d}.check_delivery" for d in feeds.DEPARTMENTS)}
     joined = dag.get_task("departments_validated")
-    assert joined.upstream_task_ids == {"ingest", *(f"{d}.validate" for d in feeds.DEPARTMENTS)}
+    assert joined.upstream_task_ids == {"ingest", "validate"}
     assert str(joined.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")  # a rejected department never blocks
     assert dag.get_task("build_state").upstream_task_ids == {"departments_validated"}
     # the Data Docs are rendered once every department's verdict is in, beside build_state
@@ -200,7 +231,7 @@ def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypa
 
     calls = []
     monkeypatch.setattr(pipeline, "record_failure", lambda *a: calls.append(a))
-    airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="psb.validate"), "run_id": "r",
+    airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="validate"), "run_id": "r",
                                      "exception": ValueError("rejected"), "params": {"run_date": "2026-11-02"}})
     assert calls == []
     airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="build_state"), "run_id": "r",
