@@ -199,10 +199,13 @@ def spark_bin_dir() -> Path:
 
 
 def spark_conf(extra: dict | None = None) -> dict[str, str]:
-    """``--conf`` values every job gets: the driver on loopback (the host name resolves oddly here),
-    the venv's interpreter for driver and executors, the repo on the executors' PYTHONPATH."""
+    """``--conf`` values every job gets: the driver at ``SPARK_LOCAL_IP`` (loopback by default: the
+    host name resolves oddly here; on a cluster, the address the executors reach), the venv's
+    interpreter for driver and executors, the repo on the executors' PYTHONPATH."""
+    from ecredit.spark import driver_host
+
     conf = {
-        "spark.driver.host": "127.0.0.1",
+        "spark.driver.host": driver_host(),
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
         "spark.executorEnv.PYTHONPATH": str(PROJECT_ROOT),

