@@ -26,6 +26,12 @@ def summary(run_date: dt.date) -> str:
         lines.append(f"operators: {n_ops} ({n_np} natural persons, shown only by their NP- key)")
         lines.append(f"credit records: {n_rec} ({n_active} active at {run_date}, {n_orphan} about operators "
                      f"not in the registry)")
+        sc = wh.operator_score.c
+        classes = dict(c.execute(select(sc.final_class, func.count()).where(sc.run_date == run_date)
+                                 .group_by(sc.final_class)).all())
+        lines.append("supervision classes at " + str(run_date) + ": "
+                     + ", ".join(f"{k} {classes.get(k, 0)}" for k in "ABCD")
+                     + f" (risk alerts: {classes.get('C', 0) + classes.get('D', 0)})")
         lines.append("")
         lines.append("active records by type:")
         for t, n in c.execute(select(rec.record_type, func.count()).where(rec.active)
@@ -52,7 +58,8 @@ def summary(run_date: dt.date) -> str:
     lines += ["", "where to look:",
               f"  warehouse   {cfg.warehouse_url}",
               f"  lake        {cfg.lake_dir}",
-              f"  outbox      {cfg.outbox_dir}  (rejections.csv per delivery)",
+              f"  outbox      {cfg.outbox_dir}  (rejections.csv per delivery; list changes and measures per run)",
+              f"  data docs   {cfg.lake_dir / 'data_docs' / run_date.isoformat() / 'index.html'}",
               f"  landing     {cfg.landing_dir}"]
     return "\n".join(lines)
 
