@@ -91,7 +91,7 @@ def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
                        json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail, None)
                 continue
             sent = checks.as_sent(feed, raw.values)
-            values, reasons, warnings, op_key, natural = checks.check_row(feed, sent, ddate, pii_key)
+            values, reasons, warnings, op_key, natural = checks.check_sent(feed, sent, ddate, pii_key)
             payload = None
             if reasons:
                 payload = json.dumps(checks.masked_payload(feed, raw.fields, raw.values), ensure_ascii=False)

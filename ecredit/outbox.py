@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from ecredit import delivery, ingest, rules as rules_mod, validation
+from ecredit import delivery, ingest, rules as rules_mod, state, validation
 from ecredit.feeds import DEPARTMENTS
 from ecredit.settings import Settings
 
@@ -57,27 +57,14 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
     return path
 
 
-def _gold(settings: Settings, run_date: dt.date, table: str, columns: list[str]) -> list[dict]:
-    import pyarrow.parquet as pq
-
-    from ecredit import state
-
-    path = state.gold_dir(settings, run_date) / table
-    if not path.is_dir():
-        raise RuntimeError(f"{path} is missing: the build_state stage did not run for {run_date}")
-    if not any(path.glob("*.parquet")):
-        return []
-    return pq.ParquetDataset(str(path)).read(columns=columns).to_pylist()
-
-
 def run_files(settings: Settings, run_date: dt.date) -> list[Path]:
     """The run date's list changes (all departments) and each department's own measures."""
-    names = {r["operator_key"]: r["name"] for r in _gold(settings, run_date, "dim_operator", ["operator_key", "name"])}
-    names.update({r["operator_key"]: r["name"] for r in _gold(settings, run_date, "serious_dishonest_list",
+    names = {r["operator_key"]: r["name"] for r in state.gold_rows(settings, run_date, "dim_operator", ["operator_key", "name"])}
+    names.update({r["operator_key"]: r["name"] for r in state.gold_rows(settings, run_date, "serious_dishonest_list",
                                                                 ["operator_key", "name"])})
-    changes = sorted(_gold(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
+    changes = sorted(state.gold_rows(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
                      key=lambda r: (r["change"], r["operator_key"], r["record_type"]))
-    measures = _gold(settings, run_date, "supervision_measure",
+    measures = state.gold_rows(settings, run_date, "supervision_measure",
                      ["operator_key", "measure_code", "final_class", "responsible_dept"])
     out = []
     for dept in DEPARTMENTS:

@@ -9,7 +9,6 @@ import json
 import logging
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
@@ -20,7 +19,6 @@ from ecredit.feeds import DEPARTMENTS, feeds_of
 from ecredit.settings import SettingError, Settings
 
 log = logging.getLogger(__name__)
-BATCH = 5000
 
 
 def connect(settings: Settings) -> Engine:
@@ -110,15 +108,6 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
         dq_rows, q_rows = _validation_rows(settings, full, run_id)
         n += _insert(conn, wh.dq_result, [dq_rows]) + _insert(conn, wh.quarantine, [q_rows])
     return n
-
-
-def _parquet_rows(path: Path, columns: list[str]):
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: the build_state stage did not run for this date")
-    if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
-        return
-    for batch in pq.ParquetDataset(str(path)).read(columns=columns).to_batches(BATCH):
-        yield batch.to_pylist()
 
 
 def publish_commitment(conn: Connection, rows: list[dict]) -> int:
@@ -218,10 +207,11 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
             if name == "draw_commitment":  # upserted by draw date, not replaced by run date
                 continue
             table = wh.metadata.tables[name]
-            staged[name] = stage(conn, table, _parquet_rows(gold / name, [c.name for c in table.columns]))
+            staged[name] = stage(conn, table, state.gold_batches(settings, run_date, name, [c.name for c in table.columns]))
         if replace_state:
             for table in wh.LATEST_STATE_TABLES:
-                staged[table.name] = stage(conn, table, _parquet_rows(gold / table.name, [c.name for c in table.columns]))
+                staged[table.name] = stage(conn, table, state.gold_batches(settings, run_date, table.name,
+                                                                           [c.name for c in table.columns]))
         else:
             warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
                             f"the latest run date so far")
@@ -230,8 +220,8 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         for table in wh.PER_RUN_TABLES:
             conn.execute(delete(table).where(table.c.run_date == run_date))
             counts[table.name] = swap_in(conn, table)
-        counts["draw_commitment"] = publish_commitment(conn, [r for rows in _parquet_rows(
-            gold / "draw_commitment", [c.name for c in wh.draw_commitment.columns]) for r in rows])
+        counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
+            settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]))
         if replace_state:
             for table in wh.LATEST_STATE_TABLES:
                 conn.execute(delete(table))

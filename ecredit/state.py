@@ -274,6 +274,25 @@ GOLD_TABLES = ("dim_operator", "fact_credit_record")
 RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
               "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
 PUBLISHED_MARKER = "_published.json"
+GOLD_BATCH = 5000
+
+
+def gold_batches(settings: Settings, run_date: dt.date, table: str, columns: list[str]):
+    """The rows of a gold table of D as lists of dicts, a batch at a time (pyarrow on the driver:
+    the readers of gold, publish, the outbox and the draw check, need no Spark)."""
+    import pyarrow.parquet as pq
+
+    path = gold_dir(settings, run_date) / table
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: the build_state stage did not run for {run_date}")
+    if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
+        return
+    for batch in pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH):
+        yield batch.to_pylist()
+
+
+def gold_rows(settings: Settings, run_date: dt.date, table: str, columns: list[str]) -> list[dict]:
+    return [r for rows in gold_batches(settings, run_date, table, columns) for r in rows]
 
 
 def published_dates(settings: Settings, before: dt.date) -> list[dt.date]:
@@ -322,12 +341,9 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
     commitment = [(nxt, draw.salt_commitment(draw.salt(settings.draw_secret, nxt)), run_date)]
     plan_rows, draw_rows = [], []
     if draw.is_draw_date(run_date, schedule):
-        committed = None
-        for earlier in published_dates(settings, run_date):
-            path = gold_dir(settings, earlier) / "draw_commitment"
-            if path.is_dir() and spark.read.parquet(str(path)).filter(F.col("draw_date") == F.lit(run_date)).count():
-                committed = earlier
-                break
+        committed = next((earlier for earlier in published_dates(settings, run_date)
+                          if any(r["draw_date"] == run_date for r in
+                                 gold_rows(settings, earlier, "draw_commitment", ["draw_date"]))), None)
         if committed is None:
             warnings.append(f"no inspection plan for {run_date}: no run before it published a commitment to its draw")
         else:
