@@ -299,14 +299,27 @@ def _build_operator_class():
                 self.log.info("%s: nothing to do for this date; no Spark application started", self.task_id)
                 return {**done, "skipped": True}
             os.environ[spark_conn_env_var(self._conn_id)] = spark_connection_json(s.spark_master)
+            mask_settings_secrets(s)
             # Merge so our defaults never override what the DAG author passed (idempotent on retry).
             self.conf = {**spark_conf(), **(self.conf or {})}
-            self.env_vars = {**spark_child_env(s), **(self.env_vars or {})}
-            self._hook = None  # built by super().execute from the values above
+            # The child's environment (the settings, secrets included) goes to the hook only, never
+            # into the templated field env_vars: Airflow stores and shows rendered fields (a retry
+            # in the same process re-renders the same object), and its masker does not know the
+            # name CREDIT_PII_KEY.
+            self._child_env = {**spark_child_env(s), **(self.env_vars or {})}
+            self._hook = None  # built by super().execute through _get_hook below
             self.log.info("spark-submit %s --date %s on master %s", self.application,
                           args[args.index("--date") + 1] if "--date" in args else "-", s.spark_master)
             super().execute(context)
             return {**done, "skipped": False}  # XCom: downstream joins check that the job succeeded
+
+        def _get_hook(self):
+            author_env = self.env_vars
+            self.env_vars = getattr(self, "_child_env", None) or author_env
+            try:
+                return super()._get_hook()
+            finally:
+                self.env_vars = author_env
 
     EcreditSparkSubmitOperator.__module__ = __name__
     EcreditSparkSubmitOperator.__qualname__ = "EcreditSparkSubmitOperator"
@@ -328,10 +341,30 @@ def __getattr__(name: str):
 # Helpers the DAG file calls (kept here so the DAG file is wiring only)
 
 
+def mask_settings_secrets(s: settings_mod.Settings | None = None) -> None:
+    """Register ``CREDIT_PII_KEY`` and ``CREDIT_DRAW_SECRET`` with Airflow's secrets masker (task
+    process and supervisor): a value that reaches a log line or a rendered field shows as ``***``.
+    The masker masks by field *name* only for names like ``secret`` or ``password``, and
+    ``CREDIT_PII_KEY`` is not one of them."""
+    try:
+        if s is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                s = settings_mod.load()
+        from airflow.sdk.log import mask_secret
+
+        for value in (s.pii_key, s.draw_secret):
+            mask_secret(value)
+    except Exception:  # noqa: BLE001 - a wrong setting is reported by the task itself
+        pass
+
+
 @contextmanager
 def setting_errors_fail_fast():
     """A ``SettingError`` inside becomes ``AirflowFailException``: the task fails with the setting's
-    one-sentence message and is not retried (a wrong setting does not fix itself in 30 s)."""
+    one-sentence message and is not retried (a wrong setting does not fix itself in 30 s). The
+    settings' secrets are registered with the secrets masker first."""
+    mask_settings_secrets()
     try:
         yield
     except settings_mod.SettingError as e:

@@ -7,6 +7,7 @@
     ecredit demo                         generate, run a few dates, print a summary
     ecredit verify-plan --date D         re-run the inspection draw of D from the published tables
     ecredit migrate [--url URL]          apply the warehouse migrations (sql/migrations), roles included
+    ecredit scan-pii [--data-dir DIR]    search the warehouse, outbox, lake and Airflow for personal data
 """
 
 from __future__ import annotations
@@ -162,6 +163,12 @@ def cmd_migrate(args) -> int:
     return 0
 
 
+def cmd_scan_pii(args) -> int:
+    from ecredit import scan_pii
+
+    return scan_pii.run(args.data_dir, args.also)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ecredit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -202,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify-plan", help="re-run the inspection draw of D from the published tables")
     v.add_argument("--date", type=_date, required=True)
     v.set_defaults(func=cmd_verify_plan)
+
+    s = sub.add_parser("scan-pii", help="search the warehouse, outbox, lake, Airflow logs and metadata DB for "
+                                        "personal data and the secrets (exit 1 on any hit)")
+    s.add_argument("--data-dir", help="the parent of landing, lake, outbox and warehouse.db (CREDIT_DATA_DIR)")
+    s.add_argument("--also", action="append", default=[], metavar="FILE",
+                   help="a further text file to search, e.g. a captured console (repeatable)")
+    s.set_defaults(func=cmd_scan_pii)
     return p
 
 

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ class Settings:
     lake_dir: Path
     warehouse_url: str
     outbox_dir: Path
-    pii_key: str
-    draw_secret: str
+    pii_key: str = field(repr=False)  # secrets: never in a repr, a log line or a traceback's locals
+    draw_secret: str = field(repr=False)
     env: str
     manifest_deadline: str  # HH:MM
     rules_path: Path
