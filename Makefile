@@ -36,8 +36,13 @@ test-unit: $(STAMP)
 test-integration: $(STAMP)
 	$(PY) -m pytest -m "integration or postgres" $(PYTEST_ARGS)
 
+# The pipeline at SCALE operators (history date + one daily increment), stage by stage, beside the
+# DuckDB baseline of the scoring (bench/, BENCHMARKS.md); PostgreSQL on 127.0.0.1:5432 (database
+# ecredit_bench, dropped and created); the last line printed is JSON.
+SCALE ?= 100000
+BENCH_ARGS ?=
 bench: $(STAMP)
-	@echo "make bench arrives with the performance issue (bench/)"; exit 2
+	$(PY) -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
 # Files generated from the code (a unit test fails when they are out of date).
 generated: $(STAMP)
