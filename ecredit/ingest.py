@@ -12,9 +12,11 @@ are safely written: a file with a marker is never parsed again.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -22,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit import checks, delivery, parse
+from ecredit import checks, delivery, failpoints, parse
 from ecredit.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
 from ecredit.settings import Settings
 
@@ -132,6 +134,60 @@ def rows_path(settings: Settings) -> Path:
     return settings.lake_dir / "parsed" / "rows"
 
 
+def partition_path(settings: Settings, info: dict) -> Path:
+    return rows_path(settings) / f"feed_id={info['feed_id']}" / f"delivery_date={info['date']}" / f"file_sha={info['sha256']}"
+
+
+def parsed_problem(settings: Settings, info: dict, rows_in: int) -> str | None:
+    """None when the parsed rows of one file in the lake are whole: every Parquet file of its
+    partition readable (footer) and their rows adding up to ``rows_in`` (its done-marker's count);
+    otherwise one sentence naming the file. Reads footers only. Names starting with '.' or '_'
+    (Spark's staging and markers) are never read by anyone and are not counted."""
+    import pyarrow.parquet as pq
+
+    part = partition_path(settings, info)
+    files = sorted(p for p in part.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) \
+        if part.is_dir() else []
+    total = 0
+    for p in files:
+        try:
+            total += pq.read_metadata(str(p)).num_rows
+        except Exception as e:  # noqa: BLE001 - any unreadable file is the finding
+            return f"{p} is not a readable Parquet file ({str(e).strip().splitlines()[0]})"
+    if total != rows_in:
+        return f"{part} holds {total} rows, its done-marker says {rows_in}"
+    return None
+
+
+class LakeFull(OSError):
+    """A write to the lake failed for lack of space."""
+
+
+def no_space(e: BaseException | None) -> bool:
+    """True when ``e`` or an exception it came from is a full disk (ENOSPC, or the JVM's message)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "No space left on device" in str(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+@contextmanager
+def lake_writes(settings: Settings, what: str):
+    """A full disk under the lake becomes one sentence (the JVM's is a stack trace)."""
+    try:
+        yield
+    except LakeFull:
+        raise
+    except Exception as e:
+        if no_space(e):
+            raise LakeFull(errno.ENOSPC, f"{what}: no space left on the device of CREDIT_LAKE_DIR ({settings.lake_dir}); "
+                           "the attempt's partial output is never read: free space, then rerun the date") from e
+        raise
+
+
 def pending_files(settings: Settings, run_date: dt.date) -> list[dict]:
     return [f for f in delivery.accepted_files(settings, run_date) if not done_marker(settings, f).is_file()]
 
@@ -151,15 +207,24 @@ def _file_id(info: dict) -> tuple:
 def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
     """Parse every accepted file dated <= D that has not been parsed, run its feed's GX suite on
     it, and write its rows, its validation result and its counts; returns counts."""
-    from ecredit import expectations
-
     todo = pending_files(settings, run_date)
     if not todo:
         log.info("ingest: nothing new to parse up to %s", run_date)
         return {"files_parsed": 0, "rows": 0}
+    with lake_writes(settings, f"ingest {run_date}"):
+        return _run(spark, settings, todo)
+
+
+def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
+    from ecredit import expectations
+
     rows = parse_frame(spark, settings, todo).cache()
-    (rows.drop(AS_SENT, checks.DUPLICATE_NOT_LAST).write.mode("overwrite")
+    # Replaces the partitions of exactly these files (dynamic overwrite, explicit so that no session
+    # setting can make it wipe the other files' rows): rows an earlier, killed attempt left for a
+    # file without a done-marker are replaced, never read beside the new ones.
+    (rows.drop(AS_SENT, checks.DUPLICATE_NOT_LAST).write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
      .partitionBy("feed_id", "delivery_date", "file_sha").parquet(str(rows_path(settings))))
+    failpoints.hit("ingest.rows_written")
     counts = {
         (r["feed_id"], r["delivery_date"], r["file_sha"]): r
         for r in rows.groupBy("feed_id", "delivery_date", "file_sha").agg(
@@ -182,6 +247,9 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
         if problems:  # one definition per rule: a disagreement is a bug, never published
             raise RuntimeError(f"{info['dept']} {info['date']} {info['name']}: the GX suite and the row split "
                                "disagree: " + "; ".join(problems))
+        problem = parsed_problem(settings, info, rows_in)
+        if problem:  # what was written is not what was parsed: no marker, the file is parsed again
+            raise RuntimeError(f"ingest: {problem}; no done-marker written for it")
         total += rows_in
         marker = done_marker(settings, info)
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +276,7 @@ def quarantined(settings: Settings, info: dict) -> list[dict]:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    part = rows_path(settings) / f"feed_id={info['feed_id']}" / f"delivery_date={info['date']}" / f"file_sha={info['sha256']}"
+    part = partition_path(settings, info)
     if not part.is_dir():
         return []
     t = pq.read_table(str(part), columns=["source_line", "reasons", "payload"])

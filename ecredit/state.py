@@ -42,11 +42,34 @@ def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date:
     root = ingest.rows_path(settings)
     paths = [str(root / f"feed_id={f['feed_id']}" / f"delivery_date={f['date']}" / f"file_sha={f['sha256']}")
              for f in files]
+    check_parsed(settings, files)
     paths = [p for p in paths if Path(p).is_dir()]
     if not paths:
         return spark.createDataFrame([], ingest.ROW_SCHEMA)
     df = spark.read.option("basePath", str(root)).schema(ingest.ROW_SCHEMA).parquet(*paths)
     return df.filter(F.size("reasons") == 0)
+
+
+class ParsedRowsDamaged(RuntimeError):
+    """Parsed rows in the lake cannot be read or do not add up; their done-markers are gone."""
+
+
+def _drop_markers(settings: Settings, files: list[dict], problems: list[str]) -> None:
+    """Recovery from damaged parsed rows: the files lose their done-markers, so the next run's
+    ingest parses them again from the landing zone (the source of truth) and replaces their rows."""
+    for f in files:
+        ingest.done_marker(settings, f).unlink(missing_ok=True)
+    raise ParsedRowsDamaged(
+        "parsed rows in the lake are damaged: " + "; ".join(problems) + ". Their done-markers are removed: rerun "
+        "the date (`ecredit run --date D`); its ingest parses these files again from the landing zone.")
+
+
+def check_parsed(settings: Settings, files: list[dict]) -> None:
+    """Every file's parsed rows are whole (footers readable, rows = its done-marker's count), or
+    ``ParsedRowsDamaged`` naming them. Footers only: a few ms per file."""
+    bad = [(f, p) for f in files if (p := ingest.parsed_problem(settings, f, f["rows_in"]))]
+    if bad:
+        _drop_markers(settings, [f for f, _ in bad], [p for _, p in bad])
 
 
 def fold(rows: DataFrame) -> DataFrame:
@@ -274,6 +297,7 @@ GOLD_TABLES = ("dim_operator", "fact_credit_record")
 RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
               "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
 PUBLISHED_MARKER = "_published.json"
+BUILT_MARKER = "_built.json"  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
 GOLD_BATCH = 5000
 
 
@@ -287,7 +311,18 @@ def gold_batches(settings: Settings, run_date: dt.date, table: str, columns: lis
         raise RuntimeError(f"{path} is missing: the build_state stage did not run for {run_date}")
     if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
         return
-    for batch in pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH):
+    try:
+        batches = pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH)
+    except Exception as e:  # noqa: BLE001 - named below
+        for p in sorted(path.glob("*.parquet")):
+            try:
+                pq.read_table(str(p), columns=columns)
+            except Exception:  # noqa: BLE001
+                path = p
+                break
+        raise RuntimeError(f"{path} cannot be read ({str(e).strip().splitlines()[0]}): the gold of {run_date} is "
+                           "damaged; it is derived, so rerun the date (build_state writes it again)") from e
+    for batch in batches:
         yield batch.to_pylist()
 
 
@@ -360,10 +395,52 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
             spark.createDataFrame(commitment, COMMITMENT_SCHEMA), warnings)
 
 
+_DAMAGED_READ = ("FAILED_READ_FILE", "Checksum", "CANNOT_READ_FILE_FOOTER", "not a Parquet file", "corrupt")
+
+
 def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
     """Write the state as of D: ``gold/<D>/`` the tables to publish (dim_operator,
     fact_credit_record, and the run date's scores, measures, list, alerts, roster and plan),
-    ``state/<D>/`` the other canonical tables. Returns the warnings."""
+    ``state/<D>/`` the other canonical tables, then ``gold/<D>/_built.json``. Returns the warnings.
+
+    Refuses to build on files the ingest stage did not finish; a damaged parsed file (unreadable,
+    or not its done-marker's rows) loses its marker and the build fails naming it (rerun the date);
+    a full disk fails with one sentence."""
+    import re
+
+    pending = ingest.pending_files(settings, run_date)
+    if pending:
+        f = pending[0]
+        raise RuntimeError(f"build_state {run_date}: {len(pending)} accepted delivery file(s) dated <= {run_date} are "
+                           f"not parsed (first: {f['dept']} {f['date']} {f['name']}): the ingest stage did not "
+                           "finish; rerun the date")
+    gdir = gold_dir(settings, run_date)
+    for marker in (PUBLISHED_MARKER, BUILT_MARKER):  # rebuilt: whole and published again only when done
+        (gdir / marker).unlink(missing_ok=True)
+    with ingest.lake_writes(settings, f"build_state {run_date}"):
+        try:
+            out = _build(spark, settings, rules, run_date)
+        except ParsedRowsDamaged:
+            raise
+        except Exception as e:
+            text = str(e)
+            shas = set(re.findall(r"file_sha=([0-9a-f]{64})", text)) if any(k in text for k in _DAMAGED_READ) else set()
+            if not shas:
+                raise
+            from ecredit import validation
+
+            damaged = [f for f in validation.applied_files(settings, rules, run_date) if f["sha256"] in shas]
+            if not damaged:
+                raise
+            _drop_markers(settings, damaged, [f"{ingest.partition_path(settings, f)} cannot be read by Spark "
+                                              f"({text.strip().splitlines()[0][:300]})" for f in damaged])
+        tmp = gdir / (BUILT_MARKER + ".tmp")
+        tmp.write_text(json.dumps({"run_date": run_date.isoformat()}), "utf-8")
+        os.replace(tmp, gdir / BUILT_MARKER)
+    return out
+
+
+def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
     from ecredit import scoring
 
     folded = fold(read_parsed(spark, settings, rules, run_date)).cache()
@@ -372,7 +449,6 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
     tables = {"licences": lic, "evaluations": evaluations(folded), "spot_checks": spot_checks(folded),
               "complaints": complaints(folded), "inspectors": inspectors(folded)}
     sdir, gdir = state_dir(settings, run_date), gold_dir(settings, run_date)
-    (gdir / PUBLISHED_MARKER).unlink(missing_ok=True)  # rebuilt: published again only by publish
     for name, df in tables.items():
         df.write.mode("overwrite").parquet(str(sdir / name))
     ops.write.mode("overwrite").parquet(str(sdir / "operators"))  # scoring's input, kept for make bench's baseline

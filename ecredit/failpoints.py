@@ -1,0 +1,25 @@
+"""Failpoints: named places where the fault-injection tests (``tests/integration/test_faults.py``)
+crash a stage on purpose.
+
+``hit(name)`` does nothing unless the environment variable ``CREDIT_FAILPOINT`` equals ``name``;
+then the process kills itself with SIGKILL at that point: no ``finally``, no ``atexit``, no
+rollback, as when the OOM killer, an operator's ``kill -9`` or a power cut ends a job. Under
+spark-submit the killed process is the Python driver; its JVM sees the driver die and exits.
+Never set ``CREDIT_FAILPOINT`` outside tests.
+
+The failpoints: ``ingest.rows_written`` (the parsed rows are in the lake, no done-marker yet),
+``publish.staged`` (every table staged, nothing swapped), ``publish.swapping`` (inside the swap's
+transaction, the per-run tables replaced, the latest state not yet).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+ENV = "CREDIT_FAILPOINT"
+
+
+def hit(name: str) -> None:
+    if os.environ.get(ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
