@@ -135,8 +135,28 @@ def report(run_date: str) -> str:
     return path.as_uri()
 
 
+def clear_reason(reason: str) -> str:
+    """The failure's reason with what matters first. A Spark task's exception is the Spark
+    provider's ``Cannot execute: <command>. Error code is: N.`` followed by the application's last
+    output lines: a killed application (137 = 128 + SIGKILL) is said so, and the application's own
+    last exception line (``...Error: one sentence``) is put in front."""
+    import re
+
+    head = []
+    if re.search(r"Error code is: (137|-9)\b", reason):
+        head.append("the Spark application was killed (SIGKILL: out of memory, kill -9 or a lost machine); "
+                    "files it parsed without writing their done-markers are parsed again by a rerun of the date")
+    if "Last spark-submit output:" in reason:
+        tail = reason.split("Last spark-submit output:", 1)[1].splitlines()
+        raised = [ln.strip() for ln in tail if re.match(r"^\s*[\w.]+(Error|Exception|Full|Damaged): ", ln)]
+        if raised:
+            head.append(raised[-1])
+    return "; ".join(head + [reason]) if head else reason
+
+
 def record_failure(run_date: str | None, run_id: str, task_id: str, reason: str) -> None:
-    """Failure callback: append the failed attempt to ``pipeline_run``."""
+    """Failure callback: append the failed attempt to ``pipeline_run`` (when the warehouse is
+    down, ``publish.record_failed_run`` keeps it in the lake until it is back)."""
     from ecredit import publish as publish_mod
 
-    publish_mod.record_failed_run(settings_mod.load(), run_date, run_id, f"{task_id}: {reason}")
+    publish_mod.record_failed_run(settings_mod.load(), run_date, run_id, f"{task_id}: {clear_reason(reason)}")

@@ -13,7 +13,7 @@ from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, up
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from ecredit import delivery, ingest, parse, rules as rules_mod, state, validation
+from ecredit import delivery, failpoints, ingest, parse, rules as rules_mod, state, validation
 from ecredit import warehouse as wh
 from ecredit.feeds import DEPARTMENTS, feeds_of
 from ecredit.settings import SettingError, Settings
@@ -190,6 +190,9 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     rule_set = rules_mod.load(settings.rules_path)
     eng = connect(settings)
     gold = state.gold_dir(settings, run_date)
+    if not (gold / state.BUILT_MARKER).is_file():
+        raise RuntimeError(f"{gold} is not a finished build (no {state.BUILT_MARKER}): the build_state stage did not "
+                           f"finish for {run_date}; rerun the date")
     status_rows, verdicts = feed_status_rows(settings, rule_set, run_date)
     counts: dict = {}
     warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
@@ -216,10 +219,12 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
             warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
                             f"the latest run date so far")
         after_staging(run_date)
+        failpoints.hit("publish.staged")
         # 2. swap: replace D's rows (and the latest state) by the staged rows
         for table in wh.PER_RUN_TABLES:
             conn.execute(delete(table).where(table.c.run_date == run_date))
             counts[table.name] = swap_in(conn, table)
+        failpoints.hit("publish.swapping")
         counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
             settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]))
         if replace_state:
@@ -231,6 +236,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
     state.mark_published(settings, run_date, run_id)
     record_attempt(eng, run_date, run_id, started_at, "success", None, warnings, rule_set.version, counts)
+    flush_unrecorded(settings, eng)
     log.info("published %s: %s", run_date, counts)
     return {"run_date": run_date.isoformat(), "counts": counts, "warnings": warnings}
 
@@ -244,14 +250,58 @@ def record_attempt(eng: Engine, run_date, run_id, started_at, status, reason, wa
             counts=json.dumps(counts or {}, ensure_ascii=False)))
 
 
+def unrecorded_dir(settings: Settings) -> Path:
+    """Failed attempts that could not be written to ``pipeline_run`` (the warehouse was down)."""
+    return settings.lake_dir / "runs" / "unrecorded"
+
+
 def record_failed_run(settings: Settings, run_date: str | None, run_id: str, reason: str) -> None:
+    """Append a failed attempt to ``pipeline_run``. When the warehouse cannot be reached (it may be
+    what failed), the attempt is kept in ``lake/runs/unrecorded/`` and written to ``pipeline_run``
+    by the next attempt that reaches it; never raises."""
+    import uuid
+
     try:
         version = rules_mod.load(settings.rules_path).version
     except Exception:  # the rules file may be what failed
         version = None
+    now = dt.datetime.now(dt.timezone.utc)
     try:
         eng = connect(settings)
         record_attempt(eng, dt.date.fromisoformat(run_date) if run_date else None, run_id, None,
                        "failed", reason[:4000], [], version, {})
+        flush_unrecorded(settings, eng)
     except (SQLAlchemyError, SettingError) as e:
-        log.error("could not record the failed run in pipeline_run: %s", e)
+        try:
+            folder = unrecorded_dir(settings)
+            folder.mkdir(parents=True, exist_ok=True)
+            key = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+            tmp = folder / f"{key}.tmp"
+            tmp.write_text(json.dumps({"run_date": run_date, "run_id": run_id, "finished_at": now.isoformat(),
+                                       "reason": reason[:4000], "rules_version": version, "key": key}), "utf-8")
+            tmp.replace(folder / f"{key}.json")
+            log.error("could not record the failed run in pipeline_run (%s); kept in %s until the warehouse "
+                      "is back", e, folder)
+        except OSError as e2:
+            log.error("could not record the failed run in pipeline_run (%s) nor in the lake (%s)", e, e2)
+
+
+def flush_unrecorded(settings: Settings, eng: Engine) -> int:
+    """Write the failed attempts kept in the lake while the warehouse was down to ``pipeline_run``
+    (oldest first; each once: its key is in ``counts``), then remove them."""
+    folder = unrecorded_dir(settings)
+    n = 0
+    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        r = json.loads(p.read_text("utf-8"))
+        counts = json.dumps({"recorded_late": r["key"]})
+        t = wh.pipeline_run
+        with eng.begin() as conn:
+            if conn.execute(select(func.count()).select_from(t).where((t.c.run_id == r["run_id"])
+                                                                       & (t.c.counts == counts))).scalar() == 0:
+                conn.execute(insert(t).values(
+                    run_date=dt.date.fromisoformat(r["run_date"]) if r["run_date"] else None, run_id=r["run_id"],
+                    started_at=None, finished_at=dt.datetime.fromisoformat(r["finished_at"]), status="failed",
+                    reason=r["reason"], warnings="[]", rules_version=r["rules_version"], counts=counts))
+                n += 1
+        p.unlink()
+    return n
