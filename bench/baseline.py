@@ -227,7 +227,7 @@ def run(con, rules: Rules, run_date: dt.date, paths: dict):
     materialised into Arrow)."""
     sql = baseline_sql(rules, run_date, paths)
     t0 = time.perf_counter()
-    table = con.execute(sql).to_arrow_table()
+    table = con.sql(sql).to_arrow_table()
     return table, time.perf_counter() - t0
 
 
