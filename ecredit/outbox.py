@@ -15,17 +15,27 @@ import datetime as dt
 import io
 import json
 import os
+from decimal import Decimal
 from pathlib import Path
 
 from ecredit import delivery, ingest, rules as rules_mod, state, validation
 from ecredit.feeds import DEPARTMENTS
 from ecredit.settings import Settings
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet may run as a formula (OWASP "CSV injection"): = + - @ and a leading tab or
+# CR, and the full-width forms a CJK input method types.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 def neutralise(cell) -> str:
-    s = "" if cell is None else str(cell)
+    """A text cell that starts like a formula gets a leading ``'`` (shown as text, the value
+    otherwise unchanged), negative numbers written as text included; a number (int, Decimal,
+    float: the line column) is written as it is, never prefixed."""
+    if cell is None:
+        return ""
+    if isinstance(cell, (int, float, Decimal)) and not isinstance(cell, bool):
+        return str(cell)
+    s = str(cell)
     return "'" + s if s.startswith(FORMULA_START) else s
 
 

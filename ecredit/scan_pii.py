@@ -408,6 +408,7 @@ def scan_tree(report: Report, root: Path, location: str) -> None:
     if not root.is_dir():
         report.absent.append(f"{location} ({root})")
         return
+    report.scanned[location]["files"] += 0
     for p in sorted(root.rglob("*")):
         if not p.is_file() or p.suffix == ".crc":
             continue

@@ -6,6 +6,9 @@ message is one sentence naming the variable.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import os
 import re
@@ -19,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PII_KEY = "ecredit-demo-pii-key-not-for-production"
 DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"
 DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
+PII_KEY_MARK = "_pii_key.json"  # in lake/parsed: which key pseudonymised the cached rows
 
 
 class SettingError(ValueError):
@@ -106,9 +110,40 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
 
     if check_landing and not landing.is_dir():
         raise SettingError(f"CREDIT_LANDING_DIR {landing} is not a readable directory.")
+    if check_landing:
+        check_lake_key(lake, pii_key)
 
     return Settings(
         landing_dir=landing, lake_dir=lake, warehouse_url=warehouse_url, outbox_dir=outbox,
         pii_key=pii_key, draw_secret=draw_secret, env=credit_env, manifest_deadline=deadline,
         rules_path=rules, spark_master=master,
     )
+
+
+def pii_key_fingerprint(pii_key: str) -> str:
+    """Names a key without revealing it: 16 hex of HMAC-SHA256 keyed by it over a fixed text."""
+    return hmac.new(pii_key.encode("utf-8"), b"ecredit: the key of lake/parsed", hashlib.sha256).hexdigest()[:16]
+
+
+def check_lake_key(lake: Path, pii_key: str) -> None:
+    """The parsed rows cached in ``lake/parsed`` carry natural persons' NP- keys made with the key
+    of their first parse: a different CREDIT_PII_KEY would fold two keys for one person. The
+    first check after the cache exists records the key's fingerprint; a later one with another
+    key is a wrong setting (SECURITY.md: rotating the PII key)."""
+    parsed = lake / "parsed"
+    if not parsed.is_dir():
+        return
+    mark = parsed / PII_KEY_MARK
+    want = pii_key_fingerprint(pii_key)
+    try:
+        have = json.loads(mark.read_text("utf-8")).get("fingerprint") if mark.is_file() else None
+    except (ValueError, OSError, AttributeError):
+        have = None
+    if have == want:
+        return
+    if have is not None:
+        raise SettingError(f"CREDIT_PII_KEY is not the key that pseudonymised the parsed rows in {parsed} "
+                           "(see SECURITY.md, rotating the PII key: remove that folder, then backfill).")
+    tmp = mark.with_name(f".{mark.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"fingerprint": want}), "utf-8")
+    os.replace(tmp, mark)

@@ -297,3 +297,21 @@ def test_spark_operator_keeps_the_pii_key_out_of_its_rendered_fields(airflow_hom
     rendered = json.dumps(_serialize_rendered_fields(op))
     assert KEY not in rendered and DRAW not in rendered
     assert json.loads(rendered)["env_vars"] == {"MY_VAR": "1"}
+
+
+def test_a_pii_key_other_than_the_parse_caches_is_a_wrong_setting(tmp_path):
+    """The parsed rows cached in the lake carry NP- keys of the key that parsed them: a run with
+    another key would give one person two keys. The first check records the key's fingerprint."""
+    env = {"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": KEY}
+    (tmp_path / "landing").mkdir()
+    settings_mod.load(env, check_landing=True)  # no cache yet: nothing recorded
+    mark = tmp_path / "lake" / "parsed" / settings_mod.PII_KEY_MARK
+    assert not mark.exists()
+    mark.parent.mkdir(parents=True)
+    settings_mod.load(env, check_landing=True)
+    assert KEY not in mark.read_text("utf-8") and json.loads(mark.read_text("utf-8"))["fingerprint"]
+    settings_mod.load(env, check_landing=True)  # the same key: fine
+    settings_mod.load({**env, "CREDIT_PII_KEY": "another-key-entirely"})  # a load that reads no lake: fine
+    with pytest.raises(settings_mod.SettingError, match="^CREDIT_PII_KEY is not the key") as e:
+        settings_mod.load({**env, "CREDIT_PII_KEY": "another-key-entirely"}, check_landing=True)
+    assert "another-key-entirely" not in str(e.value) and KEY not in str(e.value)
