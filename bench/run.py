@@ -306,7 +306,9 @@ def report(result: dict) -> tuple[str, str]:
               f"(class disagreements: {b['compare']['class_disagreements']}"
               + (f", daily {result['daily_baseline']['compare']['class_disagreements']}" if "daily_baseline" in result else "")
               + f"; other columns differing: {b['compare']['differ']})",
-              f"peak RSS MB: {result['memory']}"]
+              f"peak RSS MB: {result['memory']} (RSS summed over processes: shared pages count more than once)",
+              f"load average at start / end: {result.get('loadavg_start')} / {result.get('loadavg_end')} "
+              f"on {os.cpu_count()} CPUs"]
     summary = {
         "scale": result["scale"],
         "records": hist["records"] + daily["records"],
@@ -330,6 +332,9 @@ def report(result: dict) -> tuple[str, str]:
         "publish_rows_per_s": rate(hist.get("publish_rows"), hist["stages"].get("publish")),
         "rows_per_s": rate(hist["records"], h_total),
         "peak_rss_mb": result["memory"],
+        "generator_rows_per_s": result.get("generator_rows_per_s"),
+        "loadavg": {"start": result.get("loadavg_start"), "end": result.get("loadavg_end")},  # a shared machine
+        "cpus": os.cpu_count(),
     }
     if "daily_baseline" in result:
         summary["daily_baseline_s"] = round(result["daily_baseline"]["query_s"], 3)
@@ -392,6 +397,7 @@ def main(argv=None) -> int:
     session_start = time.perf_counter() - t0
 
     result = {"scale": args.scale, "dates": [d.isoformat() for d in dates], "session_start_s": session_start,
+              "loadavg_start": [round(x, 2) for x in os.getloadavg()],
               "generator_rows_per_s": round(summary["rows_total"] / max(1e-9, sum(gen_s.values())))}
     try:
         for key, d in (("history", dates[0]), ("daily", dates[1])):
@@ -409,6 +415,7 @@ def main(argv=None) -> int:
     finally:
         spark.stop()
         result["memory"] = mem.stop()
+        result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     table, line = report(result)
     if args.profile_json:
         args.profile_json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,83 @@
+"""Profile the scoring alone on the lake a ``make bench`` run left behind (its ``--work-dir``):
+Spark's ``scoring.score`` (full, and dimensions and classes only) beside the DuckDB baseline, best
+of ``--repeat``, in one warm session. For tuning ``ecredit/scoring.py`` without re-running the
+pipeline.
+
+    python -m bench.score_only --work-dir data/bench --date 2026-11-01 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from bench.run import ROOT, baseline, spark_score_alone, tune
+
+
+def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
+    """Rows of today's ``scoring.score`` (this checkout's code) that differ from the published
+    ``operator_score`` of D, both ways, every column (reasons included): 0 when a change to
+    ``ecredit/scoring.py`` kept its results."""
+    from bench.baseline import input_paths
+    from ecredit import scoring, state
+
+    p = input_paths(cfg, d)
+    earlier = state.published_dates(cfg, d)
+    prev = spark.read.parquet(str(state.gold_dir(cfg, earlier[0]) / "operator_score")) if earlier else None
+    new = scoring.score(*[spark.read.parquet(str(p[k])) for k in ("operators", "records", "evaluations",
+                                                                  "spot_checks", "complaints")],
+                        rule_set, d, prev, rule_set.version)
+    old = spark.read.parquet(str(state.gold_dir(cfg, d) / "operator_score"))
+    return new.exceptAll(old).count() + old.exceptAll(new).count()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "bench")
+    p.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 1))
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--driver-memory", default="4g")
+    p.add_argument("--rows-hint", type=int, default=None, help="tune the session as for this many input rows")
+    args = p.parse_args(argv)
+    for k in ("CREDIT_LANDING_DIR", "CREDIT_LAKE_DIR", "CREDIT_OUTBOX_DIR"):
+        os.environ.pop(k, None)
+    os.environ["CREDIT_DATA_DIR"] = str(args.work_dir.resolve())
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
+
+    from ecredit import rules, settings
+    from ecredit.spark import get_session
+
+    cfg = settings.load()
+    rule_set = rules.load(cfg.rules_path)
+    t0 = time.perf_counter()
+    spark = get_session("ecredit-bench-score", conf={"spark.driver.memory": args.driver_memory})
+    spark.range(1000).count()
+    start = time.perf_counter() - t0
+    try:
+        if args.rows_hint:
+            tune(spark, args.rows_hint)
+        sp = spark_score_alone(spark, cfg, rule_set, args.date, args.repeat)
+        same = same_as_published(spark, cfg, rule_set, args.date)
+    finally:
+        spark.stop()
+    bl = baseline(cfg, rule_set, args.date, args.repeat)
+    out = {"date": args.date.isoformat(), "session_start_s": round(start, 2), "spark_full_s": round(sp["full_s"], 3),
+           "spark_classes_s": round(sp["classes_s"], 3), "duckdb_s": round(bl["query_s"], 3),
+           "ratio": round(sp["full_s"] / bl["query_s"], 2), "classes_ratio": round(sp["classes_s"] / bl["query_s"], 2),
+           "operators": bl["compare"]["operators"], "agrees": bl["compare"]["agrees"],
+           "spark_rows_differing_from_published": same,
+           "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
