@@ -9,6 +9,7 @@ What it looks for (the *needles*), collected from the landing zone as the depart
 - every 投诉人电话 (the 11 digits of the value);
 - every 法定代表人 and 投诉人姓名, and the name a source gives for a natural person (主体名称 or
   ndrc ``name`` on a row with an ID number and no USCC) unless it is the registry's shop name;
+- every inspector's 执法证号 (staff data that is never published; when it is 11 digits);
 - the values of ``CREDIT_PII_KEY`` and ``CREDIT_DRAW_SECRET`` (when at least 8 characters long).
 
 And two patterns, whatever the landing zone holds:
@@ -77,6 +78,7 @@ _UESC = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 # kinds
 ID_NO, ID_PATTERN, PHONE, PHONE_PATTERN = "id_no", "id_no(pattern)", "phone", "phone(pattern)"
+CERTIFICATE = "inspector_certificate"
 NAME_KINDS = {"legal_rep": "name:legal_rep", "complainant_name": "name:complainant",
               "party_name": "name:natural_person"}
 PII_KEY, DRAW_SECRET = "secret:CREDIT_PII_KEY", "secret:CREDIT_DRAW_SECRET"
@@ -102,6 +104,7 @@ def mask(kind: str, value: str) -> str:
 class Needles:
     ids: set = field(default_factory=set)
     phones: set = field(default_factory=set)
+    certificates: set = field(default_factory=set)
     names: dict = field(default_factory=dict)  # name -> kind; matched as a whole CJK run
     names_inside: set = field(default_factory=set)  # names also matched inside a run
     secrets: dict = field(default_factory=dict)  # value -> kind
@@ -114,6 +117,7 @@ class Needles:
     def summary(self) -> str:
         kinds = Counter(self.names.values())
         parts = [f"{len(self.ids)} ID numbers", f"{len(self.phones)} phone numbers",
+                 f"{len(self.certificates)} inspectors' certificate numbers",
                  f"{len(self.names)} names ({', '.join(f'{k[5:]} {n}' for k, n in sorted(kinds.items()))}; "
                  f"{len(self.names_inside)} also inside longer text)",
                  " and ".join(k[7:] for k in sorted(self.secrets.values())) or "no secret"]
@@ -206,6 +210,11 @@ def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
                     n.phones.add(digits)
                 else:
                     n.skipped["phone values without 11 digits"] += 1
+            elif col == "certificate_no":
+                if re.fullmatch(r"\d{11}", v):
+                    n.certificates.add(v)
+                else:
+                    n.skipped["certificate numbers not of 11 digits"] += 1
             elif col in ("legal_rep", "complainant_name") or (col == "party_name" and natural):
                 candidates.setdefault(v, NAME_KINDS[col])
             else:  # non-personal: may be published (registry names, inspectors, reasons, ...)
@@ -271,6 +280,8 @@ def find(text: str, needles: Needles) -> Iterator[tuple[str, str]]:
                 yield ID_PATTERN, v
         elif v in needles.phones:
             yield PHONE, v
+        elif v in needles.certificates:
+            yield CERTIFICATE, v
         elif _MOBILE.fullmatch(v):
             yield PHONE_PATTERN, v
     if needles.names and not t.isascii():

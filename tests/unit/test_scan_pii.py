@@ -122,6 +122,7 @@ def test_needles_are_the_personal_values_of_the_landing_zone(landing):
     n = scan_pii.collect_needles(cfg_for(landing))
     assert n.ids == {NP_ID, OWNER_ID}
     assert n.phones == {PHONE, "13800000000"}
+    assert n.certificates == {"44123456789"}  # the inspector's 执法证号: never published
     assert n.names == {LEGAL_REP: "name:legal_rep", COMPLAINANT: "name:complainant",
                        NP_OWN_NAME: "name:natural_person"}
     # the company's name in penalties.csv and the natural person's shop name are not personal
@@ -213,6 +214,13 @@ def test_quarantine_with_an_unmasked_legal_rep_and_the_draw_secret_in_the_lake(l
     assert sorted(_planted(landing, "quarantine", plant)) == [
         ("lake:gold/2026-11-01/draw.json", "secret:CREDIT_DRAW_SECRET"),
         ("warehouse:quarantine.payload", "name:legal_rep")]
+
+
+def test_inspector_certificate_in_the_inspector_table(landing):
+    def plant(root):
+        _sql(root / "warehouse.db", "CREATE TABLE inspector (inspector_id TEXT, name TEXT, cert TEXT)")
+        _sql(root / "warehouse.db", "INSERT INTO inspector VALUES (?, ?, ?)", "44010000001", INSPECTOR, "44123456789")
+    assert _planted(landing, "warehouse", plant) == [("warehouse:inspector.cert", "inspector_certificate")]
 
 
 def test_legitimate_lookalikes_are_not_hits():
