@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Optional
@@ -37,9 +38,17 @@ REASON_CODES = (MALFORMED, MISSING_REQUIRED, BAD_USCC, BAD_ID_NO, BAD_ENUM, BAD_
 
 RETIRED_DISTRICT = "RETIRED_DISTRICT"  # a warning that keeps the row
 
-_DATE_RES = {k: re.compile(v[0]) for k, v in DATE_FORMATS.items()}
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-_INT_RE = re.compile(r"^\d+$")
+# ASCII digits only: values are NFKC-normalised first (``as_sent``), so full-width digits pass and
+# digits of other scripts do not.
+_DATE_RES = {k: re.compile(v[0], re.ASCII) for k, v in DATE_FORMATS.items()}
+_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
+_INT_RE = re.compile(r"^\d+$", re.ASCII)
+# Amounts and counts must stay below this (in the column's own unit): the warehouse holds amounts
+# up to 10^18 yuan (NUMERIC(20, 2)), and amounts in 万元 are multiplied by 10^4.
+MAX_NUMBER = Decimal(10) ** 14
+MAX_FRACTION = 20
+# Kinds whose values are normalised like identifiers (NFKC, trimmed) before they are judged.
+_NFKC_KINDS = (DATE, MONTH, TIMESTAMP, DECIMAL, INT, SCORE, DISTRICT)
 
 
 def parse_date(value: str, date_format: str) -> Optional[dt.date]:
@@ -78,11 +87,14 @@ def shanghai_date(ts: dt.datetime) -> dt.date:
 
 
 def parse_decimal(value: str) -> Optional[Decimal]:
+    if not value.isascii() or "_" in value:  # Decimal() would read "1_000"; "1,000" is no number either
+        return None
     try:
         d = Decimal(value)
     except (InvalidOperation, ValueError):
         return None
-    return d if d.is_finite() else None
+    # finite, and at most MAX_FRACTION digits after the point ("1e-999999999" would print a billion)
+    return d if d.is_finite() and d.as_tuple().exponent >= -MAX_FRACTION else None
 
 
 def _plain(d: Decimal) -> str:
@@ -171,9 +183,9 @@ def value_ok(rule: Rule, value, delivery_date: dt.date) -> bool:
         return ts is not None and (cap is None or shanghai_date(ts) <= cap)
     if rule.expectation == "expect_column_values_to_be_valid_number":
         if a["number_kind"] == INT:
-            return bool(_INT_RE.match(value))
+            return bool(_INT_RE.match(value)) and len(value.lstrip("0")) <= 14  # below MAX_NUMBER
         d = parse_decimal(value)
-        return d is not None and d >= 0 and (a["number_kind"] != SCORE or d <= 100)
+        return d is not None and 0 <= d < MAX_NUMBER and (a["number_kind"] != SCORE or d <= 100)
     if rule.expectation == "expect_column_values_to_be_valid_district":
         return value.startswith("4401")
     raise ValueError(f"no definition for {rule.expectation}")
@@ -199,11 +211,19 @@ def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
 _RULES: dict = {}
 
 
+def _nfkc(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    return unicodedata.normalize("NFKC", value).strip() or None
+
+
 def as_sent(feed: Feed, values: dict) -> dict:
     """The values the rules judge (and the GX suites see): as sent (trimmed, null markers null),
-    identifiers normalised (``ids.normalise``), personal names and phones left out, plus the
-    computed ``_identifier``. Holds the ID number: it stays in memory, never written."""
-    vals = {c.name: (ids.normalise(values.get(c.name)) if c.kind in (USCC, ID_NO) else values.get(c.name))
+    identifiers normalised (``ids.normalise``), numbers, dates and district codes NFKC-normalised
+    (full-width digits are digits), personal names and phones left out, plus the computed
+    ``_identifier``. Holds the ID number: it stays in memory, never written."""
+    vals = {c.name: (ids.normalise(values.get(c.name)) if c.kind in (USCC, ID_NO)
+                     else _nfkc(values.get(c.name)) if c.kind in _NFKC_KINDS else values.get(c.name))
             for c in feed.columns if c.kind != PII}
     vals[IDENTIFIER] = vals.get("uscc") or vals.get("id_no")
     return vals

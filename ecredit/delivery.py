@@ -96,6 +96,11 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def _starts_with_utf8_bom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(3) == parse.BOM_UTF8
+
+
 def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
     """Check one complete delivery; the result is a dict, never an exception for bad data."""
     folder = delivery_dir(settings, dept, date)
@@ -113,6 +118,8 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
         manifest = json.loads(mp.read_text("utf-8-sig"))
     except (ValueError, UnicodeDecodeError) as e:
         return reject(f"manifest.json is not valid JSON: {e}")
+    except RecursionError:
+        return reject("manifest.json is not valid JSON: nested too deeply to read")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
         return reject("manifest.json has no 'files' list")
     if manifest.get("dept") not in (None, dept) or manifest.get("date") not in (None, date.isoformat()):
@@ -136,19 +143,25 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
             reject(f"{name}: listed in the manifest but absent")
             continue
         sha = sha256_file(path)
-        if sha != entry.get("sha256"):
+        if not isinstance(entry.get("sha256"), str) or sha != entry["sha256"].lower():  # hex in either case
             reject(f"{name}: SHA-256 {sha} differs from the manifest's {entry.get('sha256')}")
             continue
         rows = parse.count_rows(str(path), feed)
-        if rows != entry.get("rows"):
-            reject(f"{name}: {rows} rows, the manifest says {entry.get('rows')}")
+        claimed = entry.get("rows")
+        if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or rows != claimed:
+            reject(f"{name}: {rows} rows, the manifest says {json.dumps(claimed, ensure_ascii=False)}")
             continue
         header = parse.read_header(str(path), feed)
-        if header.missing:
+        if feed.fmt == "csv" and rows == 0 and not any(header.columns):
+            result["warnings"].append(f"{name}: an empty file (no header): zero rows")
+        elif header.missing:
             reject(f"{name}: schema drift, required columns missing: {', '.join(header.missing)}")
             continue
         for extra in header.extra:
             result["warnings"].append(f"{name}: unknown extra column {extra!r} ignored")
+        if feed.encoding == "gb18030" and _starts_with_utf8_bom(path):
+            result["warnings"].append(f"{name}: begins with the UTF-8 byte-order mark though feeds.md declares "
+                                      f"{feed.declared_encoding}; read as UTF-8")
         result["files"].append({"name": name, "feed_id": feed.feed_id, "rows": rows, "sha256": sha})
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != "manifest.json" and p.name not in listed:

@@ -16,11 +16,17 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import BinaryIO, Iterator, Optional
 
 from ecredit.feeds import Feed
 
 MALFORMED = "MALFORMED"
+BOM_UTF8 = b"\xef\xbb\xbf"
+
+# feeds.md sets no limit on a field's length (the csv module's default is 128 KiB): a long field is
+# data, not a malformed row.
+csv.field_size_limit(2**31 - 1)
 
 # feeds.md: after trimming, these mean null (the dash may be U+2014 or U+2015).
 NULL_MARKERS = frozenset({"", "—", "― ―", "— —", "―", "/", "无", "—―", "―—", "— ―", "― —"})
@@ -76,15 +82,22 @@ def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
 
 def csv_records(stream: BinaryIO, encoding: str) -> Iterator[tuple[int, str, bool]]:
     """(first physical line number, record text, decodable) for every CSV record, header
-    included. A record continues over line breaks while a quoted field is open."""
+    included. A record continues over line breaks while a quoted field is open. A BOM is dropped,
+    declared or not; a file declared GBK that begins with the UTF-8 BOM is read as UTF-8 (its own
+    declaration: GB18030 text cannot begin with a known header and those bytes), and GB18030's own
+    BOM (84 31 95 33) is dropped too."""
     text_parts: list[str] = []
     start = 0
     ok_all = True
     quotes = 0
     for n, raw in enumerate(_physical_lines(stream), start=1):
-        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # a BOM, declared or not
+        if n == 1 and raw.startswith(BOM_UTF8):
+            raw = raw[3:]
+            if encoding == "gb18030":
+                encoding = "utf-8"
         text, ok = _decode(raw, encoding)
+        if n == 1 and text.startswith("\ufeff"):
+            text = text[1:]
         if not text_parts:
             start = n
         text_parts.append(text)
@@ -160,6 +173,10 @@ def _iter_csv(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
         if len(fields) != len(header):
             yield RawRow(line, None, f"{len(fields)} fields, the header has {len(header)}", fields)
             continue
+        nul = [h for h, f in zip(header, fields) if "\x00" in f]
+        if nul:
+            yield RawRow(line, None, f"a NUL character in: {', '.join(nul)}", fields)
+            continue
         values = {c.name: None for c in feed.columns}
         for name, raw in zip(names, fields):
             if name is not None:
@@ -173,16 +190,33 @@ def _json_scalar(v) -> tuple[Optional[str], bool]:
         return None, True
     if isinstance(v, bool):
         return ("true" if v else "false"), True
-    if isinstance(v, (int, float)):
-        return json.dumps(v), True
+    if isinstance(v, int):
+        return str(v), True
+    if isinstance(v, Decimal):  # a JSON number with a fraction or exponent, exactly as sent
+        return str(v), True
     if isinstance(v, str):
-        return (v if v.strip() != "" else None), True
+        return (v.strip() or None), True  # trimmed, as CSV values are
     return None, False
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unicode_ok(v) -> bool:
+    """False for a string holding a lone surrogate (a JSON escape like \\ud800 that is no character)."""
+    if not isinstance(v, str):
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _iter_jsonl(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
     for n, raw in enumerate(_physical_lines(stream), start=1):
-        if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        if n == 1 and raw.startswith(BOM_UTF8):
             raw = raw[3:]
         text, ok = _decode(raw, feed.encoding)
         if not ok:
@@ -192,9 +226,12 @@ def _iter_jsonl(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
             yield RawRow(n, None, "blank line", [])
             continue
         try:
-            obj = json.loads(text)
-        except ValueError:
-            yield RawRow(n, None, "invalid JSON", [text])
+            obj = json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+        except ValueError as e:
+            yield RawRow(n, None, f"invalid JSON: {str(e)[:200]}", [text])
+            continue
+        except RecursionError:
+            yield RawRow(n, None, "invalid JSON: nested too deeply to read", [text])
             continue
         if not isinstance(obj, dict):
             yield RawRow(n, None, "a JSON line must be an object", [text])
@@ -209,5 +246,14 @@ def _iter_jsonl(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
         if bad:
             yield RawRow(n, None, f"nested value where a scalar is expected: {', '.join(bad)}",
                          [text])
+            continue
+        broken = [c.source for c in feed.columns if not _unicode_ok(obj.get(c.source))]
+        if broken:
+            yield RawRow(n, None, f"a lone surrogate escape (no Unicode character) in: {', '.join(broken)}",
+                         [text])
+            continue
+        nul = [c.source for c in feed.columns if "\x00" in (values[c.name] or "")]
+        if nul:
+            yield RawRow(n, None, f"a NUL character in: {', '.join(nul)}", [text])
             continue
         yield RawRow(n, values, None, [text])

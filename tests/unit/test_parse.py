@@ -190,3 +190,60 @@ def test_null_passes_every_rule_but_not_null():
     assert checks.value_ok(rule, None, D) and not checks.value_ok(rule, "X", D)
     nn = checks.Rule("MISSING_REQUIRED", "expect_column_values_to_not_be_null", "x")
     assert not checks.value_ok(nn, None, D) and checks.value_ok(nn, "", D)
+
+
+# ---------------------------------------------------------------- hardening (tests/corpus/ has the end-to-end cases)
+
+
+def test_a_field_over_the_csv_modules_default_limit_is_data():
+    big = "A" * (1 << 20)
+    out = rows((HEADER + f"\nC1,91440300568520498A,,{big},合格,2026-10-01\n").encode("gbk"))
+    assert out[0].values["product_category"] == big
+
+
+def test_gb18030_bom_and_utf8_bom_in_a_gbk_file():
+    body = HEADER + "\nC1,91440300568520498A,,𠮷,合格,2026-10-01\n"
+    for data in ("\ufeff".encode("gb18030") + body.encode("gb18030"), b"\xef\xbb\xbf" + body.encode("utf-8")):
+        out = rows(data)
+        assert out[0].values["check_no"] == "C1" and out[0].values["product_category"] == "𠮷"
+
+
+def test_a_nul_character_is_malformed():
+    out = rows((HEADER + "\nC1,91440300568520498A,,a\x00b,合格,2026-10-01\n").encode("gbk"))
+    assert out[0].values is None and out[0].malformed == "a NUL character in: 商品类别"
+
+
+def test_json_lines_that_are_not_json_or_no_text():
+    cases = feed("psb", "cases.jsonl")
+    lines = ['{"case_id": ' + "[" * 50_000 + "]" * 50_000 + "}",
+             '{"case_id": NaN}',
+             '{"case_id": "P\\ud800"}',
+             '{"case_id": "P\\u0000"}',
+             '{"case_id": "  P5  ", "uscc": 12.50}']
+    out = rows("\n".join(lines).encode("utf-8"), cases)
+    assert [r.malformed for r in out[:4]] == ["invalid JSON: nested too deeply to read", "invalid JSON: NaN is not JSON",
+                                              "a lone surrogate escape (no Unicode character) in: case_id",
+                                              "a NUL character in: case_id"]
+    assert out[4].values["case_id"] == "P5" and out[4].values["uscc"] == "12.50"  # trimmed; numbers exact
+
+
+@pytest.mark.parametrize("amount,ok", [("１２００．５０", True), ("٣٠٠", False), ("1_000", False), ("1e30", False),
+                                       ("99999999999999.99", True), ("1e-999999999", False), ("0.5", True)])
+def test_amounts_full_width_other_scripts_and_size(amount, ok):
+    pen = feed("amr", "penalties.csv")
+    values, reasons, *_ = check(pen, {"decision_no": "X1", "uscc": "91440300568520498A", "violation_type": "其他",
+                                      "decision_date": "２０２６-１０-０１", "amount_10k_yuan": amount})
+    assert (reasons == []) == ok
+    assert values["decision_date"] == "2026-10-01"
+    if amount == "１２００．５０":
+        assert values["amount_10k_yuan"] == "1200.5"
+
+
+def test_counts_beyond_the_warehouse_are_bad_numbers():
+    ev = feed("commerce", "evaluations.csv")
+    good = {"platform": "P", "uscc": "91440300568520498A", "eval_month": "２０２６-１０", "overall_satisfaction": "90",
+            "product_quality": "80", "brand_reputation": "70", "after_sales": "60", "review_count": "１２"}
+    values, reasons, *_ = check(ev, good)
+    assert reasons == [] and (values["eval_month"], values["review_count"]) == ("2026-10", "12")
+    assert check(ev, {**good, "review_count": "9" * 5000})[1] == ["BAD_NUMBER"]
+    assert check(ev, {**good, "review_count": "0" * 30 + "7"})[0]["review_count"] == "7"
