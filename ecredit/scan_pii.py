@@ -9,7 +9,8 @@ What it looks for (the *needles*), collected from the landing zone as the depart
 - every 投诉人电话 (the 11 digits of the value);
 - every 法定代表人 and 投诉人姓名, and the name a source gives for a natural person (主体名称 or
   ndrc ``name`` on a row with an ID number and no USCC) unless it is the registry's shop name;
-- every inspector's 执法证号 (staff data that is never published; when it is 11 digits);
+- every inspector's 执法证号 (staff data that is never published; when it is 11 digits), in the
+  warehouse and the outbox only (the lake keeps the roster whole);
 - the values of ``CREDIT_PII_KEY`` and ``CREDIT_DRAW_SECRET`` (when at least 8 characters long).
 
 And two patterns, whatever the landing zone holds:
@@ -251,20 +252,28 @@ def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
 # Matching
 
 
+_PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+_FULLWIDTH = re.compile(r"[\u3000\uff01-\uffef]")
+
+
 def _decoded(text: str) -> str:
     if "\\u" in text:
         text = _UESC.sub(lambda m: chr(int(m.group(1), 16)), text)
     if "&#" in text:
         text = html.unescape(text)
-    if "%" in text and re.search(r"%[0-9A-Fa-f]{2}", text):
-        text = text + "\n" + unquote(text)
-    if not text.isascii():
+    if "%" in text:
+        text = _PCT.sub(lambda m: unquote(m.group()), text)
+    if not text.isascii() and _FULLWIDTH.search(text):
         text = unicodedata.normalize("NFKC", text)
     return text
 
 
-def find(text: str, needles: Needles) -> Iterator[tuple[str, str]]:
-    """(kind, matched value) for each hit in ``text``."""
+PUBLISHED = ("warehouse", "outbox")  # where an inspector's certificate number must not be (the lake keeps it)
+
+
+def find(text: str, needles: Needles, published: bool = True) -> Iterator[tuple[str, str]]:
+    """(kind, matched value) for each hit in ``text``; ``published``: also the inspectors'
+    certificate numbers, which the internal layers keep."""
     if not text:
         return
     t = _decoded(text)
@@ -280,7 +289,7 @@ def find(text: str, needles: Needles) -> Iterator[tuple[str, str]]:
                 yield ID_PATTERN, v
         elif v in needles.phones:
             yield PHONE, v
-        elif v in needles.certificates:
+        elif published and v in needles.certificates:
             yield CERTIFICATE, v
         elif _MOBILE.fullmatch(v):
             yield PHONE_PATTERN, v
@@ -307,10 +316,12 @@ class Report:
     absent: list = field(default_factory=list)
 
     def add(self, location: str, text: str, where: str) -> None:
-        for kind, value in find(text, self.needles):
+        for kind, value in find(text, self.needles, published=location in PUBLISHED):
             self.hits.append(Hit(where, kind, mask(kind, value)))
 
-    def render(self) -> str:
+    def render(self, max_groups: int = 60) -> str:
+        """Per location what was scanned and its hits; then the hits grouped by place (a file
+        or a table column, lines folded) and kind, with a count and one masked example."""
         lines = [self.needles.summary(), ""]
         per_loc = Counter(h.location.split(":", 1)[0] for h in self.hits)
         for loc, what in self.scanned.items():
@@ -318,15 +329,19 @@ class Report:
                          f"{per_loc.get(loc, 0)} hits")
         for a in self.absent:
             lines.append(f"{a:<12} not found: not scanned")
-        shown = Counter()
+        groups: dict = {}
         for h in self.hits:
-            key = (h.location, h.kind)
-            shown[key] += 1
-            if shown[key] <= 20:
-                lines.append(str(h))
-        more = sum(max(0, n - 20) for n in shown.values())
-        if more:
-            lines.append(f"... and {more} more hits at the same locations")
+            m = re.fullmatch(r"(.*?)(?::(\d+))?", h.location)
+            g = groups.setdefault((m.group(1), h.kind), [0, h.masked, []])
+            g[0] += 1
+            if m.group(2) and len(g[2]) < 5:
+                g[2].append(m.group(2))
+        for i, ((where, kind), (n, example, lines_at)) in enumerate(groups.items()):
+            if i == max_groups:
+                lines.append(f"... and {len(groups) - max_groups} more places")
+                break
+            at = f" (lines {', '.join(lines_at)}{', ...' if n > len(lines_at) else ''})" if lines_at else ""
+            lines.append(f"HIT {where}{at}: {kind} {example}" + (f" x{n}" if n > 1 else ""))
         lines.append(f"{len(self.hits)} hits" if self.hits else "no personal data or secret found")
         return "\n".join(lines)
 
