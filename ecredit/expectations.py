@@ -229,17 +229,29 @@ def validate(ctx, df, feed: Feed, delivery_date: dt.date, result_format=None):
                           expectation_parameters={"delivery_date": delivery_date.isoformat()})
 
 
+def raised(exception_info: dict | None) -> str | None:
+    """The message of an expectation that raised, else None. GX 1.x gives either one
+    ``{"raised_exception": ..., "exception_message": ...}`` or, when a metric failed to compute
+    (e.g. a Spark task of the custom expectation's UDF died), such a dict per metric. Only the
+    message's first line: a traceback further down may quote row values."""
+    exc = exception_info or {}
+    for e in [exc, *(v for v in exc.values() if isinstance(v, dict))]:
+        if e.get("raised_exception"):
+            lines = [ln.strip() for ln in str(e.get("exception_message") or "").splitlines() if ln.strip()]
+            return (lines[0] if lines else "an exception")[:300]
+    return None
+
+
 def summarise(result) -> list[dict]:
     """Per expectation of a validation result: what ``dq_result`` publishes (counts, no values)."""
     out = []
     for r in result.results:
         cfg = r.expectation_config
-        exc = r.exception_info or {}
         out.append({"expectation": cfg.type, "column": cfg.kwargs.get("column"),
                     "reason_code": (cfg.meta or {}).get("reason_code"), "success": bool(r.success),
                     "element_count": int(r.result.get("element_count") or 0),
                     "unexpected_count": int(r.result.get("unexpected_count") or 0),
-                    "exception": exc.get("exception_message") if exc.get("raised_exception") else None})
+                    "exception": raised(r.exception_info)})
     return out
 
 

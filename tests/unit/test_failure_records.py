@@ -14,7 +14,7 @@ import sys
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit import failpoints, ingest, pipeline, publish, settings as settings_mod
+from ecredit import expectations, failpoints, ingest, pipeline, publish, settings as settings_mod
 from ecredit import warehouse as wh
 
 pytestmark = pytest.mark.unit
@@ -86,3 +86,19 @@ def test_a_failure_is_kept_in_the_lake_while_the_warehouse_is_down(tmp_path):
         ("run-2", "2026-11-03", "failed"), ("run-1", "2026-11-02", "failed")]
     assert rows[1]["reason"].startswith("publish: CREDIT_WAREHOUSE_URL") and json.loads(rows[1]["counts"])
     assert list(publish.unrecorded_dir(up).glob("*")) == []
+
+
+def test_an_expectation_whose_metric_raised_is_a_disagreement():
+    """GX 1.x reports a metric that failed to compute (a Spark task of a custom expectation died)
+    per metric; it used to read as 0 unexpected rows, which agreed with a clean file."""
+    per_metric = {"MetricConfigurationID(metric_name='column_values.ecredit_valid_uscc.unexpected_count')": {
+        "exception_traceback": "Traceback ...", "raised_exception": True,
+        "exception_message": "\n  An exception was thrown from the Python worker.\nModuleNotFoundError: pyarrow"}}
+    assert expectations.raised(per_metric) == "An exception was thrown from the Python worker."
+    assert expectations.raised({"raised_exception": True, "exception_message": "boom"}) == "boom"
+    assert expectations.raised({"raised_exception": False, "exception_message": None}) is None
+    assert expectations.raised(None) is None
+    summary = [{"expectation": "expect_column_values_to_be_valid_uscc", "column": "uscc", "reason_code": "BAD_USCC",
+                "unexpected_count": 0, "exception": expectations.raised(per_metric)}]
+    assert expectations.disagreements(summary, {}) == [
+        "expect_column_values_to_be_valid_uscc(uscc) raised: An exception was thrown from the Python worker."]
