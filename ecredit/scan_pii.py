@@ -9,8 +9,9 @@ What it looks for (the *needles*), collected from the landing zone as the depart
 - every 投诉人电话 (the 11 digits of the value);
 - every 法定代表人 and 投诉人姓名, and the name a source gives for a natural person (主体名称 or
   ndrc ``name`` on a row with an ID number and no USCC) unless it is the registry's shop name;
-- every inspector's 执法证号 (staff data that is never published; when it is 11 digits), in the
-  warehouse and the outbox only (the lake keeps the roster whole);
+- every inspector's 执法证号 (staff data that is never published; when it is 11 digits), in what
+  the departments read only: the warehouse but its quarantine, the outbox but amr's
+  ``rejections.csv`` (amr sent the roster; the lake keeps it whole);
 - the values of ``CREDIT_PII_KEY`` and ``CREDIT_DRAW_SECRET`` (when at least 8 characters long).
 
 And two patterns, whatever the landing zone holds:
@@ -268,7 +269,9 @@ def _decoded(text: str) -> str:
     return text
 
 
-PUBLISHED = ("warehouse", "outbox")  # where an inspector's certificate number must not be (the lake keeps it)
+# Where an inspector's certificate number must not be: what the departments read. The lake keeps
+# the roster whole; a quarantined roster row keeps it for amr, who sent it, and the operators.
+_PUBLISHED = re.compile(r"(warehouse:(?!quarantine\.)|outbox:(?!amr/[^/]+/rejections\.csv))")
 
 
 def find(text: str, needles: Needles, published: bool = True) -> Iterator[tuple[str, str]]:
@@ -316,7 +319,7 @@ class Report:
     absent: list = field(default_factory=list)
 
     def add(self, location: str, text: str, where: str) -> None:
-        for kind, value in find(text, self.needles, published=location in PUBLISHED):
+        for kind, value in find(text, self.needles, published=bool(_PUBLISHED.match(where))):
             self.hits.append(Hit(where, kind, mask(kind, value)))
 
     def render(self, max_groups: int = 60) -> str:

@@ -323,3 +323,18 @@ def test_a_pii_key_other_than_the_parse_caches_is_a_wrong_setting(tmp_path):
     with pytest.raises(settings_mod.SettingError, match="^CREDIT_PII_KEY is not the key") as e:
         settings_mod.load({**env, "CREDIT_PII_KEY": "another-key-entirely"}, check_landing=True)
     assert "another-key-entirely" not in str(e.value) and KEY not in str(e.value)
+
+
+def test_inspector_certificate_may_stay_where_the_sender_reads_it(landing):
+    """A quarantined roster row keeps its 执法证号 for amr (who sent it) and the operators."""
+    def plant(root):
+        _sql(root / "warehouse.db", "INSERT INTO quarantine VALUES (?, ?)",
+             json.dumps({"执法证号": "44123456789"}), "BAD_ENUM")
+        p = root / "outbox" / "amr" / "2026-11-01" / "rejections.csv"
+        p.write_text('file,line,reasons,content\r\ninspectors.csv,2,BAD_ENUM,"{""执法证号"": ""44123456789""}"\r\n',
+                     "utf-8-sig")
+        (root / "outbox" / "ndrc" / "2026-11-01").mkdir(parents=True)
+        p.replace(root / "outbox" / "ndrc" / "2026-11-01" / "measures.csv")
+        p.write_text('file,line,reasons,content\r\ninspectors.csv,2,BAD_ENUM,"{""执法证号"": ""44123456789""}"\r\n',
+                     "utf-8-sig")
+    assert _planted(landing, "quarantine", plant) == [("outbox:ndrc/2026-11-01/measures.csv:2", "inspector_certificate")]
