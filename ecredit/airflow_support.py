@@ -342,8 +342,9 @@ def __getattr__(name: str):
 
 
 def mask_settings_secrets(s: settings_mod.Settings | None = None) -> None:
-    """Register ``CREDIT_PII_KEY`` and ``CREDIT_DRAW_SECRET`` with Airflow's secrets masker (task
-    process and supervisor): a value that reaches a log line or a rendered field shows as ``***``.
+    """Register ``CREDIT_PII_KEY``, ``CREDIT_DRAW_SECRET`` and the warehouse URL's password, if any,
+    with Airflow's secrets masker (task process and supervisor): a value that reaches a log line or
+    a rendered field shows as ``***``.
     The masker masks by field *name* only for names like ``secret`` or ``password``, and
     ``CREDIT_PII_KEY`` is not one of them."""
     try:
@@ -352,9 +353,11 @@ def mask_settings_secrets(s: settings_mod.Settings | None = None) -> None:
                 warnings.simplefilter("ignore")
                 s = settings_mod.load()
         from airflow.sdk.log import mask_secret
+        from sqlalchemy.engine import make_url
 
-        for value in (s.pii_key, s.draw_secret):
-            mask_secret(value)
+        for value in (s.pii_key, s.draw_secret, make_url(s.warehouse_url).password):
+            if value:
+                mask_secret(str(value))
     except Exception:  # noqa: BLE001 - a wrong setting is reported by the task itself
         pass
 

@@ -338,3 +338,19 @@ def test_inspector_certificate_may_stay_where_the_sender_reads_it(landing):
         p.write_text('file,line,reasons,content\r\ninspectors.csv,2,BAD_ENUM,"{""执法证号"": ""44123456789""}"\r\n',
                      "utf-8-sig")
     assert _planted(landing, "quarantine", plant) == [("outbox:ndrc/2026-11-01/measures.csv:2", "inspector_certificate")]
+
+
+def test_tasks_register_the_secrets_with_airflows_masker(airflow_home, tmp_path, monkeypatch):
+    from airflow.sdk._shared.secrets_masker import redact
+
+    from ecredit import airflow_support
+
+    key, draw, password = "masker-only-key-3b9d", "masker-only-draw-8e2f", "pw-unit-7c1e"  # new to this process
+    for k, v in {"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": key, "CREDIT_DRAW_SECRET": draw,
+                 "CREDIT_WAREHOUSE_URL": f"postgresql+psycopg://ecredit_pipeline:{password}@db:5432/ecredit"}.items():
+        monkeypatch.setenv(k, v)
+    line = f"key {key}, secret {draw}, url postgresql+psycopg://ecredit_pipeline:{password}@db"
+    assert redact(line) == line  # unknown to the masker until a task registers them
+    with airflow_support.setting_errors_fail_fast():  # what every Python task of the DAG runs in
+        pass
+    assert redact(line) == "key ***, secret ***, url postgresql+psycopg://ecredit_pipeline:***@db"
