@@ -395,7 +395,8 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
             spark.createDataFrame(commitment, COMMITMENT_SCHEMA), warnings)
 
 
-_DAMAGED_READ = ("FAILED_READ_FILE", "Checksum", "CANNOT_READ_FILE_FOOTER", "not a Parquet file", "corrupt")
+# Spark's words for a file it cannot read, the most telling last (the reason quotes its line)
+_DAMAGED_READ = ("corrupt", "FAILED_READ_FILE", "CANNOT_READ_FILE_FOOTER", "not a Parquet file", "Checksum")
 
 
 def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
@@ -432,8 +433,10 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
             damaged = [f for f in validation.applied_files(settings, rules, run_date) if f["sha256"] in shas]
             if not damaged:
                 raise
-            _drop_markers(settings, damaged, [f"{ingest.partition_path(settings, f)} cannot be read by Spark "
-                                              f"({text.strip().splitlines()[0][:300]})" for f in damaged])
+            lines = [ln.strip().lstrip(": ") for ln in text.splitlines() if ln.strip()]
+            why = next((ln for k in _DAMAGED_READ[::-1] for ln in lines if k in ln), lines[0])[:400]
+            _drop_markers(settings, damaged, [f"{ingest.partition_path(settings, f)} cannot be read by Spark ({why})"
+                                              for f in damaged])
         tmp = gdir / (BUILT_MARKER + ".tmp")
         tmp.write_text(json.dumps({"run_date": run_date.isoformat()}), "utf-8")
         os.replace(tmp, gdir / BUILT_MARKER)

@@ -443,6 +443,12 @@ def test_corrupt_parsed_rows_are_parsed_again(ref, tmp_path, spark, damage, monk
     msg = str(err.value)
     assert str(ingest.partition_path(cfg, f)) in msg and "rerun the date" in msg
     assert "Traceback" not in msg and len(msg) < 1500
+    # what is wrong, in Spark's or Parquet's words (a footer check sees a truncation; Hadoop's
+    # checksum the changed bytes, when Spark reads them)
+    if damage == "truncated":
+        assert "is not a readable Parquet file" in msg
+    else:
+        assert "cannot be read by Spark" in msg and ("Checksum error" in msg or "FAILED_READ_FILE" in msg)
     assert ingest.file_counts(cfg, f) is None  # its done-marker is gone: the rerun parses it again
     fail(cfg, "build_state", err.value, monkeypatch)
     assert last_failure(cfg.warehouse_url)["reason"].startswith("build_state: parsed rows in the lake are damaged")
