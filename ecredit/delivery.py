@@ -101,6 +101,12 @@ def _starts_with_utf8_bom(path: Path) -> bool:
         return f.read(3) == parse.BOM_UTF8
 
 
+def _utf16_bom(path: Path) -> str | None:
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return head.hex(" ").upper() if head in (b"\xff\xfe", b"\xfe\xff") else None
+
+
 def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
     """Check one complete delivery; the result is a dict, never an exception for bad data."""
     folder = delivery_dir(settings, dept, date)
@@ -146,6 +152,11 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
         if not isinstance(entry.get("sha256"), str) or sha != entry["sha256"].lower():  # hex in either case
             reject(f"{name}: SHA-256 {sha} differs from the manifest's {entry.get('sha256')}")
             continue
+        utf16 = _utf16_bom(path)
+        if utf16:  # Excel's "Unicode text": nothing of it reads in the declared encoding
+            reject(f"{name}: UTF-16 (it begins with the byte-order mark {utf16}); feeds.md declares "
+                   f"{feed.declared_encoding}")
+            continue
         rows = parse.count_rows(str(path), feed)
         claimed = entry.get("rows")
         if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or rows != claimed:
@@ -156,6 +167,11 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
             result["warnings"].append(f"{name}: an empty file (no header): zero rows")
         elif header.missing:
             reject(f"{name}: schema drift, required columns missing: {', '.join(header.missing)}")
+            continue
+        known = {c.source for c in feed.columns}
+        twice = sorted({c for c in header.columns if c in known and header.columns.count(c) > 1})
+        if twice:  # which of the two would be the value? neither is guessed
+            reject(f"{name}: the header names a column more than once: {', '.join(twice)}")
             continue
         for extra in header.extra:
             result["warnings"].append(f"{name}: unknown extra column {extra!r} ignored")

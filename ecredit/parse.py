@@ -203,6 +203,16 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not JSON")
 
 
+def _unique_fields(pairs: list) -> dict:
+    """An object naming a field twice is not read (which value would count?)."""
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError(f"the field {json.dumps(k, ensure_ascii=False)[:60]} appears twice")
+        seen.add(k)
+    return dict(pairs)
+
+
 def _unicode_ok(v) -> bool:
     """False for a string holding a lone surrogate (a JSON escape like \\ud800 that is no character)."""
     if not isinstance(v, str):
@@ -226,7 +236,7 @@ def _iter_jsonl(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
             yield RawRow(n, None, "blank line", [])
             continue
         try:
-            obj = json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+            obj = json.loads(text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_unique_fields)
         except ValueError as e:
             yield RawRow(n, None, f"invalid JSON: {str(e)[:200]}", [text])
             continue

@@ -34,6 +34,8 @@ DELIVERIES = {
     ("amr", "2026-11-02"): {"operators.csv": 2, "complaints.csv": 5},
     ("amr", "2026-11-03"): {"lists.csv": 2},
     ("post", "2026-11-01"): {"express_violations.csv": 2},
+    ("post", "2026-11-02"): {"express_violations.csv": 2},  # UTF-16
+    ("post", "2026-11-03"): {"express_violations.csv": 1},  # a column named twice
     ("gds", "2026-11-01"): {"licenses.csv": 6},
     ("commerce", "2026-11-01"): {"evaluations.csv": 6},
     ("commerce", "2026-11-02"): {"breaches.csv": 0},
@@ -41,7 +43,7 @@ DELIVERIES = {
     ("finance", "2026-11-01"): {"finance_risk.csv": 3},  # lone-CR line ends: by the contract 0 rows
     ("finance", "2026-11-02"): {"finance_risk.csv": 25},
     ("psb", "2026-11-01"): {"cases.jsonl": 5},
-    ("customs", "2026-11-01"): {"violations.jsonl": 11, "enterprise_credit.jsonl": 4},
+    ("customs", "2026-11-01"): {"violations.jsonl": 12, "enterprise_credit.jsonl": 4},
     ("ndrc", "2026-11-04"): {"credit_lists.jsonl": 5},
 }
 RUN_DATE = "2026-11-04"  # every delivery is dated on or before it
@@ -106,6 +108,14 @@ def generated() -> dict[str, bytes]:
         f"E1,{U1},,虚假发货,2026年10月5日,500",
         f"E2,{U2},,延误投递,2026年9月30日,1200.00",
     ]).encode("utf-8")
+    # post 11-02: Excel's "Unicode text", UTF-16 LE with its BOM.
+    post = ["记录编号,统一社会信用代码,证件号码,违规类型,处理日期,罚款金额(元)",
+            f"E1,{U1},,虚假发货,2026年10月5日,500", f"E2,{U2},,延误投递,2026年9月30日,1200.00"]
+    out["post/2026-11-02/express_violations.csv"] = _csv(post, eol="\r\n").encode("utf-16")
+    # post 11-03: the header names 统一社会信用代码 twice (which one is the operator?).
+    out["post/2026-11-03/express_violations.csv"] = _csv([
+        "记录编号,统一社会信用代码,证件号码,违规类型,处理日期,罚款金额(元),统一社会信用代码",
+        f"E1,{U1},,虚假发货,2026年10月5日,500,{U2}"]).encode("gb18030")
     # customs credit levels: a value nested 100,000 deep, a nested USCC, a number where a string is.
     out["customs/2026-11-01/enterprise_credit.jsonl"] = _csv([
         json.dumps({"USCC": U1, "CUSTOMS_CODE": "4401234567", "CREDIT_LEVEL": "认证企业", "EFFECTIVE_DATE": "20261001"},

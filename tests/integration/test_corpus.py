@@ -20,6 +20,8 @@ from ecredit import delivery, feeds, ids, ingest, outbox, publish, rules as rule
 
 pytestmark = pytest.mark.integration
 D = dt.date.fromisoformat(corpus.RUN_DATE)
+GATE_REJECTED = {("ndrc", "2026-11-01"), ("ndrc", "2026-11-02"), ("ndrc", "2026-11-03"), ("finance", "2026-11-01"),
+                 ("post", "2026-11-02"), ("post", "2026-11-03")}
 KEY = "k"  # CREDIT_PII_KEY
 NP_ID1 = ids.np_key(corpus.ID1, KEY)
 NP_ID2 = ids.np_key(corpus.ID2, KEY)  # the natural person of amr operators line 7 and ndrc line 2
@@ -92,22 +94,20 @@ def verdict(run, dept, date):
 def test_every_accepted_file_reconciles(run):
     files = delivery.accepted_files(run["cfg"], D)
     want = {(dept, date, name): n for (dept, date), fs in corpus.DELIVERIES.items() for name, n in fs.items()
-            if (dept, date) not in {("finance", "2026-11-01")}}
+            if (dept, date) not in GATE_REJECTED}
     assert {(f["dept"], f["date"], f["name"]): f["rows"] for f in files} == want
     for f in files:
         rows_in, ok, bad = counts(run, f["dept"], f["date"], f["name"])
         assert rows_in == f["rows"] == ok + bad == len(rows(run, f["dept"], f["date"], f["name"])), f
-    assert run["result"] == {"files_parsed": 15, "rows": sum(want.values())} == {"files_parsed": 15, "rows": 85}
-    assert len(run["lake"]) == 85
+    assert run["result"] == {"files_parsed": 15, "rows": sum(want.values())} == {"files_parsed": 15, "rows": 86}
+    assert len(run["lake"]) == 86
 
 
 def test_rejected_deliveries_are_whole_and_say_why(run):
     g = run["gates"]
-    assert {k: v["status"] for k, v in g.items() if v["status"] == "rejected"} == {
-        ("ndrc", "2026-11-01"): "rejected", ("ndrc", "2026-11-02"): "rejected", ("ndrc", "2026-11-03"): "rejected",
-        ("finance", "2026-11-01"): "rejected"}
-    assert not any(r["file_sha"] in {f["sha256"] for k in [("finance", "2026-11-01")] for f in g[k]["files"]}
-                   for r in run["lake"])
+    assert {k for k, v in g.items() if v["status"] == "rejected"} == GATE_REJECTED
+    assert all(g[k]["files"] == [] for k in GATE_REJECTED)  # nothing of them goes further
+    assert {r["dept"] + r["delivery_date"] for r in run["lake"]}.isdisjoint({d + t for d, t in GATE_REJECTED})
 
 
 # ---------------------------------------------------------------- the manifest
@@ -209,6 +209,16 @@ def test_utf8_bom_in_a_file_declared_gbk_is_read_as_utf8(run):
     assert got == {2: ("E1", "虚假发货", "2026-10-05", "500"), 3: ("E2", "延误投递", "2026-09-30", "1200")}
 
 
+def test_a_utf16_file_is_rejected_by_name(run):
+    assert run["gates"][("post", "2026-11-02")]["reasons"] == [
+        "express_violations.csv: UTF-16 (it begins with the byte-order mark FF FE); feeds.md declares GBK"]
+
+
+def test_a_column_named_twice_is_rejected(run):
+    assert run["gates"][("post", "2026-11-03")]["reasons"] == [
+        "express_violations.csv: the header names a column more than once: 统一社会信用代码"]
+
+
 def test_gb18030_bom_and_gb18030_only_characters(run):
     """amr lists: GB18030's own BOM, and characters that need GB18030's four-byte sequences."""
     got = {n: (r["list_type"], r["reason"], r["listed_date"], r["removed_date"])
@@ -233,6 +243,11 @@ def test_rare_cjk_and_emoji_names_are_kept_exactly(run):
     for key, name in want.items():
         assert dim[key]["name"].encode("utf-8") == name.encode("utf-8")
     assert [lake[n]["name"] for n in (2, 3, 4)] == list(want.values())
+    # ndrc's 失信联合惩戒对象 (2026-10-01, open) puts U1 on the 严重失信 list, under the registry's name
+    lst = run["query"]("SELECT operator_key, record_type, name FROM serious_dishonest_list WHERE run_date = :d",
+                       d=D.isoformat())
+    assert [(r["operator_key"], r["record_type"], r["name"]) for r in lst] == [
+        (corpus.U1, "NDRC_JOINT_PUNISH", want[corpus.U1])]
     assert unicodedata.normalize("NFKC", want[corpus.U3]) != want[corpus.U3]
 
 
@@ -352,17 +367,18 @@ def test_json_types_that_are_accepted(run):
 
 
 def test_json_wrong_types_and_nesting_are_quarantined(run):
-    assert counts(run, "customs", "2026-11-01", "violations.jsonl") == (11, 2, 9)
+    assert counts(run, "customs", "2026-11-01", "violations.jsonl") == (12, 2, 10)
     assert reasons(run, "customs", "2026-11-01", "violations.jsonl") == {
         3: ["BAD_NUMBER"], 4: ["MALFORMED"], 5: ["BAD_USCC"], 6: ["MALFORMED"], 7: ["MALFORMED"],
-        8: ["MALFORMED"], 9: ["BAD_ENUM"], 10: ["MALFORMED"], 11: ["MALFORMED"]}
+        8: ["MALFORMED"], 9: ["BAD_ENUM"], 10: ["MALFORMED"], 11: ["MALFORMED"], 12: ["MALFORMED"]}
     r = rows(run, "customs", "2026-11-01", "violations.jsonl")
-    assert {n: detail(r[n]) for n in (4, 6, 7, 8, 10)} == {
+    assert {n: detail(r[n]) for n in (4, 6, 7, 8, 10, 12)} == {
         4: "nested value where a scalar is expected: PENALTY_CNY",
         6: "a JSON line must be an object",
         7: "a lone surrogate escape (no Unicode character) in: DECISION_NO",
         8: "invalid JSON: NaN is not JSON",
-        10: "nested value where a scalar is expected: TYPE"}
+        10: "nested value where a scalar is expected: TYPE",
+        12: 'invalid JSON: the field "USCC" appears twice'}
     assert json.loads(r[3]["payload"])["PENALTY_CNY"] == "true"
     assert counts(run, "customs", "2026-11-01", "enterprise_credit.jsonl") == (4, 2, 2)
     e = rows(run, "customs", "2026-11-01", "enterprise_credit.jsonl")
@@ -370,7 +386,7 @@ def test_json_wrong_types_and_nesting_are_quarantined(run):
                                             "nested value where a scalar is expected: USCC")
     assert (e[4]["customs_code"], e[4]["effective_date"]) == ("4401234568", "2026-12-01")
     v = verdict(run, "customs", "2026-11-01")
-    assert v["status"] == "rejected" and v["reasons"][0].startswith("violations.jsonl: 9 of 11 rows quarantined")
+    assert v["status"] == "rejected" and v["reasons"][0].startswith("violations.jsonl: 10 of 12 rows quarantined")
 
 
 # ---------------------------------------------------------------- numbers

@@ -247,3 +247,8 @@ def test_counts_beyond_the_warehouse_are_bad_numbers():
     assert reasons == [] and (values["eval_month"], values["review_count"]) == ("2026-10", "12")
     assert check(ev, {**good, "review_count": "9" * 5000})[1] == ["BAD_NUMBER"]
     assert check(ev, {**good, "review_count": "0" * 30 + "7"})[0]["review_count"] == "7"
+
+
+def test_a_json_object_naming_a_field_twice_is_malformed():
+    out = rows(b'{"case_id": "P1", "uscc": "91440300568520498A", "uscc": "91440101MA5CXXXX08"}\n', feed("psb", "cases.jsonl"))
+    assert out[0].values is None and out[0].malformed == 'invalid JSON: the field "uscc" appears twice'
