@@ -50,6 +50,11 @@ def _dec(v) -> Column:
 def identity(ops: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     """operator_key, identity_score: 40 registered (存续/在业, or a natural person) + 30 亮照亮证 +
     30 / 15 for a verification within 180 / 365 days. A null reads as the less favourable value."""
+    return ops.select("operator_key", identity_points(rules, run_date).alias("identity_score"))
+
+
+def identity_points(rules: Rules, run_date: dt.date) -> Column:
+    """The identity dimension of an operator row, as a column (``identity``'s one definition)."""
     p, reg = rules.get("identity"), rules.get("registry")
     registered = F.col("registration_status").isin(list(reg["active_statuses"])) | F.col("natural_person")
     verified = F.col("last_verified_date")
@@ -57,7 +62,7 @@ def identity(ops: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
            + F.when(F.col("license_displayed") == "是", p["licence_displayed_points"]).otherwise(0)
            + F.when(_within(verified, run_date, p["verified_recent_days"]), p["verified_recent_points"])
            .when(_within(verified, run_date, p["verified_days"]), p["verified_points"]).otherwise(0))
-    return ops.select("operator_key", pts.cast("int").alias("identity_score"))
+    return pts.cast("int")
 
 
 def evaluation_window(evals: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
@@ -106,7 +111,7 @@ def quality(spot: DataFrame, complaints: DataFrame, rules: Rules, run_date: dt.d
     compl = (complaints.filter(_within(F.col("registered_date"), run_date, p["complaint_days"]))
              .groupBy("operator_key").agg(F.count(F.lit(1)).alias("complaints"), F.sum(points).alias("deduction")))
     spot_part = F.when(F.coalesce(F.col("spot_checks"), F.lit(0)) == 0, F.lit(int(p["no_spot_check_points"]))) \
-        .otherwise(round_half_up_div(F.col("passed") * F.lit(int(p["spot_check_scale"])), F.col("spot_checks")))
+        .otherwise(F.expr(f"(2 * passed * {int(p['spot_check_scale'])} + spot_checks) div (2 * spot_checks)"))  # exact half-up in integers
     deduction = F.least(F.coalesce(F.col("deduction"), F.lit(0)), F.lit(int(p["complaint_cap"])))
     return (checks.join(compl, "operator_key", "full")
             .select("operator_key", F.greatest(F.lit(0), spot_part - deduction).cast("int").alias("quality_score"),
@@ -168,8 +173,8 @@ def score(ops: DataFrame, records: DataFrame, evals: DataFrame, spot: DataFrame,
     reg, r = rules.get("registry"), rules.get("class_rules")
     classified = ops.filter(~F.coalesce(F.col("registration_status").isin(list(reg["unclassified_statuses"])), F.lit(False)))
     active = record_points(records, rules)
-    df = (classified.select("operator_key", "registration_status", "established_date", "natural_person", "license_displayed", "last_verified_date")
-          .join(identity(classified, rules, run_date), "operator_key", "left")
+    df = (classified.select("operator_key", "registration_status", "established_date",
+                            identity_points(rules, run_date).alias("identity_score"))
           .join(evaluation(evals, rules, run_date), "operator_key", "left")
           .join(quality(spot, complaints, rules, run_date), "operator_key", "left")
           .join(conduct(active, rules), "operator_key", "left"))
