@@ -138,6 +138,9 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
             reject(f"manifest.json has a file entry without a name: {entry!r}")
             continue
         name = entry["name"]
+        if name in listed:  # its rows would be read twice
+            reject(f"{name}: listed more than once in the manifest")
+            continue
         listed.add(name)
         try:
             feed = feeds_mod.feed(dept, name)

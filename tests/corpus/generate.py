@@ -149,6 +149,14 @@ def lay_out(landing: Path) -> None:
     # ndrc 2026-11-02: JSON nested 100,000 deep.
     (landing / "ndrc/2026-11-02/manifest.json").write_text(
         '{"dept": "ndrc", "date": "2026-11-02", "files": ' + "[" * 100_000 + "]" * 100_000 + "}", "utf-8")
+    # gds 2026-11-02: one file listed twice (its rows would be read twice).
+    folder = landing / "gds/2026-11-02"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "licenses.csv").write_bytes(
+        ("行政许可决定书文号,统一社会信用代码,证件号码,许可证名称,有效期自,有效期至,许可状态\n"
+         f"L9,{U1},,食品经营许可证,2026-01-01,2031-01-01,有效\n").encode("utf-8"))
+    (folder / "manifest.json").write_text(json.dumps(
+        {"dept": "gds", "date": "2026-11-02", "files": [_entry(folder, "licenses.csv", 1)] * 2}), "utf-8")
     # ndrc 2026-11-03: the right SHA-256, but the row count as a string.
     folder = landing / "ndrc/2026-11-03"
     (folder / "manifest.json").write_text(json.dumps(

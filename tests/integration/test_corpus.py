@@ -21,7 +21,7 @@ from ecredit import delivery, feeds, ids, ingest, outbox, publish, rules as rule
 pytestmark = pytest.mark.integration
 D = dt.date.fromisoformat(corpus.RUN_DATE)
 GATE_REJECTED = {("ndrc", "2026-11-01"), ("ndrc", "2026-11-02"), ("ndrc", "2026-11-03"), ("finance", "2026-11-01"),
-                 ("post", "2026-11-02"), ("post", "2026-11-03")}
+                 ("post", "2026-11-02"), ("post", "2026-11-03"), ("gds", "2026-11-02")}
 KEY = "k"  # CREDIT_PII_KEY
 NP_ID1 = ids.np_key(corpus.ID1, KEY)
 NP_ID2 = ids.np_key(corpus.ID2, KEY)  # the natural person of amr operators line 7 and ndrc line 2
@@ -106,7 +106,7 @@ def test_every_accepted_file_reconciles(run):
 def test_rejected_deliveries_are_whole_and_say_why(run):
     g = run["gates"]
     assert {k for k, v in g.items() if v["status"] == "rejected"} == GATE_REJECTED
-    assert all(g[k]["files"] == [] for k in GATE_REJECTED)  # nothing of them goes further
+    assert not {(f["dept"], f["date"]) for f in delivery.accepted_files(run["cfg"], D)} & GATE_REJECTED
     assert {r["dept"] + r["delivery_date"] for r in run["lake"]}.isdisjoint({d + t for d, t in GATE_REJECTED})
 
 
@@ -128,6 +128,10 @@ def test_manifest_nested_too_deeply(run):
 def test_manifest_row_count_of_the_wrong_type(run):
     g = run["gates"][("ndrc", "2026-11-03")]
     assert g["status"] == "rejected" and g["reasons"] == ['credit_lists.jsonl: 1 rows, the manifest says "1"']
+
+
+def test_a_file_listed_twice(run):
+    assert run["gates"][("gds", "2026-11-02")]["reasons"] == ["licenses.csv: listed more than once in the manifest"]
 
 
 def test_gate_reasons_are_published(run):
