@@ -292,16 +292,19 @@ def flush_unrecorded(settings: Settings, eng: Engine) -> int:
     folder = unrecorded_dir(settings)
     n = 0
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        r = json.loads(p.read_text("utf-8"))
-        counts = json.dumps({"recorded_late": r["key"]})
-        t = wh.pipeline_run
-        with eng.begin() as conn:
-            if conn.execute(select(func.count()).select_from(t).where((t.c.run_id == r["run_id"])
-                                                                       & (t.c.counts == counts))).scalar() == 0:
-                conn.execute(insert(t).values(
-                    run_date=dt.date.fromisoformat(r["run_date"]) if r["run_date"] else None, run_id=r["run_id"],
-                    started_at=None, finished_at=dt.datetime.fromisoformat(r["finished_at"]), status="failed",
-                    reason=r["reason"], warnings="[]", rules_version=r["rules_version"], counts=counts))
-                n += 1
-        p.unlink()
+        try:  # never fails the attempt that flushes: a file that cannot be written stays for a look
+            r = json.loads(p.read_text("utf-8"))
+            counts = json.dumps({"recorded_late": r["key"]})
+            t = wh.pipeline_run
+            with eng.begin() as conn:
+                if conn.execute(select(func.count()).select_from(t).where((t.c.run_id == r["run_id"])
+                                                                           & (t.c.counts == counts))).scalar() == 0:
+                    conn.execute(insert(t).values(
+                        run_date=dt.date.fromisoformat(r["run_date"]) if r["run_date"] else None, run_id=r["run_id"],
+                        started_at=None, finished_at=dt.datetime.fromisoformat(r["finished_at"]), status="failed",
+                        reason=r["reason"], warnings="[]", rules_version=r["rules_version"], counts=counts))
+                    n += 1
+            p.unlink()
+        except (OSError, ValueError, KeyError, TypeError, SQLAlchemyError) as e:
+            log.warning("could not write the kept failed attempt %s to pipeline_run: %s", p, e)
     return n

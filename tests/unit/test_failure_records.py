@@ -86,6 +86,10 @@ def test_a_failure_is_kept_in_the_lake_while_the_warehouse_is_down(tmp_path):
         ("run-2", "2026-11-03", "failed"), ("run-1", "2026-11-02", "failed")]
     assert rows[1]["reason"].startswith("publish: CREDIT_WAREHOUSE_URL") and json.loads(rows[1]["counts"])
     assert list(publish.unrecorded_dir(up).glob("*")) == []
+    # a kept file that cannot be read never fails the attempt that flushes; it stays
+    (publish.unrecorded_dir(up) / "bad.json").write_text("{", "utf-8")
+    assert publish.flush_unrecorded(up, publish.connect(up)) == 0
+    assert (publish.unrecorded_dir(up) / "bad.json").is_file()
 
 
 def test_an_expectation_whose_metric_raised_is_a_disagreement():
