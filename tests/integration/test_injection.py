@@ -230,3 +230,30 @@ def test_no_personal_data_leaks_from_the_dirty_rows(hostile):
     assert report.scanned["lake"]["parquet files"] > 5 and report.scanned["outbox"]["files"] > 10
     assert any(p.suffix == ".html" for p in (cfg.lake_dir / "data_docs").rglob("*"))
     assert report.hits == [], report.render()
+
+
+def test_rotating_the_pii_key_as_security_md_says(hostile, spark):
+    """Last in this module (it re-keys the run): a new CREDIT_PII_KEY is refused while the parse
+    cache holds the old key's NP- keys; after removing lake/parsed and rerunning the date, every
+    natural person has the new key and the old one is gone from the warehouse."""
+    import shutil
+
+    from ecredit.settings import SettingError
+
+    root, old = hostile["root"], hostile["cfg"]
+    env = {"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": "injection-test-key-rotated"}
+    settings_mod.load({"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": old.pii_key}, check_landing=True)  # fine
+    with pytest.raises(SettingError, match="^CREDIT_PII_KEY is not the key"):
+        settings_mod.load(env, check_landing=True)
+    shutil.rmtree(old.lake_dir / "parsed")  # the procedure: remove the cache, backfill with the new key
+    cfg = settings_mod.load(env, check_landing=True)
+    ingest.run(spark, cfg, D)
+    state.build(spark, cfg, rules_mod.load(cfg.rules_path), D)
+    publish.publish_run(cfg, D, "rotation")
+    old_key, new_key = ids.np_key(NP_ID, old.pii_key), ids.np_key(NP_ID, cfg.pii_key)
+    ops = {r["operator_key"]: r["name"] for r in _rows(cfg.warehouse_url, "dim_operator")}
+    assert ops[new_key] == NP_SHOP and old_key not in ops
+    for table in ("fact_credit_record", "operator_score"):
+        keys = {r["operator_key"] for r in _rows(cfg.warehouse_url, table)}
+        assert new_key in keys and old_key not in keys, table
+    settings_mod.load(env, check_landing=True)  # the new key is now the cache's
