@@ -155,6 +155,7 @@ def test_hostile_text_arrives_unchanged_in_sqlite(hostile):
     check_warehouse(hostile["cfg"].warehouse_url)
 
 
+@pytest.mark.postgres
 def test_hostile_text_arrives_unchanged_in_postgresql(hostile):
     from tests.integration.test_warehouse_postgres import ADMIN, PIPELINE, _server_up, drop_database, new_database
 
