@@ -85,10 +85,12 @@ def pending(engine: Engine) -> list[Migration]:
     return todo
 
 
-def _record(m: Migration) -> str:
+def _record(m: Migration, placeholder: str) -> tuple[str, tuple]:
+    """The ledger row of an applied migration: SQL text with the driver's placeholders, and values."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-    return (f"INSERT INTO schema_migrations (version, name, sha256, applied_at) "
-            f"VALUES ({m.version}, '{m.name}', '{m.sha256}', '{now}')")  # our own constants, no input
+    marks = ", ".join([placeholder] * 4)
+    return (f"INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES ({marks})",
+            (m.version, m.name, m.sha256, now))
 
 
 def migrate(engine: Engine) -> list[str]:
@@ -97,10 +99,13 @@ def migrate(engine: Engine) -> list[str]:
     for m in pending(engine):
         if engine.dialect.name == "sqlite":
             # the sqlite3 module runs a script only through executescript, which commits first:
-            # the script carries its own transaction
+            # the script opens its own transaction, which the ledger row joins and commit ends
             raw = engine.raw_connection()
             try:
-                raw.driver_connection.executescript(f"BEGIN;\n{m.sql}\n;{_record(m)};\nCOMMIT;")
+                con = raw.driver_connection
+                con.executescript(f"BEGIN;\n{m.sql}\n;")
+                con.execute(*_record(m, "?"))
+                con.commit()
             except Exception as e:
                 raw.driver_connection.rollback()
                 raise MigrationError(f"migration {m.path.name} failed: {e}") from e
@@ -111,7 +116,7 @@ def migrate(engine: Engine) -> list[str]:
             try:
                 cur = raw.cursor()
                 cur.execute(m.sql)
-                cur.execute(_record(m))
+                cur.execute(*_record(m, "%s"))
                 raw.commit()
             except Exception as e:
                 raw.rollback()

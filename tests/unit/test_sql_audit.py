@@ -29,13 +29,7 @@ ALLOWED = {
     ("ecredit/publish.py", "cols"): "the registry table's column names, each double-quoted",
     ("ecredit/publish.py", '", ".join(chr(34) + c + chr(34) for c in cols)'):
         "the registry table's column names, each double-quoted",
-    # Reported, not ours to change: the ledger row interpolates the migration's version, its file
-    # name (matched by migrations._NAME: [a-z0-9_]+), its SHA-256 (hex) and a timestamp. Values
-    # that cannot hold a quote, but values: they should be bound parameters.
-    ("ecredit/migrations.py", "m.version"): "an int",
-    ("ecredit/migrations.py", "m.name"): "[a-z0-9_]+ by migrations._NAME",
-    ("ecredit/migrations.py", "m.sha256"): "hex digits",
-    ("ecredit/migrations.py", "now"): "datetime.isoformat()",
+    ("ecredit/migrations.py", "marks"): "the driver's placeholders (? or %s); the ledger row's values are bound",
 }
 
 
