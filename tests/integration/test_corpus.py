@@ -432,6 +432,9 @@ def test_ndrc_bom_trimmed_json_strings_and_feed_status(run):
         4: (corpus.U4, "守信联合激励对象", "x", "2026-10-03", "2027-10-03"),
         5: (corpus.U5, "守信联合激励对象", "x", "2026-10-04", None)}
     assert reasons(run, "ndrc", "2026-11-04", "credit_lists.jsonl") == {3: ["BAD_DATE"]}
+    # the gate task's answer for D: only ndrc delivered on 2026-11-04
+    assert {d: c["status"] for d, c in run["checked"].items()} == {d: "accepted" if d == "ndrc" else "missing"
+                                                                   for d in feeds.DEPARTMENTS}
     fs = {r["dept"]: r for r in run["query"]("SELECT * FROM feed_status WHERE run_date = :d", d=D.isoformat())}
     assert (fs["ndrc"]["status"], fs["ndrc"]["rows_in"], fs["ndrc"]["rows_loaded"], fs["ndrc"]["rows_quarantined"],
             fs["ndrc"]["deliveries_applied"]) == ("partial", 5, 4, 1, 1)
