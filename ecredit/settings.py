@@ -22,6 +22,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_PII_KEY = "ecredit-demo-pii-key-not-for-production"
 DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"
 DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
+# production secrets: 32 hex characters (128 bits) or more, e.g. `openssl rand -hex 32` (SECURITY.md)
+MIN_SECRET_LENGTH = 32
 PII_KEY_MARK = "_pii_key.json"  # in lake/parsed: which key pseudonymised the cached rows
 
 
@@ -91,6 +93,10 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
             raise SettingError("CREDIT_PII_KEY must be set to a secret of your own when CREDIT_ENV=production.")
         if draw_secret == DEMO_DRAW_SECRET:
             raise SettingError("CREDIT_DRAW_SECRET must be set to a secret of your own when CREDIT_ENV=production.")
+        for name, value in (("CREDIT_PII_KEY", pii_key), ("CREDIT_DRAW_SECRET", draw_secret)):
+            if len(value) < MIN_SECRET_LENGTH:
+                raise SettingError(f"{name} must be at least {MIN_SECRET_LENGTH} characters when "
+                                   f"CREDIT_ENV=production (it has {len(value)}).")
     if pii_key == DEMO_PII_KEY:
         warnings.warn("CREDIT_PII_KEY is not set: using the DEMO key; natural persons' NP- keys are not secret.",
                       stacklevel=2)

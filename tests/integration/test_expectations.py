@@ -10,7 +10,7 @@ from collections import defaultdict
 import pyarrow.parquet as pq
 import pytest
 
-from ecredit import delivery, feeds, ingest, settings as settings_mod
+from ecredit import delivery, expectations, feeds, ingest, settings as settings_mod
 from ecredit.feeds import FEEDS
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed):
     n_rows, result, info = corpus["results"][feed.feed_id]
     gx_lines = defaultdict(set)
     for r in result.results:
-        assert not r.exception_info.get("raised_exception"), r.exception_info
+        assert expectations.raised(r.exception_info) is None, r.exception_info
         code = r.expectation_config.meta["reason_code"]
         gx_lines[code] |= {row["source_line"] for row in r.result.get("unexpected_index_list") or []}
         assert r.result.get("unexpected_count", 0) == len(r.result.get("unexpected_index_list") or [])

@@ -19,8 +19,8 @@ from tests.helpers import write_delivery
 
 pytestmark = pytest.mark.unit
 
-KEY = "unit-test-pii-key-7f3a"
-DRAW = "unit-test-draw-secret-91c2"
+KEY = "unit-test-pii-key-7f3a-0123456789abcdef"
+DRAW = "unit-test-draw-secret-91c2-0123456789abcdef"
 USCC = "91440101MA59AAAA0X"  # check character fixed below
 NP_ID = "440106199003071234"  # check character fixed below
 OWNER_ID = "440104198512120015"

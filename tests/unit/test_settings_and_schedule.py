@@ -14,7 +14,9 @@ SH = ZoneInfo("Asia/Shanghai")
 
 @pytest.mark.parametrize("env,name", [
     ({"CREDIT_ENV": "production"}, "CREDIT_PII_KEY"),
-    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "s3cret"}, "CREDIT_DRAW_SECRET"),
+    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "k" * 32}, "CREDIT_DRAW_SECRET"),
+    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "s3cret", "CREDIT_DRAW_SECRET": "d" * 32}, "CREDIT_PII_KEY"),
+    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "k" * 32, "CREDIT_DRAW_SECRET": "d" * 31}, "CREDIT_DRAW_SECRET"),
     ({"CREDIT_ENV": "staging"}, "CREDIT_ENV"),
     ({"CREDIT_WAREHOUSE_URL": "warehouse.db"}, "CREDIT_WAREHOUSE_URL"),
     ({"CREDIT_MANIFEST_DEADLINE": "25:00"}, "CREDIT_MANIFEST_DEADLINE"),
@@ -35,7 +37,7 @@ def test_defaults_and_production_with_real_secrets(tmp_path):
     s = settings.load({"CREDIT_DATA_DIR": str(tmp_path)})
     assert s.landing_dir == tmp_path / "landing" and s.spark_master == "local[*]"
     assert s.warehouse_url == f"sqlite:///{tmp_path / 'warehouse.db'}" and s.uses_demo_pii_key
-    p = settings.load({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "a", "CREDIT_DRAW_SECRET": "b"})
+    p = settings.load({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "a" * 32, "CREDIT_DRAW_SECRET": "b" * 32})
     assert not p.uses_demo_pii_key
 
 

@@ -29,7 +29,7 @@ def _validate_one(spark, expectation_cls, column, values, **kwargs):
     suite = gx.ExpectationSuite(name="s", expectations=[expectation_cls(column=column, **kwargs)])
     res = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     r = res.results[0]
-    assert not r.exception_info.get("raised_exception"), r.exception_info
+    assert ex.raised(r.exception_info) is None, r.exception_info
     return r.result["unexpected_count"], sorted(r.result["unexpected_list"])
 
 
