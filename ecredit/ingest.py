@@ -197,7 +197,10 @@ def parse_frame(spark: SparkSession, settings: Settings, files: list[dict]) -> D
     pii_key = settings.pii_key
     files = sorted(files, key=lambda f: -f["rows"])  # big files first
     rdd = spark.sparkContext.parallelize(files, len(files)).flatMap(lambda info: parse_file(info, pii_key))
-    return mark_duplicates(spark.createDataFrame(rdd, PARSE_SCHEMA))
+    # parse_file yields PARSE_SCHEMA's types by construction (tests/unit/test_parse_types.py checks
+    # every feed, dirty rows included): PySpark's per-row type check cost about 60 s of 150 at
+    # 1.9M rows (BENCHMARKS.md) and is skipped.
+    return mark_duplicates(spark.createDataFrame(rdd, PARSE_SCHEMA, verifySchema=False))
 
 
 def _file_id(info: dict) -> tuple:
