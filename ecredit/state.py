@@ -304,6 +304,12 @@ GOLD_BATCH = 5000
 def gold_batches(settings: Settings, run_date: dt.date, table: str, columns: list[str]):
     """The rows of a gold table of D as lists of dicts, a batch at a time (pyarrow on the driver:
     the readers of gold, publish, the outbox and the draw check, need no Spark)."""
+    for batch in gold_arrow_batches(settings, run_date, table, columns):
+        yield batch.to_pylist()
+
+
+def gold_arrow_batches(settings: Settings, run_date: dt.date, table: str, columns: list[str]):
+    """The same as Arrow record batches, ``columns`` in that order (publish's COPY to PostgreSQL)."""
     import pyarrow.parquet as pq
 
     path = gold_dir(settings, run_date) / table
@@ -322,8 +328,7 @@ def gold_batches(settings: Settings, run_date: dt.date, table: str, columns: lis
                 break
         raise RuntimeError(f"{path} cannot be read ({str(e).strip().splitlines()[0]}): the gold of {run_date} is "
                            "damaged; it is derived, so rerun the date (build_state writes it again)") from e
-    for batch in batches:
-        yield batch.to_pylist()
+    yield from batches
 
 
 def gold_rows(settings: Settings, run_date: dt.date, table: str, columns: list[str]) -> list[dict]:
