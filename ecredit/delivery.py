@@ -12,12 +12,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Optional
 from zoneinfo import ZoneInfo
 
 from ecredit import feeds as feeds_mod
+from ecredit.files import write_json_atomic
 from ecredit import parse
 from ecredit.settings import Settings
 
@@ -87,13 +87,6 @@ def current_gate(settings: Settings, dept: str, date: dt.date) -> Optional[dict]
         return None
     gp = gate_path(settings, dept, date, sha256_file(mp))
     return json.loads(gp.read_text("utf-8")) if gp.is_file() else None
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True), "utf-8")
-    os.replace(tmp, path)
 
 
 def _starts_with_utf8_bom(path: Path) -> bool:
@@ -195,7 +188,7 @@ def gate(settings: Settings, dept: str, date: dt.date) -> tuple[dict, bool]:
     if cached is not None:
         return cached, False
     res = gate_delivery(settings, dept, date)
-    _write_json_atomic(gate_path(settings, dept, date, res["manifest_sha256"]), res)
+    write_json_atomic(gate_path(settings, dept, date, res["manifest_sha256"]), res, pretty=True)
     if res["status"] == REJECTED:
         log.warning("%s %s: delivery rejected: %s", dept, date, "; ".join(res["reasons"]))
     for w in res["warnings"]:

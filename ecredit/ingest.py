@@ -15,7 +15,6 @@ import datetime as dt
 import errno
 import json
 import logging
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecredit import checks, delivery, failpoints, parse
+from ecredit.files import write_json_atomic
 from ecredit.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
 from ecredit.settings import Settings
 
@@ -254,15 +254,10 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
         if problem:  # what was written is not what was parsed: no marker, the file is parsed again
             raise RuntimeError(f"ingest: {problem}; no done-marker written for it")
         total += rows_in
-        marker = done_marker(settings, info)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")},
-                                   "rows_in": rows_in, "rows_loaded": loaded,
-                                   "rows_quarantined": rows_in - loaded, "per_reason": reasons,
-                                   "expectations": gx[_file_id(info)]}, ensure_ascii=False),
-                       "utf-8")
-        os.replace(tmp, marker)
+        write_json_atomic(done_marker(settings, info), {
+            **{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")}, "rows_in": rows_in,
+            "rows_loaded": loaded, "rows_quarantined": rows_in - loaded, "per_reason": reasons,
+            "expectations": gx[_file_id(info)]})
         log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],
                  info["name"], rows_in, loaded, rows_in - loaded)
     rows.unpersist()

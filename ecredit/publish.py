@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from ecredit import delivery, failpoints, ingest, parse, rules as rules_mod, state, validation
 from ecredit import warehouse as wh
+from ecredit.files import write_json_atomic
 from ecredit.feeds import DEPARTMENTS, feeds_of
 from ecredit.settings import SettingError, Settings
 
@@ -297,12 +298,10 @@ def record_failed_run(settings: Settings, run_date: str | None, run_id: str, rea
     except (SQLAlchemyError, SettingError) as e:
         try:
             folder = unrecorded_dir(settings)
-            folder.mkdir(parents=True, exist_ok=True)
             key = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-            tmp = folder / f"{key}.tmp"
-            tmp.write_text(json.dumps({"run_date": run_date, "run_id": run_id, "finished_at": now.isoformat(),
-                                       "reason": reason[:4000], "rules_version": version, "key": key}), "utf-8")
-            tmp.replace(folder / f"{key}.json")
+            write_json_atomic(folder / f"{key}.json", {
+                "run_date": run_date, "run_id": run_id, "finished_at": now.isoformat(), "reason": reason[:4000],
+                "rules_version": version, "key": key})
             log.error("could not record the failed run in pipeline_run (%s); kept in %s until the warehouse "
                       "is back", e, folder)
         except OSError as e2:

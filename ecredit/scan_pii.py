@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import unquote
 
-from ecredit import feeds, ids
+from ecredit import feeds, ids, parse
 from ecredit.settings import PROJECT_ROOT, Settings
 
 MIN_SECRET_LEN = 8
@@ -88,10 +88,8 @@ PII_KEY, DRAW_SECRET = "secret:CREDIT_PII_KEY", "secret:CREDIT_DRAW_SECRET"
 
 def id_pattern(v: str) -> bool:
     """The ID-number pattern of the module docstring (``v`` upper-cased, 18 characters)."""
-    if v[:2] not in _PROVINCES or ids.id_check_char(v[:17]) != v[17]:
-        return False
-    born = ids.id_birth_date(v)
-    return born is not None and dt.date(1900, 1, 1) <= born <= dt.date.today()
+    return (v[:2] in _PROVINCES and ids.id_valid(v, as_of=dt.date.today())
+            and ids.id_birth_date(v) >= dt.date(1900, 1, 1))
 
 
 def mask(kind: str, value: str) -> str:
@@ -147,7 +145,7 @@ def _norm(v) -> str | None:
     if v is None:
         return None
     s = unicodedata.normalize("NFKC", str(v)).strip()
-    return None if (not s or s in ("—", "— —", "―", "― ―", "/", "无", "-")) else s
+    return None if (parse.is_null_marker(s) or s == "-") else s
 
 
 def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict]]:

@@ -150,6 +150,6 @@ def check_lake_key(lake: Path, pii_key: str) -> None:
     if have is not None:
         raise SettingError(f"CREDIT_PII_KEY is not the key that pseudonymised the parsed rows in {parsed} "
                            "(see SECURITY.md, rotating the PII key: remove that folder, then backfill).")
-    tmp = mark.with_name(f".{mark.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"fingerprint": want}), "utf-8")
-    os.replace(tmp, mark)
+    from ecredit.files import write_json_atomic
+
+    write_json_atomic(mark, {"fingerprint": want})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from functools import reduce
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecredit import ingest
+from ecredit.files import write_json_atomic
 from ecredit.feeds import CREDIT, FEEDS
 from ecredit.rules import Rules
 from ecredit.settings import Settings
@@ -39,14 +39,12 @@ def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date:
     from ecredit import validation
 
     files = validation.applied_files(settings, rules, run_date)
-    root = ingest.rows_path(settings)
-    paths = [str(root / f"feed_id={f['feed_id']}" / f"delivery_date={f['date']}" / f"file_sha={f['sha256']}")
-             for f in files]
+    paths = [str(ingest.partition_path(settings, f)) for f in files]
     check_parsed(settings, files)
     paths = [p for p in paths if Path(p).is_dir()]
     if not paths:
         return spark.createDataFrame([], ingest.ROW_SCHEMA)
-    df = spark.read.option("basePath", str(root)).schema(ingest.ROW_SCHEMA).parquet(*paths)
+    df = spark.read.option("basePath", str(ingest.rows_path(settings))).schema(ingest.ROW_SCHEMA).parquet(*paths)
     return df.filter(F.size("reasons") == 0)
 
 
@@ -351,10 +349,8 @@ def published_dates(settings: Settings, before: dt.date) -> list[dt.date]:
 
 
 def mark_published(settings: Settings, run_date: dt.date, run_id: str) -> None:
-    p = gold_dir(settings, run_date) / PUBLISHED_MARKER
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"run_date": run_date.isoformat(), "run_id": run_id}), "utf-8")
-    os.replace(tmp, p)
+    write_json_atomic(gold_dir(settings, run_date) / PUBLISHED_MARKER,
+                            {"run_date": run_date.isoformat(), "run_id": run_id})
 
 
 def inspector_roster(insp: DataFrame, run_date: dt.date) -> DataFrame:
@@ -442,9 +438,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
             why = next((ln for k in _DAMAGED_READ[::-1] for ln in lines if k in ln), lines[0])[:400]
             _drop_markers(settings, damaged, [f"{ingest.partition_path(settings, f)} cannot be read by Spark ({why})"
                                               for f in damaged])
-        tmp = gdir / (BUILT_MARKER + ".tmp")
-        tmp.write_text(json.dumps({"run_date": run_date.isoformat()}), "utf-8")
-        os.replace(tmp, gdir / BUILT_MARKER)
+        write_json_atomic(gdir / BUILT_MARKER, {"run_date": run_date.isoformat()})
     return out
 
 

@@ -1,0 +1,19 @@
+"""Small files the pipeline writes whole or not at all (markers, gate results, kept attempts)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+
+def write_json_atomic(path: Path, obj, *, pretty: bool = False) -> None:
+    """Write ``obj`` as JSON to ``path`` through a hidden temporary file in the same folder and an
+    atomic rename: a reader sees the old file or the new one, never a part (a crash leaves only a
+    dot-file no reader opens)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
+    text = json.dumps(obj, ensure_ascii=False, **({"indent": 1, "sort_keys": True} if pretty else {}))
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
