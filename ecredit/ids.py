@@ -5,6 +5,7 @@ operator key. Pure functions, used by the generator, the parser, the quality rul
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -33,6 +34,7 @@ def uscc_check_char(first17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # an operator's code recurs in many rows of a file
 def uscc_valid(code: Optional[str]) -> bool:
     """Length 18, alphabet without I O S V Z, correct check character. Expects a normalised code."""
     if code is None or len(code) != 18 or any(c not in _USCC_VALUE for c in code):

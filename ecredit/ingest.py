@@ -44,6 +44,7 @@ def _wide_columns() -> list[str]:
 
 
 WIDE_COLUMNS = _wide_columns()
+WIDE_INDEX = {c: i for i, c in enumerate(WIDE_COLUMNS)}
 META_FIELDS = [
     T.StructField("dept", T.StringType(), False),
     T.StructField("source_line", T.LongType(), False),
@@ -79,13 +80,14 @@ def key_string(feed: Feed, values: dict, operator_key: str | None) -> str | None
     return "|".join(parts)
 
 
-def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
-    """Every data row of one delivery file as a tuple of PARSE_SCHEMA. Runs on the executors."""
+def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Iterator[tuple]:
+    """Every data row of one delivery file (or of one slice of it) as a tuple of PARSE_SCHEMA.
+    Runs on the executors."""
     feed = feed_by_name(info["dept"], info["name"])
     ddate = dt.date.fromisoformat(info["date"])
     tail = (feed.feed_id, info["date"], info["sha256"])
     with open(info["path"], "rb") as stream:
-        for raw in parse.iter_rows(stream, feed):
+        for raw in parse.iter_rows(stream, feed, part):
             if raw.values is None:
                 payload = checks.masked_payload(feed, raw.fields, None)
                 payload["_detail"] = raw.malformed
@@ -97,8 +99,11 @@ def parse_file(info: dict, pii_key: str) -> Iterator[tuple]:
             payload = None
             if reasons:
                 payload = json.dumps(checks.masked_payload(feed, raw.fields, raw.values), ensure_ascii=False)
+            wide = [None] * len(WIDE_COLUMNS)
+            for name, v in values.items():  # the feed's own columns; the other feeds' stay null
+                wide[WIDE_INDEX[name]] = v
             yield (feed.dept, raw.line, op_key, natural, key_string(feed, values, op_key), reasons,
-                   warnings, payload, *(values.get(c) for c in WIDE_COLUMNS), *tail, sent)
+                   warnings, payload, *wide, *tail, sent)
 
 
 def duplicate_not_last(clean: "F.Column", partition: list[str]) -> "F.Column":
@@ -192,15 +197,68 @@ def pending_files(settings: Settings, run_date: dt.date) -> list[dict]:
     return [f for f in delivery.accepted_files(settings, run_date) if not done_marker(settings, f).is_file()]
 
 
-def parse_frame(spark: SparkSession, settings: Settings, files: list[dict]) -> DataFrame:
-    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``), parsed on the executors."""
+# A task parses about this many bytes of one file: a big file is cut at record boundaries
+# (``parse.split_points``) so that all cores parse it (one file, the platform evaluations, is two
+# thirds of all rows).
+SLICE_BYTES = 16 << 20
+ARROW_BATCH_ROWS = 4096
+
+
+def parse_tasks(files: list[dict], slice_bytes: int = SLICE_BYTES) -> list[tuple[dict, parse.Slice]]:
+    """(file, slice) for every task of the parse, the biggest first."""
+    tasks = []
+    for info in files:
+        feed = feed_by_name(info["dept"], info["name"])
+        size = Path(info["path"]).stat().st_size
+        for part in parse.split_points(info["path"], feed, slice_bytes):
+            tasks.append((size - part.start if part.length is None else part.length, info, part))
+    tasks.sort(key=lambda t: -t[0])
+    return [(info, part) for _, info, part in tasks]
+
+
+def arrow_batches(rows: Iterator[tuple], schema, batch_rows: int = ARROW_BATCH_ROWS):
+    """The parser's tuples as Arrow record batches of ``schema`` (PARSE_SCHEMA's Arrow form)."""
+    import pyarrow as pa
+
+    names = schema.names
+    types = [f.type for f in schema]
+    batch: list[tuple] = []
+
+    def build(batch):
+        cols = list(zip(*batch))
+        return pa.RecordBatch.from_arrays([pa.array(c, type=t) for c, t in zip(cols, types)], names=names)
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= batch_rows:
+            yield build(batch)
+            batch = []
+    if batch:
+        yield build(batch)
+
+
+def parse_frame(spark: SparkSession, settings: Settings, files: list[dict],
+                slice_bytes: int = SLICE_BYTES) -> DataFrame:
+    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``), parsed on the executors:
+    one task per slice of a file, each handing Spark Arrow batches (no per-row pickling and
+    conversion in the JVM). parse_file yields PARSE_SCHEMA's types by construction
+    (tests/unit/test_parse_types.py checks every feed, dirty rows included), and Arrow checks
+    each column's type again when a batch is built."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
     pii_key = settings.pii_key
-    files = sorted(files, key=lambda f: -f["rows"])  # big files first
-    rdd = spark.sparkContext.parallelize(files, len(files)).flatMap(lambda info: parse_file(info, pii_key))
-    # parse_file yields PARSE_SCHEMA's types by construction (tests/unit/test_parse_types.py checks
-    # every feed, dirty rows included): PySpark's per-row type check cost about 60 s of 150 at
-    # 1.9M rows (BENCHMARKS.md) and is skipped.
-    return mark_duplicates(spark.createDataFrame(rdd, PARSE_SCHEMA, verifySchema=False))
+    tasks = parse_tasks(files, slice_bytes)
+    arrow_schema = to_arrow_schema(PARSE_SCHEMA)
+
+    def parse_tasks_of(batches):
+        for b in batches:
+            for i in b.column(0).to_pylist():
+                info, part = tasks[i]
+                yield from arrow_batches(parse_file(info, pii_key, part), arrow_schema)
+
+    n = max(1, len(tasks))
+    ids = spark.range(0, len(tasks), 1, n)
+    return mark_duplicates(ids.mapInArrow(parse_tasks_of, PARSE_SCHEMA))
 
 
 def _file_id(info: dict) -> tuple:

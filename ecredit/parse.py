@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO, Iterator, Optional
@@ -56,14 +57,17 @@ class Header:
     extra: list  # unknown columns (warning)
 
 
-def _physical_lines(stream: BinaryIO) -> Iterator[bytes]:
+def _physical_lines(stream: BinaryIO, limit: Optional[int] = None) -> Iterator[bytes]:
     """Split on LF only; a trailing CR (CRLF) is removed. A lone CR stays inside the line. The
-    empty remainder after a final LF is not a line."""
+    empty remainder after a final LF is not a line. ``limit``: read at most that many bytes."""
     pending = b""
+    left = limit
     while True:
-        chunk = stream.read(1 << 20)
+        chunk = stream.read(1 << 20 if left is None else min(1 << 20, left))
         if not chunk:
             break
+        if left is not None:
+            left -= len(chunk)
         pending += chunk
         parts = pending.split(b"\n")
         pending = parts.pop()
@@ -80,17 +84,19 @@ def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
         return raw.decode(encoding, errors="replace"), False
 
 
-def csv_records(stream: BinaryIO, encoding: str) -> Iterator[tuple[int, str, bool]]:
+def csv_records(stream: BinaryIO, encoding: str, limit: Optional[int] = None,
+                first_line: int = 1) -> Iterator[tuple[int, str, bool]]:
     """(first physical line number, record text, decodable) for every CSV record, header
     included. A record continues over line breaks while a quoted field is open. A BOM is dropped,
     declared or not; a file declared GBK that begins with the UTF-8 BOM is read as UTF-8 (its own
     declaration: GB18030 text cannot begin with a known header and those bytes), and GB18030's own
-    BOM (84 31 95 33) is dropped too."""
+    BOM (84 31 95 33) is dropped too. ``limit`` and ``first_line``: a slice of the file that
+    starts at a record boundary (``split_points``) is read as the whole file reads it."""
     text_parts: list[str] = []
     start = 0
     ok_all = True
     quotes = 0
-    for n, raw in enumerate(_physical_lines(stream), start=1):
+    for n, raw in enumerate(_physical_lines(stream, limit), start=first_line):
         if n == 1 and raw.startswith(BOM_UTF8):
             raw = raw[3:]
             if encoding == "gb18030":
@@ -108,6 +114,82 @@ def csv_records(stream: BinaryIO, encoding: str) -> Iterator[tuple[int, str, boo
             text_parts, ok_all, quotes = [], True, 0
     if text_parts:  # an unterminated quote at the end of the file: the record is what is left
         yield start, "\n".join(text_parts), ok_all
+
+
+def effective_encoding(path: str, feed: Feed) -> str:
+    """The encoding the file is read in: a GBK feed's file that begins with the UTF-8 BOM is
+    UTF-8 (``csv_records``)."""
+    if feed.encoding != "gb18030":
+        return feed.encoding
+    with open(path, "rb") as f:
+        return "utf-8" if f.read(3) == BOM_UTF8 else feed.encoding
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A part of one file that parses on its own exactly as it parses inside the whole file:
+    ``start`` is a byte offset at a record boundary (0, or just after an LF that ends a record),
+    ``length`` bytes are read (None: to the end), ``first_line`` is the physical line at ``start``."""
+    start: int
+    length: Optional[int]
+    first_line: int
+
+
+def split_points(path: str, feed: Feed, target_bytes: int) -> list[Slice]:
+    """Cut a file into slices of about ``target_bytes`` at record boundaries, so that a big file
+    is parsed by several tasks. A JSON Lines record ends at every LF. A CSV record ends at an LF
+    after which the file holds an even number of '"' bytes (``csv_records`` joins lines while a
+    record's count of quotes is odd; the byte 0x22 is never part of another character in UTF-8,
+    GBK or GB18030, and a decoding error never swallows it). The line number at each cut is
+    counted, so every row keeps its source line. Reads the file once, in C (bytes.count/find)."""
+    size = os.path.getsize(path)
+    if size <= target_bytes:
+        return [Slice(0, None, 1)]
+    csv_mode = feed.fmt != "jsonl"
+    cuts: list[tuple[int, int]] = [(0, 1)]  # (offset, first line)
+    quotes = 0  # '"' bytes before ``pos``
+    lines = 0  # LF bytes before ``pos``
+    pos = 0
+    want = target_bytes
+    block_size = 1 << 23
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(block_size)
+            if not block:
+                break
+            i = 0
+            while True:
+                if pos + len(block) <= want:
+                    break
+                j = max(i, want - pos)
+                # count up to j, then look for the first LF at or after j that ends a record
+                quotes += block.count(b'"', i, j)
+                lines += block.count(b"\n", i, j)
+                i = j
+                found = False
+                while True:
+                    k = block.find(b"\n", i)
+                    if k < 0:
+                        break
+                    quotes += block.count(b'"', i, k + 1)
+                    lines += 1
+                    i = k + 1
+                    if not csv_mode or quotes % 2 == 0:
+                        found = True
+                        break
+                if not found:
+                    break
+                if pos + i < size:
+                    cuts.append((pos + i, lines + 1))
+                want = pos + i + target_bytes
+            quotes += block.count(b'"', i)
+            lines += block.count(b"\n", i)
+            pos += len(block)
+    out = []
+    for n, (start, line) in enumerate(cuts):
+        end = cuts[n + 1][0] if n + 1 < len(cuts) else None
+        out.append(Slice(start, None if end is None else end - start, line))
+    return out
 
 
 def count_rows(path: str, feed: Feed) -> int:
@@ -144,16 +226,26 @@ def read_header(path: str, feed: Feed) -> Header:
     return Header(cols, missing, extra)
 
 
-def iter_rows(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
+def iter_rows(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
+    """Every data row of a file, or of one slice of it (``split_points``; the stream must be
+    seekable then: a CSV slice reads the header from the file's start)."""
     if feed.fmt == "jsonl":
-        yield from _iter_jsonl(stream, feed)
+        yield from _iter_jsonl(stream, feed, part)
     else:
-        yield from _iter_csv(stream, feed)
+        yield from _iter_csv(stream, feed, part)
 
 
-def _iter_csv(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
-    records = csv_records(stream, feed.encoding)
-    first = next(records, None)
+def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
+    if part is not None and part.start > 0:
+        stream.seek(0)
+        encoding = "utf-8" if stream.read(3) == BOM_UTF8 else feed.encoding
+        stream.seek(0)
+        first = next(csv_records(stream, feed.encoding), None)
+        stream.seek(part.start)
+        records = csv_records(stream, encoding, part.length, part.first_line)
+    else:
+        records = csv_records(stream, feed.encoding, None if part is None else part.length)
+        first = next(records, None)
     if first is None:
         return
     header = [c.strip() for c in (_split(first[1]) or [])]
@@ -224,8 +316,11 @@ def _unicode_ok(v) -> bool:
     return True
 
 
-def _iter_jsonl(stream: BinaryIO, feed: Feed) -> Iterator[RawRow]:
-    for n, raw in enumerate(_physical_lines(stream), start=1):
+def _iter_jsonl(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
+    if part is not None:
+        stream.seek(part.start)
+    lines = _physical_lines(stream, None if part is None else part.length)
+    for n, raw in enumerate(lines, start=1 if part is None else part.first_line):
         if n == 1 and raw.startswith(BOM_UTF8):
             raw = raw[3:]
         text, ok = _decode(raw, feed.encoding)

@@ -99,3 +99,19 @@ def test_disagreement_is_detected():
     assert ex.disagreements(summary, {"BAD_DATE": 2, "DUPLICATE_KEY": 1}) != []  # fewer than the largest
     assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 0}) != []
     assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 1, "BAD_ENUM": 1}) != []  # no expectation
+
+
+def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark):
+    """Ingest cuts big files into slices, one task each (``ingest.SLICE_BYTES``); cut into slices of
+    ~300 bytes (dozens per file), the parse gives exactly the rows ingest wrote for the whole files:
+    the same source lines, values, reasons and payloads, duplicates marked across slices."""
+    cfg = corpus["cfg"]
+    files = delivery.accepted_files(cfg, D)
+    tasks = ingest.parse_tasks(files, 300)
+    assert len(tasks) > 10 * len(files)
+    sliced = ingest.parse_frame(spark, cfg, files, slice_bytes=300).drop(ingest.AS_SENT, "_duplicate_not_last")
+    got = sorted(json.dumps(r.asDict(), sort_keys=True, ensure_ascii=False) for r in sliced.collect())
+    lake = sorted(json.dumps(r, sort_keys=True, ensure_ascii=False) for r in pq.read_table(str(ingest.rows_path(cfg))).to_pylist())
+    assert len(got) == len(lake) == sum(f["rows"] for f in files)
+    assert got == lake
+    assert any(json.loads(r)["reasons"] == ["DUPLICATE_KEY"] for r in got)
