@@ -8,8 +8,10 @@ spark-submit the killed process is the Python driver; its JVM sees the driver di
 Never set ``CREDIT_FAILPOINT`` outside tests.
 
 The failpoints: ``ingest.rows_written`` (the parsed rows are in the lake, no done-marker yet),
-``publish.staged`` (every table staged, nothing swapped), ``publish.swapping`` (inside the swap's
-transaction, the per-run tables replaced, the latest state not yet).
+``publish.staged`` (inside publish's transaction: on PostgreSQL every table's rows copied into it,
+nothing committed; on the embedded default every table staged, nothing swapped),
+``publish.swapping`` (inside the transaction, at its last statement on PostgreSQL; on the embedded
+default after the first table is swapped).
 """
 
 from __future__ import annotations

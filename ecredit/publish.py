@@ -138,47 +138,55 @@ def after_staging(run_date: dt.date) -> None:
     """A seam between staging and swap (the tests inject a failure here)."""
 
 
-def stage(conn: Connection, table, batches) -> int:
-    """Load rows into a temporary copy of ``table`` (``stage_<table>``), gone at the end of the
-    transaction whatever happens: PostgreSQL's COPY, executemany on the embedded default."""
+def copy_rows(conn: Connection, target: str, cols: list[str], batches) -> int:
+    """PostgreSQL's COPY of ``batches`` (Arrow record batches, or lists of dicts) into the table
+    ``target`` (a registry table or its stage), inside the connection's transaction."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    name = STAGE_PREFIX + table.name
-    cols = [c.name for c in table.columns]
     n = 0
     batches = iter(batches)
     first = next(batches, None)
     batches = itertools.chain([first] if first is not None else [], batches)
-    arrow = isinstance(first, pa.RecordBatch)  # gold: Arrow batches; else lists of dicts
+    cur = conn.connection.cursor()
+    col_list = ", ".join(chr(34) + c + chr(34) for c in cols)
+    if isinstance(first, pa.RecordBatch):  # gold
+        # Arrow's C++ CSV writer is PostgreSQL's CSV: strings quoted (an empty string is "",
+        # a NULL nothing), dates ISO, booleans true/false. Row by row in Python capped the
+        # COPY at about 100k rows/s (BENCHMARKS.md).
+        options = pa_csv.WriteOptions(include_header=False)
+        with cur.copy(f'COPY "{target}" ({col_list}) FROM STDIN WITH (FORMAT csv)') as copy:
+            for batch in batches:
+                if batch.num_rows:
+                    out = pa.BufferOutputStream()
+                    pa_csv.write_csv(batch.select(cols), out, options)
+                    copy.write(out.getvalue())
+                    n += batch.num_rows
+        return n
+    with cur.copy(f'COPY "{target}" ({col_list}) FROM STDIN') as copy:
+        for rows in batches:
+            for r in rows:
+                copy.write_row(tuple(r.get(c) for c in cols))
+                n += 1
+    return n
+
+
+def stage(conn: Connection, table, batches) -> int:
+    """Load rows into a temporary copy of ``table`` (``stage_<table>``), gone at the end of the
+    transaction whatever happens: PostgreSQL's COPY, executemany on the embedded default."""
+    import pyarrow as pa
+
+    name = STAGE_PREFIX + table.name
+    cols = [c.name for c in table.columns]
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" (LIKE "{table.name}") ON COMMIT DROP')
-        cur = conn.connection.cursor()
-        col_list = ", ".join(chr(34) + c + chr(34) for c in cols)
-        if arrow:
-            # Arrow's C++ CSV writer is PostgreSQL's CSV: strings quoted (an empty string is "",
-            # a NULL nothing), dates ISO, booleans true/false. Row by row in Python capped the
-            # COPY at about 100k rows/s (BENCHMARKS.md).
-            options = pa_csv.WriteOptions(include_header=False)
-            with cur.copy(f'COPY "{name}" ({col_list}) FROM STDIN WITH (FORMAT csv)') as copy:
-                for batch in batches:
-                    if batch.num_rows:
-                        out = pa.BufferOutputStream()
-                        pa_csv.write_csv(batch.select(cols), out, options)
-                        copy.write(out.getvalue())
-                        n += batch.num_rows
-            return n
-        with cur.copy(f'COPY "{name}" ({col_list}) FROM STDIN') as copy:
-            for rows in batches:
-                for r in rows:
-                    copy.write_row(tuple(r.get(c) for c in cols))
-                    n += 1
-        return n
+        return copy_rows(conn, name, cols, batches)
+    n = 0
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
     conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{table.name}" WHERE 0')
     stage_table = Table(name, MetaData(), *[Column(c.name, c.type) for c in table.columns])
     for rows in batches:
-        rows = rows.to_pylist() if arrow else rows
+        rows = rows.to_pylist() if isinstance(rows, pa.RecordBatch) else rows
         if rows:
             conn.execute(insert(stage_table), rows)
             n += len(rows)
@@ -228,33 +236,46 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
         latest = latest_published_date(conn)
         replace_state = latest is None or run_date >= latest
-        # 1. stage: every table's new rows into a temporary table (COPY on PostgreSQL)
-        staged = {"feed_status": stage(conn, wh.feed_status, [status_rows])}
-        for name in state.RUN_TABLES:
-            if name == "draw_commitment":  # upserted by draw date, not replaced by run date
-                continue
-            table = wh.metadata.tables[name]
-            staged[name] = stage(conn, table, state.gold_arrow_batches(settings, run_date, name, [c.name for c in table.columns]))
-        if replace_state:
-            for table in wh.LATEST_STATE_TABLES:
-                staged[table.name] = stage(conn, table, state.gold_arrow_batches(settings, run_date, table.name,
-                                                                           [c.name for c in table.columns]))
-        else:
+        if not replace_state:
             warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
                             f"the latest run date so far")
-        after_staging(run_date)
-        failpoints.hit("publish.staged")
-        # 2. swap: replace D's rows (and the latest state) by the staged rows
-        for table in wh.PER_RUN_TABLES:
-            conn.execute(delete(table).where(table.c.run_date == run_date))
-            counts[table.name] = swap_in(conn, table)
-        failpoints.hit("publish.swapping")
+
+        def new_rows(table):
+            if table is wh.feed_status:
+                return [status_rows]
+            return state.gold_arrow_batches(settings, run_date, table.name, [c.name for c in table.columns])
+
+        # draw_commitment is upserted by draw date, not replaced by run date
+        tables = [t for t in wh.PER_RUN_TABLES] + (list(wh.LATEST_STATE_TABLES) if replace_state else [])
+
+        def clear(table):  # D's rows, or the whole latest state
+            conn.execute(delete(table) if table in wh.LATEST_STATE_TABLES else delete(table).where(table.c.run_date == run_date))
+
+        staged: dict = {}
+        if conn.dialect.name == "postgresql":
+            # D's rows go straight into the tables by COPY, inside the one transaction: readers keep
+            # seeing the previous state until it commits (MVCC; nothing is locked against them).
+            # Staging in temporary tables first and then INSERT ... SELECT cost a second write of
+            # every row (BENCHMARKS.md).
+            for table in tables:
+                clear(table)
+                counts[table.name] = copy_rows(conn, table.name, [c.name for c in table.columns], new_rows(table))
+            after_staging(run_date)
+            failpoints.hit("publish.staged")
+            failpoints.hit("publish.swapping")
+        else:
+            # the embedded default: 1. stage every table's rows into a temporary table, 2. swap
+            for table in tables:
+                staged[table.name] = stage(conn, table, new_rows(table))
+            after_staging(run_date)
+            failpoints.hit("publish.staged")
+            for n, table in enumerate(tables):
+                clear(table)
+                counts[table.name] = swap_in(conn, table)
+                if n == 0:
+                    failpoints.hit("publish.swapping")
         counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
             settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]))
-        if replace_state:
-            for table in wh.LATEST_STATE_TABLES:
-                conn.execute(delete(table))
-                counts[table.name] = swap_in(conn, table)
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
         drop_stages(conn, staged)
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
