@@ -138,9 +138,9 @@ def after_staging(run_date: dt.date) -> None:
     """A seam between staging and swap (the tests inject a failure here)."""
 
 
-def copy_rows(conn: Connection, target: str, cols: list[str], batches) -> int:
+def copy_rows(conn: Connection, name: str, cols: list[str], batches) -> int:
     """PostgreSQL's COPY of ``batches`` (Arrow record batches, or lists of dicts) into the table
-    ``target`` (a registry table or its stage), inside the connection's transaction."""
+    ``name`` (a registry table or its stage), inside the connection's transaction."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -155,7 +155,7 @@ def copy_rows(conn: Connection, target: str, cols: list[str], batches) -> int:
         # a NULL nothing), dates ISO, booleans true/false. Row by row in Python capped the
         # COPY at about 100k rows/s (BENCHMARKS.md).
         options = pa_csv.WriteOptions(include_header=False)
-        with cur.copy(f'COPY "{target}" ({col_list}) FROM STDIN WITH (FORMAT csv)') as copy:
+        with cur.copy(f'COPY "{name}" ({col_list}) FROM STDIN WITH (FORMAT csv)') as copy:
             for batch in batches:
                 if batch.num_rows:
                     out = pa.BufferOutputStream()
@@ -163,7 +163,7 @@ def copy_rows(conn: Connection, target: str, cols: list[str], batches) -> int:
                     copy.write(out.getvalue())
                     n += batch.num_rows
         return n
-    with cur.copy(f'COPY "{target}" ({col_list}) FROM STDIN') as copy:
+    with cur.copy(f'COPY "{name}" ({col_list}) FROM STDIN') as copy:
         for rows in batches:
             for r in rows:
                 copy.write_row(tuple(r.get(c) for c in cols))
