@@ -178,6 +178,9 @@ if __name__ == "__main__":
 
 # ---------------------------------------------------------------- running a suite on Spark
 
+FILE_ROWS_PER_TASK = 250_000
+
+
 def file_frame(rows, feed: Feed, info: dict):
     """The DataFrame a feed's suite runs on for one delivery file, cut from the ingest job's parsed
     rows (``ingest.parse_frame``): every row that is not MALFORMED (MALFORMED rows never become
@@ -189,10 +192,14 @@ def file_frame(rows, feed: Feed, info: dict):
     from ecredit import ingest
 
     columns = sorted({r.column for r in checks.rules_for(feed)} - {checks.DUPLICATE_NOT_LAST})
+    # one task for a small file (each GX metric is a Spark job: tasks cost more than rows there);
+    # a big file gets up to a task per core, or its suite's Python checks run on one core
+    # (the platform evaluations are two thirds of all rows)
+    parts = max(1, min(rows.sparkSession.sparkContext.defaultParallelism, int(info.get("rows") or 0) // FILE_ROWS_PER_TASK))
     return (rows.filter((F.col("feed_id") == info["feed_id"]) & (F.col("delivery_date") == info["date"])
                         & (F.col("file_sha") == info["sha256"]) & F.col(ingest.AS_SENT).isNotNull())
             .select("source_line", *(F.col(ingest.AS_SENT)[c].alias(c) for c in columns), checks.DUPLICATE_NOT_LAST)
-            .coalesce(1))
+            .coalesce(parts))
 
 
 def context(docs_dir: Path | None = None):

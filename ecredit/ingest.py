@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -106,19 +106,35 @@ def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Ite
                    warnings, payload, *wide, *tail, sent)
 
 
-def duplicate_not_last(clean: "F.Column", partition: list[str]) -> "F.Column":
-    """The one definition of DUPLICATE_KEY's column: a clean row (passes every other check) whose
-    record key has a later clean row in the same file. ``partition`` = the file's columns + the key."""
-    last_line = F.max(F.when(clean, F.col("source_line"))).over(Window.partitionBy(*partition))
-    return clean & (F.col("source_line") < last_line)
+FILE_COLUMNS = ["feed_id", "delivery_date", "file_sha"]
+# Up to this many repeated record keys (of one ingest) are broadcast to the rows; more are joined
+# by a shuffle (a file sent twice over, say).
+BROADCAST_REPEATED_KEYS = 2_000_000
 
 
-def mark_duplicates(rows: DataFrame) -> DataFrame:
+def _clean() -> "F.Column":
+    return (F.size("reasons") == 0) & F.col("key_str").isNotNull()
+
+
+def repeated_keys(rows: DataFrame) -> DataFrame:
+    """The record keys that more than one clean row of a file carries (a clean row passes every
+    other check), with the last such row's line: ``FILE_COLUMNS``, ``key_str``, ``_last_line``.
+    Narrow: four columns of each row are aggregated, not the whole wide row sorted."""
+    return (rows.filter(_clean()).groupBy(*FILE_COLUMNS, "key_str")
+            .agg(F.max("source_line").alias("_last_line"), F.count(F.lit(1)).alias("_n"))
+            .filter(F.col("_n") > 1).drop("_n"))
+
+
+def mark_duplicates(rows: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """DUPLICATE_KEY: among the rows of one file that pass every other check, every occurrence
     of a record key but the last gets the reason (the last one is loaded). The computed column
-    ``_duplicate_not_last`` stays on the frame: the suites' DUPLICATE_KEY expectation judges it."""
-    clean = (F.size("reasons") == 0) & F.col("key_str").isNotNull()
-    dup = duplicate_not_last(clean, ["feed_id", "delivery_date", "file_sha", "key_str"])
+    ``_duplicate_not_last`` (the one definition of the rule's column: a clean row whose key has a
+    later clean row in the same file) stays on the frame: the suites' DUPLICATE_KEY expectation
+    judges it. ``repeated``: ``repeated_keys(rows)``, computed (and broadcast) by the caller."""
+    if repeated is None:
+        repeated = repeated_keys(rows)
+    joined = rows.join(repeated, [*FILE_COLUMNS, "key_str"], "left")
+    dup = _clean() & F.coalesce(F.col("source_line") < F.col("_last_line"), F.lit(False))
     feed_cols = None  # the row's own columns under the department's headers, as in other payloads
     for f in FEEDS:
         cols = [F.col(c.name).alias(c.source) for c in f.columns if c.kind not in (PII, ID_NO)]
@@ -126,9 +142,10 @@ def mark_duplicates(rows: DataFrame) -> DataFrame:
         feed_cols = (F.when(F.col("feed_id") == f.feed_id, branch) if feed_cols is None
                      else feed_cols.when(F.col("feed_id") == f.feed_id, branch))
     dup_col = F.col(checks.DUPLICATE_NOT_LAST)
-    return (rows.withColumn(checks.DUPLICATE_NOT_LAST, dup)
+    return (joined.withColumn(checks.DUPLICATE_NOT_LAST, dup)
             .withColumn("payload", F.when(dup_col, feed_cols).otherwise(F.col("payload")))
-            .withColumn("reasons", F.when(dup_col, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons"))))
+            .withColumn("reasons", F.when(dup_col, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
+            .select(*rows.columns, checks.DUPLICATE_NOT_LAST))
 
 
 def done_marker(settings: Settings, info: dict) -> Path:
@@ -239,11 +256,17 @@ def arrow_batches(rows: Iterator[tuple], schema, batch_rows: int = ARROW_BATCH_R
 
 def parse_frame(spark: SparkSession, settings: Settings, files: list[dict],
                 slice_bytes: int = SLICE_BYTES) -> DataFrame:
-    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``), parsed on the executors:
-    one task per slice of a file, each handing Spark Arrow batches (no per-row pickling and
-    conversion in the JVM). parse_file yields PARSE_SCHEMA's types by construction
-    (tests/unit/test_parse_types.py checks every feed, dirty rows included), and Arrow checks
-    each column's type again when a batch is built."""
+    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``)."""
+    return mark_duplicates(parse_rows(spark, settings, files, slice_bytes))
+
+
+def parse_rows(spark: SparkSession, settings: Settings, files: list[dict],
+               slice_bytes: int = SLICE_BYTES) -> DataFrame:
+    """Every row of the files (PARSE_SCHEMA), parsed on the executors: one task per slice of a
+    file, each handing Spark Arrow batches (no per-row pickling and conversion in the JVM).
+    parse_file yields PARSE_SCHEMA's types by construction (tests/unit/test_parse_types.py checks
+    every feed, dirty rows included), and Arrow checks each column's type again when a batch is
+    built."""
     from pyspark.sql.pandas.types import to_arrow_schema
 
     pii_key = settings.pii_key
@@ -258,7 +281,7 @@ def parse_frame(spark: SparkSession, settings: Settings, files: list[dict],
 
     n = max(1, len(tasks))
     ids = spark.range(0, len(tasks), 1, n)
-    return mark_duplicates(ids.mapInArrow(parse_tasks_of, PARSE_SCHEMA))
+    return ids.mapInArrow(parse_tasks_of, PARSE_SCHEMA)
 
 
 def _file_id(info: dict) -> tuple:
@@ -279,7 +302,12 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
 def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
     from ecredit import expectations
 
-    rows = parse_frame(spark, settings, todo).cache()
+    # The parsed rows are cached once; the keys that repeat in a file are found on four narrow
+    # columns and broadcast back (a window over the wide row shuffled 3.5 GB at 1M operators).
+    parsed = parse_rows(spark, settings, todo).cache()
+    repeated = repeated_keys(parsed).cache()
+    n_repeated = repeated.count()
+    rows = mark_duplicates(parsed, F.broadcast(repeated) if n_repeated <= BROADCAST_REPEATED_KEYS else repeated)
     # Replaces the partitions of exactly these files (dynamic overwrite, explicit so that no session
     # setting can make it wipe the other files' rows): rows an earlier, killed attempt left for a
     # file without a done-marker are replaced, never read beside the new ones.
@@ -318,7 +346,8 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
             "expectations": gx[_file_id(info)]})
         log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],
                  info["name"], rows_in, loaded, rows_in - loaded)
-    rows.unpersist()
+    repeated.unpersist()
+    parsed.unpersist()
     return {"files_parsed": len(todo), "rows": total}
 
 
