@@ -116,15 +116,6 @@ def csv_records(stream: BinaryIO, encoding: str, limit: Optional[int] = None,
         yield start, "\n".join(text_parts), ok_all
 
 
-def effective_encoding(path: str, feed: Feed) -> str:
-    """The encoding the file is read in: a GBK feed's file that begins with the UTF-8 BOM is
-    UTF-8 (``csv_records``)."""
-    if feed.encoding != "gb18030":
-        return feed.encoding
-    with open(path, "rb") as f:
-        return "utf-8" if f.read(3) == BOM_UTF8 else feed.encoding
-
-
 @dataclass(frozen=True)
 class Slice:
     """A part of one file that parses on its own exactly as it parses inside the whole file:

@@ -139,8 +139,8 @@ def after_staging(run_date: dt.date) -> None:
 
 
 def copy_rows(conn: Connection, name: str, cols: list[str], batches) -> int:
-    """PostgreSQL's COPY of ``batches`` (Arrow record batches, or lists of dicts) into the table
-    ``name`` (a registry table or its stage), inside the connection's transaction."""
+    """PostgreSQL's COPY of ``batches`` (Arrow record batches, or lists of dicts) into the registry
+    table ``name``, inside the connection's transaction."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -172,15 +172,12 @@ def copy_rows(conn: Connection, name: str, cols: list[str], batches) -> int:
 
 
 def stage(conn: Connection, table, batches) -> int:
-    """Load rows into a temporary copy of ``table`` (``stage_<table>``), gone at the end of the
-    transaction whatever happens: PostgreSQL's COPY, executemany on the embedded default."""
+    """The embedded default's staging: rows into a temporary copy of ``table``
+    (``stage_<table>``, executemany), swapped in by ``swap_in``. PostgreSQL needs no stage: publish
+    COPYs straight into the tables inside its transaction (``copy_rows``)."""
     import pyarrow as pa
 
     name = STAGE_PREFIX + table.name
-    cols = [c.name for c in table.columns]
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" (LIKE "{table.name}") ON COMMIT DROP')
-        return copy_rows(conn, name, cols, batches)
     n = 0
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
     conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{table.name}" WHERE 0')
@@ -246,7 +243,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
             return state.gold_arrow_batches(settings, run_date, table.name, [c.name for c in table.columns])
 
         # draw_commitment is upserted by draw date, not replaced by run date
-        tables = [t for t in wh.PER_RUN_TABLES] + (list(wh.LATEST_STATE_TABLES) if replace_state else [])
+        tables = list(wh.PER_RUN_TABLES) + (list(wh.LATEST_STATE_TABLES) if replace_state else [])
 
         def clear(table):  # D's rows, or the whole latest state
             conn.execute(delete(table) if table in wh.LATEST_STATE_TABLES else delete(table).where(table.c.run_date == run_date))

@@ -448,17 +448,17 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
 def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
     from ecredit import scoring
 
-    folded = read_parsed(spark, settings, rules, run_date)  # folded per feed by ``_feed``
-    ops = operators(folded).cache()
-    lic = licences(folded).cache()
-    tables = {"licences": lic, "evaluations": evaluations(folded), "spot_checks": spot_checks(folded),
-              "complaints": complaints(folded), "inspectors": inspectors(folded)}
+    parsed = read_parsed(spark, settings, rules, run_date)  # folded per feed by ``_feed``
+    ops = operators(parsed).cache()
+    lic = licences(parsed).cache()
+    tables = {"licences": lic, "evaluations": evaluations(parsed), "spot_checks": spot_checks(parsed),
+              "complaints": complaints(parsed), "inspectors": inspectors(parsed)}
     sdir, gdir = state_dir(settings, run_date), gold_dir(settings, run_date)
     for name, df in tables.items():
         df.write.mode("overwrite").parquet(str(sdir / name))
     ops.write.mode("overwrite").parquet(str(sdir / "operators"))  # scoring's input, kept for make bench's baseline
     dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(gdir / "dim_operator"))
-    records = with_activity(credit_records(folded, rules), ops, run_date)
+    records = with_activity(credit_records(parsed, rules), ops, run_date)
     records.write.mode("overwrite").parquet(str(gdir / "fact_credit_record"))
     records = spark.read.parquet(str(gdir / "fact_credit_record")).cache()
     state = {name: spark.read.parquet(str(sdir / name)) for name in tables}
