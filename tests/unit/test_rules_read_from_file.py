@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 
 import pytest
 import yaml
@@ -136,7 +137,7 @@ def committed(tmp_path):
 
 @pytest.mark.parametrize("per", [2, 3, 1])
 def test_inspectors_per_operator_is_the_files(spark, tmp_path, committed, per):
-    rules = rules_with(tmp_path, plan__inspectors_per_operator=per) if per != 2 else rules_with(tmp_path)
+    rules = rules_with(tmp_path, plan__inspectors_per_operator=per)
     keys = [f"91440101MA5D{i:06d}" for i in range(4)]
     scores = spark.createDataFrame([(k, "D") for k in keys], "operator_key string, final_class string")
     roster = spark.createDataFrame([(D, i, True) for i in POOL], "run_date date, inspector_id string, on_duty boolean")
@@ -212,7 +213,7 @@ def test_the_summary_counts_the_published_risk_alerts(tmp_path, monkeypatch):
     from ecredit import publish, report
     from ecredit.warehouse import operator_score, risk_alert
 
-    for k in [k for k in list(__import__("os").environ) if k.startswith("CREDIT_")]:
+    for k in [k for k in os.environ if k.startswith("CREDIT_")]:
         monkeypatch.delenv(k)
     monkeypatch.setenv("CREDIT_DATA_DIR", str(tmp_path))
     eng = publish.connect(settings_mod.load())
