@@ -1,5 +1,14 @@
 # ecredit: `make demo` and `make test` set everything up themselves from a fresh clone.
-PYTHON ?= python3.11
+# The interpreter the venv is built with: PYTHON=... when given, else the first of python3.11,
+# python3.12, python3.13 and python3 on PATH that is Python 3.11 or newer.
+PYTHONS := python3.11 python3.12 python3.13 python3
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in $(PYTHONS); do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
+endif
+CHECK_PYTHON = $(if $(PYTHON),$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+	|| { echo "$(PYTHON) does not run as Python 3.11 or newer (set PYTHON to one that does)"; exit 1; }, \
+	echo "Python 3.11 or newer is needed: none of $(PYTHONS) on PATH is (install one, or set PYTHON)"; exit 1)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -10,12 +19,17 @@ DEMO_OPERATORS ?= 2000
 DEMO_DATES ?= 2026-11-01,2026-11-02,2026-11-03
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-unit test-integration bench lock clean generated
+.PHONY: venv demo test test-unit test-integration bench lock clean generated python
 
 venv: $(STAMP)
 
+# The interpreter `make venv` would use (or why there is none).
+python:
+	@$(CHECK_PYTHON)
+	@echo $(PYTHON)
+
 $(STAMP): requirements.lock pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11+)"; exit 1; }
+	@$(CHECK_PYTHON)
 	@command -v java >/dev/null || { echo "java is needed (Java 17+) for Spark"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -50,6 +64,7 @@ generated: $(STAMP)
 
 # Re-resolve the pinned direct dependencies of pyproject.toml into requirements.lock.
 lock:
+	@$(CHECK_PYTHON)
 	rm -rf /tmp/ecredit-lock && $(PYTHON) -m venv /tmp/ecredit-lock
 	/tmp/ecredit-lock/bin/pip install --quiet --upgrade pip
 	/tmp/ecredit-lock/bin/pip install --quiet . ".[test]"

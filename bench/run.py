@@ -382,6 +382,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable  # the workers get the venv
     warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
+    warnings.filterwarnings("ignore", message="CREDIT_DRAW_SECRET is not set")
 
     from ecredit import rules, settings
     from ecredit.spark import get_session

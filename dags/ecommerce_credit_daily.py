@@ -11,8 +11,9 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
 
 **Tasks.**
 
-1. `resolve_run_date` - works out D, validates the settings (a wrong setting stops the run here with
-   one sentence naming it).
+1. `resolve_run_date` - works out D, validates the settings and the whole rules file (a wrong
+   setting stops the run here with one sentence naming it). It is the run's setup task: when it
+   fails, no other task runs (all upstream_failed).
 2. One group per department (`amr`, `ndrc`, `cac`, `psb`, `commerce`, `finance`, `gds`, `post`,
    `customs`):
    - `wait_for_manifest` - a scheduled run waits (rescheduling every minute) until the department's
@@ -163,7 +164,10 @@ with DAG(
         with setting_errors_fail_fast():
             return pipeline.push(run_date)
 
-    resolved = resolve_run_date()
+    # a setup task: its failure (a wrong setting) leaves every later task upstream_failed, the
+    # all_done ones (ingest, departments_validated) too; its direct downstream must be all_success,
+    # so ingest follows it through the departments' checks
+    resolved = resolve_run_date().as_setup()
 
     checked_all = []
     for dept, dept_name in feeds.DEPARTMENTS.items():
@@ -194,7 +198,6 @@ with DAG(
     pushed = push(resolved["run_date"])
 
     joined = departments_validated()
-    resolved >> ingest
     checked_all >> ingest >> validated_all >> joined
     ingest >> joined >> build_state >> published >> [pushed, report(resolved["run_date"])]
     joined >> data_docs(resolved["run_date"])

@@ -52,8 +52,11 @@ def cmd_generate(args) -> int:
 def _check_settings(warehouse: bool = False) -> int | None:
     from ecredit import settings
 
+    from ecredit import rules
+
     try:
         cfg = settings.load(check_landing=True)
+        rules.load(cfg.rules_path)  # the whole rules file (RulesError is a SettingError)
         if warehouse:  # reachable and migrated, before any task starts
             from ecredit import publish
 

@@ -1,7 +1,7 @@
 """The double-random inspection draw (双随机、一公开), scoring.md §5, in pure Python.
 
-* 双随机: operators are drawn at random within each final class, and two inspectors on duty
-  (在岗) at random for each drawn operator.
+* 双随机: operators are drawn at random within each final class, and inspectors on duty (在岗)
+  at random for each drawn operator (the rules file's ``plan.inspectors_per_operator``, 2 by default).
 * 一公开: the draw is public and checkable. Each draw date D has a salt, HMAC-SHA256 of D with
   CREDIT_DRAW_SECRET; a run publishes SHA-256 of the *next* draw's salt in ``draw_commitment``
   before that draw, and the draw reveals the salt in ``inspection_draw``. Anyone can then re-run
@@ -24,7 +24,10 @@ from sqlalchemy.engine import Engine
 from ecredit.warehouse import draw_commitment, inspection_draw, inspection_plan, inspector, operator_score
 
 SCHEDULES = ("monthly", "daily")
-INSPECTORS_PER_OPERATOR = 2  # scoring.md §5: "take the first 2" (fixed by the spec: verify-plan relies on it)
+#: How many inspectors a draw published before the count was in its ``counts`` gave each operator
+#: (scoring.md §5's "the first 2", fixed in code then). Only ``verify_plan`` reads it, for those
+#: draws; a new draw takes the rules file's ``plan.inspectors_per_operator`` and publishes it.
+LEGACY_INSPECTORS_PER_OPERATOR = 2
 
 
 def parameters(rules) -> tuple[str, dict[str, str], dict[str, bool]]:
@@ -33,6 +36,11 @@ def parameters(rules) -> tuple[str, dict[str, str], dict[str, bool]]:
     measures = rules.get("measures")
     return (str(rules.get("plan.schedule")), {c: str(m["sampling_ratio"]) for c, m in measures.items()},
             {c: bool(m["onsite"]) for c, m in measures.items()})
+
+
+def inspectors_per_operator(rules) -> int:
+    """How many inspectors on duty each drawn operator gets (``plan.inspectors_per_operator``)."""
+    return int(rules.get("plan.inspectors_per_operator"))
 
 
 def _sha256(text: str) -> str:
@@ -86,17 +94,21 @@ def _ratio(cls: str, value: str | Decimal) -> Decimal:
 
 
 def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decimal], onsite: dict[str, bool],
-         inspectors_on_duty: list[str]) -> tuple[list[dict], dict, list[str]]:
+         inspectors_on_duty: list[str], per_operator: int) -> tuple[list[dict], dict, list[str]]:
     """Draw the inspection plan (scoring.md §5) from the seed, deterministically.
 
     ``final_classes`` maps operator key -> final class at D; ``inspectors_on_duty`` are the 执法人员编号
     of the inspectors 在岗 at D. For each class c, n_c = ceil(ratio_c x operators of c) in exact
     decimals; operators are ordered by SHA-256("<seed>|<operator key>") and the first n_c drawn. Each
-    drawn operator gets the first two inspectors by SHA-256("<seed>|<operator key>|<inspector id>").
+    drawn operator gets the first ``per_operator`` inspectors by
+    SHA-256("<seed>|<operator key>|<inspector id>").
 
-    Returns the plan rows (sorted by class, then draw order), the counts per class (JSON-able) and
-    warnings. A class with operators but no ratio raises ValueError.
+    Returns the plan rows (sorted by class, then draw order), the counts per class (JSON-able, with
+    ``per_operator`` as ``inspectors_per_operator``: what ``verify_plan`` re-runs) and warnings. A
+    class with operators but no ratio raises ValueError.
     """
+    if isinstance(per_operator, bool) or not isinstance(per_operator, int) or per_operator < 1:
+        raise ValueError(f"inspectors per operator must be an integer >= 1, not {per_operator!r}")
     by_class: dict[str, list[str]] = {}
     for key, cls in final_classes.items():
         by_class.setdefault(cls, []).append(key)
@@ -112,16 +124,17 @@ def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decim
         keys = sorted(by_class.get(cls, []), key=lambda k: (_sha256(f"{seed}|{k}"), k))
         n = int((r * len(keys)).to_integral_value(rounding=ROUND_CEILING))
         required = bool(onsite.get(cls, False))
-        counts[cls] = {"operators": len(keys), "ratio": str(r), "drawn": n, "onsite": required}
+        counts[cls] = {"operators": len(keys), "ratio": str(r), "drawn": n, "onsite": required,
+                       "inspectors_per_operator": per_operator}
         for key in keys[:n]:
-            ids = sorted(pool, key=lambda i: (_sha256(f"{seed}|{key}|{i}"), i))[:INSPECTORS_PER_OPERATOR]
+            ids = sorted(pool, key=lambda i: (_sha256(f"{seed}|{key}|{i}"), i))[:per_operator]
             rows.append({"operator_key": key, "final_class": cls, "inspector_ids": ",".join(ids),
                          "onsite_required": required, "seed": seed})
 
     warnings: list[str] = []
-    if rows and len(pool) < INSPECTORS_PER_OPERATOR:
+    if rows and len(pool) < per_operator:
         warnings.append(f"only {len(pool)} inspector(s) on duty (在岗): each of the {len(rows)} operators drawn "
-                        f"gets fewer than {INSPECTORS_PER_OPERATOR} inspectors")
+                        f"gets fewer than {per_operator} inspectors")
     return rows, counts, warnings
 
 
@@ -187,7 +200,11 @@ def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
         counts = json.loads(row["counts"], parse_float=Decimal)
         ratios = {c: v["ratio"] for c, v in counts.items()}
         onsite = {c: bool(v.get("onsite", False)) for c, v in counts.items()}
-        rows, expected_counts, _ = draw(s, classes, ratios, onsite, pool)
+        per = {v.get("inspectors_per_operator", LEGACY_INSPECTORS_PER_OPERATOR) for v in counts.values()}
+        if len(per) > 1:
+            raise ValueError(f"the classes give different inspectors per operator ({sorted(per, key=str)})")
+        rows, expected_counts, _ = draw(s, classes, ratios, onsite, pool,
+                                        per.pop() if per else LEGACY_INSPECTORS_PER_OPERATOR)
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         checks.append((False, f"the draw cannot be re-run from the published counts: {e}"))
     else:

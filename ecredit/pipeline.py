@@ -21,11 +21,14 @@ def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | Non
 
     D is the ``run_date`` param when given (runs by hand, backfills, REST triggers); otherwise the
     calendar day before the run's logical date in Asia/Shanghai. Settings are validated here, at
-    the first task, so a wrong setting stops the run with one sentence naming it.
+    the first task, so a wrong setting stops the run with one sentence naming it: the variables,
+    the whole rules file (``rules.load``: a ``RulesError`` names CREDIT_RULES and the key) and the
+    warehouse.
     """
-    from ecredit import publish
+    from ecredit import publish, rules
 
     cfg = settings_mod.load(check_landing=True)
+    rules.load(cfg.rules_path)  # a malformed rules file stops the run here, not in nine validate tasks
     publish.connect(cfg).dispose()  # an unreachable or unmigrated warehouse stops the run here, named
     if run_date_param:
         try:

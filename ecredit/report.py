@@ -29,9 +29,11 @@ def summary(run_date: dt.date) -> str:
         sc = wh.operator_score.c
         classes = dict(c.execute(select(sc.final_class, func.count()).where(sc.run_date == run_date)
                                  .group_by(sc.final_class)).all())
+        alerts = c.execute(select(func.count()).select_from(wh.risk_alert)
+                           .where(wh.risk_alert.c.run_date == run_date)).scalar()  # the levels are the rules file's
         lines.append("supervision classes at " + str(run_date) + ": "
                      + ", ".join(f"{k} {classes.get(k, 0)}" for k in "ABCD")
-                     + f" (risk alerts: {classes.get('C', 0) + classes.get('D', 0)})")
+                     + f" (risk alerts: {alerts})")
         lines.append("")
         lines.append("active records by type:")
         for t, n in c.execute(select(rec.record_type, func.count()).where(rec.active)

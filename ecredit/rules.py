@@ -1,22 +1,37 @@
 """The rules file (``scoring.md``): loaded, validated, and versioned by its SHA-256.
 
-A malformed file raises ``RulesError`` with one sentence naming the key. Code reads numbers from
-``Rules`` only; no weight, window or threshold is written in code.
+The whole file is checked against ``SCHEMA`` when it is loaded: every key known, none missing,
+every value of its type and range (ratios and amounts exact decimals), and the parts consistent
+with each other and with the feeds (``feeds.md``: the values a department sends). A malformed file
+raises ``RulesError``, a ``SettingError``, with one sentence naming ``CREDIT_RULES``, the file and
+the key path, e.g. ``CREDIT_RULES (/x/rules.yaml): conduct.points_by_severity.3 must be an
+integer, not 'abc'.`` The run's first task loads the file (``pipeline.resolve_run_date``), so a
+wrong rules file stops the run there. Code reads numbers from ``Rules`` only; no weight, window,
+threshold, severity or count is written in code.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any, Callable
 
 import yaml
 
-from ecredit.feeds import FEEDS, CREDIT
+from ecredit.feeds import CREDIT, DEPARTMENTS, FEEDS, PENALTY_CATEGORIES, REGISTRATION_STATUSES
+from ecredit.settings import SettingError
+
+#: The severity scale of a credit record (scoring.md §1: 1 minor, 2 general, 3 serious, 4 very
+#: serious). It is the model's, not a rule: a bump never goes past the top ("max 4").
+SEVERITIES = (1, 2, 3, 4)
+CLASSES = ("A", "B", "C", "D")  # best to worst (scoring.md §3)
 
 
-class RulesError(ValueError):
-    pass
+class RulesError(SettingError):
+    """The rules file named by CREDIT_RULES is unreadable or malformed; one sentence naming the key."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +53,376 @@ class Rules:
         return node
 
 
-def _require(data: dict, dotted: str, kind, path: str, parts: tuple | None = None):
-    node = data
-    for part in parts or dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise RulesError(f"The rules file {path} lacks the key {dotted!r}.")
-        node = node[part]
-    if kind is not None and not isinstance(node, kind):
-        raise RulesError(f"The rules file {path} has {dotted!r} of the wrong type "
-                         f"({type(node).__name__}, expected {getattr(kind, '__name__', kind)}).")
-    return node
+# ---------------------------------------------------------------- the schema
+
+class _Bad(Exception):
+    """A problem at a key path; ``load`` turns it into the one-sentence RulesError."""
+
+    def __init__(self, where: tuple, problem: str):
+        super().__init__(problem)
+        self.where, self.problem = where, problem
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return _show(value)
+
+
+class Spec:
+    def check(self, value: Any, where: tuple) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Int(Spec):
+    min: int | None = None
+    max: int | None = None
+
+    def check(self, value, where):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Bad(where, f"must be an integer, not {_kind(value)}")
+        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+            raise _Bad(where, f"must be an integer {_range(self.min, self.max)}, not {value!r}")
+
+
+def _range(lo, hi) -> str:
+    if lo is not None and hi is not None:
+        return f"from {lo} to {hi}"
+    return f">= {lo}" if lo is not None else f"<= {hi}"
+
+
+@dataclass
+class Dec(Spec):
+    """An exact decimal: an integer, a decimal number as written in YAML (0.20) or a quoted
+    decimal ("0.03"); never a boolean, NaN or infinity."""
+    min: Decimal | int | None = None
+    max: Decimal | int | None = None
+    positive: bool = False
+    text_ok: bool = True  # False: a YAML number only (the code multiplies it with a float)
+
+    def check(self, value, where):
+        d = to_decimal(value) if self.text_ok or not isinstance(value, str) else None
+        if d is None:
+            raise _Bad(where, f"must be a decimal number, not {_kind(value)}")
+        if self.positive and d <= 0:
+            raise _Bad(where, f"must be a decimal number > 0, not {value!r}")
+        if self.min is not None and d < self.min or self.max is not None and d > self.max:
+            raise _Bad(where, f"must be a decimal number {_range(self.min, self.max)}, not {value!r}")
+
+
+def to_decimal(value) -> Decimal | None:
+    """The exact decimal a rules-file number stands for (a YAML float by its shortest repr,
+    which is the decimal written in the file), or None when it is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        d = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return d if d.is_finite() else None
+
+
+RATIO = Dec(0, 1)
+
+
+@dataclass
+class Str(Spec):
+    choices: tuple | None = None
+    pattern: str | None = None
+    what: str = ""  # what the choices are, for the message
+
+    def check(self, value, where):
+        if not isinstance(value, str) or not value.strip():
+            raise _Bad(where, f"must be a non-empty text, not {_kind(value)}")
+        if self.choices is not None and value not in self.choices:
+            raise _Bad(where, f"must be one of {', '.join(map(str, self.choices))}{self.what}, not {value!r}")
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise _Bad(where, f"must match {self.pattern}, not {value!r}")
+
+
+@dataclass
+class Bool(Spec):
+    def check(self, value, where):
+        if not isinstance(value, bool):
+            raise _Bad(where, f"must be true or false, not {_kind(value)}")
+
+
+@dataclass
+class List(Spec):
+    item: Spec
+    min_len: int = 0
+
+    def check(self, value, where):
+        if not isinstance(value, list):
+            raise _Bad(where, f"must be a list, not {_kind(value)}")
+        if len(value) < self.min_len:
+            raise _Bad(where, f"must list at least {self.min_len} value(s)")
+        for i, v in enumerate(value):
+            self.item.check(v, where + (i,))
+        seen = set()
+        for i, v in enumerate(value):
+            key = repr(v)
+            if key in seen:
+                raise _Bad(where + (i,), f"repeats {_show(v)}")
+            seen.add(key)
+
+
+@dataclass
+class Record(Spec):
+    """A mapping with known keys: each required unless in ``optional``; no other key."""
+    fields: dict
+    optional: frozenset = frozenset()
+
+    def check(self, value, where):
+        if not isinstance(value, dict):
+            raise _Bad(where, f"must be a mapping of {', '.join(map(str, self.fields))}, not {_kind(value)}")
+        for k in value:
+            if k not in self.fields:
+                of = "of " + ".".join(map(str, where)) if where else "at the top level"
+                raise _Bad(where + (k,), f"is not a known key {of} (known: {', '.join(map(str, self.fields))})")
+        for k, spec in self.fields.items():
+            if k not in value:
+                if k in self.optional:
+                    continue
+                raise _Bad(where + (k,), "is missing")
+            spec.check(value[k], where + (k,))
+
+
+@dataclass
+class Table(Spec):
+    """A mapping whose keys are data (the values a feed sends, classes, severities)."""
+    key: Spec
+    value: Spec
+    keys_exactly: tuple | None = None  # every one of these keys and no other
+
+    def check(self, value, where):
+        if not isinstance(value, dict):
+            raise _Bad(where, f"must be a mapping, not {_kind(value)}")
+        for k in value:
+            if self.keys_exactly is not None and k not in self.keys_exactly:
+                quoted = isinstance(k, str) and k in map(str, self.keys_exactly)
+                raise _Bad(where + (k,), f"is not a known key of {'.'.join(map(str, where))} "
+                                         f"(known: {', '.join(map(str, self.keys_exactly))})"
+                                         + ("; write the number without quotes" if quoted else ""))
+            try:
+                self.key.check(k, where)
+            except _Bad as e:
+                raise _Bad(where + (k,), "is not a valid key: it " + e.problem) from None
+        for k in self.keys_exactly or ():
+            if k not in value:
+                raise _Bad(where + (k,), "is missing")
+        for k, v in value.items():
+            self.value.check(v, where + (k,))
+
+
+@dataclass
+class Custom(Spec):
+    fn: Callable[[Any, tuple], None] = field(default=lambda v, w: None)
+
+    def check(self, value, where):
+        self.fn(value, where)
+
+
+def _credit_feeds():
+    return [f for f in FEEDS if f.table == CREDIT]
+
+
+NON_NEG = Int(min=0)
+POSITIVE = Int(min=1)
+DAYS = Int(min=1)
+SEVERITY = Int(min=SEVERITIES[0], max=SEVERITIES[-1])
+BUMP = Int(min=0, max=SEVERITIES[-1] - SEVERITIES[0])
+CLASS = Str(choices=CLASSES)
+LABEL = Str()
+RECORD_TYPE = Str(pattern=r"[A-Z][A-Z0-9_]*")
+
+
+def _severity_table(value: Spec) -> Table:
+    return Table(Int(), value, keys_exactly=SEVERITIES)
+
+
+def _record_spec(value, where):
+    Record({"type": RECORD_TYPE, "severity": SEVERITY, "polarity": Str(choices=("negative", "positive"))},
+           optional=frozenset({"severity", "polarity"})).check(value, where)
+    if value.get("polarity", "negative") == "negative" and "severity" not in value:
+        raise _Bad(where + ("severity",), "is missing (a negative record has a severity from 1 to 4)")
+    if value.get("polarity") == "positive" and "severity" in value:
+        raise _Bad(where + ("severity",), "must not be given: a positive record has no severity")
+
+
+def _record_types_spec() -> Record:
+    tables = {}
+    for f in _credit_feeds():
+        col = f.column(f.type_column)
+        tables[f.feed_id] = Table(Str(choices=col.values, what=f" (the values of {f.feed_id}'s {col.source})"),
+                                  Custom(_record_spec))
+    return Record(tables)
+
+
+def _check_measures(value, where):
+    """``measures`` (scoring.md §4): a sampling ratio, on-site and the measures per final class."""
+    Table(CLASS, Record({"sampling_ratio": Str(), "onsite": Bool(), "measures": List(Custom())}),
+          keys_exactly=CLASSES).check(value, where)
+    for c, m in value.items():
+        ratio = to_decimal(m["sampling_ratio"])
+        if ratio is None or not 0 <= ratio <= 1:
+            raise _Bad(where + (c, "sampling_ratio"), 'must be a decimal between 0 and 1, quoted ("0.03"), '
+                                                      f"not {m['sampling_ratio']!r}")
+        for i, item in enumerate(m["measures"]):
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[1] in DEPARTMENTS):
+                raise _Bad(where + (c, "measures", i), f"must be [CODE, department], not {_show(item)}")
+
+
+def _class_rule(fields: dict) -> Record:
+    return Record({**fields, "label": LABEL}, optional=frozenset({"label"}))
+
+
+SCHEMA = Record({
+    "version_label": Str(),
+    # §1
+    "windows": Record({"default_by_severity": _severity_table(DAYS)}),
+    "record_types": _record_types_spec(),
+    "penalties": Record({
+        "light_categories": List(Str(choices=PENALTY_CATEGORIES, what=" (amr.penalties' 处罚类别)")),
+        "light_severity": SEVERITY,
+        "light_window_days": DAYS,
+        "heavy_categories": List(Str(choices=PENALTY_CATEGORIES, what=" (amr.penalties' 处罚类别)")),
+        "heavy_severity": SEVERITY,
+        "window_days": DAYS,
+        "large_amount_yuan": Dec(min=0),
+        "large_amount_severity_bump": BUMP,
+    }),
+    "lists": Record({"serious_max_days": DAYS}),
+    "cac": Record({"unrectified_severity_bump": BUMP, "rectified_window_days": DAYS}),
+    "customs_violations": Record({"large_amount_yuan": Dec(min=0), "large_amount_severity_bump": BUMP}),
+    # quality.md
+    "quality": Record({"max_quarantined_ratio": RATIO, "volume_factor": Dec(positive=True, text_ok=False),
+                       "volume_history": POSITIVE}),
+    "registry": Record({
+        "active_statuses": List(Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)"), min_len=1),
+        "revoked_status": Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)"),
+        "unclassified_statuses": List(Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)")),
+    }),
+    # §2
+    "identity": Record({
+        "registered_points": NON_NEG, "licence_displayed_points": NON_NEG,
+        "verified_recent_days": DAYS, "verified_recent_points": NON_NEG,
+        "verified_days": DAYS, "verified_points": NON_NEG,
+    }),
+    "evaluation": Record({
+        "months": POSITIVE,
+        "weights": Table(Str(), RATIO, keys_exactly=("overall_satisfaction", "product_quality", "brand_reputation",
+                                                     "after_sales")),
+        "scale": POSITIVE, "no_reviews_score": NON_NEG, "deleted_reviews_penalty": NON_NEG, "max": NON_NEG,
+    }),
+    "quality_score": Record({
+        "spot_check_days": DAYS, "no_spot_check_points": NON_NEG, "spot_check_scale": NON_NEG,
+        "passed_result": Str(choices=("合格", "不合格"), what=" (amr.spot_checks' 抽查结果)"),
+        "complaint_days": DAYS, "complaint_in_progress": NON_NEG,
+        "complaint_done_without_compensation": NON_NEG, "complaint_done_with_compensation": NON_NEG,
+        "complaint_cap": NON_NEG,
+    }),
+    "conduct": Record({"base": NON_NEG, "points_by_severity": _severity_table(NON_NEG), "positive_bonus": NON_NEG,
+                       "max": NON_NEG}),
+    # §3
+    "classes": Record({"thresholds": Table(Str(), Int(), keys_exactly=CLASSES[:-1]),
+                       "labels": Table(Str(), LABEL, keys_exactly=CLASSES)}),
+    "class_rules": Record({
+        "R_NEW": _class_rule({"established_days": DAYS, "base_class": CLASS}),
+        "R_SERIOUS": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
+        "R_REVOKED": _class_rule({"class": CLASS}),
+        "R_SEV4": _class_rule({"severity": SEVERITY, "class": CLASS}),
+        "R_ABNORMAL": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
+    }),
+    # §4
+    "measures": Custom(_check_measures),
+    # §5
+    "plan": Record({"schedule": Str(choices=("monthly", "daily")), "inspectors_per_operator": POSITIVE}),
+    # §6
+    "dishonest_list": Record({"record_types": List(RECORD_TYPE, min_len=1)}),
+    "risk_alerts": Record({"levels": Table(CLASS, LABEL), "max_reasons": POSITIVE}),
+}, optional=frozenset({"version_label"}))
+
+
+def _consistent(data: dict) -> None:
+    """What the schema of each key alone cannot say: the parts agree with each other."""
+    types: dict[str, tuple] = {}
+    for feed_id, table in data["record_types"].items():
+        for value, spec in table.items():
+            meaning = (spec.get("polarity", "negative"), spec.get("severity"))
+            if types.setdefault(spec["type"], meaning) != meaning:
+                raise _Bad(("record_types", feed_id, value, "type"),
+                           f"gives {spec['type']} another polarity or severity than an earlier value does")
+    for where in (("class_rules", "R_SERIOUS", "record_types"), ("class_rules", "R_ABNORMAL", "record_types"),
+                  ("dishonest_list", "record_types")):
+        node = data
+        for part in where:
+            node = node[part]
+        for i, t in enumerate(node):
+            if t not in types:
+                raise _Bad(where + (i,), f"names {t!r}, which is no record type of record_types")
+            if types[t][0] != "negative":
+                raise _Bad(where + (i,), f"names {t!r}, a positive record type")
+    p = data["penalties"]
+    both = sorted(set(p["light_categories"]) & set(p["heavy_categories"]))
+    if both:
+        raise _Bad(("penalties", "heavy_categories"), f"must not repeat a light category ({', '.join(both)})")
+    reg = data["registry"]
+    both = sorted(set(reg["active_statuses"]) & set(reg["unclassified_statuses"]))
+    if both:
+        raise _Bad(("registry", "unclassified_statuses"), f"must not hold an active status ({', '.join(both)})")
+    t = data["classes"]["thresholds"]
+    if not t["A"] > t["B"] > t["C"]:
+        raise _Bad(("classes", "thresholds"), f"must have A > B > C, not {t['A']}, {t['B']}, {t['C']}")
+    weights = data["evaluation"]["weights"]
+    total = sum((to_decimal(w) for w in weights.values()), Decimal(0))
+    if total != 1:
+        raise _Bad(("evaluation", "weights"), f"must add up to 1 exactly, not {total}")
+
+
+def _where(parts: tuple) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def validate(data: Any, path: str) -> None:
+    """Raise RulesError naming CREDIT_RULES, the file and the key path when ``data`` (the parsed
+    file) is not a valid rule set."""
+    if not isinstance(data, dict):
+        raise RulesError(f"CREDIT_RULES ({path}) must hold a mapping of the rules (scoring.md), not "
+                         f"{'an empty file' if data is None else _kind(data)}.")
+    try:
+        SCHEMA.check(data, ())
+        _consistent(data)
+    except _Bad as e:
+        raise RulesError(f"CREDIT_RULES ({path}): {_where(e.where)} {e.problem}.") from None
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (PyYAML
+    would keep the last silently, hiding the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            self.flatten_mapping(node)
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
+                                                                key_node.start_mark)
+                    seen.add(key)
+                except TypeError:  # an unhashable key: the base constructor says so
+                    break
+        return super().construct_mapping(node, deep)
 
 
 def load(path: str | Path) -> Rules:
@@ -55,102 +430,13 @@ def load(path: str | Path) -> Rules:
     try:
         raw = p.read_bytes()
     except OSError as e:
-        raise RulesError(f"CREDIT_RULES: the rules file {p} cannot be read ({e.strerror}).") from None
+        raise RulesError(f"CREDIT_RULES ({p}) cannot be read ({e.strerror}).") from None
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as e:
-        raise RulesError(f"The rules file {p} is not valid YAML: {e}".splitlines()[0]) from None
-    if not isinstance(data, dict):
-        raise RulesError(f"The rules file {p} must be a mapping at the top level.")
-    sev = _require(data, "windows.default_by_severity", dict, str(p))
-    for s in (1, 2, 3, 4):
-        if not isinstance(sev.get(s), int) or sev[s] <= 0:
-            raise RulesError(f"The rules file {p} needs a positive integer at 'windows.default_by_severity.{s}'.")
-    for f in FEEDS:
-        if f.table != CREDIT:
-            continue
-        table = _require(data, f"record_types.{f.feed_id}", dict, str(p), ("record_types", f.feed_id))
-        for value, spec in table.items():
-            where = f"record_types.{f.feed_id}.{value}"
-            if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
-                raise RulesError(f"The rules file {p} needs a 'type' at {where!r}.")
-            if spec.get("polarity", "negative") not in ("negative", "positive"):
-                raise RulesError(f"The rules file {p} has a bad polarity at {where!r}.")
-            if spec.get("polarity", "negative") == "negative" and spec.get("severity") not in (1, 2, 3, 4):
-                raise RulesError(f"The rules file {p} needs a severity 1-4 at {where!r}.")
-    for key, kind in (("penalties.light_categories", list), ("penalties.light_window_days", int),
-                      ("penalties.heavy_categories", list), ("penalties.window_days", int),
-                      ("penalties.large_amount_yuan", (int, float)), ("lists.serious_max_days", int),
-                      ("cac.unrectified_severity_bump", int), ("cac.rectified_window_days", int),
-                      ("customs_violations.large_amount_yuan", (int, float)),
-                      ("quality.max_quarantined_ratio", (int, float)), ("quality.volume_factor", (int, float)),
-                      ("quality.volume_history", int)):
-        _require(data, key, kind, str(p))
-    _check_scoring(data, str(p))
+        mark = getattr(e, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        why = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise RulesError(f"CREDIT_RULES ({p}) is not valid YAML: {at}{why}.") from None
+    validate(data, str(p))
     return Rules(data=data, version=hashlib.sha256(raw).hexdigest(), path=str(p))
-
-
-NUMBER = (int, float)
-SCORING_KEYS = (
-    ("registry.active_statuses", list), ("registry.revoked_status", str), ("registry.unclassified_statuses", list),
-    ("identity.registered_points", int), ("identity.licence_displayed_points", int),
-    ("identity.verified_recent_days", int), ("identity.verified_recent_points", int),
-    ("identity.verified_days", int), ("identity.verified_points", int),
-    ("evaluation.months", int), ("evaluation.weights", dict), ("evaluation.scale", NUMBER),
-    ("evaluation.no_reviews_score", int), ("evaluation.deleted_reviews_penalty", int), ("evaluation.max", int),
-    ("quality_score.spot_check_days", int), ("quality_score.no_spot_check_points", int),
-    ("quality_score.spot_check_scale", int), ("quality_score.passed_result", str),
-    ("quality_score.complaint_days", int), ("quality_score.complaint_in_progress", int),
-    ("quality_score.complaint_done_without_compensation", int),
-    ("quality_score.complaint_done_with_compensation", int), ("quality_score.complaint_cap", int),
-    ("conduct.base", int), ("conduct.points_by_severity", dict), ("conduct.positive_bonus", int), ("conduct.max", int),
-    ("classes.thresholds", dict), ("classes.labels", dict),
-    ("class_rules.R_NEW.established_days", int), ("class_rules.R_NEW.base_class", str),
-    ("class_rules.R_SERIOUS.record_types", list), ("class_rules.R_SERIOUS.class", str),
-    ("class_rules.R_REVOKED.class", str), ("class_rules.R_SEV4.severity", int), ("class_rules.R_SEV4.class", str),
-    ("class_rules.R_ABNORMAL.record_types", list), ("class_rules.R_ABNORMAL.class", str),
-    ("measures", dict), ("plan.schedule", str), ("dishonest_list.record_types", list),
-    ("risk_alerts.levels", dict), ("risk_alerts.max_reasons", int),
-)
-
-
-def _check_scoring(data: dict, path: str) -> None:
-    """The scoring.md part of the rules file: every key present, of its type, and coherent."""
-    from decimal import Decimal, InvalidOperation
-
-    from ecredit.feeds import DEPARTMENTS
-
-    def bad(key: str, why: str):
-        raise RulesError(f"The rules file {path} has a bad {key!r}: {why}.")
-
-    for key, kind in SCORING_KEYS:
-        _require(data, key, kind, path)
-    classes = ("A", "B", "C", "D")
-    t = data["classes"]["thresholds"]
-    if not all(isinstance(t.get(c), int) for c in "ABC") or not t["A"] > t["B"] > t["C"]:
-        bad("classes.thresholds", "needs integers A > B > C")
-    for key in ("class_rules.R_NEW.base_class", "class_rules.R_SERIOUS.class", "class_rules.R_REVOKED.class",
-                "class_rules.R_SEV4.class", "class_rules.R_ABNORMAL.class"):
-        if _require(data, key, str, path) not in classes:
-            bad(key, "a class is one of A, B, C, D")
-    if set(data["conduct"]["points_by_severity"]) != {1, 2, 3, 4}:
-        bad("conduct.points_by_severity", "needs points for severities 1, 2, 3 and 4")
-    if set(data["evaluation"]["weights"]) != {"overall_satisfaction", "product_quality", "brand_reputation", "after_sales"}:
-        bad("evaluation.weights", "needs overall_satisfaction, product_quality, brand_reputation, after_sales")
-    if data["plan"]["schedule"] not in ("monthly", "daily"):
-        bad("plan.schedule", "monthly or daily")
-    if set(data["measures"]) != set(classes):
-        bad("measures", "needs the classes A, B, C and D")
-    for c, m in data["measures"].items():
-        try:
-            ratio = Decimal(str(_require(data, f"measures.{c}.sampling_ratio", str, path, ("measures", c, "sampling_ratio"))))
-        except InvalidOperation:
-            ratio = Decimal(-1)
-        if not Decimal(0) <= ratio <= Decimal(1):
-            bad(f"measures.{c}.sampling_ratio", "a decimal between 0 and 1, quoted (\"0.03\")")
-        _require(data, f"measures.{c}.onsite", bool, path, ("measures", c, "onsite"))
-        for item in _require(data, f"measures.{c}.measures", list, path, ("measures", c, "measures")):
-            if not (isinstance(item, list) and len(item) == 2 and item[1] in DEPARTMENTS):
-                bad(f"measures.{c}.measures", f"each measure is [CODE, department], not {item!r}")
-    if not set(data["risk_alerts"]["levels"]) <= set(classes):
-        bad("risk_alerts.levels", "keys are classes")

@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit.rules import Rules
+from ecredit.rules import SEVERITIES, Rules
 
 CLASSES = ("A", "B", "C", "D")  # best to worst
 EXACT = T.DecimalType(38, 10)
@@ -123,7 +123,7 @@ def record_points(records: DataFrame, rules: Rules) -> DataFrame:
     """The active records of each operator with the points each takes off (or the positive
     bonus's marker): the credit-record part of the reasons."""
     pts = rules.get("conduct.points_by_severity")
-    table = F.create_map(*[x for s in (1, 2, 3, 4) for x in (F.lit(s), F.lit(int(pts[s])))])
+    table = F.create_map(*[x for s in SEVERITIES for x in (F.lit(s), F.lit(int(pts[s])))])
     return (records.filter(F.col("active"))
             .withColumn("points", F.when(F.col("polarity") == "negative", -table[F.col("severity")]).otherwise(F.lit(0)))
             .select("operator_key", "record_key", "record_type", "polarity", "severity", "dept", "event_date", "points"))

@@ -48,6 +48,10 @@ class Settings:
     def uses_demo_pii_key(self) -> bool:
         return self.pii_key == DEMO_PII_KEY
 
+    @property
+    def uses_demo_draw_secret(self) -> bool:
+        return self.draw_secret == DEMO_DRAW_SECRET
+
     def as_env(self) -> dict[str, str]:
         """The settings as environment variables, for a child process (spark-submit)."""
         return {
@@ -100,6 +104,9 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
     if pii_key == DEMO_PII_KEY:
         warnings.warn("CREDIT_PII_KEY is not set: using the DEMO key; natural persons' NP- keys are not secret.",
                       stacklevel=2)
+    if draw_secret == DEMO_DRAW_SECRET:
+        warnings.warn("CREDIT_DRAW_SECRET is not set: using the DEMO secret; anyone can work out the inspection "
+                      "draws' salts, and so the plans, in advance.", stacklevel=2)
 
     deadline = env.get("CREDIT_MANIFEST_DEADLINE", "06:00")
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", deadline)

@@ -21,7 +21,7 @@ from pyspark.sql import types as T
 from ecredit import ingest
 from ecredit.files import write_json_atomic
 from ecredit.feeds import CREDIT, FEEDS
-from ecredit.rules import Rules
+from ecredit.rules import SEVERITIES, Rules, to_decimal
 from ecredit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _base(df: DataFrame, rules: Rules, feed_id: str, type_column: str, event: Co
 
 
 def _default_until(rules: Rules) -> Column:
-    days = F.create_map(*[x for s in (1, 2, 3, 4) for x in (F.lit(s), F.lit(rules.default_window(s)))])
+    days = F.create_map(*[x for s in SEVERITIES for x in (F.lit(s), F.lit(rules.default_window(s)))])
     return F.date_add(F.col("event_date"), (days[F.col("severity")] - 1).cast("int"))
 
 
@@ -132,8 +132,9 @@ def _finish(df: DataFrame, withdrawn: Column, until: Column, amount: Column | No
             .select(*RECORD_COLUMNS))
 
 
-def _bump(sev: Column, cond: Column, by: int = 1) -> Column:
-    return F.when(cond, F.least(F.lit(4), sev + F.lit(by))).otherwise(sev)
+def _bump(sev: Column, cond: Column, by: int) -> Column:
+    """severity + ``by`` (the rules file's bump) where ``cond`` holds, never past the scale's top."""
+    return F.when(cond, F.least(F.lit(SEVERITIES[-1]), sev + F.lit(int(by)))).otherwise(sev)
 
 
 def penalties(folded: DataFrame, rules: Rules) -> DataFrame:
@@ -142,8 +143,10 @@ def penalties(folded: DataFrame, rules: Rules) -> DataFrame:
     light = F.col("penalty_category").isin(p["light_categories"])
     heavy = F.col("penalty_category").isin(p["heavy_categories"])
     amount = F.col("amount_10k_yuan").cast(T.DecimalType(24, 4)) * F.lit(10000)
-    sev = F.when(light, F.lit(1)).when(heavy, F.lit(4)).otherwise(F.col("severity"))
-    sev = _bump(sev, F.coalesce(amount >= F.lit(p["large_amount_yuan"]), F.lit(False)))
+    sev = F.when(light, F.lit(int(p["light_severity"]))).when(heavy, F.lit(int(p["heavy_severity"]))) \
+        .otherwise(F.col("severity"))
+    sev = _bump(sev, F.coalesce(amount >= F.lit(to_decimal(p["large_amount_yuan"])), F.lit(False)),
+                p["large_amount_severity_bump"])
     until = (F.when(F.col("publicity_end").isNotNull(), _date("publicity_end"))
              .when(light, _days(F.col("event_date"), p["light_window_days"] - 1))
              .otherwise(_days(F.col("event_date"), p["window_days"] - 1)))
@@ -187,8 +190,9 @@ def customs_violations(folded: DataFrame, rules: Rules) -> DataFrame:
     df = _base(_feed(folded, "customs.violations"), rules, "customs.violations", "violation_type",
                _date("decision_date"))
     amount = F.col("amount_yuan").cast(AMOUNT)
-    big = F.coalesce(amount >= F.lit(rules.get("customs_violations.large_amount_yuan")), F.lit(False))
-    df = df.withColumn("severity", _bump(F.col("severity"), big))
+    p = rules.get("customs_violations")
+    big = F.coalesce(amount >= F.lit(to_decimal(p["large_amount_yuan"])), F.lit(False))
+    df = df.withColumn("severity", _bump(F.col("severity"), big, p["large_amount_severity_bump"]))
     return _finish(df, F.col("withdrawn") == "true", _default_until(rules), amount)
 
 
@@ -390,7 +394,7 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
             seed = draw.seed(run_date, salt)
             classes = {r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()}
             on_duty = [r["inspector_id"] for r in roster.filter("on_duty").select("inspector_id").collect()]
-            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty)
+            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty, draw.inspectors_per_operator(rules))
             warnings += [f"inspection plan {run_date}: {w}" for w in more]
             plan_rows = [(run_date, r["operator_key"], r["seed"], r["final_class"], r["inspector_ids"], r["onsite_required"])
                          for r in rows]

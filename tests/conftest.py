@@ -14,6 +14,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
+# CI=true: a skip (a missing service) fails instead (operations.md); see tests/ci_strict.py
+from tests.ci_strict import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def spark():

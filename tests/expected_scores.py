@@ -468,11 +468,11 @@ def credit_records(state: dict, rules: dict, d: dt.date) -> list[dict]:
 
                 def sev_fn(s, cat=cat, amount=amount):
                     if cat in pen["light_categories"]:
-                        s = 1
+                        s = int(pen["light_severity"])
                     elif cat in pen["heavy_categories"]:
-                        s = 4
+                        s = int(pen["heavy_severity"])
                     if amount is not None and amount * 10000 >= Decimal(str(pen["large_amount_yuan"])):
-                        s += 1
+                        s += int(pen["large_amount_severity_bump"])
                     return min(4, s)
 
                 end = r["_dates"].get("公示截止期")
@@ -506,7 +506,7 @@ def credit_records(state: dict, rules: dict, d: dt.date) -> list[dict]:
             elif feed == "customs.violations":
                 amount = r["_num"].get("PENALTY_CNY")
                 big = amount is not None and amount >= Decimal(str(cus["large_amount_yuan"]))
-                emit(rk, r, feed, r["TYPE"], default_window(r), lambda s, big=big: s + (1 if big else 0))
+                emit(rk, r, feed, r["TYPE"], default_window(r), lambda s, big=big: s + (int(cus["large_amount_severity_bump"]) if big else 0))
             elif feed == "customs.enterprise_credit":
                 continue  # below: one level in force per enterprise
             else:

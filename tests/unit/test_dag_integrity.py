@@ -112,8 +112,9 @@ def test_spark_tasks_use_the_spark_provider_operator(dag):
 
 
 def test_order_of_the_main_line(dag):
-    assert dag.get_task("ingest").upstream_task_ids == {
-        "resolve_run_date", *(f"{d}.check_delivery" for d in feeds.DEPARTMENTS)}
+    # ingest follows resolve_run_date through the departments' checks (a setup task's direct
+    # downstream must be all_success, and ingest is all_done)
+    assert dag.get_task("ingest").upstream_task_ids == {f"{d}.check_delivery" for d in feeds.DEPARTMENTS}
     joined = dag.get_task("departments_validated")
     assert joined.upstream_task_ids == {"ingest", "validate"}
     assert str(joined.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")  # a rejected department never blocks
@@ -125,6 +126,16 @@ def test_order_of_the_main_line(dag):
     assert dag.get_task("push").upstream_task_ids - {"resolve_run_date"} == {"publish"}
     assert dag.get_task("report").upstream_task_ids - {"resolve_run_date"} == {"publish"}
     assert dag.get_task("resolve_run_date").upstream_task_ids == set()
+
+
+def test_a_failed_first_task_stops_every_other_task(dag):
+    """resolve_run_date is the run's setup task: when it fails (a wrong setting), every task after
+    it is upstream_failed, the all_done ones (ingest, departments_validated) included."""
+    first = dag.get_task("resolve_run_date")
+    assert first.is_setup and not first.is_teardown
+    assert first.get_flat_relative_ids(upstream=False) == {t.task_id for t in dag.tasks} - {first.task_id}
+    for t in first.downstream_list:
+        assert str(t.trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS"), t.task_id
 
 
 def test_every_task_has_retries_timeout_and_failure_callback(dag):

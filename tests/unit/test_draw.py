@@ -20,10 +20,12 @@ pytestmark = pytest.mark.unit
 # scoring.md §5 defaults, written out here (the pipeline reads them from the rules file)
 RATIOS = {"A": "0.03", "B": "0.10", "C": "0.30", "D": "0.80"}
 ONSITE = {"A": False, "B": False, "C": False, "D": True}
+PER = 2  # inspectors per drawn operator: "take the first 2"
 
 
 def test_the_rules_file_gives_the_spec_defaults(default_rules):
     assert draw.parameters(default_rules) == ("monthly", RATIOS, ONSITE)
+    assert draw.inspectors_per_operator(default_rules) == PER
 
 SECRET = "test-draw-secret"
 D = dt.date(2026, 12, 1)
@@ -88,18 +90,19 @@ def test_unknown_schedule_named():
 def test_ceil_in_exact_decimal(ratio, operators, drawn):
     classes = {f"OP{i:03d}": "B" for i in range(operators)}
     for r in (ratio, Decimal(ratio)):
-        rows, counts, _ = draw.draw("s", classes, {"B": r}, {}, ["I1", "I2"])
-        assert counts["B"] == {"operators": operators, "ratio": ratio, "drawn": drawn, "onsite": False}
+        rows, counts, _ = draw.draw("s", classes, {"B": r}, {}, ["I1", "I2"], PER)
+        assert counts["B"] == {"operators": operators, "ratio": ratio, "drawn": drawn, "onsite": False,
+                               "inspectors_per_operator": PER}
         assert len(rows) == drawn
 
 
 def test_bad_ratios_rejected():
     with pytest.raises(TypeError, match="float"):
-        draw.draw("s", {"X": "A"}, {"A": 0.03}, {}, [])
+        draw.draw("s", {"X": "A"}, {"A": 0.03}, {}, [], PER)
     with pytest.raises(ValueError, match="between 0 and 1"):
-        draw.draw("s", {"X": "A"}, {"A": "1.5"}, {}, [])
+        draw.draw("s", {"X": "A"}, {"A": "1.5"}, {}, [], PER)
     with pytest.raises(ValueError, match=r"no draw ratio for final class\(es\) D"):
-        draw.draw("s", {"X": "D"}, {"A": "0.03"}, {}, [])
+        draw.draw("s", {"X": "D"}, {"A": "0.03"}, {}, [], PER)
 
 
 # --- the draw ---------------------------------------------------------------------------------------
@@ -124,29 +127,29 @@ def hand_draw(seed_hex: str, pool: list[str]) -> list[tuple[str, str, str]]:
 def test_small_draw_by_hand():
     seed_hex = h(f"2026-12-01|{hand_salt(D)}")
     pool = ["ZF-001", "ZF-002", "ZF-003"]
-    rows, counts, warnings = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool)
+    rows, counts, warnings = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool, PER)
     assert [(r["operator_key"], r["final_class"], r["inspector_ids"]) for r in rows] == hand_draw(seed_hex, pool)
     assert all(r["seed"] == seed_hex and r["onsite_required"] == (r["final_class"] == "D") for r in rows)
     assert {c: v["drawn"] for c, v in counts.items()} == EXPECTED_DRAWN
-    assert counts["A"] == {"operators": 2, "ratio": "0.03", "drawn": 1, "onsite": False}
-    assert counts["D"] == {"operators": 3, "ratio": "0.80", "drawn": 3, "onsite": True}
+    assert counts["A"] == {"operators": 2, "ratio": "0.03", "drawn": 1, "onsite": False, "inspectors_per_operator": 2}
+    assert counts["D"] == {"operators": 3, "ratio": "0.80", "drawn": 3, "onsite": True, "inspectors_per_operator": 2}
     assert warnings == []
     json.dumps(counts)  # JSON-able
 
 
 def test_draw_is_deterministic_and_depends_on_the_seed():
     pool = ["ZF-003", "ZF-001", "ZF-002"]
-    first = draw.draw("seed-1", CLASSES, RATIOS, ONSITE, pool)
+    first = draw.draw("seed-1", CLASSES, RATIOS, ONSITE, pool, PER)
     assert draw.draw("seed-1", dict(reversed(CLASSES.items())), RATIOS, ONSITE,
-                     list(reversed(pool))) == first
-    others = [draw.draw(f"seed-{i}", CLASSES, RATIOS, ONSITE, pool)[0] for i in range(2, 6)]
+                     list(reversed(pool)), PER) == first
+    others = [draw.draw(f"seed-{i}", CLASSES, RATIOS, ONSITE, pool, PER)[0] for i in range(2, 6)]
     assert any(o != first[0] for o in others)
 
 
 @pytest.mark.parametrize("pool", [["ZF-009"], []])
 def test_fewer_than_two_inspectors_on_duty_warns(pool):
     seed_hex = h("x")
-    rows, _, warnings = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool)
+    rows, _, warnings = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool, PER)
     assert [r["operator_key"] for r in rows] == [k for k, _, _ in hand_draw(seed_hex, pool)]
     assert all(r["inspector_ids"] == ",".join(pool) for r in rows)
     assert len(warnings) == 1 and f"only {len(pool)} inspector" in warnings[0]
@@ -176,7 +179,7 @@ def publish(engine, *, secret: str = SECRET, committed_on: dt.date | None = dt.d
             conn.execute(draw_commitment.insert(), {"draw_date": D, "published_run_date": committed_on,
                                                     "salt_sha256": draw.salt_commitment(hand_salt(D))})
         seed_hex = draw.seed(D, s)
-        rows, counts, _ = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool)
+        rows, counts, _ = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool, PER)
         conn.execute(inspection_draw.insert(), {"run_date": D, "salt": s, "salt_sha256": draw.salt_commitment(s),
                                                 "seed": seed_hex, "counts": json.dumps(counts)})
         conn.execute(inspection_plan.insert(), [{"run_date": D, **r} for r in rows])
