@@ -89,7 +89,7 @@ def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Ite
     with open(info["path"], "rb") as stream:
         for raw in parse.iter_rows(stream, feed, part):
             if raw.values is None:
-                payload = checks.masked_payload(feed, raw.fields, None)
+                payload = checks.masked_payload(feed, raw.fields, None, raw.header)
                 payload["_detail"] = raw.malformed
                 yield (feed.dept, raw.line, None, False, None, [checks.MALFORMED], [],
                        json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail, None)
