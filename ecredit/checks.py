@@ -37,7 +37,17 @@ MALFORMED = "MALFORMED"
 REASON_CODES = (MALFORMED, MISSING_REQUIRED, BAD_USCC, BAD_ID_NO, BAD_ENUM, BAD_DATE, BAD_NUMBER,
                 BAD_DISTRICT, DUPLICATE_KEY)
 
-RETIRED_DISTRICT = "RETIRED_DISTRICT"  # a warning that keeps the row
+# Warnings (quality.md: they keep the row or the file). A row's: a retired Guangzhou district code.
+# A file's, found by the gate in its header: the feed's columns in another order than feeds.md
+# (the file is read by the header's names), an unknown extra column (ignored).
+RETIRED_DISTRICT = "RETIRED_DISTRICT"
+COLUMNS_REORDERED = "COLUMNS_REORDERED"
+EXTRA_COLUMN = "EXTRA_COLUMN"
+WARNING_TEXT = {
+    RETIRED_DISTRICT: "a retired Guangzhou district code (" + ", ".join(RETIRED_DISTRICTS) + "); the row is kept",
+    COLUMNS_REORDERED: "columns in another order than feeds.md; the file is read by its header's names",
+    EXTRA_COLUMN: "an unknown extra column, ignored (its values are never stored)",
+}
 
 # ASCII digits only: values are NFKC-normalised first (``as_sent``), so full-width digits pass and
 # digits of other scripts do not.

@@ -146,7 +146,7 @@ def csv_cases(feed: Feed, head: list[str], n: int) -> list[tuple[str, str, dict]
     row = person(feed, n + 2)
     out.append(("too_many_fields", csv_line(fields(feed, head, row) + ["多余字段"]), row))
     row = person(feed, n + 3)
-    out.append(("too_few_fields", csv_line(fields(feed, head, row)[:-1]), row))
+    out.append(("too_few_fields", csv_line(fields(feed, head, row)[1:]), row))  # the first field dropped
     row = dict(person(feed, n + 4))
     row[t.name] = row[t.name][:1] + "\x00" + row[t.name][1:]
     out.append(("nul", csv_line(fields(feed, head, row)), row))

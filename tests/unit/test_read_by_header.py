@@ -144,3 +144,32 @@ def test_masked_payload_of_a_malformed_row_needs_the_files_header():
     assert payload == _masked(ops, row)
     assert checks.masked_payload(ops, fields[:-1], None, head).keys() == {"_withheld"}
     assert checks.masked_payload(ops, fields, None, None).keys() == {"_withheld"}  # no header: nothing
+
+
+@pytest.mark.parametrize("order,extra", LAYOUTS, ids=lambda v: str(v))
+@pytest.mark.parametrize("feed", CSV_FEEDS, ids=lambda f: f.feed_id)
+def test_the_gate_accepts_and_warns_of_a_reordered_header_and_an_extra_column(tmp_path, feed, order, extra):
+    """feeds.md: a file whose columns come in another order is read the same, with a warning;
+    quality.md: an unknown extra column is a warning. Each is a file warning of the gate, with its
+    count (columns out of place, extra columns), for dq_result and rejections.csv."""
+    import datetime as dt
+
+    from ecredit import delivery, settings as settings_mod
+
+    cfg = settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": "k"})
+    head = hc.header(feed, order, extra)
+    data = hc.csv_bytes(feed, head, [hc.csv_line(hc.fields(feed, head, hc.person(feed, 1)))])
+    hc.write_files(cfg.landing_dir / feed.dept / "2026-11-01", {feed.file: (data, 1)}, feed.dept, "2026-11-01")
+    g = delivery.gate_delivery(cfg, feed.dept, dt.date(2026, 11, 1))
+    assert g["status"] == "accepted" and len(g["files"]) == 1
+    listed = [c.source for c in feed.columns]
+    moved = sum(a != b for a, b in zip([h for h in head if h != hc.EXTRA_SOURCE], listed))  # worked out here
+    want = {}
+    if moved:
+        want["COLUMNS_REORDERED"] = (moved, len(head))
+    if extra:
+        want["EXTRA_COLUMN"] = (1, len(head))
+    assert {w["code"]: (w["count"], w["columns"]) for w in g["files"][0]["warnings"]} == want
+    assert bool(moved) == (order != "ordered")
+    assert any("another order than feeds.md" in w for w in g["warnings"]) == bool(moved)
+    assert any(repr(hc.EXTRA_SOURCE) in w for w in g["warnings"]) == extra
