@@ -16,7 +16,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
 from collections import Counter, defaultdict
 
