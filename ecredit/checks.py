@@ -37,7 +37,17 @@ MALFORMED = "MALFORMED"
 REASON_CODES = (MALFORMED, MISSING_REQUIRED, BAD_USCC, BAD_ID_NO, BAD_ENUM, BAD_DATE, BAD_NUMBER,
                 BAD_DISTRICT, DUPLICATE_KEY)
 
-RETIRED_DISTRICT = "RETIRED_DISTRICT"  # a warning that keeps the row
+# Warnings (quality.md: they keep the row or the file). A row's: a retired Guangzhou district code.
+# A file's, found by the gate in its header: the feed's columns in another order than feeds.md
+# (the file is read by the header's names), an unknown extra column (ignored).
+RETIRED_DISTRICT = "RETIRED_DISTRICT"
+COLUMNS_REORDERED = "COLUMNS_REORDERED"
+EXTRA_COLUMN = "EXTRA_COLUMN"
+WARNING_TEXT = {
+    RETIRED_DISTRICT: "a retired Guangzhou district code (" + ", ".join(RETIRED_DISTRICTS) + "); the row is kept",
+    COLUMNS_REORDERED: "columns in another order than feeds.md; the file is read by its header's names",
+    EXTRA_COLUMN: "an unknown extra column, ignored (its values are never stored)",
+}
 
 # ASCII digits only: values are NFKC-normalised first (``as_sent``), so full-width digits pass and
 # digits of other scripts do not.
@@ -297,18 +307,24 @@ def check_sent(feed: Feed, vals: dict, delivery_date: dt.date, pii_key: str):
     return out, reasons, warnings, key, natural
 
 
-def masked_payload(feed: Feed, fields: list, values: Optional[dict]) -> dict:
+def masked_payload(feed: Feed, fields: list, values: Optional[dict], header: Optional[list] = None) -> dict:
     """A quarantined row's content for ``quarantine`` and ``rejections.csv``, personal data
-    masked: ID numbers, personal names and phones become asterisks. A row that could not be
-    split into the feed's columns is withheld except its length (it may hold anything)."""
+    masked: ID numbers, personal names and phones become asterisks. Only the feed's own columns
+    are shown, under the department's header names, in feeds.md's order: an unknown extra column
+    is never shown (it may hold anything). A MALFORMED CSV row (``values`` None) is matched to
+    the names of the file's own ``header`` when it split into exactly as many fields as that
+    header has (a NUL, undecodable bytes), never by position against feeds.md's order; any other
+    row that could not be split into the header's columns is withheld except its length (it may
+    hold anything)."""
     if values is not None:
         out = {}
         for c in feed.columns:
             v = values.get(c.name)
             out[c.source] = ("*" * len(v)) if (v is not None and c.kind in (ID_NO, PII)) else v
         return out
-    if feed.fmt == "csv" and len(fields) == len(feed.columns):
-        return {c.source: ("*" * len(f) if c.kind in (ID_NO, PII) else f)
-                for c, f in zip(feed.columns, fields)}
+    if feed.fmt == "csv" and header is not None and len(fields) == len(header):
+        sent = dict(zip(header, fields))  # a header naming a known column twice is rejected by the gate
+        return {c.source: ("*" * len(sent[c.source]) if c.kind in (ID_NO, PII) else sent[c.source])
+                for c in feed.columns if c.source in sent}
     text = ",".join(fields)
     return {"_withheld": f"{len(fields)} fields, {len(text)} characters: content withheld, it may hold personal data"}

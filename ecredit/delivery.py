@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from ecredit import feeds as feeds_mod
+from ecredit import checks, feeds as feeds_mod
 from ecredit.files import write_json_atomic
 from ecredit import parse
 from ecredit.settings import Settings
@@ -169,12 +169,27 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
         if twice:  # which of the two would be the value? neither is guessed
             reject(f"{name}: the header names a column more than once: {', '.join(twice)}")
             continue
+        # the file's own warnings (quality.md: they keep the file), counted per file in dq_result and
+        # listed in rejections.csv at line 1, the header's
+        file_warnings = []
         for extra in header.extra:
             result["warnings"].append(f"{name}: unknown extra column {extra!r} ignored")
+        if header.extra:
+            file_warnings.append({"code": checks.EXTRA_COLUMN, "count": len(header.extra),
+                                  "columns": len(header.columns),
+                                  "detail": "unknown extra columns ignored: " + ", ".join(map(repr, header.extra))})
+        if header.out_of_place:
+            result["warnings"].append(f"{name}: columns in another order than feeds.md, read by the header's "
+                                      f"names: {', '.join(header.columns)}")
+            file_warnings.append({"code": checks.COLUMNS_REORDERED, "count": len(header.out_of_place),
+                                  "columns": len(header.columns),
+                                  "detail": f"{len(header.out_of_place)} columns not where feeds.md lists them, "
+                                            f"read by the header's names: {', '.join(header.columns)}"})
         if feed.encoding == "gb18030" and _starts_with_utf8_bom(path):
             result["warnings"].append(f"{name}: begins with the UTF-8 byte-order mark though feeds.md declares "
                                       f"{feed.declared_encoding}; read as UTF-8")
-        result["files"].append({"name": name, "feed_id": feed.feed_id, "rows": rows, "sha256": sha})
+        result["files"].append({"name": name, "feed_id": feed.feed_id, "rows": rows, "sha256": sha,
+                                "warnings": file_warnings})
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != "manifest.json" and p.name not in listed:
             result["warnings"].append(f"{p.name}: present but not listed in the manifest; ignored")

@@ -137,14 +137,25 @@ def _kwargs(rule: checks.Rule) -> dict:
     return out
 
 
+# MALFORMED rows are set aside by the parser and never become DataFrame rows, so no column
+# expectation can count them: the suite's last expectation compares the rows GX validates with the
+# rows in the file (the gate's count, the manifest's), and fails by as many rows as were set aside.
+ROW_COUNT = "expect_table_row_count_to_equal"
+ROWS_IN_PARAM = {"$PARAMETER": "rows_in"}
+
+
 def suite_dict(feed: Feed) -> dict:
     """The feed's suite as JSON: one expectation per rule of ``checks.rules_for``, each carrying
-    its reason code in ``meta``."""
+    its reason code in ``meta``, and the row count (MALFORMED: rows set aside before GX ran)."""
     return {
         "name": feed.feed_id,
         "meta": {"feed": feed.feed_id, "source": "ecredit/checks.py rules_for; quality.md"},
         "expectations": [{"type": r.expectation, "kwargs": _kwargs(r), "meta": {"reason_code": r.code}}
-                         for r in checks.rules_for(feed)],
+                         for r in checks.rules_for(feed)]
+        + [{"type": ROW_COUNT, "kwargs": {"value": ROWS_IN_PARAM}, "meta": {"reason_code": checks.MALFORMED},
+            "notes": "Every row of the file reaches these expectations: a row the parser set aside as MALFORMED "
+                     "(undecodable bytes, wrong number of fields, invalid JSON, a NUL, a blank line) is missing "
+                     "from the rows validated here, and counted by this expectation."}],
     }
 
 
@@ -223,8 +234,9 @@ def context(docs_dir: Path | None = None):
 SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "include_unexpected_rows": False}
 
 
-def validate(ctx, df, feed: Feed, delivery_date: dt.date, result_format=None):
-    """Run the feed's suite on ``df`` in the job's own SparkSession (GX reuses it untouched)."""
+def validate(ctx, df, feed: Feed, delivery_date: dt.date, rows_in: int, result_format=None):
+    """Run the feed's suite on ``df`` in the job's own SparkSession (GX reuses it untouched);
+    ``rows_in``: the rows in the file, MALFORMED ones included (the gate's count)."""
     ds = ctx.data_sources.add_or_update_spark(name="ecredit_spark", persist=False)
     asset = ds.get_asset(feed.feed_id) if feed.feed_id in ds.get_asset_names() else ds.add_dataframe_asset(feed.feed_id)
     try:
@@ -233,7 +245,7 @@ def validate(ctx, df, feed: Feed, delivery_date: dt.date, result_format=None):
         bd = asset.add_batch_definition_whole_dataframe("file")
     batch = bd.get_batch(batch_parameters={"dataframe": df})
     return batch.validate(load_suite(feed), result_format=result_format or SUMMARY,
-                          expectation_parameters={"delivery_date": delivery_date.isoformat()})
+                          expectation_parameters={"delivery_date": delivery_date.isoformat(), "rows_in": int(rows_in)})
 
 
 def raised(exception_info: dict | None) -> str | None:
@@ -254,10 +266,15 @@ def summarise(result) -> list[dict]:
     out = []
     for r in result.results:
         cfg = r.expectation_config
+        element_count = int(r.result.get("element_count") or 0)
+        unexpected_count = int(r.result.get("unexpected_count") or 0)
+        if cfg.type == ROW_COUNT:  # the rows in the file, and those GX never saw (set aside)
+            value = cfg.kwargs.get("value")
+            element_count = int(value) if isinstance(value, (int, float)) else 0
+            unexpected_count = element_count - int(r.result.get("observed_value") or 0)
         out.append({"expectation": cfg.type, "column": cfg.kwargs.get("column"),
                     "reason_code": (cfg.meta or {}).get("reason_code"), "success": bool(r.success),
-                    "element_count": int(r.result.get("element_count") or 0),
-                    "unexpected_count": int(r.result.get("unexpected_count") or 0),
+                    "element_count": element_count, "unexpected_count": unexpected_count,
                     "exception": raised(r.exception_info)})
     return out
 
@@ -266,12 +283,14 @@ def disagreements(summary: list[dict], per_reason: dict) -> list[str]:
     """Where a file's GX counts contradict its row split (``per_reason``: rows quarantined per
     code). A row can fail several expectations of one code, so for each code the rows with it lie
     between the largest and the sum of its expectations' unexpected counts; a code with a single
-    expectation (DUPLICATE_KEY always) must match exactly. An expectation that raised is a problem."""
+    expectation (DUPLICATE_KEY always; MALFORMED: the row count) must match exactly. An
+    expectation that raised is a problem."""
     problems = [f"{s['expectation']}({s['column']}) raised: {s['exception']}" for s in summary if s["exception"]]
     by_code: dict = {}
     for s in summary:
         by_code.setdefault(s["reason_code"], []).append(s["unexpected_count"])
-    for code in sorted(set(by_code) | (set(per_reason) - {checks.MALFORMED})):
+    unchecked = set() if checks.MALFORMED in by_code else {checks.MALFORMED}  # a result stored before the row count
+    for code in sorted(set(by_code) | (set(per_reason) - unchecked)):
         n, gx_counts = per_reason.get(code, 0), by_code.get(code, [])
         if not gx_counts or not (max(gx_counts) <= n <= sum(gx_counts)):
             problems.append(f"{code}: {n} rows quarantined, GX unexpected counts {gx_counts}")
@@ -315,7 +334,7 @@ def validate_files(settings, rows, files: list[dict]) -> dict:
     def _validate_one(ctx, info: dict):
         feed = feed_by_name(info["dept"], info["name"])
         t0 = time.monotonic()
-        result = validate(ctx, file_frame(rows, feed, info), feed, dt.date.fromisoformat(info["date"]))
+        result = validate(ctx, file_frame(rows, feed, info), feed, dt.date.fromisoformat(info["date"]), info["rows"])
         path = result_path(settings, info)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
@@ -354,7 +373,7 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
         ValidationResultIdentifier,
     )
 
-    from ecredit import delivery
+    from ecredit import delivery, ingest
     from ecredit.feeds import DEPARTMENTS, feed as feed_by_name
 
     site = docs_dir(settings, run_date)
@@ -364,6 +383,7 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
     run_id = RunIdentifier(run_name=f"delivery {run_date.isoformat()}",
                            run_time=dt.datetime.combine(run_date, dt.time(), dt.timezone.utc))
     keys, rows, suites = [], [], set()
+    set_aside: dict = {}  # validation key -> the file's MALFORMED rows, shown on its page
     for dept in DEPARTMENTS:
         gate = delivery.current_gate(settings, dept, run_date)
         if gate is None:
@@ -392,16 +412,76 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
             keys.append(key)
             st = result.statistics
             unexpected = sum(int(r.result.get("unexpected_count") or 0) for r in result.results)
-            rows.append((dept, f["name"], "succeeded" if result.success else "failed",
-                         f"{st['successful_expectations']} of {st['evaluated_expectations']} expectations met; "
-                         f"{unexpected} unexpected values", key))
+            counts = ingest.file_counts(settings, {**info, "dept": dept}) or {}
+            malformed = int(counts.get("per_reason", {}).get(checks.MALFORMED, 0))
+            detail = (f"{st['successful_expectations']} of {st['evaluated_expectations']} expectations met; "
+                      f"{unexpected} unexpected values")
+            if malformed:  # never "succeeded, 0 unexpected" for a file with rows GX never saw
+                set_aside[key] = [r for r in ingest.quarantined(settings, {**info, "dept": dept})
+                                  if checks.MALFORMED in r["reasons"]]
+                detail += f"; {malformed} rows set aside before GX ran (MALFORMED: {_kinds(set_aside[key])})"
+            kept = [w["code"] for w in f.get("warnings", [])]
+            kept += [f"{code} {n} rows" for code, n in sorted(counts.get("per_warning", {}).items())]
+            if kept:
+                detail += "; warnings: " + ", ".join(kept)
+            rows.append((dept, f["name"], "succeeded" if result.success and not malformed else "failed", detail, key))
     if not keys:
         return None
     ctx.build_data_docs(site_names=["ecredit"])
+    for key, malformed in set_aside.items():
+        page = _page(site, key)
+        if page is not None:
+            page.write_text(_with_set_aside(page.read_text("utf-8"), malformed), "utf-8")
     os.replace(site / "index.html", site / "gx_index.html")
     index = site / "index.html"
     index.write_text(_index_html(site, run_date, rows), "utf-8")
     return index
+
+
+def _details(malformed: list[dict]) -> dict:
+    """The parser's detail of each MALFORMED row (it never quotes a value) -> its lines."""
+    out: dict = {}
+    for r in malformed:
+        try:
+            detail = json.loads(r["payload"] or "{}").get("_detail") or "MALFORMED"
+        except ValueError:
+            detail = "MALFORMED"
+        out.setdefault(detail, []).append(r["source_line"])
+    return out
+
+
+def _kinds(malformed: list[dict]) -> str:
+    return "; ".join(f"{d}: {len(lines)}" for d, lines in sorted(_details(malformed).items(), key=lambda x: -len(x[1])))
+
+
+def _page(site: Path, key) -> Path | None:
+    return next((site / "validations").rglob(f"{key.batch_identifier}.html"), None)
+
+
+SHOWN_LINES = 50
+
+
+def _with_set_aside(page: str, malformed: list[dict]) -> str:
+    """GX's validation page of a file with MALFORMED rows, with those rows shown first: count,
+    the parser's reason and their lines (no content: it may hold personal data)."""
+    from html import escape
+
+    body = "".join(
+        f"<tr><td>{escape(d)}</td><td>{len(lines)}</td><td>{', '.join(map(str, lines[:SHOWN_LINES]))}"
+        f"{' …' if len(lines) > SHOWN_LINES else ''}</td></tr>"
+        for d, lines in sorted(_details(malformed).items(), key=lambda x: (-len(x[1]), x[0])))
+    block = (f'<div id="ecredit-set-aside" class="alert alert-danger" style="margin:1em">'
+             f"<h4>{len(malformed)} rows set aside before validation (MALFORMED)</h4>"
+             "<p>The parser could not read these rows of the file into the feed's columns: they are not among the "
+             "rows validated below (the row count expectation counts them), and they are in <code>quarantine</code> "
+             "and the department's <code>rejections.csv</code>.</p>"
+             '<table class="table table-sm"><tr><th>reason</th><th>rows</th><th>lines</th></tr>'
+             f"{body}</table></div>")
+    body_at = page.find("<body")
+    if body_at < 0:
+        return block + page
+    at = page.find(">", body_at) + 1
+    return page[:at] + block + page[at:]
 
 
 def _index_html(site: Path, run_date: dt.date, rows: list) -> str:
@@ -413,7 +493,7 @@ def _index_html(site: Path, run_date: dt.date, rows: list) -> str:
     for dept, name, status, detail, key in rows:
         link = escape(name)
         if key is not None:
-            page = next((site / "validations").rglob(f"{key.batch_identifier}.html"), None)
+            page = _page(site, key)
             if page is not None:
                 link = f'<a href="{quote(page.relative_to(site).as_posix())}">{escape(name)}</a>'
         css = {"succeeded": "ok", "failed": "bad", "rejected at the gate": "bad", "missing": "warn"}.get(status, "")
@@ -427,7 +507,9 @@ font-weight:bold}}tr.warn td:nth-child(3){{color:#9a6700}}</style></head>
 <body><h1>Data quality of the deliveries dated {run_date}</h1>
 <p>Great Expectations results of every delivery file dated {run_date}, one suite per feed
 (<code>expectations/</code>); counts only, no row values. A failed expectation means rows were
-quarantined for that rule (see <code>dq_result</code> and the department's <code>rejections.csv</code>).
+quarantined for that rule (see <code>dq_result</code> and the department's <code>rejections.csv</code>);
+rows the parser set aside as MALFORMED never reach the column expectations: the row count
+expectation counts them, and the file's page lists them.
 GX's own index: <a href="gx_index.html">gx_index.html</a>.</p>
 <table><tr><th>department</th><th>file</th><th>validation</th><th>detail</th></tr>
 {chr(10).join(body)}

@@ -89,7 +89,7 @@ def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Ite
     with open(info["path"], "rb") as stream:
         for raw in parse.iter_rows(stream, feed, part):
             if raw.values is None:
-                payload = checks.masked_payload(feed, raw.fields, None)
+                payload = checks.masked_payload(feed, raw.fields, None, raw.header)
                 payload["_detail"] = raw.malformed
                 yield (feed.dept, raw.line, None, False, None, [checks.MALFORMED], [],
                        json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail, None)
@@ -97,7 +97,7 @@ def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Ite
             sent = checks.as_sent(feed, raw.values)
             values, reasons, warnings, op_key, natural = checks.check_sent(feed, sent, ddate, pii_key)
             payload = None
-            if reasons:
+            if reasons or warnings:  # quarantined, or kept with a warning: both listed in rejections.csv
                 payload = json.dumps(checks.masked_payload(feed, raw.fields, raw.values), ensure_ascii=False)
             wide = [None] * len(WIDE_COLUMNS)
             for name, v in values.items():  # the feed's own columns; the other feeds' stay null
@@ -322,9 +322,14 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
         ).collect()
     }
     per_reason: dict = {}
-    for r in (rows.filter(F.size("reasons") > 0).select("feed_id", "delivery_date", "file_sha", F.explode("reasons").alias("code"))
-              .groupBy("feed_id", "delivery_date", "file_sha", "code").count().collect()):
-        per_reason.setdefault((r["feed_id"], r["delivery_date"], r["file_sha"]), {})[r["code"]] = int(r["count"])
+    per_warning: dict = {}  # warnings of the rows that are kept (a quarantined row is listed with its errors)
+    flagged = rows.filter((F.size("reasons") > 0) | (F.size("warnings") > 0)).select(
+        "feed_id", "delivery_date", "file_sha",
+        F.explode(F.when(F.size("reasons") > 0, F.col("reasons")).otherwise(F.col("warnings"))).alias("code"),
+        (F.size("reasons") > 0).alias("error"))
+    for r in flagged.groupBy("feed_id", "delivery_date", "file_sha", "code", "error").count().collect():
+        into = per_reason if r["error"] else per_warning
+        into.setdefault((r["feed_id"], r["delivery_date"], r["file_sha"]), {})[r["code"]] = int(r["count"])
     gx = expectations.validate_files(settings, rows, todo)
     total = 0
     for info in todo:
@@ -343,7 +348,7 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
         write_json_atomic(done_marker(settings, info), {
             **{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")}, "rows_in": rows_in,
             "rows_loaded": loaded, "rows_quarantined": rows_in - loaded, "per_reason": reasons,
-            "expectations": gx[_file_id(info)]})
+            "per_warning": per_warning.get(_file_id(info), {}), "expectations": gx[_file_id(info)]})
         log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],
                  info["name"], rows_in, loaded, rows_in - loaded)
     repeated.unpersist()
@@ -366,3 +371,17 @@ def quarantined(settings: Settings, info: dict) -> list[dict]:
         return []
     t = pq.read_table(str(part), columns=["source_line", "reasons", "payload"])
     return t.filter(pc.greater(pc.list_value_length(t["reasons"]), 0)).sort_by("source_line").to_pylist()
+
+
+def warned(settings: Settings, info: dict) -> list[dict]:
+    """The rows of one parsed file that are kept with a warning (RETIRED_DISTRICT): source_line,
+    warnings, payload (masked), by line."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    part = partition_path(settings, info)
+    if not part.is_dir():
+        return []
+    t = pq.read_table(str(part), columns=["source_line", "reasons", "warnings", "payload"])
+    kept = pc.and_(pc.equal(pc.list_value_length(t["reasons"]), 0), pc.greater(pc.list_value_length(t["warnings"]), 0))
+    return t.filter(kept).sort_by("source_line").select(["source_line", "warnings", "payload"]).to_pylist()

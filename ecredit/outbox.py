@@ -51,19 +51,34 @@ def write_csv_atomic(path: Path, header: list[str], rows) -> None:
     os.replace(tmp, path)
 
 
+ERROR, WARNING = "error", "warning"
+REJECTIONS_HEADER = ["file", "line", "severity", "reasons", "content"]
+
+
 def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | None:
-    """``<dept>/<delivery date>/rejections.csv``: the quarantined rows of an applied delivery, or
-    the reasons a delivery was rejected as a whole."""
+    """``<dept>/<delivery date>/rejections.csv``: for an applied delivery, its quarantined rows
+    (severity ``error``) and what it was warned about, though kept (severity ``warning``): a
+    file's header (line 1: columns in another order than feeds.md, an unknown extra column) and
+    the rows kept with a warning (a retired district code); or the reasons a delivery was rejected
+    as a whole. By file, then line; the content's personal data masked."""
     v = validation.verdict(settings, rules, dept, date, with_volume=False)
     if v["status"] in (delivery.MISSING, "pending"):
         return None
     path = settings.outbox_dir / dept / date.isoformat() / "rejections.csv"
     if v["status"] == delivery.REJECTED:
-        rows = [("", "", "DELIVERY_REJECTED", json.dumps({"reasons": v["reasons"]}, ensure_ascii=False))]
+        rows = [("", "", ERROR, "DELIVERY_REJECTED", json.dumps({"reasons": v["reasons"]}, ensure_ascii=False))]
     else:
-        rows = [(f["name"], r["source_line"], ";".join(r["reasons"]), r["payload"])
-                for f in v["files"] for r in ingest.quarantined(settings, {**f, "dept": dept, "date": date.isoformat()})]
-    write_csv_atomic(path, ["file", "line", "reasons", "content"], rows)
+        rows = []
+        for f in v["files"]:
+            info = {**f, "dept": dept, "date": date.isoformat()}
+            lines = [(1, WARNING, w["code"], json.dumps({"detail": w["detail"]}, ensure_ascii=False))
+                     for w in f.get("warnings", [])]
+            lines += [(r["source_line"], ERROR, ";".join(r["reasons"]), r["payload"])
+                      for r in ingest.quarantined(settings, info)]
+            lines += [(r["source_line"], WARNING, ";".join(r["warnings"]), r["payload"])
+                      for r in ingest.warned(settings, info)]
+            rows += [(f["name"], *line) for line in sorted(lines, key=lambda x: x[0])]
+    write_csv_atomic(path, REJECTIONS_HEADER, rows)
     return path
 
 

@@ -48,6 +48,9 @@ class RawRow:
     values: Optional[dict]  # canonical name -> str | None; None when MALFORMED
     malformed: Optional[str] = None  # detail when MALFORMED
     fields: list = field(default_factory=list)  # what could be split, for the masked payload
+    # CSV: the file's header (names as sent, in file order) when ``fields`` is a sound split of the
+    # record, so that a MALFORMED row's fields are masked by the header's names, never by position
+    header: Optional[list] = None
 
 
 @dataclass
@@ -55,6 +58,16 @@ class Header:
     columns: list  # header names as sent, in file order
     missing: list  # required sources absent (schema drift)
     extra: list  # unknown columns (warning)
+    out_of_place: list = field(default_factory=list)  # the feed's columns not where feeds.md lists them (warning)
+
+
+def out_of_place(columns: list, feed: Feed) -> list:
+    """The feed's columns that a header names in another order than feeds.md: comparing the
+    header's known columns with feeds.md's order of the same columns, those whose position
+    differs (unknown extra columns and absent optional ones move nothing)."""
+    sent = [c for c in columns if c in {x.source for x in feed.columns}]
+    listed = [c.source for c in feed.columns if c.source in sent]
+    return [a for a, b in zip(sent, listed) if a != b]
 
 
 def _physical_lines(stream: BinaryIO, limit: Optional[int] = None) -> Iterator[bytes]:
@@ -214,7 +227,7 @@ def read_header(path: str, feed: Feed) -> Header:
     known = {c.source for c in feed.columns}
     missing = [s for s in feed.required_sources if s not in cols]
     extra = [c for c in cols if c not in known]
-    return Header(cols, missing, extra)
+    return Header(cols, missing, extra, out_of_place(cols, feed))
 
 
 def iter_rows(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
@@ -245,7 +258,8 @@ def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Ite
     for line, text, decodable in records:
         fields = _split(text)
         if not decodable:
-            yield RawRow(line, None, "undecodable bytes in the declared encoding", fields or [])
+            yield RawRow(line, None, "undecodable bytes in the declared encoding", fields or [],
+                         header if fields is not None else None)
             continue
         if text == "":
             yield RawRow(line, None, "blank line", [])
@@ -254,17 +268,17 @@ def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Ite
             yield RawRow(line, None, "unbalanced quotes", [text])
             continue
         if len(fields) != len(header):
-            yield RawRow(line, None, f"{len(fields)} fields, the header has {len(header)}", fields)
+            yield RawRow(line, None, f"{len(fields)} fields, the header has {len(header)}", fields, header)
             continue
         nul = [h for h, f in zip(header, fields) if "\x00" in f]
         if nul:
-            yield RawRow(line, None, f"a NUL character in: {', '.join(nul)}", fields)
+            yield RawRow(line, None, f"a NUL character in: {', '.join(nul)}", fields, header)
             continue
         values = {c.name: None for c in feed.columns}
         for name, raw in zip(names, fields):
             if name is not None:
                 values[name] = clean_csv_value(raw)
-        yield RawRow(line, values, None, fields)
+        yield RawRow(line, values, None, fields, header)
 
 
 def _json_scalar(v) -> tuple[Optional[str], bool]:

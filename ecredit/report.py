@@ -128,6 +128,10 @@ def html_report(run_date: dt.date):
                                .where(wh.dim_operator.c.operator_key.in_([r.operator_key for r in changes]))).all())
         run = c.execute(select(wh.pipeline_run).where(wh.pipeline_run.c.run_date == run_date)
                         .order_by(wh.pipeline_run.c.attempt_id.desc()).limit(1)).first()
+        dq = wh.dq_result.c
+        dq_warnings = c.execute(select(dq.dept, dq.feed, dq.check, dq.element_count, dq.unexpected_count, dq.detail)
+                                .where((dq.delivery_date == run_date) & (dq.severity == "warning") & ~dq.success)
+                                .order_by(dq.dept, dq.feed, dq.check)).all()
     changes.sort(key=lambda r: (-abs(rank[r.final_class] - rank[r.previous_class]), r.operator_key))
     out = report_path(cfg, run_date)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +163,11 @@ def html_report(run_date: dt.date):
     delta = "".join(f"<li>{c}: {current.get(c, 0)} ({current.get(c, 0) - (previous or {}).get(c, 0):+d})</li>"
                     for c in "ABCD") if previous is not None else "".join(f"<li>{c}: {current.get(c, 0)}</li>" for c in "ABCD")
     warnings = json.loads(run.warnings) if run is not None and run.warnings else []
+    dq_rows = "".join(
+        f"<tr><td>{escape(r.dept)}</td><td>{escape(r.feed)}</td><td><code>{escape(r.check)}</code></td>"
+        f"<td>{r.unexpected_count} of {r.element_count}</td><td>{escape(r.detail or '')}</td></tr>" for r in dq_warnings)
+    dq_section = (f"<table><tr><th>dept</th><th>feed</th><th>check</th><th>found</th><th>detail</th></tr>{dq_rows}</table>"
+                  if dq_warnings else "<p>None.</p>")
     html = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>ecredit run report {run_date}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:.5em 0}}
@@ -172,6 +181,10 @@ td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}}h2{
 <p>Bars: the run date before ({prev_date or "none"}, pale) and {run_date}.</p>
 {_bars(current, previous)}
 <ul>{delta}</ul>
+<h2>Data-quality warnings of the deliveries dated {run_date} ({len(dq_warnings)})</h2>
+<p>What was kept though it is not as feeds.md says (<code>dq_result</code>, severity warning; each row and
+file is listed in the department's <code>rejections.csv</code>, severity warning).</p>
+{dq_section}
 <h2>Feed status, departments × run dates</h2>
 <table><tr><th></th>{head}</tr>{body}</table>
 <h2>Largest class changes since {prev_date or "the run date before"} ({len(changes)} in all)</h2>

@@ -148,9 +148,11 @@ def _norm(v) -> str | None:
     return None if (parse.is_null_marker(s) or s == "-") else s
 
 
-def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict]]:
-    """Every row of every delivery file, as {canonical column: value as sent}, best effort: a
-    malformed row still gives the fields it has, by position."""
+def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict, bool]]:
+    """Every row of every delivery file, as {canonical column: value as sent} and whether it is
+    sound (a CSV record with as many fields as its header names every column of the feed; a JSON
+    line that is an object), best effort: a malformed row still gives the fields it has, by the
+    header's positions (then a value may sit under another column's name)."""
     for f in sorted(landing.glob("*/*/*")):
         if not f.is_file() or f.name == "manifest.json":
             continue
@@ -167,8 +169,9 @@ def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict]]:
                 continue
             pos = {h.strip(): i for i, h in enumerate(header)}
             cols = [(c.name, pos.get(c.source, i)) for i, c in enumerate(fd.columns)]
+            named = all(c.source in pos for c in fd.columns if not c.optional_in_header)
             for rec in reader:
-                yield fd, {name: rec[i] for name, i in cols if i < len(rec)}
+                yield fd, {name: rec[i] for name, i in cols if i < len(rec)}, named and len(rec) == len(header)
         else:
             for line in text.splitlines():
                 obj = None
@@ -178,10 +181,11 @@ def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict]]:
                         break
                     except ValueError:
                         continue
+                sound = isinstance(obj, dict) and attempt == line
                 if not isinstance(obj, dict):
                     obj = dict(re.findall(r"[\"']([A-Za-z_]+)[\"']\s*:\s*[\"']([^\"']*)[\"']", line))
                 yield fd, {c.name: obj.get(c.source) for c in fd.columns
-                           if isinstance(obj.get(c.source), (str, int, float))}
+                           if isinstance(obj.get(c.source), (str, int, float))}, sound
 
 
 def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
@@ -190,7 +194,7 @@ def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
     legit_runs: set[str] = set()  # CJK runs of non-personal values: text the pipeline may publish
     registry_names: set[str] = set()
     candidates: dict[str, str] = {}
-    for fd, row in _landing_rows(landing):
+    for fd, row, sound in _landing_rows(landing):
         kinds = {c.name: c.kind for c in fd.columns}
         natural = bool(_norm(row.get("id_no"))) and not _norm(row.get("uscc"))
         for col, raw in row.items():
@@ -217,7 +221,9 @@ def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
                     n.skipped["certificate numbers not of 11 digits"] += 1
             elif col in ("legal_rep", "complainant_name") or (col == "party_name" and natural):
                 candidates.setdefault(v, NAME_KINDS[col])
-            else:  # non-personal: may be published (registry names, inspectors, reasons, ...)
+            elif sound:  # non-personal: may be published (registry names, inspectors, reasons, ...)
+                # (never from a malformed row: a person's name shifted under another column would
+                # pass for a non-personal value and be searched no more)
                 if col == "name" and fd.file == "operators.csv":
                     registry_names.add(v)
                 legit_runs.update(_CJK.findall(v))

@@ -14,7 +14,7 @@ import datetime as dt
 import statistics
 from decimal import Decimal
 
-from ecredit import delivery, ingest
+from ecredit import checks as checks_mod, delivery, ingest
 from ecredit.feeds import DEPARTMENTS
 from ecredit.rules import Rules
 from ecredit.settings import Settings
@@ -65,21 +65,33 @@ def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date, with_vol
             continue
         stem = f["feed_id"].split(".", 1)[1]
         out["files"].append({**f, **{k: counts[k] for k in ("rows_in", "rows_loaded", "rows_quarantined")},
-                             "per_reason": counts.get("per_reason", {})})
+                             "per_reason": counts.get("per_reason", {}), "per_warning": counts.get("per_warning", {})})
         rows_in, bad = counts["rows_in"], counts["rows_quarantined"]
         too_many = rows_in > 0 and Decimal(bad) > limit * rows_in
         out["checks"].append({"feed": stem, "check": "quarantined_ratio", "success": not too_many, "severity": "error",
                               "element_count": rows_in, "unexpected_count": bad,
                               "detail": f"{bad} of {rows_in} rows quarantined (limit {limit:%})"})
         for e in counts.get("expectations", []):  # the feed's GX suite, run by the ingest job on this file
-            out["checks"].append({"feed": stem, "check": f"gx:{e['expectation']}({e['column']})",
+            detail = (f"{e['reason_code']}: {e['unexpected_count']} of {e['element_count']} parsed rows unexpected"
+                      if e["column"] is not None else  # the row count: rows set aside before GX ran
+                      f"{e['reason_code']}: {e['unexpected_count']} of {e['element_count']} rows in the file set aside "
+                      "before GX ran (never validated by the other expectations)")
+            out["checks"].append({"feed": stem, "check": f"gx:{e['expectation']}({e['column'] or ''})",
                                   "success": e["success"], "severity": "error", "element_count": e["element_count"],
-                                  "unexpected_count": e["unexpected_count"],
-                                  "detail": f"{e['reason_code']}: {e['unexpected_count']} of {e['element_count']} "
-                                            "parsed rows unexpected"})
+                                  "unexpected_count": e["unexpected_count"], "detail": detail})
         for code, n in sorted(counts.get("per_reason", {}).items()):
             out["checks"].append({"feed": stem, "check": f"rows:{code}", "success": n == 0, "severity": "error",
                                   "element_count": rows_in, "unexpected_count": n, "detail": f"{n} rows with {code}"})
+        # warnings: a check that found something is not a success, and its severity says it kept
+        # the rows (as the volume check); the file's own (header) from the gate, the rows' from ingest
+        for w in f.get("warnings", []):
+            out["checks"].append({"feed": stem, "check": f"header:{w['code']}", "success": False, "severity": "warning",
+                                  "element_count": w["columns"], "unexpected_count": w["count"], "detail": w["detail"]})
+        for code, n in sorted(counts.get("per_warning", {}).items()):
+            out["checks"].append({"feed": stem, "check": f"rows:{code}", "success": n == 0, "severity": "warning",
+                                  "element_count": rows_in, "unexpected_count": n,
+                                  "detail": f"{n} rows kept with {code}: {checks_mod.WARNING_TEXT.get(code, code)}"})
+            out["warnings"].append(f"{f['name']}: {n} rows kept with {code} ({checks_mod.WARNING_TEXT.get(code, code)})")
         if too_many:
             status = delivery.REJECTED
             out["reasons"].append(f"{f['name']}: {bad} of {rows_in} rows quarantined, more than {limit:%}")

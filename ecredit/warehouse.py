@@ -84,14 +84,18 @@ pipeline_run = Table(
     comment="Every attempt of a run, append-only",
 )
 
+CHECK_COMMENT = ("delivery_gate, quarantined_ratio, volume, rows:<CODE> (rows quarantined per reason code; rows kept "
+                 "per warning code, RETIRED_DISTRICT), header:<CODE> (a file's header: COLUMNS_REORDERED, EXTRA_COLUMN), "
+                 "gx:<expectation>(<column>) (the feed's GX suite on the file; gx:expect_table_row_count_to_equal() "
+                 "counts the rows set aside as MALFORMED before GX ran)")
 dq_result = Table(
     "dq_result", metadata,
     Column("dept", String(10), primary_key=True, comment="department code (amr, ndrc, cac, psb, commerce, finance, gds, post, customs)"),
     Column("feed", String(40), primary_key=True, comment="feed file stem; * for the whole delivery"),
     Column("delivery_date", Date, primary_key=True, comment="date of the delivery (its landing folder)"),
-    Column("check", String(200), primary_key=True, comment="delivery_gate, quarantined_ratio, volume, rows:<CODE> (rows quarantined per reason), gx:<expectation>(<column>) (the feed's GX suite on the file)"),
-    Column("success", Boolean, nullable=False, comment="the check passed"),
-    Column("severity", String(8), nullable=False, comment="error / warning"),
+    Column("check", String(200), primary_key=True, comment=CHECK_COMMENT),
+    Column("success", Boolean, nullable=False, comment="the check passed; false for a warning that applies (severity warning)"),
+    Column("severity", String(8), nullable=False, comment="error (rows quarantined, delivery rejected) / warning (rows and files kept)"),
     Column("element_count", Integer, comment="rows (or files) checked"),
     Column("unexpected_count", Integer, comment="rows (or problems) found"),
     Column("detail", Text, comment="what was found, in one sentence"),

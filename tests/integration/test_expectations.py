@@ -42,7 +42,7 @@ def corpus(tmp_path_factory, spark):
     for info in files:
         f = feeds.feed(info["dept"], info["name"])
         df = ex.file_frame(parsed, f, info)
-        results[f.feed_id] = (df.count(), ex.validate(ctx, df, f, D, result_format={
+        results[f.feed_id] = (df.count(), ex.validate(ctx, df, f, D, info["rows"], result_format={
             "result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]}), info)
     return {"split": split, "results": results, "summary": summary, "malformed": malformed, "cfg": cfg}
 
@@ -64,10 +64,15 @@ def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed):
     codes = {code for (fid, code) in corpus["split"] if fid == feed.feed_id} | set(gx_lines)
     for code in codes - {"MALFORMED"}:
         assert gx_lines[code] == corpus["split"][(feed.feed_id, code)], (feed.feed_id, code)
-    # MALFORMED rows never become DataFrame rows: counted by the parser before GX runs
+    # MALFORMED rows never become DataFrame rows: counted by the parser before GX runs, and by the
+    # suite's row count against the rows in the file
     manifest = json.loads((corpus["cfg"].landing_dir / feed.dept / D.isoformat() / "manifest.json").read_text())
     rows = next(f["rows"] for f in manifest["files"] if f["name"] == feed.file)
     assert n_rows + corpus["malformed"][feed.feed_id] == rows
+    [count] = [r for r in result.results if r.expectation_config.type == expectations.ROW_COUNT]
+    assert count.result["observed_value"] == n_rows and count.success == (corpus["malformed"][feed.feed_id] == 0)
+    [summary] = [s for s in expectations.summarise(result) if s["expectation"] == expectations.ROW_COUNT]
+    assert (summary["element_count"], summary["unexpected_count"]) == (rows, corpus["malformed"][feed.feed_id])
 
 
 def test_the_job_stored_the_same_counts_and_no_values(corpus, feed=feeds.feed("amr", "complaints.csv")):
@@ -99,6 +104,12 @@ def test_disagreement_is_detected():
     assert ex.disagreements(summary, {"BAD_DATE": 2, "DUPLICATE_KEY": 1}) != []  # fewer than the largest
     assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 0}) != []
     assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 1, "BAD_ENUM": 1}) != []  # no expectation
+    # with the row count (every suite since issue 14), MALFORMED rows must be exactly the rows GX never saw
+    counted = summary + [{"expectation": ex.ROW_COUNT, "column": None, "reason_code": "MALFORMED",
+                          "unexpected_count": 7, "exception": None}]
+    assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1, "MALFORMED": 7}) == []
+    assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1, "MALFORMED": 6}) != []
+    assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1}) != []
 
 
 def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark):

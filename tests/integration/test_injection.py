@@ -195,10 +195,13 @@ def test_outbox_cells_are_neutralised_exactly_when_they_start_a_formula(hostile)
     assert {r[0]: r[1] for r in measures[1:] if r[0] in want} == want
     assert all([r[0] for r in measures[1:]].count(u) == 3 for u in want)  # amr's three class-D measures
     header, *rows = _cells(out / "amr" / D.isoformat() / "rejections.csv")
-    assert header == ["file", "line", "reasons", "content"] and len(rows) == 3
+    assert header == ["file", "line", "severity", "reasons", "content"] and len(rows) == 3
     [rejected] = [r for r in rows if r[0] == "penalties.csv"]
-    assert rejected[:3] == ["penalties.csv", "3", "BAD_DATE"]  # the line number is a number, untouched
-    assert json.loads(rejected[3])["行政处罚决定书文号"] == f"{HYPERLINK}〔2026〕2号"  # inside JSON: not a formula
+    assert rejected[:4] == ["penalties.csv", "3", "error", "BAD_DATE"]  # the line number is a number, untouched
+    assert json.loads(rejected[4])["行政处罚决定书文号"] == f"{HYPERLINK}〔2026〕2号"  # inside JSON: not a formula
+    # the extra column's hostile header: a warning at line 1, inside JSON, neutralised by nothing
+    [extra] = _cells(out / "cac" / D.isoformat() / "rejections.csv")[1:]
+    assert extra[:4] == ["pi_violations.csv", "1", "warning", "EXTRA_COLUMN"] and repr(HEADER) in json.loads(extra[4])["detail"]
 
 
 def test_neutralise_rules():

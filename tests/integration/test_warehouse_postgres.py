@@ -56,7 +56,8 @@ def pg():
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable")
     name = new_database()
     assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == ["0001_tables.postgresql.sql",
-                                                                       "0002_roles.postgresql.sql"]
+                                                                       "0002_roles.postgresql.sql",
+                                                                       "0005_dq_warnings.postgresql.sql"]
     yield name
     drop_database(name)
 
@@ -103,6 +104,11 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
             "AND c.relname <> 'schema_migrations' AND a.attnum > 0 AND NOT a.attisdropped "
             "AND col_description(c.oid, a.attnum) IS NULL")).fetchall()
         assert missing == []
+        # what dq_result's checks and severities mean (migration 0005: warnings) is warehouse.py's
+        said = dict(c.execute(text(
+            "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+            "WHERE a.attrelid = 'dq_result'::regclass AND a.attname IN ('check', 'success', 'severity')")).all())
+        assert said == {k: wh.dq_result.c[k].comment for k in ("check", "success", "severity")}
         assert c.execute(text("SELECT count(*) FROM pg_class WHERE relname = 'operator_score' "
                               "AND obj_description(oid) IS NOT NULL")).scalar() == 1
 

@@ -118,6 +118,18 @@ def clean_locations(root):
     af.close()
 
 
+def test_a_malformed_row_does_not_make_a_persons_name_pass_for_a_non_personal_value(landing):
+    """A row missing fields is read by the header's positions: a person's name may sit under a
+    non-personal column there (名单类型 below). It must not join the non-personal values, or the
+    name would be searched no more (issue 14: the header tests' shifted rows did exactly that)."""
+    write_delivery(landing / "landing", "amr", "2026-11-02", {"lists.csv": [
+        ["严重违法失信名单", None, NP_ID, "司马测试", "刷单炒信", "2026-10-01", None],
+        ["司马测试", "刷单炒信", "2026-10-01", None],  # MALFORMED: 4 fields, the header has 7
+    ]})
+    n = scan_pii.collect_needles(cfg_for(landing))
+    assert n.names.get("司马测试") == "name:natural_person"
+
+
 def test_needles_are_the_personal_values_of_the_landing_zone(landing):
     n = scan_pii.collect_needles(cfg_for(landing))
     assert n.ids == {NP_ID, OWNER_ID}
