@@ -1,0 +1,148 @@
+"""Two runs at once on one lake and warehouse (issue 14, item 10): ``ecredit run`` twice, started
+together on the same data folder and Airflow home, gives the tables of a sequential run; a run
+that finds the lock held longer than ``CREDIT_LOCK_TIMEOUT`` stops at ``take_lock`` with one
+sentence naming the holder, recorded in ``pipeline_run``, having written nothing.
+
+Small on purpose: 60 operators, one date. The pair costs three Spark applications (the second run
+finds every file parsed and starts no ingest), the sequential reference two."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import create_engine, select
+
+from ecredit import ingest, runlock, settings as settings_mod
+from ecredit import warehouse as wh
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+ECREDIT = Path(sys.executable).parent / "ecredit"
+D1 = "2026-11-01"
+OPERATORS, SEED = 60, 23
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    from ecredit.generate import generate
+
+    out = tmp_path_factory.mktemp("lock-landing") / "landing"
+    generate(out, OPERATORS, [dt.date.fromisoformat(D1)], seed=SEED, dirty_rate=0.0, progress=lambda m: None)
+    return out
+
+
+def folder(landing: Path, root: Path) -> dict:
+    """A data folder holding a copy of the deliveries; the environment of an `ecredit` there."""
+    root.mkdir(parents=True)
+    shutil.copytree(landing, root / "landing")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
+    env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY="lock-pii-key", CREDIT_DRAW_SECRET="lock-draw-secret",
+               AIRFLOW_HOME=str(root / "airflow"), SPARK_LOCAL_IP="127.0.0.1")
+    return env
+
+
+def ecredit(args: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(ECREDIT), *args], cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+
+
+def settings_of(env: dict) -> settings_mod.Settings:
+    return settings_mod.load({k: v for k, v in env.items() if k.startswith("CREDIT_")})
+
+
+def snapshot(url: str) -> dict:
+    """Every warehouse table but pipeline_run, row for row, without the validation tables' run_id."""
+    out = {}
+    with create_engine(url).connect() as c:
+        for name, t in wh.metadata.tables.items():
+            if name != "pipeline_run":
+                cols = [col for col in t.columns if col.name != "run_id"]
+                out[name] = sorted(json.dumps(dict(r._mapping), sort_keys=True, default=str)
+                                   for r in c.execute(select(*cols)))
+    return out
+
+
+def runs(url: str) -> list[dict]:
+    with create_engine(url).connect() as c:
+        return [dict(r._mapping) for r in c.execute(select(wh.pipeline_run).order_by(wh.pipeline_run.c.attempt_id))]
+
+
+def task_ends(log: str) -> dict[str, dt.datetime]:
+    """When each task of an in-process run ended (the test runner's '[DAG TEST] end task' lines)."""
+    out = {}
+    for m in re.finditer(r"^(\S+Z) \[\w+ *\] \[DAG TEST\] end task task_id=(\S+)", log, re.M):
+        out[m.group(2)] = dt.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+    return out
+
+
+def test_a_run_stops_with_one_sentence_while_another_run_holds_the_lock(landing, tmp_path):
+    env = folder(landing, tmp_path / "data")
+    cfg = settings_of(env)
+    holder = "scheduled__2026-11-01T18:00:00+00:00"
+    with runlock.in_process_runner():  # this process is the holder, alive all along
+        runlock.acquire(cfg, holder, "2026-10-31", 0)
+    since = runlock.holder(cfg).since.replace("+00:00", "Z")
+    log = tmp_path / "run.log"
+    t0 = time.monotonic()
+    rc = ecredit(["run", "--date", D1], {**env, "CREDIT_LOCK_TIMEOUT": "5"}, log).wait(900)
+    text = log.read_text("utf-8", "replace")
+    assert rc == 1, text[-4000:]
+    sentence = (f"another run holds the lock on the lake {cfg.lake_dir}: run {holder} (date 2026-10-31, "
+                f"pid {os.getpid()}, host {socket.gethostname()}, since {since}); this run waited 5 s "
+                "(CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished.")
+    assert sentence in text, text[-4000:]
+    failed = [r for r in runs(cfg.warehouse_url) if r["status"] == "failed"]
+    assert [(r["run_date"], r["reason"]) for r in failed] == [(dt.date.fromisoformat(D1), "take_lock: " + sentence)]
+    assert not any(r["status"] == "success" for r in runs(cfg.warehouse_url))
+    # nothing was written: no parsed rows, no gold, nothing published, no outbox; the holder keeps its lock
+    assert not ingest.rows_path(cfg).exists() and not (cfg.lake_dir / "gold").exists()
+    assert not cfg.outbox_dir.exists()
+    assert all(rows == [] for rows in snapshot(cfg.warehouse_url).values())
+    assert runlock.holder(cfg).run_id == holder
+    assert runlock.release(cfg, holder)
+    print(f"\na run stopped by a held lock: {time.monotonic() - t0:.0f} s")
+
+
+def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, tmp_path):
+    t0 = time.monotonic()
+    ref_env = folder(landing, tmp_path / "sequential")
+    assert ecredit(["run", "--date", D1], ref_env, tmp_path / "sequential.log").wait(1800) == 0, \
+        (tmp_path / "sequential.log").read_text("utf-8", "replace")[-4000:]
+    t1 = time.monotonic()
+
+    env = folder(landing, tmp_path / "together")
+    cfg = settings_of(env)
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    procs = [ecredit(["run", "--date", D1], env, log) for log in logs]
+    rcs = [p.wait(2400) for p in procs]
+    texts = [log.read_text("utf-8", "replace") for log in logs]
+    assert rcs == [0, 0], "\n\n".join(t[-4000:] for t in texts)
+
+    # one run waited for the other: its take_lock ended after the other's release_lock
+    waited = [i for i, t in enumerate(texts) if re.search(r"is locked by run manual__\S+ \(date 2026-11-01, pid \d+", t)]
+    assert len(waited) == 1, "neither or both runs waited for the lock"
+    second, first = task_ends(texts[waited[0]]), task_ends(texts[1 - waited[0]])
+    assert second["take_lock"] > first["release_lock"] > first["publish"]
+    assert "ingest: nothing to do for this date" in texts[waited[0]]  # it found every file parsed
+    assert runlock.holder(cfg) is None  # both gave it back
+
+    url = cfg.warehouse_url
+    assert [r["status"] for r in runs(url)] == ["success", "success"]
+    parsed = pq.read_table(str(ingest.rows_path(cfg)), columns=["file_sha", "source_line"]).to_pylist()
+    assert len(parsed) == len({(r["file_sha"], r["source_line"]) for r in parsed})  # no row parsed twice
+    got, want = snapshot(url), snapshot(settings_of(ref_env).warehouse_url)
+    assert sum(map(len, want.values())) > 0
+    for table in want:
+        assert got[table] == want[table], table
+    print(f"\nsequential run {t1 - t0:.0f} s; two runs together {time.monotonic() - t1:.0f} s")
