@@ -151,19 +151,34 @@ def migrate_db(force: bool = False) -> None:
     from importlib.metadata import version
 
     stamp = json.dumps({"airflow": version("apache-airflow-core"), "db": conn})
-    if (not force and marker.is_file() and marker.read_text() == stamp
-            and (sqlite_file is None or Path(sqlite_file).is_file())):
-        return
-    logging.disable(logging.INFO)  # alembic's chatter; errors still show
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from airflow.utils import db as af_db
 
-            af_db.upgradedb()  # a fresh DB is created from the ORM (fast); an old one is migrated
+    def done() -> bool:
+        return (not force and marker.is_file() and marker.read_text() == stamp
+                and (sqlite_file is None or Path(sqlite_file).is_file()))
+
+    if done():
+        return
+    import fcntl
+
+    # one process at a time: two `ecredit run` started together on a fresh AIRFLOW_HOME would both
+    # create the tables, and the second fail ("table ... already exists")
+    fd = os.open(home / (_MIGRATED_MARKER + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if done():  # the other process migrated it meanwhile
+            return
+        logging.disable(logging.INFO)  # alembic's chatter; errors still show
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from airflow.utils import db as af_db
+
+                af_db.upgradedb()  # a fresh DB is created from the ORM (fast); an old one is migrated
+        finally:
+            logging.disable(logging.NOTSET)
+        marker.write_text(stamp)
     finally:
-        logging.disable(logging.NOTSET)
-    marker.write_text(stamp)
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------

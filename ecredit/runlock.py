@@ -14,9 +14,10 @@ and publishes. Two locks keep them apart:
   ``release_lock`` gives it back once every task of the run is done, whatever their outcome.
   A holder is dead, and its lease is taken over, when its last sign of life (taking the lease, a
   heartbeat every :data:`HEARTBEAT` seconds while one of its tasks runs, the end of a task) is
-  older than :data:`LEASE_TTL`, or at once when the process it names is gone from this host (the
-  in-process runner of ``ecredit run`` for the whole run; a task's own process while that task
-  runs).
+  older than :data:`LEASE_TTL`, or at once when every process it names is on this host and has
+  ended (the in-process runner of ``ecredit run``, for the whole run; each writing task's own
+  process while that task works). Between two tasks under the scheduler it names no process, and
+  only the TTL applies.
   The lease is a small JSON file replaced atomically; the read-decide-write of every change is
   serialised by ``flock`` on ``lake/runs/lock`` (held for milliseconds, released by the kernel
   when its process dies), so there is no stale mutex either.
@@ -42,7 +43,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ecredit.files import write_json_atomic
@@ -66,16 +67,18 @@ class LockHeld(RuntimeError):
 class Holder:
     run_id: str
     run_date: str | None
-    host: str
-    pid: int | None  # the process whose end is the holder's end, when one is known (else None)
-    pid_start: str | None  # that process's start time (/proc), so a reused pid is not taken for it
+    host: str  # where it last showed a sign of life
     since: str  # ISO UTC: when the run took the lock
     heartbeat: str  # ISO UTC: its last sign of life
-    task: str | None = None  # the task holding it right now
+    # the processes whose end is the holder's end: the in-process runner ("runner") for the whole
+    # run, and each writing task at work, by task id: {"pid", "start" (/proc start time), "host"}
+    processes: dict = field(default_factory=dict)
 
     @classmethod
     def of(cls, d: dict) -> Holder:
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        h = cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        h.processes = dict(h.processes or {})
+        return h
 
 
 def _now() -> dt.datetime:
@@ -111,8 +114,13 @@ def _alive(pid: int, start: str | None) -> bool:
     return start is None or _start_time(pid) in (None, start)  # else the pid was reused
 
 
+def _process(pid: int) -> dict:
+    return {"pid": pid, "start": _start_time(pid), "host": socket.gethostname()}
+
+
 def dead_because(h: Holder, now: dt.datetime | None = None) -> str | None:
-    """Why the holder is dead (its lease may be taken over), or None while it is alive."""
+    """Why the holder is dead (its lease may be taken over), or None while it is alive: no sign of
+    life for ``LEASE_TTL`` seconds, or every process it names is on this host and has ended."""
     now = now or _now()
     try:
         age = (now - dt.datetime.fromisoformat(h.heartbeat)).total_seconds()
@@ -120,14 +128,16 @@ def dead_because(h: Holder, now: dt.datetime | None = None) -> str | None:
         return "its lease is unreadable"
     if age > LEASE_TTL:
         return f"no sign of life for {age:.0f} s (more than {LEASE_TTL:.0f} s)"
-    if h.pid and h.host == socket.gethostname() and not _alive(int(h.pid), h.pid_start):
-        return f"its process {h.pid} on {h.host} has ended"
+    procs = list(h.processes.values())
+    here = socket.gethostname()
+    if procs and all(p.get("host") == here and not _alive(int(p["pid"]), p.get("start")) for p in procs):
+        return f"its process {', '.join(str(p['pid']) for p in procs)} on {here} has ended"
     return None
 
 
 def describe(h: Holder) -> str:
-    return (f"run {h.run_id} (date {h.run_date or '-'}, pid {h.pid or '-'}, host {h.host}, "
-            f"since {h.since.replace('+00:00', 'Z')})")
+    pids = ", ".join(str(p["pid"]) for p in h.processes.values()) or "-"
+    return f"run {h.run_id} (date {h.run_date or '-'}, pid {pids}, host {h.host}, since {h.since.replace('+00:00', 'Z')})"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,8 +177,7 @@ def _write(settings: Settings, h: Holder) -> None:
     write_json_atomic(lease_path(settings), asdict(h), pretty=True)
 
 
-def _try_take(settings: Settings, run_id: str, run_date: str | None, task: str | None,
-              pid: int | None) -> Holder | None:
+def _try_take(settings: Settings, run_id: str, run_date: str | None, task: str | None) -> Holder | None:
     """Take or renew the lease for ``run_id`` unless another live run holds it; returns that run's
     holder when it does, else None."""
     now = _now()
@@ -180,10 +189,15 @@ def _try_take(settings: Settings, run_id: str, run_date: str | None, task: str |
                 return h
             log.warning("the run lock of %s is taken over from %s: %s", settings.lake_dir, describe(h), why)
             h = None
-        _write(settings, Holder(
-            run_id=run_id, run_date=run_date or (h.run_date if h else None), host=socket.gethostname(), pid=pid,
-            pid_start=_start_time(pid) if pid else None, since=h.since if h else _iso(now), heartbeat=_iso(now),
-            task=task))
+        procs = dict(h.processes) if h else {}
+        runner = _lasting_pid()
+        if runner:
+            procs["runner"] = _process(runner)
+        if task:
+            procs[task] = _process(os.getpid())
+        _write(settings, Holder(run_id=run_id, run_date=run_date or (h.run_date if h else None),
+                                host=socket.gethostname(), since=h.since if h else _iso(now), heartbeat=_iso(now),
+                                processes=procs))
     return None
 
 
@@ -197,11 +211,11 @@ def acquire(settings: Settings, run_id: str, run_date: str | None, timeout: floa
             task: str | None = None) -> None:
     """Take the run lock for ``run_id`` (at once if it holds it already), waiting at most
     ``timeout`` seconds while another live run holds it; then ``LockHeld`` naming that run.
-    With ``task``, the lease names this process until :func:`holding` ends."""
+    With ``task``, the lease names this process as that task's until :func:`holding` ends."""
     deadline = time.monotonic() + max(0.0, timeout)
     told = None
     while True:
-        other = _try_take(settings, run_id, run_date, task, os.getpid() if task else _lasting_pid())
+        other = _try_take(settings, run_id, run_date, task)
         if other is None:
             if told is not None:
                 log.info("the run lock of %s is this run's now (%s had it)", settings.lake_dir, describe(told))
@@ -230,8 +244,8 @@ def release(settings: Settings, run_id: str) -> bool:
     return True
 
 
-def _sign_of_life(settings: Settings, run_id: str, *, end: bool) -> str | None:
-    """Renew ``run_id``'s lease (at a task's end: it no longer names the task's process); returns
+def _sign_of_life(settings: Settings, run_id: str, task: str, *, end: bool) -> str | None:
+    """Renew ``run_id``'s lease (at the task's end, it stops naming the task's process); returns
     why it cannot when the run lost it."""
     with _mutex(settings):
         h = holder(settings)
@@ -239,10 +253,9 @@ def _sign_of_life(settings: Settings, run_id: str, *, end: bool) -> str | None:
             return "its lease is gone"
         if h.run_id != run_id:
             return f"{describe(h)} holds it now"
-        h.heartbeat = _iso(_now())
+        h.heartbeat, h.host = _iso(_now()), socket.gethostname()
         if end:
-            h.task, h.pid = None, _lasting_pid()
-            h.pid_start = _start_time(h.pid) if h.pid else None
+            h.processes.pop(task, None)
         _write(settings, h)
     return None
 
@@ -273,7 +286,7 @@ def holding(settings: Settings, run_id: str, run_date: str | None, task: str):
     def beat():
         while not stop.wait(HEARTBEAT):
             try:
-                why = _sign_of_life(settings, run_id, end=False)
+                why = _sign_of_life(settings, run_id, task, end=False)
             except OSError as e:
                 log.warning("the run lock's heartbeat failed: %s", e)
                 continue
@@ -291,13 +304,13 @@ def holding(settings: Settings, run_id: str, run_date: str | None, task: str):
         t.join()
         if not lost:  # the task failed; the lease stays with the run (a retry, the teardown)
             try:
-                _sign_of_life(settings, run_id, end=True)
+                _sign_of_life(settings, run_id, task, end=True)
             except OSError as e:
                 log.warning("the run lock's last sign of life failed: %s", e)
         raise
     stop.set()
     t.join()
-    why = lost[0] if lost else _sign_of_life(settings, run_id, end=True)
+    why = lost[0] if lost else _sign_of_life(settings, run_id, task, end=True)
     if why is not None:
         raise LockHeld(f"this run lost the lock on the lake {settings.lake_dir} while {task} ran: {why}; "
                        "rerun the date.")
@@ -382,8 +395,8 @@ def writing_warehouse(eng, run_id: str, run_date: str, timeout: float):
                 time.sleep(min(POLL, left))
         now = _iso(_now())
         me = os.getpid()
-        text = json.dumps(asdict(Holder(run_id=run_id, run_date=run_date, host=socket.gethostname(), pid=me,
-                                        pid_start=_start_time(me), since=now, heartbeat=now, task="publish")))
+        text = json.dumps(asdict(Holder(run_id=run_id, run_date=run_date, host=socket.gethostname(), since=now,
+                                        heartbeat=now, processes={"publish": _process(me)})))
         os.ftruncate(fd, 0)
         os.pwrite(fd, text.encode("utf-8"), 0)
         with eng.begin() as conn:

@@ -146,3 +146,79 @@ def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, 
     for table in want:
         assert got[table] == want[table], table
     print(f"\nsequential run {t1 - t0:.0f} s; two runs together {time.monotonic() - t1:.0f} s")
+
+
+LOCK_DAG = '''
+import json
+
+import pendulum
+from airflow.sdk import DAG, task
+
+from ecredit import runlock, settings
+from ecredit.airflow_support import RESOLVE_TASK_ID, release_run_lock, take_run_lock, writing_stage
+
+OUT = {out!r}
+
+for dag_id, fail in (("ecredit_lock_ok", False), ("ecredit_lock_failing", True)):
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False,
+             params={{"run_date": None}}, default_args={{"retries": 0}}):
+        @task(task_id=RESOLVE_TASK_ID, multiple_outputs=True)
+        def resolve(**context):
+            return {{"run_date": context["params"]["run_date"], "scheduled": False}}
+
+        @task(task_id="take_lock")
+        def take(**context):
+            take_run_lock(context)
+
+        @task(task_id="write")
+        def write(run_date, fail=fail, **context):
+            with writing_stage(context, run_date):
+                h = runlock.holder(settings.load())
+                with open(OUT, "a") as f:
+                    f.write(json.dumps({{"run_id": context["run_id"], "holder": h.run_id,
+                                        "pids": {{k: p["pid"] for k, p in h.processes.items()}}}}) + "\\n")
+                if fail:
+                    raise RuntimeError("the writing task fails")
+
+        @task(task_id="release_lock")
+        def release(**context):
+            return release_run_lock(context)
+
+        resolved = resolve()
+        locked = take().as_setup()
+        resolved >> locked >> write(resolved["run_date"]) >> release().as_teardown(setups=locked)
+'''
+
+
+def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_run(tmp_path, airflow_home,
+                                                                                       monkeypatch):
+    """The DAG's pattern in small, in-process (Airflow's setup and teardown with the project's
+    take_run_lock, writing_stage and release_run_lock): the writing task works under its run's
+    lock; the teardown gives it back when the task failed; a run that finds the lock held stops at
+    take_lock and its teardown leaves the holder's lock alone."""
+    from ecredit import airflow_support
+
+    dags, out = tmp_path / "dags", tmp_path / "seen.jsonl"
+    dags.mkdir()
+    (dags / "lock_dags.py").write_text(LOCK_DAG.format(out=str(out)))
+    for k in [k for k in os.environ if k.startswith("CREDIT_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("CREDIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CREDIT_LOCK_TIMEOUT", "1")
+    (tmp_path / "data" / "landing").mkdir(parents=True)
+    cfg = settings_mod.load()
+
+    dr = airflow_support.run_dag("2024-05-01", dag_id="ecredit_lock_ok", dags_folder=dags)
+    assert str(getattr(dr.state, "value", dr.state)) == "success"
+    dr2 = airflow_support.run_dag("2024-05-01", dag_id="ecredit_lock_failing", dags_folder=dags)
+    assert str(getattr(dr2.state, "value", dr2.state)) == "failed"  # the teardown's success is not the run's
+    seen = [json.loads(line) for line in out.read_text().splitlines()]
+    me = os.getpid()  # the in-process runner, and the writing task's process
+    assert seen == [{"run_id": dr.run_id, "holder": dr.run_id, "pids": {"runner": me, "write": me}},
+                    {"run_id": dr2.run_id, "holder": dr2.run_id, "pids": {"runner": me, "write": me}}]
+    assert runlock.holder(cfg) is None  # both runs gave it back, the failed one too
+
+    runlock.acquire(cfg, "scheduled__holder", "2024-04-30", 0, task="ingest")  # names this live process
+    assert airflow_support.run_dag_for_date("2024-05-01", dag_id="ecredit_lock_ok", dags_folder=dags) is False
+    assert len(out.read_text().splitlines()) == 2  # the writing task never ran
+    assert runlock.holder(cfg).run_id == "scheduled__holder"

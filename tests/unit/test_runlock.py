@@ -35,8 +35,8 @@ def lease(cfg) -> dict:
 def plant(cfg, **fields) -> dict:
     """A lease as another run left it: live by default (this process, a fresh heartbeat)."""
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    h = {"run_id": "scheduled__other", "run_date": "2026-10-31", "host": socket.gethostname(), "pid": os.getpid(),
-         "pid_start": runlock._start_time(os.getpid()), "since": now, "heartbeat": now, "task": "ingest", **fields}
+    h = {"run_id": "scheduled__other", "run_date": "2026-10-31", "host": socket.gethostname(), "since": now,
+         "heartbeat": now, "processes": {"ingest": runlock._process(os.getpid())}, **fields}
     runlock.lease_path(cfg).parent.mkdir(parents=True, exist_ok=True)
     runlock.lease_path(cfg).write_text(json.dumps(h), "utf-8")
     return h
@@ -58,7 +58,7 @@ def test_acquire_when_free_names_the_run_and_is_reentrant_for_it(cfg):
     runlock.acquire(cfg, "manual__a", D, 0)
     h = lease(cfg)
     assert (h["run_id"], h["run_date"], h["host"]) == ("manual__a", D, socket.gethostname())
-    assert h["pid"] is None  # a scheduler's take_lock process ends at once: the lease names no process
+    assert h["processes"] == {}  # a scheduler's take_lock process ends at once: the lease names no process
     since = h["since"]
     time.sleep(1.1)
     runlock.acquire(cfg, "manual__a", D, 0)  # its own run passes at once, keeping when it took it
@@ -74,8 +74,8 @@ def test_acquire_when_free_names_the_run_and_is_reentrant_for_it(cfg):
 def test_the_in_process_runner_is_named_so_that_its_death_frees_the_lock(cfg):
     with runlock.in_process_runner():
         runlock.acquire(cfg, "manual__a", D, 0)
-    h = lease(cfg)
-    assert h["pid"] == os.getpid() and h["pid_start"] == runlock._start_time(os.getpid())
+    assert lease(cfg)["processes"] == {"runner": {"pid": os.getpid(), "start": runlock._start_time(os.getpid()),
+                                                  "host": socket.gethostname()}}
 
 
 def test_a_second_run_waits_the_timeout_then_stops_with_one_sentence_naming_the_holder(cfg):
@@ -142,15 +142,37 @@ def test_runs_racing_for_a_free_lock_get_it_once(cfg):
 # ---------------------------------------------------------------- dead holders
 
 def test_a_holder_silent_longer_than_the_ttl_is_dead(cfg):
-    plant(cfg, host="another-host", pid=12345, heartbeat=ago(runlock.LEASE_TTL + 5))
+    plant(cfg, host="another-host", processes={"ingest": {"pid": 12345, "start": None, "host": "another-host"}},
+          heartbeat=ago(runlock.LEASE_TTL + 5))
     runlock.acquire(cfg, "manual__b", D, 0)
     assert lease(cfg)["run_id"] == "manual__b"
 
 
-def test_a_holder_whose_process_ended_on_this_host_is_dead_at_once(cfg):
-    plant(cfg, pid=ended_pid(), pid_start=None)
+def here(pid: int, start: str | None = None) -> dict:
+    return {"pid": pid, "start": start, "host": socket.gethostname()}
+
+
+def test_a_holder_whose_processes_ended_on_this_host_is_dead_at_once(cfg):
+    plant(cfg, processes={"runner": here(ended_pid()), "data_docs": here(ended_pid())})
     runlock.acquire(cfg, "manual__b", D, 0)
     assert lease(cfg)["run_id"] == "manual__b"
+
+
+def test_a_holder_is_alive_while_one_of_its_processes_is(cfg):
+    """build_state and data_docs run side by side under the scheduler: data_docs' process ending
+    (or being killed) while build_state works does not free the lock."""
+    p = subprocess.Popen(["sleep", "60"])
+    try:
+        plant(cfg, processes={"data_docs": here(ended_pid()), "build_state": here(p.pid, runlock._start_time(p.pid))})
+        with pytest.raises(runlock.LockHeld, match=r"\(date 2026-10-31, pid \d+, \d+, host "):
+            runlock.acquire(cfg, "manual__b", D, 0)
+        # a process on another host cannot be looked at: only the TTL decides there
+        plant(cfg, processes={"data_docs": here(ended_pid()), "build_state": {"pid": 1, "start": None, "host": "h2"}})
+        with pytest.raises(runlock.LockHeld):
+            runlock.acquire(cfg, "manual__b", D, 0)
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_a_zombie_or_a_reused_pid_is_not_the_holder(cfg):
@@ -159,21 +181,22 @@ def test_a_zombie_or_a_reused_pid_is_not_the_holder(cfg):
         if Path(f"/proc/{z.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             break
         time.sleep(0.05)
-    h = runlock.Holder.of(plant(cfg, pid=z.pid, pid_start=None))
+    h = runlock.Holder.of(plant(cfg, processes={"ingest": here(z.pid)}))
     assert runlock.dead_because(h) == f"its process {z.pid} on {socket.gethostname()} has ended"
     z.wait()
-    h = runlock.Holder.of(plant(cfg, pid=os.getpid(), pid_start="1"))  # this pid, another start time
+    h = runlock.Holder.of(plant(cfg, processes={"ingest": here(os.getpid(), "1")}))  # this pid, another start
     assert runlock.dead_because(h) is not None
 
 
 def test_a_live_holder_is_waited_for(cfg):
     p = subprocess.Popen(["sleep", "60"])
     try:
-        plant(cfg, pid=p.pid, pid_start=runlock._start_time(p.pid))
+        plant(cfg, processes={"ingest": here(p.pid, runlock._start_time(p.pid))})
         with pytest.raises(runlock.LockHeld, match=rf"run scheduled__other \(date 2026-10-31, pid {p.pid}, "):
             runlock.acquire(cfg, "manual__b", D, 0)
         # another host's process cannot be looked at: only the TTL decides there
-        plant(cfg, host="another-host", pid=ended_pid(), heartbeat=ago(runlock.LEASE_TTL - 60))
+        plant(cfg, host="another-host", processes={"ingest": {"pid": ended_pid(), "start": None, "host": "another-host"}},
+              heartbeat=ago(runlock.LEASE_TTL - 60))
         with pytest.raises(runlock.LockHeld, match=r"host another-host"):
             runlock.acquire(cfg, "manual__b", D, 0)
     finally:
@@ -194,13 +217,13 @@ def test_a_writing_task_of_the_holding_run_passes_and_names_its_process_while_it
     runlock.acquire(cfg, "manual__a", D, 0)
     with runlock.holding(cfg, "manual__a", D, "ingest"):
         h = lease(cfg)
-        assert (h["run_id"], h["task"], h["pid"]) == ("manual__a", "ingest", os.getpid())
+        assert (h["run_id"], h["processes"]) == ("manual__a", {"ingest": here(os.getpid(), runlock._start_time(os.getpid()))})
     h = lease(cfg)  # between tasks the lease stays with the run, naming no process (scheduler)
-    assert (h["run_id"], h["task"], h["pid"]) == ("manual__a", None, None)
+    assert (h["run_id"], h["processes"]) == ("manual__a", {})
     with runlock.in_process_runner():
         with runlock.holding(cfg, "manual__a", D, "publish"):
-            pass
-    assert lease(cfg)["pid"] == os.getpid()  # the in-process runner stays named
+            assert set(lease(cfg)["processes"]) == {"runner", "publish"}
+    assert set(lease(cfg)["processes"]) == {"runner"}  # the in-process runner stays named
 
 
 def test_a_writing_task_of_another_run_is_refused_at_once(cfg):
@@ -217,7 +240,7 @@ def test_a_failing_task_leaves_the_lock_with_its_run(cfg):
     with pytest.raises(ZeroDivisionError):
         with runlock.holding(cfg, "manual__a", D, "build_state"):
             1 / 0
-    assert (lease(cfg)["run_id"], lease(cfg)["task"]) == ("manual__a", None)
+    assert (lease(cfg)["run_id"], lease(cfg)["processes"]) == ("manual__a", {})
 
 
 def test_the_heartbeat_keeps_a_long_task_alive(cfg, monkeypatch):
@@ -347,3 +370,24 @@ def test_a_wrong_lock_timeout_is_one_sentence_naming_it(tmp_path, value):
         settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_LOCK_TIMEOUT": value})
     assert str(e.value) == ("CREDIT_LOCK_TIMEOUT must be a whole number of seconds from 0 to 21600, "
                             f"not {value!r}.")
+
+
+def test_two_runs_started_together_on_a_fresh_airflow_home_migrate_it_once(tmp_path):
+    """`ecredit run` prepares Airflow's metadata DB before its DAG; two started together on a fresh
+    AIRFLOW_HOME both created the tables and one failed ('table ... already exists'); three
+    processes make the race near certain without the fix (it failed 3 times in 4 with two)."""
+    at = time.time() + 4
+    code = textwrap.dedent(f"""
+        import time
+        from ecredit import airflow_support
+        time.sleep(max(0, {at} - time.time()))
+        airflow_support.prepare_airflow_env({str(tmp_path / 'airflow')!r})
+        print("ok")
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "PYTHONPATH": str(ROOT)})
+             for _ in range(3)]
+    outs = [p.communicate(300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["ok", "ok", "ok"]
