@@ -131,12 +131,12 @@ def dead_because(h: Holder, now: dt.datetime | None = None) -> str | None:
     procs = list(h.processes.values())
     here = socket.gethostname()
     if procs and all(p.get("host") == here and not _alive(int(p["pid"]), p.get("start")) for p in procs):
-        return f"its process {', '.join(str(p['pid']) for p in procs)} on {here} has ended"
+        return f"its process {', '.join(dict.fromkeys(str(p['pid']) for p in procs))} on {here} has ended"
     return None
 
 
 def describe(h: Holder) -> str:
-    pids = ", ".join(str(p["pid"]) for p in h.processes.values()) or "-"
+    pids = ", ".join(dict.fromkeys(str(p["pid"]) for p in h.processes.values())) or "-"
     return f"run {h.run_id} (date {h.run_date or '-'}, pid {pids}, host {h.host}, since {h.since.replace('+00:00', 'Z')})"
 
 

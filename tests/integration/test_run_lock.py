@@ -38,8 +38,19 @@ def landing(tmp_path_factory) -> Path:
     from ecredit.generate import generate
 
     out = tmp_path_factory.mktemp("lock-landing") / "landing"
-    generate(out, OPERATORS, [dt.date.fromisoformat(D1)], seed=SEED, dirty_rate=0.0, progress=lambda m: None)
+    # dirty rows, so that quarantine and rejections.csv hold rows to compare
+    generate(out, OPERATORS, [dt.date.fromisoformat(D1)], seed=SEED, dirty_rate=0.02, progress=lambda m: None)
     return out
+
+
+@pytest.fixture(scope="module")
+def daily_plan(tmp_path_factory) -> Path:
+    """The default rules but a daily inspection plan, so that the run date has a draw to compare."""
+    text = (ROOT / "rules" / "default.yaml").read_text("utf-8")
+    assert "  schedule: monthly" in text
+    rules = tmp_path_factory.mktemp("lock-rules") / "rules.yaml"
+    rules.write_text(text.replace("  schedule: monthly", "  schedule: daily"), "utf-8")
+    return rules
 
 
 def folder(landing: Path, root: Path) -> dict:
@@ -78,10 +89,11 @@ def runs(url: str) -> list[dict]:
         return [dict(r._mapping) for r in c.execute(select(wh.pipeline_run).order_by(wh.pipeline_run.c.attempt_id))]
 
 
-def task_ends(log: str) -> dict[str, dt.datetime]:
-    """When each task of an in-process run ended (the test runner's '[DAG TEST] end task' lines)."""
+def task_times(log: str, what: str = "end task") -> dict[str, dt.datetime]:
+    """When each task of an in-process run ended (or started: ``what="starting"``), from the test
+    runner's '[DAG TEST] end task task_id=…' lines."""
     out = {}
-    for m in re.finditer(r"^(\S+Z) \[\w+ *\] \[DAG TEST\] end task task_id=(\S+)", log, re.M):
+    for m in re.finditer(rf"^(\S+Z) \[\w+ *\] \[DAG TEST\] {what} task_id=(\S+)", log, re.M):
         out[m.group(2)] = dt.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
     return out
 
@@ -114,14 +126,14 @@ def test_a_run_stops_with_one_sentence_while_another_run_holds_the_lock(landing,
     print(f"\na run stopped by a held lock: {time.monotonic() - t0:.0f} s")
 
 
-def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, tmp_path):
+def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, daily_plan, tmp_path):
     t0 = time.monotonic()
-    ref_env = folder(landing, tmp_path / "sequential")
+    ref_env = {**folder(landing, tmp_path / "sequential"), "CREDIT_RULES": str(daily_plan)}
     assert ecredit(["run", "--date", D1], ref_env, tmp_path / "sequential.log").wait(1800) == 0, \
         (tmp_path / "sequential.log").read_text("utf-8", "replace")[-4000:]
     t1 = time.monotonic()
 
-    env = folder(landing, tmp_path / "together")
+    env = {**folder(landing, tmp_path / "together"), "CREDIT_RULES": str(daily_plan)}
     cfg = settings_of(env)
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     procs = [ecredit(["run", "--date", D1], env, log) for log in logs]
@@ -132,9 +144,11 @@ def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, 
     # one run waited for the other: its take_lock ended after the other's release_lock
     waited = [i for i, t in enumerate(texts) if re.search(r"is locked by run manual__\S+ \(date 2026-11-01, pid \d+", t)]
     assert len(waited) == 1, "neither or both runs waited for the lock"
-    second, first = task_ends(texts[waited[0]]), task_ends(texts[1 - waited[0]])
+    second, first = task_times(texts[waited[0]]), task_times(texts[1 - waited[0]])
     assert second["take_lock"] > first["release_lock"] > first["publish"]
-    assert "ingest: nothing to do for this date" in texts[waited[0]]  # it found every file parsed
+    # it found every file parsed: its ingest started no Spark application (which takes 30 s or more)
+    ingest_s = (second["ingest"] - task_times(texts[waited[0]], "starting")["ingest"]).total_seconds()
+    assert ingest_s < 15, ingest_s
     assert runlock.holder(cfg) is None  # both gave it back
 
     url = cfg.warehouse_url
@@ -142,9 +156,14 @@ def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, 
     parsed = pq.read_table(str(ingest.rows_path(cfg)), columns=["file_sha", "source_line"]).to_pylist()
     assert len(parsed) == len({(r["file_sha"], r["source_line"]) for r in parsed})  # no row parsed twice
     got, want = snapshot(url), snapshot(settings_of(ref_env).warehouse_url)
-    assert sum(map(len, want.values())) > 0
+    for table in ("dim_operator", "operator_score", "quarantine", "inspection_plan", "inspection_draw"):
+        assert want[table], f"{table} is empty: nothing to compare"
     for table in want:
         assert got[table] == want[table], table
+    # and the files pushed to the departments
+    outbox = {p.relative_to(cfg.outbox_dir): p.read_bytes() for p in cfg.outbox_dir.rglob("*") if p.is_file()}
+    ref_outbox = settings_of(ref_env).outbox_dir
+    assert outbox and outbox == {p.relative_to(ref_outbox): p.read_bytes() for p in ref_outbox.rglob("*") if p.is_file()}
     print(f"\nsequential run {t1 - t0:.0f} s; two runs together {time.monotonic() - t1:.0f} s")
 
 

@@ -223,6 +223,7 @@ def test_a_writing_task_of_the_holding_run_passes_and_names_its_process_while_it
     with runlock.in_process_runner():
         with runlock.holding(cfg, "manual__a", D, "publish"):
             assert set(lease(cfg)["processes"]) == {"runner", "publish"}
+            assert f"(date {D}, pid {os.getpid()}, host " in runlock.describe(runlock.holder(cfg))  # named once
     assert set(lease(cfg)["processes"]) == {"runner"}  # the in-process runner stays named
 
 
