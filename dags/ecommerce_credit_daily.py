@@ -29,9 +29,9 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
    (`ecredit.runlock`). While another run holds it, this run waits at most `CREDIT_LOCK_TIMEOUT`
    seconds, then stops with one sentence naming that run. The writing tasks below hold it while
    they work; `release_lock` (teardown) gives it back once every task of the run is done, whatever
-   their outcome.
-   `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated <= D not parsed before,
-   run its feed's Great Expectations suite (`expectations/`) on it, land rows and quarantine.
+   their outcome. Then `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated
+   <= D not parsed before, run its feed's Great Expectations suite (`expectations/`) on it, land
+   rows and quarantine.
 4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
    inspection plans.
 5. `data_docs` (beside `build_state`) - renders the Great Expectations results of the deliveries

@@ -137,7 +137,8 @@ def dead_because(h: Holder, now: dt.datetime | None = None) -> str | None:
 
 def describe(h: Holder) -> str:
     pids = ", ".join(dict.fromkeys(str(p["pid"]) for p in h.processes.values())) or "-"
-    return f"run {h.run_id} (date {h.run_date or '-'}, pid {pids}, host {h.host}, since {h.since.replace('+00:00', 'Z')})"
+    since = h.since.replace("+00:00", "Z")
+    return f"run {h.run_id} (date {h.run_date or '-'}, pid {pids}, host {h.host}, since {since})"
 
 
 # --------------------------------------------------------------------------------------------------
