@@ -26,8 +26,13 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
    `validate [dept]`, a missing one as skipped; `departments_validated` joins them and the run goes
    on on the earlier deliveries. A department's trouble marks that department and never blocks
    the run.
-3. `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated <= D not parsed before,
-   run its feed's Great Expectations suite (`expectations/`) on it, land rows and quarantine.
+3. `take_lock` (setup) - the run's lock on its lake and warehouse: one run at a time writes them
+   (`ecredit.runlock`). While another run holds it, this run waits at most `CREDIT_LOCK_TIMEOUT`
+   seconds, then stops with one sentence naming that run. The writing tasks below hold it while
+   they work; `release_lock` (teardown) gives it back once every task of the run is done, whatever
+   their outcome. Then `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated
+   <= D not parsed before, run its feed's Great Expectations suite (`expectations/`) on it, land
+   rows and quarantine.
 4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
    inspection plans.
 5. `data_docs` (beside `build_state`) - renders the Great Expectations results of the deliveries
@@ -56,8 +61,12 @@ from ecredit.airflow_support import (
     RESOLVE_TASK_ID,
     EcreditSparkSubmitOperator,
     on_task_failure,
+    release_run_lock,
     setting_errors_fail_fast,
+    take_run_lock,
+    writing_stage,
 )
+from ecredit.settings import MAX_LOCK_TIMEOUT
 
 SHANGHAI = "Asia/Shanghai"
 # the warehouse tables a run publishes, as Airflow Assets (their lineage shows in the UI)
@@ -143,25 +152,36 @@ with DAG(
         if not context["ti"].xcom_pull(task_ids="ingest"):
             raise AirflowFailException("ingest did not succeed: the state is not built on partial data")
 
+    # setup and teardown: the run's lock on its lake, from the first writing task until every task of
+    # the run is done, whatever their outcome (ecredit.runlock); the writing tasks hold it while they work
+    @task(task_id="take_lock", trigger_rule=TriggerRule.ALL_DONE,
+          execution_timeout=dt.timedelta(seconds=MAX_LOCK_TIMEOUT + 600))
+    def take_lock(**context) -> None:
+        take_run_lock(context)
+
+    @task(task_id="release_lock", execution_timeout=dt.timedelta(minutes=5))
+    def release_lock(**context) -> bool:
+        return release_run_lock(context)
+
     @task(task_id="data_docs", execution_timeout=dt.timedelta(minutes=15))
-    def data_docs(run_date: str) -> str | None:
-        with setting_errors_fail_fast():
+    def data_docs(run_date: str, **context) -> str | None:
+        with writing_stage(context, run_date):
             return pipeline.data_docs(run_date)
 
     @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30),
           outlets=[Asset(name=t, uri=f"ecredit://warehouse/{t}", group="ecredit-warehouse") for t in PUBLISHED_TABLES])
     def publish(run_date: str, **context) -> dict:
-        with setting_errors_fail_fast():
+        with writing_stage(context, run_date):
             return pipeline.publish(run_date, context["run_id"])
 
     @task(task_id="report", execution_timeout=dt.timedelta(minutes=15))
-    def report(run_date: str) -> str:
-        with setting_errors_fail_fast():
+    def report(run_date: str, **context) -> str:
+        with writing_stage(context, run_date):
             return pipeline.report(run_date)
 
     @task(task_id="push", execution_timeout=dt.timedelta(minutes=15))
-    def push(run_date: str) -> dict:
-        with setting_errors_fail_fast():
+    def push(run_date: str, **context) -> dict:
+        with writing_stage(context, run_date):
             return pipeline.push(run_date)
 
     # a setup task: its failure (a wrong setting) leaves every later task upstream_failed, the
@@ -180,24 +200,30 @@ with DAG(
     # named by them (a group holding it would make group -> ingest -> group a cycle in the graph)
     validated_all = validate.partial(run_date=resolved["run_date"]).expand(dept=list(feeds.DEPARTMENTS))
 
-    # all_done: a department's failure never blocks the run. The run date reaches the Spark jobs as
-    # `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default run_date template).
+    # take_lock is all_done: a department's failure never blocks the run. The run date reaches the
+    # Spark jobs as `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default
+    # run_date template).
     ingest = EcreditSparkSubmitOperator(
         task_id="ingest",
         job="ingest.py",
         skip_when=pipeline.nothing_to_ingest,
-        trigger_rule=TriggerRule.ALL_DONE,
+        run_lock=True,
         execution_timeout=dt.timedelta(hours=2),
     )
     build_state = EcreditSparkSubmitOperator(
         task_id="build_state",
         job="build_state.py",
+        run_lock=True,
         execution_timeout=dt.timedelta(hours=2),
     )
     published = publish(resolved["run_date"])
     pushed = push(resolved["run_date"])
+    reported = report(resolved["run_date"])
+    docs = data_docs(resolved["run_date"])
+    locked = take_lock().as_setup()
 
     joined = departments_validated()
-    checked_all >> ingest >> validated_all >> joined
-    ingest >> joined >> build_state >> published >> [pushed, report(resolved["run_date"])]
-    joined >> data_docs(resolved["run_date"])
+    checked_all >> locked >> ingest >> validated_all >> joined
+    ingest >> joined >> build_state >> published >> [pushed, reported]
+    joined >> docs
+    [pushed, reported, docs] >> release_lock().as_teardown(setups=locked)

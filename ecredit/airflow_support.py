@@ -151,19 +151,34 @@ def migrate_db(force: bool = False) -> None:
     from importlib.metadata import version
 
     stamp = json.dumps({"airflow": version("apache-airflow-core"), "db": conn})
-    if (not force and marker.is_file() and marker.read_text() == stamp
-            and (sqlite_file is None or Path(sqlite_file).is_file())):
-        return
-    logging.disable(logging.INFO)  # alembic's chatter; errors still show
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from airflow.utils import db as af_db
 
-            af_db.upgradedb()  # a fresh DB is created from the ORM (fast); an old one is migrated
+    def done() -> bool:
+        return (not force and marker.is_file() and marker.read_text() == stamp
+                and (sqlite_file is None or Path(sqlite_file).is_file()))
+
+    if done():
+        return
+    import fcntl
+
+    # one process at a time: two `ecredit run` started together on a fresh AIRFLOW_HOME would both
+    # create the tables, and the second fail ("table ... already exists")
+    fd = os.open(home / (_MIGRATED_MARKER + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if done():  # the other process migrated it meanwhile
+            return
+        logging.disable(logging.INFO)  # alembic's chatter; errors still show
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                from airflow.utils import db as af_db
+
+                af_db.upgradedb()  # a fresh DB is created from the ORM (fast); an old one is migrated
+        finally:
+            logging.disable(logging.NOTSET)
+        marker.write_text(stamp)
     finally:
-        logging.disable(logging.NOTSET)
-    marker.write_text(stamp)
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,6 +275,8 @@ def _build_operator_class():
         :param run_date: the date passed as ``--date`` (templated); by default the ``run_date`` XCom of
             ``resolve_run_date``.
         :param extra_args: further application arguments after ``--date D``.
+        :param run_lock: the job writes the lake: it runs under its DAG run's lock
+            (``ecredit.runlock.holding``; the DAG's ``take_lock`` took it).
 
         At execute time (in the task process): the connection ``ecredit_spark`` is written into the
         environment from ``SPARK_MASTER`` (so the hook never defaults to yarn), the venv's
@@ -272,8 +289,10 @@ def _build_operator_class():
 
         def __init__(self, *, job: str | os.PathLike, run_date: str = RUN_DATE_TEMPLATE,
                      extra_args: list[str] | tuple[str, ...] = (), conn_id: str = SPARK_CONN_ID,
-                     name: str | None = None, skip_when: Any = None, **kwargs: Any) -> None:
+                     name: str | None = None, skip_when: Any = None, run_lock: bool = False,
+                     **kwargs: Any) -> None:
             self.skip_when = skip_when  # callable(run_date) -> True when the job has nothing to do
+            self.run_lock = run_lock
             app = job_path(job)
             kwargs.setdefault("application_args", ["--date", run_date, *extra_args])
             super().__init__(application=str(app), conn_id=conn_id,
@@ -295,6 +314,17 @@ def _build_operator_class():
             except settings_mod.SettingError as e:
                 raise AirflowFailException(str(e)) from None
             done = {"job": Path(str(self.application)).name, "run_date": args[args.index("--date") + 1] if "--date" in args else None}
+            if not self.run_lock:
+                return self._submit(context, s, args, done)
+            from ecredit import runlock
+
+            try:
+                with runlock.holding(s, str(context["run_id"]), done["run_date"], self.task_id):
+                    return self._submit(context, s, args, done)
+            except runlock.LockHeld as e:
+                raise AirflowFailException(str(e)) from None
+
+        def _submit(self, context, s, args, done):
             if self.skip_when is not None and "--date" in args and self.skip_when(args[args.index("--date") + 1]):
                 self.log.info("%s: nothing to do for this date; no Spark application started", self.task_id)
                 return {**done, "skipped": True}
@@ -360,6 +390,52 @@ def mask_settings_secrets(s: settings_mod.Settings | None = None) -> None:
                 mask_secret(str(value))
     except Exception:  # noqa: BLE001 - a wrong setting is reported by the task itself
         pass
+
+
+def take_run_lock(context) -> None:
+    """The DAG's setup task ``take_lock``: the run's lock on its lake, once the gates are done and
+    before ``ingest`` (``pipeline.take_lock``). Another run's lock, held longer than
+    ``CREDIT_LOCK_TIMEOUT``, fails the task without a retry with one sentence naming that run."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ecredit import pipeline, runlock
+
+    got = context["ti"].xcom_pull(task_ids=RESOLVE_TASK_ID)
+    run_date = got.get("run_date") if isinstance(got, dict) else None
+    if not run_date:
+        raise AirflowFailException(f"No run date: the task {RESOLVE_TASK_ID} did not succeed; no lock is taken.")
+    with setting_errors_fail_fast():
+        try:
+            pipeline.take_lock(str(run_date), str(context["run_id"]))
+        except runlock.LockHeld as e:
+            raise AirflowFailException(str(e)) from None
+
+
+def release_run_lock(context) -> bool:
+    """The DAG's teardown task ``release_lock``: gives the run's lock back once every task of the
+    run is done (it runs whatever their outcome, when ``take_lock`` succeeded)."""
+    from ecredit import pipeline
+
+    with setting_errors_fail_fast():
+        return pipeline.release_lock(str(context["run_id"]))
+
+
+@contextmanager
+def writing_stage(context, run_date: str | None):
+    """A task that writes the lake, the warehouse or the outbox: ``setting_errors_fail_fast``, and
+    the work runs under its DAG run's lock (``ecredit.runlock.holding``); a lock held by another
+    run fails the task at once, without a retry, with the sentence naming that run."""
+    from ecredit import pipeline, runlock
+
+    ti = context.get("ti")
+    with setting_errors_fail_fast():
+        try:
+            with pipeline.holding_lock(run_date, str(context["run_id"]), getattr(ti, "task_id", None) or "?"):
+                yield
+        except runlock.LockHeld as e:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(e)) from None
 
 
 @contextmanager
@@ -451,7 +527,10 @@ def run_dag(run_date: str | None, dag_id: str = DAG_ID, dags_folder: str | os.Pa
         conf = {"run_date": run_date} if run_date is not None else None
         print(f"== {dag_id}: run_date={run_date or '(scheduled)'} (logical date {when.isoformat()})", flush=True)
         started = time.monotonic()
-        dr = dag.test(logical_date=when, run_after=now, run_conf=conf)
+        from ecredit import runlock
+
+        with runlock.in_process_runner():  # a run lock this process leaves between tasks names it
+            dr = dag.test(logical_date=when, run_after=now, run_conf=conf)
     _print_summary(dr, time.monotonic() - started)
     return dr
 
@@ -570,5 +649,5 @@ __all__ = [
     "DAG_ID", "SPARK_CONN_ID", "RUN_DATE_TEMPLATE", "EcreditSparkSubmitOperator", "prepare_airflow_env",
     "migrate_db", "run_dag", "run_dag_for_date", "backfill", "start_ui", "spark_master",
     "spark_connection_json", "spark_conf", "spark_child_env", "job_path", "on_task_failure",
-    "setting_errors_fail_fast", "run_date_of",
+    "setting_errors_fail_fast", "writing_stage", "take_run_lock", "release_run_lock", "run_date_of",
 ]

@@ -115,6 +115,36 @@ def data_docs(run_date: str) -> str | None:
     return index.as_uri()
 
 
+def take_lock(run_date: str, run_id: str) -> None:
+    """The run's lock on its lake (``ecredit.runlock``): taken before the first writing task, waited
+    for at most ``CREDIT_LOCK_TIMEOUT`` seconds while another run holds it (then ``LockHeld``, one
+    sentence naming that run). The PII key's check of ``settings.load`` runs again under the lock:
+    a run that held it may have made the parsed rows since this run's first task."""
+    from ecredit import runlock
+
+    cfg = settings_mod.load(check_landing=True)
+    runlock.acquire(cfg, run_id, run_date, cfg.lock_timeout)
+    try:
+        settings_mod.load(check_landing=True)
+    except settings_mod.SettingError:
+        runlock.release(cfg, run_id)
+        raise
+
+
+def release_lock(run_id: str) -> bool:
+    """Give the run's lock back (the DAG's teardown, once every task of the run is done)."""
+    from ecredit import runlock
+
+    return runlock.release(settings_mod.load(), run_id)
+
+
+def holding_lock(run_date: str | None, run_id: str, task: str):
+    """Context manager for a writing task: it works under its run's lock (``runlock.holding``)."""
+    from ecredit import runlock
+
+    return runlock.holding(settings_mod.load(), run_id, run_date, task)
+
+
 def publish(run_date: str, run_id: str) -> dict:
     """Publish D's gold layer to the warehouse in one transaction; record the attempt."""
     from ecredit import publish as publish_mod

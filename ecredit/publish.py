@@ -14,7 +14,7 @@ from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, up
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from ecredit import delivery, failpoints, ingest, parse, rules as rules_mod, state, validation
+from ecredit import delivery, failpoints, ingest, parse, rules as rules_mod, runlock, state, validation
 from ecredit import warehouse as wh
 from ecredit.files import write_json_atomic
 from ecredit.feeds import DEPARTMENTS, feeds_of
@@ -230,7 +230,8 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     warnings += json.loads(built.read_text("utf-8")) if built.is_file() else []
     warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
                  for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
-    with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
+    # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
+    with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
         latest = latest_published_date(conn)
         replace_state = latest is None or run_date >= latest
         if not replace_state:

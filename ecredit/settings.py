@@ -25,6 +25,8 @@ DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
 # production secrets: 32 hex characters (128 bits) or more, e.g. `openssl rand -hex 32` (SECURITY.md)
 MIN_SECRET_LENGTH = 32
 PII_KEY_MARK = "_pii_key.json"  # in lake/parsed: which key pseudonymised the cached rows
+DEFAULT_LOCK_TIMEOUT = 3600  # seconds a run waits for another run's lock on its lake and warehouse
+MAX_LOCK_TIMEOUT = 6 * 3600  # the DAG's take_lock task is given this long (and a margin) to wait
 
 
 class SettingError(ValueError):
@@ -43,6 +45,7 @@ class Settings:
     manifest_deadline: str  # HH:MM
     rules_path: Path
     spark_master: str
+    lock_timeout: int = DEFAULT_LOCK_TIMEOUT  # seconds
 
     @property
     def uses_demo_pii_key(self) -> bool:
@@ -65,6 +68,7 @@ class Settings:
             "CREDIT_MANIFEST_DEADLINE": self.manifest_deadline,
             "CREDIT_RULES": str(self.rules_path),
             "SPARK_MASTER": self.spark_master,
+            "CREDIT_LOCK_TIMEOUT": str(self.lock_timeout),
         }
 
 
@@ -121,6 +125,11 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
     if not re.match(r"^(local(\[(\*|\d+)(,\d+)?\])?|spark://[^\s]+|yarn|k8s://\S+)$", master):
         raise SettingError(f"SPARK_MASTER must be local[*], local[N] or spark://host:port, not {master!r}.")
 
+    raw_timeout = (env.get("CREDIT_LOCK_TIMEOUT") or "").strip() or str(DEFAULT_LOCK_TIMEOUT)
+    if not re.fullmatch(r"\d{1,6}", raw_timeout) or int(raw_timeout) > MAX_LOCK_TIMEOUT:
+        raise SettingError(f"CREDIT_LOCK_TIMEOUT must be a whole number of seconds from 0 to {MAX_LOCK_TIMEOUT}, "
+                           f"not {env.get('CREDIT_LOCK_TIMEOUT')!r}.")
+
     if check_landing and not landing.is_dir():
         raise SettingError(f"CREDIT_LANDING_DIR {landing} is not a readable directory.")
     if check_landing:
@@ -129,7 +138,7 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
     return Settings(
         landing_dir=landing, lake_dir=lake, warehouse_url=warehouse_url, outbox_dir=outbox,
         pii_key=pii_key, draw_secret=draw_secret, env=credit_env, manifest_deadline=deadline,
-        rules_path=rules, spark_master=master,
+        rules_path=rules, spark_master=master, lock_timeout=int(raw_timeout),
     )
 
 

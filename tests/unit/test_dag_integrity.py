@@ -60,7 +60,7 @@ def test_one_group_per_department_with_wait_and_check(dag):
         assert "resolve_run_date" in wait.upstream_task_ids
         assert wait.mode == "reschedule" and wait.poke_interval == 60
         assert wait.timeout >= 3 * 3600
-        assert "ingest" in check.downstream_task_ids
+        assert "take_lock" in check.downstream_task_ids
     validate = dag.get_task("validate")  # mapped over the departments, each instance named by one
     assert "ingest" in validate.upstream_task_ids
     assert validate.downstream_task_ids == {"departments_validated"}
@@ -108,13 +108,16 @@ def test_spark_tasks_use_the_spark_provider_operator(dag):
         assert t.application_args[0] == "--date"
         assert "resolve_run_date" in t.application_args[1] and "{{" in t.application_args[1]
         assert t._conn_id == airflow_support.SPARK_CONN_ID
-    assert str(dag.get_task("ingest").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
+        assert t.run_lock is True  # the job writes the lake: under its run's lock
+    # a department's failure never blocks the run: the lock is taken whatever the gates say
+    assert str(dag.get_task("take_lock").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
 
 
 def test_order_of_the_main_line(dag):
-    # ingest follows resolve_run_date through the departments' checks (a setup task's direct
-    # downstream must be all_success, and ingest is all_done)
-    assert dag.get_task("ingest").upstream_task_ids == {f"{d}.check_delivery" for d in feeds.DEPARTMENTS}
+    # take_lock follows resolve_run_date through the departments' checks (a setup task's direct
+    # downstream must be all_success, and take_lock is all_done); ingest follows take_lock
+    assert dag.get_task("take_lock").upstream_task_ids == {f"{d}.check_delivery" for d in feeds.DEPARTMENTS}
+    assert dag.get_task("ingest").upstream_task_ids == {"take_lock"}
     joined = dag.get_task("departments_validated")
     assert joined.upstream_task_ids == {"ingest", "validate"}
     assert str(joined.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")  # a rejected department never blocks
@@ -136,6 +139,20 @@ def test_a_failed_first_task_stops_every_other_task(dag):
     assert first.get_flat_relative_ids(upstream=False) == {t.task_id for t in dag.tasks} - {first.task_id}
     for t in first.downstream_list:
         assert str(t.trigger_rule) in ("all_success", "TriggerRule.ALL_SUCCESS"), t.task_id
+
+
+def test_the_run_lock_spans_every_writing_task(dag):
+    """take_lock (setup) before the first writing task; release_lock (teardown) after the last,
+    run whatever the tasks between them did; its outcome is not the run's (Airflow's teardown)."""
+    from ecredit.settings import MAX_LOCK_TIMEOUT
+
+    take, release = dag.get_task("take_lock"), dag.get_task("release_lock")
+    assert take.is_setup and release.is_teardown and not release.on_failure_fail_dagrun
+    assert release.upstream_task_ids == {"take_lock", "push", "report", "data_docs"}
+    assert str(release.trigger_rule) in ("all_done_setup_success", "TriggerRule.ALL_DONE_SETUP_SUCCESS")
+    between = take.get_flat_relative_ids(upstream=False) & release.get_flat_relative_ids(upstream=True)
+    assert {"ingest", "validate", "build_state", "data_docs", "publish", "push", "report"} <= between
+    assert take.execution_timeout.total_seconds() > MAX_LOCK_TIMEOUT  # a wait never ends as a task timeout
 
 
 def test_every_task_has_retries_timeout_and_failure_callback(dag):
