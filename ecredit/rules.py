@@ -109,17 +109,14 @@ SCORING_KEYS = (
     ("class_rules.R_SERIOUS.record_types", list), ("class_rules.R_SERIOUS.class", str),
     ("class_rules.R_REVOKED.class", str), ("class_rules.R_SEV4.severity", int), ("class_rules.R_SEV4.class", str),
     ("class_rules.R_ABNORMAL.record_types", list), ("class_rules.R_ABNORMAL.class", str),
-    ("measures", dict), ("plan.schedule", str), ("dishonest_list.record_types", list),
+    ("measures.classes", dict), ("measures.serious_list", list), ("measures.codes", dict),
+    ("plan.schedule", str), ("dishonest_list.record_types", list),
     ("risk_alerts.levels", dict), ("risk_alerts.max_reasons", int),
 )
 
 
 def _check_scoring(data: dict, path: str) -> None:
     """The scoring.md part of the rules file: every key present, of its type, and coherent."""
-    from decimal import Decimal, InvalidOperation
-
-    from ecredit.feeds import DEPARTMENTS
-
     def bad(key: str, why: str):
         raise RulesError(f"The rules file {path} has a bad {key!r}: {why}.")
 
@@ -139,18 +136,45 @@ def _check_scoring(data: dict, path: str) -> None:
         bad("evaluation.weights", "needs overall_satisfaction, product_quality, brand_reputation, after_sales")
     if data["plan"]["schedule"] not in ("monthly", "daily"):
         bad("plan.schedule", "monthly or daily")
-    if set(data["measures"]) != set(classes):
-        bad("measures", "needs the classes A, B, C and D")
-    for c, m in data["measures"].items():
+    _check_measures(data, path, bad)
+    if not set(data["risk_alerts"]["levels"]) <= set(classes):
+        bad("risk_alerts.levels", "keys are classes")
+
+
+def _check_measures(data: dict, path: str, bad) -> None:
+    """``measures`` (scoring.md §4, lifecycle.md §3): per class a sampling ratio, an on-site flag and
+    measure codes; the serious list's codes; per code its department and legal basis."""
+    from decimal import Decimal, InvalidOperation
+
+    from ecredit.feeds import DEPARTMENTS
+
+    codes = data["measures"]["codes"]
+    for code, spec in codes.items():
+        where = f"measures.codes.{code}"
+        if not (isinstance(code, str) and code.isascii() and code.replace("_", "").isalnum() and code.isupper()
+                and len(code) <= 40):
+            bad(where, "a measure code is upper-case letters, digits and _, at most 40 characters")
+        if not isinstance(spec, dict) or spec.get("dept") not in DEPARTMENTS:
+            bad(f"{where}.dept", f"one of {', '.join(DEPARTMENTS)}")
+        if not (isinstance(spec.get("legal_basis"), str) and spec["legal_basis"].strip()):
+            bad(f"{where}.legal_basis", "the provision the measure rests on, a non-empty text")
+
+    def known(key: str, items) -> None:
+        if not isinstance(items, list) or any(not isinstance(c, str) or c not in codes for c in items):
+            bad(key, f"a list of measure codes of measures.codes, not {items!r}")
+        if len(set(items)) != len(items):
+            bad(key, "a measure is listed twice")
+
+    if set(data["measures"]["classes"]) != {"A", "B", "C", "D"}:
+        bad("measures.classes", "needs the classes A, B, C and D")
+    for c in data["measures"]["classes"]:
+        key = f"measures.classes.{c}"
         try:
-            ratio = Decimal(str(_require(data, f"measures.{c}.sampling_ratio", str, path, ("measures", c, "sampling_ratio"))))
+            ratio = Decimal(str(_require(data, f"{key}.sampling_ratio", str, path, ("measures", "classes", c, "sampling_ratio"))))
         except InvalidOperation:
             ratio = Decimal(-1)
         if not Decimal(0) <= ratio <= Decimal(1):
-            bad(f"measures.{c}.sampling_ratio", "a decimal between 0 and 1, quoted (\"0.03\")")
-        _require(data, f"measures.{c}.onsite", bool, path, ("measures", c, "onsite"))
-        for item in _require(data, f"measures.{c}.measures", list, path, ("measures", c, "measures")):
-            if not (isinstance(item, list) and len(item) == 2 and item[1] in DEPARTMENTS):
-                bad(f"measures.{c}.measures", f"each measure is [CODE, department], not {item!r}")
-    if not set(data["risk_alerts"]["levels"]) <= set(classes):
-        bad("risk_alerts.levels", "keys are classes")
+            bad(f"{key}.sampling_ratio", "a decimal between 0 and 1, quoted (\"0.03\")")
+        _require(data, f"{key}.onsite", bool, path, ("measures", "classes", c, "onsite"))
+        known(f"{key}.measures", _require(data, f"{key}.measures", list, path, ("measures", "classes", c, "measures")))
+    known("measures.serious_list", data["measures"]["serious_list"])

@@ -369,9 +369,12 @@ COMMITMENT_SCHEMA = "draw_date date, salt_sha256 string, published_run_date date
 
 
 def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date,
-                    scores: DataFrame, roster: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
+                    scores: DataFrame, roster: DataFrame,
+                    listed: DataFrame | None = None) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
     """scoring.md §5 on the driver (``ecredit.draw``): the commitment to the next draw date, and on
-    a draw date with an earlier commitment, the plan and the revealed draw; with warnings."""
+    a draw date with an earlier commitment, the plan and the revealed draw; with warnings. An
+    operator of ``listed`` (the serious-dishonesty list of D) is inspected on site whatever its
+    class (lifecycle.md §3)."""
     from ecredit import draw
 
     schedule, ratios, onsite = draw.parameters(rules)
@@ -390,7 +393,8 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
             seed = draw.seed(run_date, salt)
             classes = {r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()}
             on_duty = [r["inspector_id"] for r in roster.filter("on_duty").select("inspector_id").collect()]
-            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty)
+            on_list = {r["operator_key"] for r in listed.select("operator_key").collect()} if listed is not None else set()
+            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty, on_list)
             warnings += [f"inspection plan {run_date}: {w}" for w in more]
             plan_rows = [(run_date, r["operator_key"], r["seed"], r["final_class"], r["inspector_ids"], r["onsite_required"])
                          for r in rows]
@@ -475,9 +479,9 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     listed = spark.read.parquet(str(gdir / "serious_dishonest_list"))
     previous_list = spark.read.parquet(str(prev / "serious_dishonest_list")) if prev else None
     roster = inspector_roster(state["inspectors"], run_date)
-    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster)
+    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster, listed)
     outputs = {
-        "supervision_measure": scoring.measures(scores, rules),
+        "supervision_measure": scoring.measures(scores, records, rules),
         "dishonest_list_change": scoring.list_changes(listed, previous_list, run_date),
         "risk_alert": scoring.risk_alerts(scores, ops, rules),
         "inspector": roster, "inspection_plan": plan, "inspection_draw": drawn, "draw_commitment": commitment,
