@@ -154,7 +154,8 @@ def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
 
     Needs neither the rules file nor the secret: the salt is revealed in ``inspection_draw``, the
     ratios and on-site classes are in its counts, the classes in ``operator_score``, the operators
-    on site whatever their class in ``serious_dishonest_list`` and the pool in ``inspector``. Returns whether every check matched, and one message per check.
+    on site whatever their class in ``serious_dishonest_list`` and the pool in ``inspector``.
+    Returns whether every check matched, and one message per check.
     """
     with engine.connect() as conn:
         row = conn.execute(select(inspection_draw).where(inspection_draw.c.run_date == d)).mappings().first()
