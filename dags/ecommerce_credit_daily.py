@@ -70,7 +70,8 @@ from ecredit.settings import MAX_LOCK_TIMEOUT
 
 SHANGHAI = "Asia/Shanghai"
 # the warehouse tables a run publishes, as Airflow Assets (their lineage shows in the UI)
-PUBLISHED_TABLES = ("dim_operator", "fact_credit_record", "operator_score", "supervision_measure",
+PUBLISHED_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint",
+                    "operator_score", "supervision_measure",
                     "serious_dishonest_list", "dishonest_list_change", "risk_alert", "inspection_plan",
                     "inspection_draw", "draw_commitment", "inspector", "feed_status", "dq_result", "quarantine")
 

@@ -21,7 +21,9 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ecredit.warehouse import draw_commitment, inspection_draw, inspection_plan, inspector, operator_score
+from ecredit.warehouse import (
+    draw_commitment, inspection_draw, inspection_plan, inspector, operator_score, serious_dishonest_list,
+)
 
 SCHEDULES = ("monthly", "daily")
 #: How many inspectors a draw published before the count was in its ``counts`` gave each operator
@@ -32,8 +34,8 @@ LEGACY_INSPECTORS_PER_OPERATOR = 2
 
 def parameters(rules) -> tuple[str, dict[str, str], dict[str, bool]]:
     """(schedule, sampling ratio per class as a decimal string, on-site per class) from the rules
-    file (``plan.schedule``, ``measures.<class>.sampling_ratio`` / ``onsite``)."""
-    measures = rules.get("measures")
+    file (``plan.schedule``, ``measures.classes.<class>.sampling_ratio`` / ``onsite``)."""
+    measures = rules.get("measures.classes")
     return (str(rules.get("plan.schedule")), {c: str(m["sampling_ratio"]) for c, m in measures.items()},
             {c: bool(m["onsite"]) for c, m in measures.items()})
 
@@ -94,7 +96,7 @@ def _ratio(cls: str, value: str | Decimal) -> Decimal:
 
 
 def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decimal], onsite: dict[str, bool],
-         inspectors_on_duty: list[str], per_operator: int) -> tuple[list[dict], dict, list[str]]:
+         inspectors_on_duty: list[str], per_operator: int, listed=frozenset()) -> tuple[list[dict], dict, list[str]]:
     """Draw the inspection plan (scoring.md §5) from the seed, deterministically.
 
     ``final_classes`` maps operator key -> final class at D; ``inspectors_on_duty`` are the 执法人员编号
@@ -102,6 +104,9 @@ def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decim
     decimals; operators are ordered by SHA-256("<seed>|<operator key>") and the first n_c drawn. Each
     drawn operator gets the first ``per_operator`` inspectors by
     SHA-256("<seed>|<operator key>|<inspector id>").
+    A drawn operator is inspected on site when its class is (``onsite``) or when it is on the
+    serious-dishonesty list of D (``listed``: operator keys; lifecycle.md §3), whatever its class;
+    the list changes no draw.
 
     Returns the plan rows (sorted by class, then draw order), the counts per class (JSON-able, with
     ``per_operator`` as ``inspectors_per_operator``: what ``verify_plan`` re-runs) and warnings. A
@@ -129,7 +134,7 @@ def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decim
         for key in keys[:n]:
             ids = sorted(pool, key=lambda i: (_sha256(f"{seed}|{key}|{i}"), i))[:per_operator]
             rows.append({"operator_key": key, "final_class": cls, "inspector_ids": ",".join(ids),
-                         "onsite_required": required, "seed": seed})
+                         "onsite_required": required or key in listed, "seed": seed})
 
     warnings: list[str] = []
     if rows and len(pool) < per_operator:
@@ -161,8 +166,9 @@ def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
     """Re-run the draw of D from the published tables alone (scoring.md §5, 一公开).
 
     Needs neither the rules file nor the secret: the salt is revealed in ``inspection_draw``, the
-    ratios and on-site classes are in its counts, the classes in ``operator_score`` and the pool in
-    ``inspector``. Returns whether every check matched, and one message per check.
+    ratios and on-site classes are in its counts, the classes in ``operator_score``, the operators
+    on site whatever their class in ``serious_dishonest_list`` and the pool in ``inspector``.
+    Returns whether every check matched, and one message per check.
     """
     with engine.connect() as conn:
         row = conn.execute(select(inspection_draw).where(inspection_draw.c.run_date == d)).mappings().first()
@@ -175,6 +181,8 @@ def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
                                  .where(inspector.c.run_date == d, inspector.c.on_duty.is_(True))).scalars())
         plan = {p["operator_key"]: dict(p) for p in
                 conn.execute(select(inspection_plan).where(inspection_plan.c.run_date == d)).mappings()}
+        listed = set(conn.execute(select(serious_dishonest_list.c.operator_key)
+                                  .where(serious_dishonest_list.c.run_date == d)).scalars())
 
     checks: list[tuple[bool, str]] = []
     revealed = salt_commitment(row["salt"])
@@ -204,7 +212,7 @@ def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
         if len(per) > 1:
             raise ValueError(f"the classes give different inspectors per operator ({sorted(per, key=str)})")
         rows, expected_counts, _ = draw(s, classes, ratios, onsite, pool,
-                                        per.pop() if per else LEGACY_INSPECTORS_PER_OPERATOR)
+                                        per.pop() if per else LEGACY_INSPECTORS_PER_OPERATOR, listed)
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         checks.append((False, f"the draw cannot be re-run from the published counts: {e}"))
     else:

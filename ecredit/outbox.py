@@ -5,7 +5,8 @@ neutralised.
 Per department: ``<dept>/<delivery date>/rejections.csv`` for every checked delivery (its
 quarantined rows, or the reason the whole delivery was rejected), and for every run date
 ``<dept>/<D>/serious_dishonest_changes.csv`` (the list's ADDED / REMOVED, the same for all nine) and
-``<dept>/<D>/measures.csv`` (the measures that department applies, 联合惩戒).
+``<dept>/<D>/measures.csv`` (the measures that department applies, each with its basis and legal
+basis: lifecycle.md §3).
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def run_files(settings: Settings, run_date: dt.date) -> list[Path]:
     changes = sorted(state.gold_rows(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
                      key=lambda r: (r["change"], r["operator_key"], r["record_type"]))
     measures = state.gold_rows(settings, run_date, "supervision_measure",
-                     ["operator_key", "measure_code", "final_class", "responsible_dept"])
+                     ["operator_key", "measure_code", "final_class", "responsible_dept", "basis", "legal_basis",
+                      "under_objection"])
     out = []
     for dept in DEPARTMENTS:
         folder = settings.outbox_dir / dept / run_date.isoformat()
@@ -102,9 +104,10 @@ def run_files(settings: Settings, run_date: dt.date) -> list[Path]:
         mine = sorted((r for r in measures if r["responsible_dept"] == dept),
                       key=lambda r: (r["measure_code"], r["operator_key"]))
         p = folder / "measures.csv"
-        write_csv_atomic(p, ["operator_key", "name", "final_class", "measure_code"],
-                         [(r["operator_key"], names.get(r["operator_key"], ""), r["final_class"], r["measure_code"])
-                          for r in mine])
+        write_csv_atomic(p, ["operator_key", "name", "final_class", "measure_code", "basis", "legal_basis",
+                             "under_objection"],
+                         [(r["operator_key"], names.get(r["operator_key"], ""), r["final_class"], r["measure_code"],
+                           r["basis"], r["legal_basis"], "true" if r["under_objection"] else "false") for r in mine])
         out.append(p)
     return out
 

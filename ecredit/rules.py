@@ -267,18 +267,24 @@ def _record_types_spec() -> Record:
     return Record(tables)
 
 
-def _check_measures(value, where):
-    """``measures`` (scoring.md §4): a sampling ratio, on-site and the measures per final class."""
-    Table(CLASS, Record({"sampling_ratio": Str(), "onsite": Bool(), "measures": List(Custom())}),
-          keys_exactly=CLASSES).check(value, where)
-    for c, m in value.items():
-        ratio = to_decimal(m["sampling_ratio"])
-        if ratio is None or not 0 <= ratio <= 1:
-            raise _Bad(where + (c, "sampling_ratio"), 'must be a decimal between 0 and 1, quoted ("0.03"), '
-                                                      f"not {m['sampling_ratio']!r}")
-        for i, item in enumerate(m["measures"]):
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and item[1] in DEPARTMENTS):
-                raise _Bad(where + (c, "measures", i), f"must be [CODE, department], not {_show(item)}")
+MEASURE_CODE = Str(pattern=r"[A-Z][A-Z0-9_]{0,39}")
+
+
+def _check_ratio(value, where):
+    ratio = to_decimal(value) if isinstance(value, str) else None
+    if ratio is None or not 0 <= ratio <= 1:
+        raise _Bad(where, f'must be a decimal between 0 and 1, quoted ("0.03"), not {_show(value)}')
+
+
+# §4 and lifecycle.md §3: per final class the draw's sampling ratio, on-site and the class's
+# measures; the serious list's measures; per measure code its department and legal basis.
+MEASURES = Record({
+    "classes": Table(CLASS, Record({"sampling_ratio": Custom(_check_ratio), "onsite": Bool(),
+                                    "measures": List(MEASURE_CODE)}), keys_exactly=CLASSES),
+    "serious_list": List(MEASURE_CODE),
+    "codes": Table(MEASURE_CODE, Record({"dept": Str(choices=tuple(DEPARTMENTS), what=" (a department code)"),
+                                         "legal_basis": Str()})),
+})
 
 
 def _class_rule(fields: dict) -> Record:
@@ -343,7 +349,7 @@ SCHEMA = Record({
         "R_ABNORMAL": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
     }),
     # §4
-    "measures": Custom(_check_measures),
+    "measures": MEASURES,
     # §5
     "plan": Record({"schedule": Str(choices=("monthly", "daily")), "inspectors_per_operator": POSITIVE}),
     # §6
@@ -382,6 +388,13 @@ def _consistent(data: dict) -> None:
     t = data["classes"]["thresholds"]
     if not t["A"] > t["B"] > t["C"]:
         raise _Bad(("classes", "thresholds"), f"must have A > B > C, not {t['A']}, {t['B']}, {t['C']}")
+    m = data["measures"]
+    named = [(("measures", "classes", c, "measures", i), code) for c in m["classes"]
+             for i, code in enumerate(m["classes"][c]["measures"])]
+    named += [(("measures", "serious_list", i), code) for i, code in enumerate(m["serious_list"])]
+    for where, code in named:
+        if code not in m["codes"]:
+            raise _Bad(where, f"names {code!r}, which is no measure code of measures.codes")
     weights = data["evaluation"]["weights"]
     total = sum((to_decimal(w) for w in weights.values()), Decimal(0))
     if total != 1:

@@ -222,13 +222,33 @@ def score(ops: DataFrame, records: DataFrame, evals: DataFrame, spot: DataFrame,
 
 # ---------------------------------------------------------------- measures, list, alerts
 
-def measures(scores: DataFrame, rules: Rules) -> DataFrame:
-    """``supervision_measure``: one row per (operator, measure) of its final class."""
-    rows = [(c, code, dept) for c, spec in rules.get("measures").items() for code, dept in spec["measures"]]
+def measures(scores: DataFrame, records: DataFrame, rules: Rules) -> DataFrame:
+    """``supervision_measure`` (lifecycle.md §3): one row per (classified operator, measure). A low
+    class raises supervision: the final class's measures (rules ``measures.classes``), resting on
+    the class (basis ``class:<class>``). Joint punishment only for the serious-dishonesty list: an
+    operator with an active record of the list's types also gets ``measures.serious_list``, whatever
+    its class, and every one of its measures rests on those records (basis: their record keys,
+    sorted by code point, comma-joined). Each row names the department that applies the measure and
+    the provision it rests on (``measures.codes``). ``under_objection`` is false: objections are not
+    taken in yet (lifecycle.md §2)."""
+    spec = rules.get("measures")
     spark = scores.sparkSession
-    table = spark.createDataFrame(rows, "final_class string, measure_code string, responsible_dept string")
-    return (scores.select("run_date", "operator_key", "final_class").join(F.broadcast(table), "final_class")
-            .select("run_date", "operator_key", "measure_code", "final_class", "responsible_dept"))
+    codes = spark.createDataFrame([(code, c["dept"], c["legal_basis"]) for code, c in spec["codes"].items()],
+                                  "measure_code string, responsible_dept string, legal_basis string")
+    by_class = spark.createDataFrame([(c, code) for c, m in spec["classes"].items() for code in m["measures"]],
+                                     "final_class string, measure_code string")
+    on_list = spark.createDataFrame([(code,) for code in spec["serious_list"]], "measure_code string")
+    listed = (records.filter(F.col("active") & F.col("record_type").isin(list(rules.get("dishonest_list.record_types"))))
+              .groupBy("operator_key")
+              .agg(F.array_join(F.array_sort(F.collect_set("record_key")), ",").alias("list_basis")))
+    ops = scores.select("run_date", "operator_key", "final_class").join(listed, "operator_key", "left")
+    rows = (ops.join(F.broadcast(by_class), "final_class")
+            .unionByName(ops.filter(F.col("list_basis").isNotNull()).crossJoin(F.broadcast(on_list)))
+            .dropDuplicates(["operator_key", "measure_code"]))
+    return (rows.join(F.broadcast(codes), "measure_code")
+            .select("run_date", "operator_key", "measure_code", "final_class", "responsible_dept",
+                    F.coalesce("list_basis", F.concat(F.lit("class:"), F.col("final_class"))).alias("basis"),
+                    "legal_basis", F.lit(False).alias("under_objection")))
 
 
 def dishonest_list(records: DataFrame, registry: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:

@@ -244,10 +244,15 @@ def operators(folded: DataFrame) -> DataFrame:
         _date("delivery_date").alias("source_delivery_date"), "source_line")
 
 
+def _source() -> list:
+    """The current version's origin: its delivery date and line."""
+    return [_date("delivery_date").alias("source_delivery_date"), "source_line"]
+
+
 def licences(folded: DataFrame) -> DataFrame:
     return _feed(folded, "gds.licenses").select(
         "operator_key", "licence_no", "licence_name", _date("valid_from").alias("valid_from"),
-        _date("valid_to").alias("valid_to"), "licence_status")
+        _date("valid_to").alias("valid_to"), "licence_status", *_source())
 
 
 def evaluations(folded: DataFrame) -> DataFrame:
@@ -261,13 +266,28 @@ def evaluations(folded: DataFrame) -> DataFrame:
 
 def spot_checks(folded: DataFrame) -> DataFrame:
     return _feed(folded, "amr.spot_checks").select(
-        "operator_key", "check_no", "product_category", "result", _date("check_date").alias("check_date"))
+        "operator_key", "check_no", "product_category", "result", _date("check_date").alias("check_date"), *_source())
 
 
 def complaints(folded: DataFrame) -> DataFrame:
     return _feed(folded, "amr.complaints").select(
         "operator_key", "complaint_no", "complaint_category", _date("registered_date").alias("registered_date"),
-        "handling_status", "advance_compensation")
+        "handling_status", "advance_compensation", *_source())
+
+
+def facts(lic: DataFrame, spot: DataFrame, compl: DataFrame) -> dict[str, DataFrame]:
+    """``fact_license``, ``fact_spot_check``, ``fact_complaint`` (warehouse.md): every licence, spot
+    check and complaint of the state, the feed's columns with operator_key for the identifiers
+    (the complainant's name and phone never leave ingestion), and the current version's origin."""
+    return {
+        "fact_license": lic.select(F.col("licence_no").alias("license_no"), "operator_key",
+                                   F.col("licence_name").alias("license_name"), "valid_from", "valid_to",
+                                   F.col("licence_status").alias("license_status"), "source_delivery_date", "source_line"),
+        "fact_spot_check": spot.select("check_no", "operator_key", "product_category", "result", "check_date",
+                                       "source_delivery_date", "source_line"),
+        "fact_complaint": compl.select("complaint_no", "operator_key", "complaint_category", "registered_date",
+                                       "handling_status", "advance_compensation", "source_delivery_date", "source_line"),
+    }
 
 
 def inspectors(folded: DataFrame) -> DataFrame:
@@ -298,7 +318,7 @@ def gold_dir(settings: Settings, run_date: dt.date) -> Path:
 
 STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspectors")
 # what publish takes from gold/<D>/: the latest state, and the run date's rows of scoring.md
-GOLD_TABLES = ("dim_operator", "fact_credit_record")
+GOLD_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint")
 RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
               "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
 PUBLISHED_MARKER = "_published.json"
@@ -373,9 +393,12 @@ COMMITMENT_SCHEMA = "draw_date date, salt_sha256 string, published_run_date date
 
 
 def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date,
-                    scores: DataFrame, roster: DataFrame) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
+                    scores: DataFrame, roster: DataFrame,
+                    listed: DataFrame | None = None) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
     """scoring.md §5 on the driver (``ecredit.draw``): the commitment to the next draw date, and on
-    a draw date with an earlier commitment, the plan and the revealed draw; with warnings."""
+    a draw date with an earlier commitment, the plan and the revealed draw; with warnings. An
+    operator of ``listed`` (the serious-dishonesty list of D) is inspected on site whatever its
+    class (lifecycle.md §3)."""
     from ecredit import draw
 
     schedule, ratios, onsite = draw.parameters(rules)
@@ -394,7 +417,9 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
             seed = draw.seed(run_date, salt)
             classes = {r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()}
             on_duty = [r["inspector_id"] for r in roster.filter("on_duty").select("inspector_id").collect()]
-            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty, draw.inspectors_per_operator(rules))
+            on_list = {r["operator_key"] for r in listed.select("operator_key").collect()} if listed is not None else set()
+            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty, draw.inspectors_per_operator(rules),
+                                           on_list)
             warnings += [f"inspection plan {run_date}: {w}" for w in more]
             plan_rows = [(run_date, r["operator_key"], r["seed"], r["final_class"], r["inspector_ids"], r["onsite_required"])
                          for r in rows]
@@ -462,10 +487,12 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         df.write.mode("overwrite").parquet(str(sdir / name))
     ops.write.mode("overwrite").parquet(str(sdir / "operators"))  # scoring's input, kept for make bench's baseline
     dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(gdir / "dim_operator"))
+    state = {name: spark.read.parquet(str(sdir / name)) for name in tables}
+    for name, df in facts(state["licences"], state["spot_checks"], state["complaints"]).items():
+        df.write.mode("overwrite").parquet(str(gdir / name))
     records = with_activity(credit_records(parsed, rules), ops, run_date)
     records.write.mode("overwrite").parquet(str(gdir / "fact_credit_record"))
     records = spark.read.parquet(str(gdir / "fact_credit_record")).cache()
-    state = {name: spark.read.parquet(str(sdir / name)) for name in tables}
 
     earlier = published_dates(settings, run_date)
     prev = gold_dir(settings, earlier[0]) if earlier else None
@@ -479,9 +506,9 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     listed = spark.read.parquet(str(gdir / "serious_dishonest_list"))
     previous_list = spark.read.parquet(str(prev / "serious_dishonest_list")) if prev else None
     roster = inspector_roster(state["inspectors"], run_date)
-    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster)
+    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster, listed)
     outputs = {
-        "supervision_measure": scoring.measures(scores, rules),
+        "supervision_measure": scoring.measures(scores, records, rules),
         "dishonest_list_change": scoring.list_changes(listed, previous_list, run_date),
         "risk_alert": scoring.risk_alerts(scores, ops, rules),
         "inspector": roster, "inspection_plan": plan, "inspection_draw": drawn, "draw_commitment": commitment,

@@ -56,6 +56,45 @@ fact_credit_record = Table(
     comment="Credit records of the state at the latest run date so far",
 )
 
+fact_license = Table(
+    "fact_license", metadata,
+    Column("license_no", Text, primary_key=True, comment="行政许可决定书文号"),
+    Column("operator_key", String(40), nullable=False, comment="operator the licence is about (USCC or NP- key)"),
+    Column("license_name", Text, comment="许可证名称"),
+    Column("valid_from", Date, nullable=False, comment="有效期自"),
+    Column("valid_to", Date, comment="有效期至 (null: open-ended)"),
+    Column("license_status", String(8), comment="许可状态: 有效 / 注销 / 撤销 (null reads: not 有效)"),
+    Column("source_delivery_date", Date, nullable=False, comment="delivery the current version came from"),
+    Column("source_line", Integer, nullable=False, comment="line in the delivery file"),
+    comment="gds administrative licences (行政许可) of the state at the latest run date so far; not credit records",
+)
+
+fact_spot_check = Table(
+    "fact_spot_check", metadata,
+    Column("check_no", Text, primary_key=True, comment="抽查编号"),
+    Column("operator_key", String(40), nullable=False, comment="operator checked (USCC or NP- key)"),
+    Column("product_category", Text, comment="商品类别"),
+    Column("result", String(8), nullable=False, comment="抽查结果: 合格 / 不合格"),
+    Column("check_date", Date, nullable=False, comment="抽查日期"),
+    Column("source_delivery_date", Date, nullable=False, comment="delivery the current version came from"),
+    Column("source_line", Integer, nullable=False, comment="line in the delivery file"),
+    comment="amr product spot checks of the state at the latest run date so far (the quality dimension's input)",
+)
+
+fact_complaint = Table(
+    "fact_complaint", metadata,
+    Column("complaint_no", Text, primary_key=True, comment="投诉编号"),
+    Column("operator_key", String(40), nullable=False, comment="operator complained about (USCC or NP- key)"),
+    Column("complaint_category", Text, comment="投诉类别"),
+    Column("registered_date", Date, nullable=False, comment="登记日期"),
+    Column("handling_status", String(8), comment="办结状态: 已办结 / 办理中 (null reads 办理中)"),
+    Column("advance_compensation", String(2), comment="先行赔付: 是 / 否 (null reads 否)"),
+    Column("source_delivery_date", Date, nullable=False, comment="delivery the current version came from"),
+    Column("source_line", Integer, nullable=False, comment="line in the delivery file"),
+    comment="amr consumer complaints of the state at the latest run date so far, without the complainant's name or "
+            "phone (the quality dimension's input)",
+)
+
 feed_status = Table(
     "feed_status", metadata,
     Column("run_date", Date, primary_key=True, comment="run date D"),
@@ -139,10 +178,22 @@ supervision_measure = Table(
     "supervision_measure", metadata,
     Column("run_date", Date, primary_key=True, comment="run date D"),
     Column("operator_key", String(40), primary_key=True, comment="operator key"),
-    Column("measure_code", String(40), primary_key=True, comment="measure (scoring.md §4), e.g. ONSITE_INSPECTION"),
+    Column("measure_code", String(40), primary_key=True,
+           comment="measure (lifecycle.md §3), e.g. ONSITE_INSPECTION; the rules file's measures.codes"),
     Column("final_class", String(1), nullable=False, comment="the operator's final class at D"),
-    Column("responsible_dept", String(10), primary_key=True, comment="department that applies the measure"),
-    comment="What each department must do about each operator (分级分类监管, 联合惩戒), per run date",
+    Column("responsible_dept", String(10), nullable=False, comment="department that applies the measure"),
+    Column("basis", Text, nullable=False,
+           comment="what the measure rests on: for an operator on the serious-dishonesty list the record_keys of its "
+                   "active list records, sorted, comma-joined (for every one of its measures); otherwise "
+                   "class:<final class> (class:D)"),
+    Column("legal_basis", Text,
+           comment="the provision the measure rests on (the rules file's text for the measure code); null only on "
+                   "rows published before legal bases were recorded (migration 0004)"),
+    Column("under_objection", Boolean, nullable=False,
+           comment="every record of its basis is under objection (never for class:D); false until objections are "
+                   "taken in (lifecycle.md §2)"),
+    comment="What each department must do about each operator (分级分类监管; 联合惩戒 only for the serious-dishonesty "
+            "list), on what basis and legal provision, per run date (lifecycle.md §3)",
 )
 
 inspection_plan = Table(
@@ -219,12 +270,16 @@ Index("ix_operator_score_operator", operator_score.c.operator_key, operator_scor
 Index("ix_supervision_measure_dept", supervision_measure.c.responsible_dept, supervision_measure.c.run_date)
 Index("ix_fact_credit_record_operator", fact_credit_record.c.operator_key)
 Index("ix_dishonest_list_change_run", dishonest_list_change.c.run_date)
+Index("ix_fact_license_operator", fact_license.c.operator_key)
+Index("ix_fact_spot_check_operator", fact_spot_check.c.operator_key)
+Index("ix_fact_complaint_operator", fact_complaint.c.operator_key)
 
 VALIDATION_TABLES = (dq_result, quarantine)  # keyed by delivery, replaced when it is validated anew
 # rows keyed by run_date, replaced when a date is rerun (draw_commitment: by published_run_date)
 PER_RUN_TABLES = (feed_status, operator_score, supervision_measure, inspection_plan, inspection_draw, inspector,
                   serious_dishonest_list, dishonest_list_change, risk_alert)
-LATEST_STATE_TABLES = (dim_operator, fact_credit_record)  # replaced by a run of the latest date
+# replaced by a run of the latest date
+LATEST_STATE_TABLES = (dim_operator, fact_credit_record, fact_license, fact_spot_check, fact_complaint)
 
 
 def engine_for(url: str) -> Engine:

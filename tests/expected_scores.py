@@ -396,7 +396,8 @@ def fold(landing: Path, dates: list[str], run_date: str, pii_key: str, rules: di
             for name, rows in files.items():
                 spec = FEEDS[(dept_dir.name, name)]
                 table = state.setdefault((dept_dir.name, name), {})
-                for _line, r in rows:
+                for line, r in rows:
+                    r["_line"], r["_delivery"] = line, dt.date.fromisoformat(d)  # the current version's origin
                     parts = []
                     for k in spec["key"]:
                         if k == "OP" or (spec.get("ids") and k == spec["ids"][0]):  # customs: USCC = the key
@@ -655,4 +656,68 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
                   "conduct_score": conduct, "total_score": total_score, "score_class": score_class,
                   "final_class": final_class, "rules_applied": ",".join(sorted(applied)),
                   "active_records": sorted((r["key"], r["type"], r["severity"]) for r in recs)}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Measures (lifecycle.md §3) and the three published fact tables (warehouse.md)
+# ---------------------------------------------------------------------------------------------
+
+def expected_measures(landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path,
+                      skip: set = frozenset(), scores: dict | None = None) -> dict[tuple[str, str], dict]:
+    """(operator key, measure code) -> the expected supervision_measure row at run_date: final_class,
+    responsible_dept, basis, legal_basis, under_objection. lifecycle.md §3 written out again: every
+    classified operator gets its final class's measures; one with an active record of a
+    serious-dishonesty-list type gets the list's measures too, whatever its class, and every one of
+    its measures rests on those records (basis: their keys, sorted by code point, comma-joined);
+    otherwise the basis is `class:<final class>`. The measures, departments and legal texts are the
+    rules file's; `scores` may pass expected_scores' result for run_date to save its time."""
+    rules = yaml.safe_load(Path(rules_path).read_text("utf-8"))
+    if scores is None:
+        scores = expected_scores(landing, dates, run_date, pii_key, rules_path, skip)
+    m = rules["measures"]
+    list_types = set(rules["dishonest_list"]["record_types"])
+    out = {}
+    for k, s in scores.items():
+        listed = sorted({key for key, rtype, _sev in s["active_records"] if rtype in list_types})
+        codes = set(m["classes"][s["final_class"]]["measures"])
+        if listed:
+            codes |= set(m["serious_list"])
+        for code in codes:
+            out[(k, code)] = {"final_class": s["final_class"], "responsible_dept": m["codes"][code]["dept"],
+                              "basis": ",".join(listed) if listed else f"class:{s['final_class']}",
+                              "legal_basis": m["codes"][code]["legal_basis"], "under_objection": False}
+    return out
+
+
+# (dept, file) -> (table, key column, {warehouse column: feed column}); the identifiers become
+# operator_key, and the complainant's name and phone are not published at all
+FACTS = {
+    ("gds", "licenses.csv"): ("fact_license", "license_no", {
+        "license_no": "行政许可决定书文号", "license_name": "许可证名称", "valid_from": "有效期自", "valid_to": "有效期至",
+        "license_status": "许可状态"}),
+    ("amr", "spot_checks.csv"): ("fact_spot_check", "check_no", {
+        "check_no": "抽查编号", "product_category": "商品类别", "result": "抽查结果", "check_date": "抽查日期"}),
+    ("amr", "complaints.csv"): ("fact_complaint", "complaint_no", {
+        "complaint_no": "投诉编号", "complaint_category": "投诉类别", "registered_date": "登记日期",
+        "handling_status": "办结状态", "advance_compensation": "先行赔付"}),
+}
+
+
+def expected_facts(landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path,
+                   skip: set = frozenset()) -> dict[str, dict[str, dict]]:
+    """table -> key -> the expected row of fact_license, fact_spot_check and fact_complaint at
+    run_date: the latest version of every licence, spot check and complaint delivered up to then
+    (rows that pass the checks), with operator_key for the identifiers, the feed's other columns
+    (dates parsed), source_delivery_date and source_line; no complainant's name or phone."""
+    rules = yaml.safe_load(Path(rules_path).read_text("utf-8"))
+    state = fold(Path(landing), dates, run_date, pii_key, rules, skip)
+    out: dict[str, dict[str, dict]] = {}
+    for feed, (table, key, columns) in FACTS.items():
+        rows = out.setdefault(table, {})
+        for r in state.get(feed, {}).values():
+            row = {col: r["_dates"].get(src) if src in r["_dates"] or src in FEEDS[feed].get("dates", {}) else r.get(src)
+                   for col, src in columns.items()}
+            row.update(operator_key=r["_op"], source_delivery_date=r["_delivery"], source_line=r["_line"])
+            rows[row[key]] = row
     return out

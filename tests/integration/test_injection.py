@@ -137,7 +137,7 @@ def check_warehouse(url):
     assert sorted(r["name"] for r in _rows(url, "dim_operator")) == sorted(HOSTILE_NAMES + PLAIN + [NP_SHOP])
     assert sorted(r["name"] for r in _rows(url, "serious_dishonest_list")) == sorted(HOSTILE_NAMES)
     measures = [r["operator_key"] for r in _rows(url, "supervision_measure")]
-    assert all(measures.count(u) == 9 for u in USCCS[:len(HOSTILE_NAMES)])  # class D: every measure
+    assert all(measures.count(u) == 9 for u in USCCS[:len(HOSTILE_NAMES)])  # on the serious list: all nine
     assert {r["name"] for r in _rows(url, "risk_alert")} >= set(HOSTILE_NAMES)
     keys = {r["record_key"] for r in _rows(url, "fact_credit_record")}
     assert f"amr:penalties:{DECISION}" in keys and f"psb:cases:{CASE_ID}" in keys

@@ -108,3 +108,27 @@ def test_the_pii_key_is_nowhere_in_airflow(e2e, scanned):
     for p in files:
         assert key not in p.read_bytes(), p.relative_to(home)
     assert PII_KEY not in scanned["console"].read_text("utf-8")
+
+
+def test_the_scanner_reads_the_published_licences_spot_checks_and_complaints(e2e, scanned, tmp_path):
+    """fact_license, fact_spot_check and fact_complaint are scanned like every table: a complainant's
+    name and phone and an ID number planted in a copy of each are found there (and the zero of the
+    end-to-end scan covers them)."""
+    root, n = e2e["root"], scanned["report"].needles
+    a_complainant = sorted(k for k, v in n.names.items() if v == "name:complainant")[0]
+    shutil.copy(root / "warehouse.db", tmp_path / "warehouse.db")
+    with sqlite3.connect(tmp_path / "warehouse.db") as c:
+        for table, col, value in (("fact_complaint", "complaint_category", a_complainant),
+                                  ("fact_spot_check", "product_category", sorted(n.phones)[0]),
+                                  ("fact_license", "license_name", sorted(n.ids)[0])):
+            assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
+            c.execute(f"UPDATE {table} SET {col} = ? WHERE rowid = (SELECT min(rowid) FROM {table})", (value,))
+    for d in ("lake", "outbox", "airflow"):
+        (tmp_path / d).mkdir()
+    env = {**e2e["env"], "CREDIT_LANDING_DIR": str(root / "landing"), "CREDIT_LAKE_DIR": str(tmp_path / "lake"),
+           "CREDIT_OUTBOX_DIR": str(tmp_path / "outbox"), "CREDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.db'}",
+           "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    report = scan_pii.scan(settings_mod.load(env), env=env, needles=n)
+    assert sorted({(h.location.split(":", 1)[1], h.kind) for h in report.hits}) == [
+        ("fact_complaint.complaint_category", "name:complainant"), ("fact_license.license_name", "id_no"),
+        ("fact_spot_check.product_category", "phone")], report.render()

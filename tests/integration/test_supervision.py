@@ -15,13 +15,12 @@ from tests.integration.conftest import DATES, run_cli
 
 pytestmark = pytest.mark.integration
 
-# scoring.md §4, written out again: the measures of a class and the responsible departments
-MEASURES = {
-    "A": set(), "B": set(), "C": {("PLATFORM_PROMOTION", "commerce")},
-    "D": {("ONSITE_INSPECTION", "amr"), ("NO_COMMITMENT", "gds"), ("GOV_FUNDING", "ndrc"), ("GOV_PROCUREMENT", "ndrc"),
-          ("CREDIT_FINANCING", "finance"), ("CUSTOMS_CLEARANCE", "customs"), ("PLATFORM_ENTRY", "amr"),
-          ("PLATFORM_LISTING", "amr"), ("PLATFORM_PROMOTION", "commerce")},
-}
+# lifecycle.md §3, written out again: the measures of a class, those of the serious-dishonesty list
+# (whatever the class), and the responsible departments
+CLASS_MEASURES = {"A": set(), "B": set(), "C": set(), "D": {("ONSITE_INSPECTION", "amr")}}
+LIST_MEASURES = {("ONSITE_INSPECTION", "amr"), ("NO_COMMITMENT", "gds"), ("GOV_FUNDING", "ndrc"),
+                 ("GOV_PROCUREMENT", "ndrc"), ("CREDIT_FINANCING", "finance"), ("CUSTOMS_CLEARANCE", "customs"),
+                 ("PLATFORM_ENTRY", "amr"), ("PLATFORM_LISTING", "amr"), ("PLATFORM_PROMOTION", "commerce")}
 POINTS = {1: 20, 2: 60, 3: 150, 4: 400}
 LIST_TYPES = {"LIST_SERIOUS", "NDRC_JOINT_PUNISH", "CUS_SERIOUS_DISHONEST"}
 
@@ -83,13 +82,32 @@ def test_reasons_list_every_active_record_and_every_rule(wh):
         assert reasons["dimensions"]["conduct_score"] == s["conduct_score"]
 
 
-def test_measures_follow_the_class_table(wh):
+def test_measures_follow_the_class_and_the_serious_list(wh):
+    """lifecycle.md §3 against the published list: a listed classified operator has the nine measures
+    resting on its list records, any other the measures of its class resting on the class."""
     for d in DATES:
-        got = defaultdict(set)
+        got, basis = defaultdict(set), defaultdict(set)
         for r in wh("SELECT * FROM supervision_measure WHERE run_date = :d", d=d):
             got[r["operator_key"]].add((r["measure_code"], r["responsible_dept"]))
-        for k, s in scores_by_date(wh)[d].items():
-            assert got.get(k, set()) == MEASURES[s["final_class"]], (d, k)
+            basis[r["operator_key"]].add(r["basis"])
+        listed = {r["operator_key"] for r in wh("SELECT operator_key FROM serious_dishonest_list WHERE run_date = :d", d=d)}
+        scores = scores_by_date(wh)[d]
+        assert listed & set(scores) and set(scores) - listed
+        for k, s in scores.items():
+            assert got.get(k, set()) == CLASS_MEASURES[s["final_class"]] | (LIST_MEASURES if k in listed else set()), (d, k)
+            if k in listed:
+                assert len(basis[k]) == 1 and not next(iter(basis[k])).startswith("class:"), (d, k)
+            elif k in got:
+                assert basis[k] == {f"class:{s['final_class']}"}, (d, k)
+        assert not set(got) - set(scores)  # orphans and deregistered operators have no measures
+    # the latest date's bases are the active list records of the latest state
+    keys = defaultdict(list)
+    for r in wh("SELECT operator_key, record_key, record_type FROM fact_credit_record WHERE active"):
+        if r["record_type"] in LIST_TYPES:
+            keys[r["operator_key"]].append(r["record_key"])
+    for r in wh("SELECT * FROM supervision_measure WHERE run_date = :d", d=DATES[-1]):
+        assert r["basis"] == (",".join(sorted(keys[r["operator_key"]])) if keys[r["operator_key"]]
+                              else f"class:{r['final_class']}"), r
 
 
 def test_dishonest_list_and_its_changes(wh):
@@ -132,7 +150,8 @@ def test_plan_needs_an_earlier_commitment_and_verifies(e2e, wh, tmp_path):
     for d in DATES[1:]:
         plan = wh("SELECT * FROM inspection_plan WHERE run_date = :d", d=d)
         assert plan and all(len(r["inspector_ids"].split(",")) == 2 for r in plan)
-        assert all(r["onsite_required"] == (r["final_class"] == "D") for r in plan)
+        listed = {r["operator_key"] for r in wh("SELECT operator_key FROM serious_dishonest_list WHERE run_date = :d", d=d)}
+        assert all(r["onsite_required"] == (r["final_class"] == "D" or r["operator_key"] in listed) for r in plan)
         proc = run_cli(["verify-plan", "--date", d], e2e["env"], timeout=120)
         assert proc.returncode == 0 and f"plan for {d} verified" in proc.stdout, proc.stdout + proc.stderr
     # a tampered copy of the warehouse: one planned operator swapped for an unplanned one
@@ -158,13 +177,14 @@ def test_outbox_has_changes_and_each_departments_measures(e2e, wh):
         changes = {(r["operator_key"], r["record_type"], r["change"]) for r in wh("SELECT * FROM dishonest_list_change WHERE run_date = :d", d=d)}
         measures = defaultdict(set)
         for r in wh("SELECT * FROM supervision_measure WHERE run_date = :d", d=d):
-            measures[r["responsible_dept"]].add((r["operator_key"], r["measure_code"]))
+            measures[r["responsible_dept"]].add((r["operator_key"], r["measure_code"], r["basis"], r["legal_basis"]))
         for dept in ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs"):
             folder = outbox / dept / d
             rows = list(csv.DictReader(io.StringIO((folder / "serious_dishonest_changes.csv").read_bytes().decode("utf-8-sig"))))
             assert {(r["operator_key"], r["record_type"], r["change"]) for r in rows} == changes
             rows = list(csv.DictReader(io.StringIO((folder / "measures.csv").read_bytes().decode("utf-8-sig"))))
-            assert {(r["operator_key"], r["measure_code"]) for r in rows} == measures[dept], (dept, d)
+            assert {(r["operator_key"], r["measure_code"], r["basis"], r["legal_basis"]) for r in rows} == measures[dept], (dept, d)
+            assert all(r["under_objection"] == "false" for r in rows)
 
 
 def test_the_run_report_shows_classes_feed_status_changes_and_links_the_data_docs(e2e, wh):

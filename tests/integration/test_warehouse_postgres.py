@@ -22,7 +22,8 @@ ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 PIPELINE = "postgresql+psycopg://ecredit_pipeline@127.0.0.1:5432/{db}"
 DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
 PUBLIC = ("dim_operator", "fact_credit_record", "operator_score", "serious_dishonest_list", "dishonest_list_change",
-          "risk_alert", "inspection_plan", "inspection_draw", "draw_commitment", "inspector")
+          "risk_alert", "inspection_plan", "inspection_draw", "draw_commitment", "inspector",
+          "fact_license", "fact_spot_check", "fact_complaint")
 OWN_ROWS = {"supervision_measure": "responsible_dept", "feed_status": "dept", "dq_result": "dept"}
 
 
@@ -55,9 +56,8 @@ def pg():
     if not _server_up():
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable")
     name = new_database()
-    assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == ["0001_tables.postgresql.sql",
-                                                                       "0002_roles.postgresql.sql",
-                                                                       "0005_dq_warnings.postgresql.sql"]
+    assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == [
+        m.path.name for m in migrations.available("postgresql")]
     yield name
     drop_database(name)
 
@@ -91,7 +91,7 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
     want = {t.name: ({c.name for c in t.columns}, tuple(c.name for c in t.primary_key.columns))
             for t in wh.metadata.tables.values()}
     sqlite_url = f"sqlite:///{tmp_path / 'w.db'}"
-    assert migrations.migrate(wh.engine_for(sqlite_url)) == ["0001_tables.sqlite.sql"]
+    assert migrations.migrate(wh.engine_for(sqlite_url)) == [m.path.name for m in migrations.available("sqlite")]
     assert migrations.migrate(wh.engine_for(sqlite_url)) == []  # applied once
     assert _schema(sqlite_url) == want
     assert _schema(PIPELINE.format(db=pg)) == want
@@ -129,6 +129,43 @@ def test_a_changed_applied_migration_is_refused(tmp_path, monkeypatch):
     with pytest.raises(migrations.MigrationError, match="0002_bad.sql failed"):
         migrations.migrate(wh.engine_for(url))
     assert not inspect(create_engine(url)).has_table("u")  # a failed migration leaves nothing behind
+
+
+def test_migration_0004_keeps_earlier_measures_and_each_departments_view(pg, tmp_path, monkeypatch):
+    """A warehouse migrated and published before measures had a legal basis: after 0004 its
+    supervision_measure rows stay (basis class:<class>, no legal basis, not under objection), the
+    key is (run_date, operator_key, measure_code), and a department still reads its own rows only,
+    new columns included, and the three fact tables."""
+    import shutil
+
+    name = new_database()
+    try:
+        folder = tmp_path / "m"
+        folder.mkdir()
+        for p in ("0001_tables.postgresql.sql", "0002_roles.postgresql.sql"):
+            shutil.copy(migrations.MIGRATIONS_DIR / p, folder)
+        monkeypatch.setattr(migrations.available, "__defaults__", (folder,))
+        admin = wh.engine_for(ADMIN.format(db=name))
+        assert migrations.migrate(admin) == ["0001_tables.postgresql.sql", "0002_roles.postgresql.sql"]
+        with admin.begin() as c:
+            c.execute(text("INSERT INTO supervision_measure VALUES ('2026-10-01', 'K1', 'PLATFORM_PROMOTION', 'C', "
+                           "'commerce'), ('2026-10-01', 'K2', 'GOV_FUNDING', 'D', 'ndrc')"))
+        for p in migrations.MIGRATIONS_DIR.glob("*.postgresql.sql"):
+            shutil.copy(p, folder)
+        assert "0004_measures_and_facts.postgresql.sql" in migrations.migrate(admin)
+        insp = inspect(create_engine(PIPELINE.format(db=name)))
+        assert insp.get_pk_constraint("supervision_measure")["constrained_columns"] == [
+            "run_date", "operator_key", "measure_code"]
+        with create_engine(f"postgresql+psycopg://ecredit_ndrc@127.0.0.1:5432/{name}").connect() as c:
+            got = [tuple(r) for r in c.execute(text("SELECT operator_key, measure_code, basis, legal_basis, "
+                                                    "under_objection FROM supervision_measure"))]
+            assert got == [("K2", "GOV_FUNDING", "class:D", None, False)]
+            for t in ("fact_license", "fact_spot_check", "fact_complaint"):
+                assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == 0
+        with create_engine(f"postgresql+psycopg://ecredit_commerce@127.0.0.1:5432/{name}").connect() as c:
+            assert c.execute(text("SELECT basis FROM supervision_measure")).scalars().all() == ["class:C"]
+    finally:
+        drop_database(name)
 
 
 # ---------------------------------------------------------------- publishing

@@ -296,3 +296,39 @@ def test_cli_verify_plan(wh, tmp_path, monkeypatch, capsys):
     assert cli.main(["verify-plan", "--date", "2026-12-01"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "CREDIT_WAREHOUSE_URL" in err
+
+
+# --- on-site inspection for the serious-dishonesty list (lifecycle.md §3) --------------------------
+
+def test_a_listed_operator_is_inspected_on_site_whatever_its_class():
+    """lifecycle.md §3: an operator on the serious-dishonesty list is inspected on site when drawn,
+    whatever its class (guidance 二(五): 被随机抽中的严格实行现场检查); its sampling ratio stays its
+    class's. Expected: every operator drawn (ratio 1), on-site exactly for class D and the listed."""
+    classes = {"B-LISTED": "B", "B-PLAIN": "B", "C-LISTED": "C", "D-PLAIN": "D"}
+    ones = {c: "1" for c in "ABCD"}
+    rows, counts, _ = draw.draw("seed", classes, ones, ONSITE, ["ZF-1", "ZF-2"], PER, listed={"B-LISTED", "C-LISTED", "GONE"})
+    assert {r["operator_key"]: r["onsite_required"] for r in rows} == {
+        "B-LISTED": True, "B-PLAIN": False, "C-LISTED": True, "D-PLAIN": True}
+    assert counts["B"] == {"operators": 2, "ratio": "1", "drawn": 2, "onsite": False}  # the class's own flag
+    same, _, _ = draw.draw("seed", classes, ones, ONSITE, ["ZF-1", "ZF-2"])
+    assert [r["operator_key"] for r in same] == [r["operator_key"] for r in rows]  # the list changes no draw
+
+
+def test_verify_plan_takes_the_serious_list_from_the_published_list(wh):
+    """verify-plan re-derives on-site from the published serious_dishonest_list of D: a drawn class-C
+    operator on the list must be on-site; a plan that says otherwise does not verify."""
+    from ecredit.warehouse import serious_dishonest_list
+
+    publish(wh)
+    key = next(r["operator_key"] for r in plan_rows(wh) if r["final_class"] == "C")
+    with wh.begin() as conn:
+        conn.execute(serious_dishonest_list.insert(), {
+            "run_date": D, "operator_key": key, "record_type": "NDRC_JOINT_PUNISH", "name": "某网店",
+            "source_dept": "ndrc", "listed_date": dt.date(2026, 10, 1)})
+        conn.execute(inspection_plan.update().where(inspection_plan.c.operator_key == key).values(onsite_required=True))
+    ok, messages = draw.verify_plan(wh, D)
+    assert ok, messages
+    with wh.begin() as conn:
+        conn.execute(inspection_plan.update().where(inspection_plan.c.operator_key == key).values(onsite_required=False))
+    ok, messages = draw.verify_plan(wh, D)
+    assert not ok and f"onsite_required differs for 1 operator(s): {key}" in messages[-1]

@@ -36,15 +36,23 @@ def test_default_rules_hold_the_spec_numbers(default_rules):
     assert r.get("conduct.points_by_severity") == {1: 20, 2: 60, 3: 150, 4: 400}
     assert r.get("evaluation.weights") == {"overall_satisfaction": 0.40, "product_quality": 0.30,
                                            "brand_reputation": 0.15, "after_sales": 0.15}
-    assert {c: m["sampling_ratio"] for c, m in r.get("measures").items()} == {"A": "0.03", "B": "0.10", "C": "0.30", "D": "0.80"}
+    assert {c: m["sampling_ratio"] for c, m in r.get("measures.classes").items()} == {
+        "A": "0.03", "B": "0.10", "C": "0.30", "D": "0.80"}
     assert r.get("plan.schedule") == "monthly"
 
 
 @pytest.mark.parametrize("mutate, key", [
     (lambda d: d["conduct"].pop("points_by_severity"), "conduct.points_by_severity"),
     (lambda d: d["classes"].update(thresholds={"A": 700, "B": 850, "C": 550}), "classes.thresholds"),
-    (lambda d: d["measures"]["D"].update(sampling_ratio="1.5"), "measures.D.sampling_ratio"),
-    (lambda d: d["measures"]["C"].update(measures=[["PLATFORM_PROMOTION", "nowhere"]]), "measures.C.measures"),
+    (lambda d: d["measures"]["classes"]["D"].update(sampling_ratio="1.5"), "measures.classes.D.sampling_ratio"),
+    (lambda d: d["measures"]["classes"]["C"].update(measures=["NO_SUCH_MEASURE"]), "measures.classes.C.measures"),
+    (lambda d: d["measures"]["classes"].pop("B"), "measures.classes"),
+    (lambda d: d["measures"].update(serious_list=["GOV_FUNDING", "GOV_FUNDING"]), "measures.serious_list"),
+    (lambda d: d["measures"]["codes"]["GOV_FUNDING"].update(dept="nowhere"), "measures.codes.GOV_FUNDING.dept"),
+    (lambda d: d["measures"]["codes"]["NO_COMMITMENT"].pop("legal_basis"), "measures.codes.NO_COMMITMENT.legal_basis"),
+    (lambda d: d["measures"]["codes"]["CUSTOMS_CLEARANCE"].update(legal_basis=" "),
+     "measures.codes.CUSTOMS_CLEARANCE.legal_basis"),
+    (lambda d: d["measures"].pop("codes"), "measures.codes"),
     (lambda d: d["plan"].update(schedule="weekly"), "plan.schedule"),
     (lambda d: d["class_rules"]["R_SEV4"].update({"class": "E"}), "class_rules.R_SEV4.class"),
     (lambda d: d["identity"].update(verified_days="a year"), "identity.verified_days"),
@@ -124,7 +132,7 @@ def test_an_unreadable_file_is_named(tmp_path):
      "record_types.cac.pi_violations.个人信息泄露.severity is missing"),
     (lambda d: d["record_types"]["ndrc.credit_lists"]["守信联合激励对象"].update(severity=1),
      "record_types.ndrc.credit_lists.守信联合激励对象.severity must not be given"),
-    (lambda d: d["measures"]["A"].update(onsite="no"), "measures.A.onsite must be true or false, not 'no'."),
+    (lambda d: d["measures"]["classes"]["A"].update(onsite="no"), "measures.classes.A.onsite must be true or false, not 'no'."),
     (lambda d: d["plan"].update(inspectors_per_operator=0), "plan.inspectors_per_operator must be an integer >= 1, not 0."),
     (lambda d: d["risk_alerts"]["levels"].update(E="关注"), "risk_alerts.levels.E is not a valid key"),
     # missing keys

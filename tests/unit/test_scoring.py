@@ -167,10 +167,11 @@ def test_measures_list_changes_and_alerts(spark, run, default_rules):
     scores_rows = run(ops, recs)
     scores = spark.createDataFrame([(D, k, v["final_class"], v["total_score"], v["reasons"]) for k, v in scores_rows.items()],
                                    "run_date date, operator_key string, final_class string, total_score int, reasons string")
-    m = {(r["operator_key"], r["measure_code"], r["responsible_dept"]) for r in scoring.measures(scores, default_rules).collect()}
-    assert ("C1", "PLATFORM_PROMOTION", "commerce") in m and len([x for x in m if x[0] == "C1"]) == 1
-    assert len([x for x in m if x[0] == "S"]) == 9 and ("S", "CUSTOMS_CLEARANCE", "customs") in m
     records = spark.createDataFrame(recs, RECS)
+    m = {(r["operator_key"], r["measure_code"], r["responsible_dept"])
+         for r in scoring.measures(scores, records, default_rules).collect()}
+    assert not [x for x in m if x[0] == "C1"]  # class C (R_ABNORMAL): no measure (lifecycle.md §3)
+    assert len([x for x in m if x[0] == "S"]) == 9 and ("S", "CUSTOMS_CLEARANCE", "customs") in m
     registry = spark.createDataFrame(ops, OPS)
     listed = {(r["operator_key"], r["record_type"]): (r["name"], r["source_dept"], r["listed_date"])
               for r in scoring.dishonest_list(records, registry, default_rules, D).collect()}
@@ -185,3 +186,58 @@ def test_measures_list_changes_and_alerts(spark, run, default_rules):
     assert alerts["S"]["level"] == "高风险" and alerts["C1"]["level"] == "关注"
     assert "列入严重失信名单" in alerts["S"]["message"] and "列入经营异常名录" in alerts["C1"]["message"]
     assert alerts["S"]["name"] == "甲网店"
+
+
+# lifecycle.md §3, written out again: who gets which measure, and which department applies it
+CLASS_MEASURES = {"A": set(), "B": set(), "C": set(), "D": {"ONSITE_INSPECTION"}}
+LIST_MEASURES = {"ONSITE_INSPECTION", "NO_COMMITMENT", "GOV_FUNDING", "GOV_PROCUREMENT", "CREDIT_FINANCING",
+                 "CUSTOMS_CLEARANCE", "PLATFORM_ENTRY", "PLATFORM_LISTING", "PLATFORM_PROMOTION"}
+DEPT = {"ONSITE_INSPECTION": "amr", "NO_COMMITMENT": "gds", "GOV_FUNDING": "ndrc", "GOV_PROCUREMENT": "ndrc",
+        "CREDIT_FINANCING": "finance", "CUSTOMS_CLEARANCE": "customs", "PLATFORM_ENTRY": "amr",
+        "PLATFORM_LISTING": "amr", "PLATFORM_PROMOTION": "commerce"}
+
+
+def test_the_default_rules_hold_lifecycle_3s_table(default_rules):
+    m = default_rules.get("measures")
+    assert {c: set(v["measures"]) for c, v in m["classes"].items()} == CLASS_MEASURES
+    assert {c: (v["sampling_ratio"], v["onsite"]) for c, v in m["classes"].items()} == {
+        "A": ("0.03", False), "B": ("0.10", False), "C": ("0.30", False), "D": ("0.80", True)}
+    assert set(m["serious_list"]) == LIST_MEASURES and len(m["serious_list"]) == 9
+    assert {code: v["dept"] for code, v in m["codes"].items()} == DEPT
+    for code, v in m["codes"].items():  # a provision by name: a document in 《》 or a document number
+        assert isinstance(v["legal_basis"], str) and ("《" in v["legal_basis"] or "〔" in v["legal_basis"]), code
+
+
+def test_measures_rest_on_the_class_or_on_the_serious_list(spark, default_rules):
+    """lifecycle.md §3: a low class raises supervision (D: on-site inspection only); the nine
+    joint-punishment measures only for a classified operator on the serious-dishonesty list,
+    whatever its class, each resting on its active list records; one row per (operator, measure)."""
+    scores = spark.createDataFrame([(D, k, c) for k, c in (("A1", "A"), ("B1", "B"), ("C1", "C"), ("D1", "D"),
+                                                           ("S", "D"), ("SB", "B"))],
+                                   "run_date date, operator_key string, final_class string")
+    recs = [("S", "amr:lists:严重违法失信名单|S|2026-10-01", "LIST_SERIOUS", "amr", True),
+            ("S", "amr:lists:严重违法失信名单|S|2025-03-02", "LIST_SERIOUS", "amr", True),
+            ("S", "ndrc:credit_lists:失信联合惩戒对象|S|2026-01-05", "NDRC_JOINT_PUNISH", "ndrc", True),
+            ("S", "customs:enterprise_credit:S|2024-01-01", "CUS_SERIOUS_DISHONEST", "customs", False),  # not active
+            ("S", "psb:cases:P1", "PSB_FRAUD", "psb", True),  # severity 4, but not a list type
+            ("SB", "customs:enterprise_credit:SB|2026-04-01", "CUS_SERIOUS_DISHONEST", "customs", True),
+            ("D1", "amr:lists:严重违法失信名单|D1|2020-01-01", "LIST_SERIOUS", "amr", False),  # expired
+            ("D1", "amr:lists:经营异常名录|D1|2026-01-01", "LIST_ABNORMAL", "amr", True),
+            ("ORPHAN", "ndrc:credit_lists:失信联合惩戒对象|ORPHAN|2026-01-05", "NDRC_JOINT_PUNISH", "ndrc", True)]
+    records = spark.createDataFrame(
+        [(k, rk, t, "negative", 4, dept, days(10), a) for k, rk, t, dept, a in recs], RECS)
+    rows = [r.asDict() for r in scoring.measures(scores, records, default_rules).collect()]
+    got = {(r["operator_key"], r["measure_code"]): r for r in rows}
+    assert len(got) == len(rows)  # one row per (operator, measure)
+    assert {k for k, _ in got} == {"D1", "S", "SB"}  # A, B, C: none; the orphan is not classified
+    assert {c for k, c in got if k == "D1"} == {"ONSITE_INSPECTION"}
+    assert {c for k, c in got if k == "S"} == LIST_MEASURES and {c for k, c in got if k == "SB"} == LIST_MEASURES
+    # the basis: the active list records' keys sorted by code point (amr < ndrc, 2025 < 2026), else the class
+    s_basis = ("amr:lists:严重违法失信名单|S|2025-03-02,amr:lists:严重违法失信名单|S|2026-10-01,"
+               "ndrc:credit_lists:失信联合惩戒对象|S|2026-01-05")
+    texts = default_rules.get("measures.codes")
+    for (k, code), r in got.items():
+        assert r["basis"] == {"D1": "class:D", "S": s_basis, "SB": "customs:enterprise_credit:SB|2026-04-01"}[k]
+        assert r["final_class"] == {"D1": "D", "S": "D", "SB": "B"}[k] and r["run_date"] == D
+        assert r["responsible_dept"] == DEPT[code] and r["legal_basis"] == texts[code]["legal_basis"]
+        assert r["under_objection"] is False

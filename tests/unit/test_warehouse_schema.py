@@ -38,3 +38,39 @@ def test_every_table_and_column_has_a_comment():
         assert table.comment, table.name
         for col in table.columns:
             assert col.comment, (table.name, col.name)
+
+
+def test_migration_0004_keeps_the_measures_published_before_it(tmp_path, monkeypatch):
+    """A warehouse published before measures had a legal basis: its supervision_measure rows stay,
+    resting on their class (the rule they were made by), with no legal basis recorded, not under
+    objection; the new key refuses a second row for an (operator, measure) of a date."""
+    import datetime as dt
+    import shutil
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from ecredit import migrations
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    shutil.copy(migrations.MIGRATIONS_DIR / "0001_tables.sqlite.sql", folder)
+    monkeypatch.setattr(migrations.available, "__defaults__", (folder,))
+    eng = warehouse.engine_for(f"sqlite:///{tmp_path / 'w.db'}")
+    assert migrations.migrate(eng) == ["0001_tables.sqlite.sql"]
+    d = dt.date(2026, 10, 1)
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO supervision_measure VALUES (:d, 'K1', 'PLATFORM_PROMOTION', 'C', 'commerce'), "
+                       "(:d, 'K2', 'GOV_FUNDING', 'D', 'ndrc')"), {"d": d})
+    for p in migrations.MIGRATIONS_DIR.glob("*.sqlite.sql"):
+        shutil.copy(p, folder)
+    assert "0004_measures_and_facts.sqlite.sql" in migrations.migrate(eng)
+    with eng.connect() as c:
+        rows = [tuple(r) for r in c.execute(text(
+            "SELECT operator_key, measure_code, final_class, responsible_dept, basis, legal_basis, under_objection "
+            "FROM supervision_measure ORDER BY operator_key"))]
+    assert rows == [("K1", "PLATFORM_PROMOTION", "C", "commerce", "class:C", None, 0),
+                    ("K2", "GOV_FUNDING", "D", "ndrc", "class:D", None, 0)]
+    with eng.begin() as c, pytest.raises(IntegrityError):
+        c.execute(text("INSERT INTO supervision_measure VALUES (:d, 'K2', 'GOV_FUNDING', 'D', 'amr', 'class:D', 'x', 0)"),
+                  {"d": d})
