@@ -309,8 +309,9 @@ def test_a_listed_operator_is_inspected_on_site_whatever_its_class():
     rows, counts, _ = draw.draw("seed", classes, ones, ONSITE, ["ZF-1", "ZF-2"], PER, listed={"B-LISTED", "C-LISTED", "GONE"})
     assert {r["operator_key"]: r["onsite_required"] for r in rows} == {
         "B-LISTED": True, "B-PLAIN": False, "C-LISTED": True, "D-PLAIN": True}
-    assert counts["B"] == {"operators": 2, "ratio": "1", "drawn": 2, "onsite": False}  # the class's own flag
-    same, _, _ = draw.draw("seed", classes, ones, ONSITE, ["ZF-1", "ZF-2"])
+    assert counts["B"] == {"operators": 2, "ratio": "1", "drawn": 2, "onsite": False,  # the class's own flag
+                           "inspectors_per_operator": PER}
+    same, _, _ = draw.draw("seed", classes, ones, ONSITE, ["ZF-1", "ZF-2"], PER)
     assert [r["operator_key"] for r in same] == [r["operator_key"] for r in rows]  # the list changes no draw
 
 
