@@ -112,9 +112,11 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
     return n
 
 
-def publish_commitment(conn: Connection, rows: list[dict]) -> int:
+def publish_commitment(conn: Connection, rows: list[dict], warnings: list[str]) -> int:
     """draw_commitment is keyed by draw date: a commitment stays with the earliest run date that
-    published it (later runs publish the same value); a rerun of that date writes it again."""
+    published it (later runs publish the same value); a rerun of that date writes it again. A
+    published commitment is never replaced: one that CREDIT_DRAW_SECRET no longer gives is kept,
+    with a warning (that draw will make no plan, ``state.inspection_plan``)."""
     t = wh.draw_commitment
     n = 0
     for r in rows:
@@ -122,10 +124,11 @@ def publish_commitment(conn: Connection, rows: list[dict]) -> int:
         if have is None:
             conn.execute(insert(t), [r])
             n += 1
+        elif have.salt_sha256 != r["salt_sha256"]:
+            warnings.append(f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {r['draw_date']} that the "
+                            f"run of {have.published_run_date} published (was the secret changed?): the published "
+                            "commitment is kept, and that draw will make no plan")
         elif have.published_run_date >= r["published_run_date"]:
-            if have.salt_sha256 != r["salt_sha256"]:
-                raise RuntimeError(f"the commitment to the draw of {r['draw_date']} differs from the published one: "
-                                   "was CREDIT_DRAW_SECRET changed? A published commitment is never replaced.")
             conn.execute(update(t).where(t.c.draw_date == r["draw_date"]).values(published_run_date=r["published_run_date"]))
             n += 1
     return n
@@ -214,6 +217,15 @@ def latest_published_date(conn: Connection) -> dt.date | None:
     return conn.execute(select(func.max(wh.dim_operator.c.updated_run_date))).scalar()
 
 
+def previous_published_date(conn: Connection, run_date: dt.date) -> dt.date | None:
+    """The latest run date before D whose rows are in the warehouse: the run date whose published
+    rows give D its previous state (previous_class, list changes; warehouse.md). Read from
+    ``feed_status``, which publish's transaction writes for every run date (one row per department):
+    a date is published exactly when its transaction committed, whatever happened after."""
+    fs = wh.feed_status
+    return conn.execute(select(func.max(fs.c.run_date)).where(fs.c.run_date < run_date)).scalar()
+
+
 def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: dt.datetime | None = None) -> dict:
     started_at = started_at or dt.datetime.now(dt.timezone.utc)
     rule_set = rules_mod.load(settings.rules_path)
@@ -272,11 +284,12 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                 if n == 0:
                     failpoints.hit("publish.swapping")
         counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
-            settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]))
+            settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]), warnings)
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
         drop_stages(conn, staged)
+    # committed: D is published (the next run date's previous state reads it from the warehouse)
+    failpoints.hit("publish.committed")
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
-    state.mark_published(settings, run_date, run_id)
     record_attempt(eng, run_date, run_id, started_at, "success", None, warnings, rule_set.version, counts)
     flush_unrecorded(settings, eng)
     log.info("published %s: %s", run_date, counts)
