@@ -62,7 +62,8 @@ SHANGHAI = "Asia/Shanghai"
 # the warehouse tables a run publishes, as Airflow Assets (their lineage shows in the UI)
 PUBLISHED_TABLES = ("dim_operator", "fact_credit_record", "operator_score", "supervision_measure",
                     "serious_dishonest_list", "dishonest_list_change", "risk_alert", "inspection_plan",
-                    "inspection_draw", "draw_commitment", "inspector", "feed_status", "dq_result", "quarantine")
+                    "inspection_draw", "inspection_draw_input", "draw_commitment", "inspector", "feed_status",
+                    "dq_result", "quarantine")
 
 default_args = {
     "owner": "ecredit",

@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, literal, null, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
@@ -134,6 +134,69 @@ def publish_commitment(conn: Connection, rows: list[dict], warnings: list[str]) 
     return n
 
 
+DRAW_FIELDS = ("salt", "salt_sha256", "seed", "counts")
+PLAN_FIELDS = ("operator_key", "seed", "final_class", "inspector_ids", "onsite_required")
+
+
+def keep_draw_input(conn: Connection, run_date: dt.date, version: int) -> int:
+    """Copy what version ``version`` of the draw of D was drawn on, D's published final classes and
+    inspectors on duty, into ``inspection_draw_input`` (before a rerun replaces those rows)."""
+    t, s, i = wh.inspection_draw_input, wh.operator_score, wh.inspector
+    cols = ["run_date", "version", "kind", "item_key", "final_class"]
+    n = conn.execute(insert(t).from_select(cols, select(
+        s.c.run_date, literal(version, Integer), literal("operator", String), s.c.operator_key, s.c.final_class)
+        .where(s.c.run_date == run_date))).rowcount
+    n += conn.execute(insert(t).from_select(cols, select(
+        i.c.run_date, literal(version, Integer), literal("inspector", String), i.c.inspector_id, null())
+        .where((i.c.run_date == run_date) & i.c.on_duty.is_(True)))).rowcount
+    return n
+
+
+def publish_draw(conn: Connection, settings: Settings, run_date: dt.date, published_at: dt.datetime,
+                 warnings: list[str]) -> dict:
+    """The draw of D, versioned (warehouse.md): a plan that differs from the version in force
+    (another salt, seed, counts or plan row) is added as version max + 1 and put in force; the
+    earlier versions and their plan rows stay. An identical plan adds nothing. Before D's
+    operator_score and inspector rows are replaced, a version that is superseded, or that stays in
+    force because this run made no plan, gets what it was drawn on copied to
+    ``inspection_draw_input`` (once), so that ``verify-plan`` can re-run every version.
+    Runs inside publish's transaction, before the per-run tables are replaced."""
+    d, p = wh.inspection_draw, wh.inspection_plan
+    new = state.gold_rows(settings, run_date, "inspection_draw", list(DRAW_FIELDS))
+    plan = state.gold_rows(settings, run_date, "inspection_plan", list(PLAN_FIELDS))
+    counts = {"inspection_draw": 0, "inspection_plan": 0, "inspection_draw_input": 0}
+    cur = conn.execute(select(d).where((d.c.run_date == run_date) & d.c.in_force.is_(True))).mappings().first()
+    if cur is not None:
+        if new and all(new[0][k] == cur[k] for k in DRAW_FIELDS):
+            published = conn.execute(select(*[p.c[k] for k in PLAN_FIELDS])
+                                     .where((p.c.run_date == run_date) & (p.c.version == cur["version"]))).all()
+            if {tuple(r) for r in published} == {tuple(r[k] for k in PLAN_FIELDS) for r in plan}:
+                return counts  # the plan in force, again
+        if not cur["inputs_kept"]:
+            counts["inspection_draw_input"] = keep_draw_input(conn, run_date, cur["version"])
+        conn.execute(update(d).where((d.c.run_date == run_date) & (d.c.version == cur["version"]))
+                     .values(in_force=not new, inputs_kept=True))
+        if not new:
+            warnings.append(f"inspection plan {run_date}: this run made no plan; version {cur['version']} of "
+                            f"{run_date}'s plan, published earlier, stays in force")
+            return counts
+    elif not new:
+        return counts
+    version = (conn.execute(select(func.max(d.c.version)).where(d.c.run_date == run_date)).scalar() or 0) + 1
+    conn.execute(insert(d), [{"run_date": run_date, "version": version, **new[0], "in_force": True,
+                              "inputs_kept": False, "published_at": published_at}])
+    rows = [{"run_date": run_date, "version": version, **r} for r in plan]
+    if conn.dialect.name == "postgresql":
+        counts["inspection_plan"] = copy_rows(conn, p.name, [c.name for c in p.columns], [rows])
+    else:
+        counts["inspection_plan"] = _insert(conn, p, [rows])
+    counts["inspection_draw"] = 1
+    if cur is not None:
+        log.info("inspection plan %s: version %d added and in force; version %d kept", run_date, version,
+                 cur["version"])
+    return counts
+
+
 STAGE_PREFIX = "stage_"
 
 
@@ -243,6 +306,8 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
                  for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
     with eng.begin() as conn:  # one transaction: D's rows appear all at once or not at all
+        # first: a superseded draw version keeps the operator_score and inspector rows replaced below
+        counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.timezone.utc), warnings))
         latest = latest_published_date(conn)
         replace_state = latest is None or run_date >= latest
         if not replace_state:

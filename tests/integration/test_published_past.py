@@ -1,7 +1,8 @@
 """The published past (issue 14 items 3 and 8): what a run date takes from the run date before it
 (previous classes, list changes, the commitment to its draw) is the warehouse's published rows, so
-a publish killed after its commit leaves the next date right; and a draw date's salt is compared
-with its commitment.
+a publish killed after its commit leaves the next date right; a draw date's salt is compared with
+its commitment; and every published version of a draw date's plan is kept, one in force, each
+verifiable.
 
 One reference run of three dates (40 operators, a daily draw so that the second and third dates
 draw), with its folders kept after D2's state build, after D2's publish and after D3's publish.
@@ -74,8 +75,12 @@ def snapshot(url: str, when: bool = False) -> dict:
 
 
 def rows(url: str, sql: str, **params) -> list[dict]:
-    with create_engine(url).connect() as c:
-        return [dict(r._mapping) for r in c.execute(text(sql), params)]
+    eng = create_engine(url)
+    try:
+        with eng.connect() as c:
+            return [dict(r._mapping) for r in c.execute(text(sql), params)]
+    finally:
+        eng.dispose()
 
 
 def gold(cfg, d) -> dict:
@@ -120,19 +125,25 @@ def pg_admin(sql: str) -> None:
 
 
 @pytest.fixture
-def pg_db():
-    """A new PostgreSQL database, migrated, dropped afterwards (skips or, in CI, fails without a server)."""
+def pg_empty():
+    """A new empty PostgreSQL database, dropped afterwards (skips or, in CI, fails without a server)."""
     if not pg_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable: install and start postgresql to run this case")
     name = f"ecredit_past_{uuid.uuid4().hex[:10]}"
     pg_admin(f'CREATE DATABASE "{name}"')
-    migrations.migrate(wh.engine_for(PG_ADMIN.format(db=name)))
     yield name
     pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
              "AND pid <> pg_backend_pid()")
     pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def pg_db(pg_empty):
+    """The same, migrated."""
+    migrations.migrate(wh.engine_for(PG_ADMIN.format(db=pg_empty)))
+    return pg_empty
 
 
 def warehouse_for(kind: str, root: Path, rules: Path, pg_name: str | None, upto: list[dt.date]) -> str:
@@ -240,3 +251,149 @@ def test_a_changed_draw_secret_makes_no_plan_and_says_so(history, tmp_path, spar
     run_date(spark, cfg, D3)
     assert rows(url, "SELECT count(*) AS n FROM inspection_plan WHERE run_date = :d", d=D3)[0]["n"] > 0
     assert draw.verify_plan(wh.engine_for(url), D3)[0]
+
+
+def test_a_rerun_with_a_changed_secret_keeps_the_plan_in_force(history, tmp_path, spark):
+    root = fresh(history, "d2_published", tmp_path)
+    rules = history["rules"]
+    cfg = cfg_at(root, rules, secret=OTHER_SECRET)
+    state.build(spark, cfg, rules_mod.load(cfg.rules_path), D2)
+    publish.publish_run(cfg, D2, "rerun-changed-secret")  # before: the commitment to D3 stopped the publish
+    url = cfg.warehouse_url
+    said = warnings_of(url, D2)
+    assert any("CREDIT_DRAW_SECRET does not give the salt that the run of 2026-11-01" in w for w in said), said
+    assert any(w == f"inspection plan {D2}: this run made no plan; version 1 of {D2}'s plan, published earlier, "
+                    "stays in force" for w in said), said
+    assert any(w.startswith(f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {D3} that the run "
+                            f"of {D2} published") for w in said), said
+    # the published plan and commitments are the reference's; the plan's inputs are kept
+    ref, now = history["wh_d2"], snapshot(url)
+    assert now["inspection_plan"] == ref["inspection_plan"] and now["draw_commitment"] == ref["draw_commitment"]
+    assert [(r["version"], r["in_force"], r["inputs_kept"]) for r in rows(url, "SELECT * FROM inspection_draw")] \
+        == [(1, True, True)]
+    ok, messages = draw.verify_plan(wh.engine_for(url), D2)
+    assert ok, messages
+    assert "counts match the classes the version was drawn on (inspection_draw_input)" in messages
+
+
+# ---------------------------------------------------------------- item 3: versions of a draw date's plan
+
+def correct_roster(cfg, d: dt.date, off_duty: str) -> None:
+    """A corrected amr delivery of D: inspector ``off_duty`` is 在岗 否 from D on (its row as in the
+    history load, with the last field changed), the manifest rewritten for the new bytes."""
+    folder = delivery.delivery_dir(cfg, "amr", d)
+    history_rows = (delivery.delivery_dir(cfg, "amr", D1) / "inspectors.csv").read_bytes().decode("gb18030")
+    line = next(ln for ln in history_rows.split("\r\n") if ln.startswith(off_duty + ","))
+    assert line.endswith(",是")
+    path = folder / "inspectors.csv"
+    lines = [ln for ln in path.read_bytes().decode("gb18030").split("\r\n") if ln and not ln.startswith(off_duty + ",")]
+    lines.append(line[: -len("是")] + "否")
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("gb18030"))
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    entry = next(f for f in manifest["files"] if f["name"] == "inspectors.csv")
+    entry.update(rows=len(lines) - 1, sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, tmp_path, spark, kind, request,
+                                                                     monkeypatch, capsys):
+    pg_name = request.getfixturevalue("pg_db") if kind == "postgresql" else None
+    root = fresh(history, "d2_published", tmp_path)
+    rules = history["rules"]
+    url = warehouse_for(kind, root, rules, pg_name, [D1, D2])
+    cfg = cfg_at(root, rules, url)
+    first = rows(url, "SELECT * FROM inspection_plan WHERE run_date = :d", d=D2)
+    first_draw = rows(url, "SELECT * FROM inspection_draw WHERE run_date = :d", d=D2)
+    classes = {r["operator_key"]: r["final_class"]
+               for r in rows(url, "SELECT operator_key, final_class FROM operator_score WHERE run_date = :d", d=D2)}
+    on_duty = {r["inspector_id"] for r in rows(url, "SELECT inspector_id FROM inspector WHERE run_date = :d "
+                                                    "AND on_duty", d=D2)}
+    drawn_inspector = first[0]["inspector_ids"].split(",")[0]
+    assert [(r["version"], r["in_force"]) for r in first_draw] == [(1, True)]
+
+    # amr sends a corrected delivery of D2: one inspector of the plan was not on duty; D2 is rerun
+    correct_roster(cfg, D2, drawn_inspector)
+    run_date(spark, cfg, D2)
+    versions = rows(url, "SELECT * FROM inspection_draw WHERE run_date = :d ORDER BY version", d=D2)
+    assert [(r["version"], r["in_force"], r["inputs_kept"]) for r in versions] == [(1, False, True), (2, True, False)]
+    strip = ("in_force", "inputs_kept")
+    assert {k: v for k, v in versions[0].items() if k not in strip} == \
+        {k: v for k, v in first_draw[0].items() if k not in strip}  # version 1 as it was published
+    assert versions[1]["published_at"] is not None and versions[1]["seed"] == versions[0]["seed"]
+    plans = rows(url, "SELECT * FROM inspection_plan WHERE run_date = :d", d=D2)
+    key = lambda r: (r["version"], r["operator_key"])  # noqa: E731
+    assert sorted([r for r in plans if r["version"] == 1], key=key) == sorted(first, key=key)
+    second = [r for r in plans if r["version"] == 2]
+    assert second and all(drawn_inspector not in r["inspector_ids"].split(",") for r in second)
+    # what version 1 was drawn on is kept: D2's classes and inspectors on duty before the rerun
+    kept = rows(url, "SELECT * FROM inspection_draw_input WHERE run_date = :d", d=D2)
+    assert {r["item_key"]: r["final_class"] for r in kept if r["kind"] == "operator"} == classes
+    assert {r["item_key"] for r in kept if r["kind"] == "inspector"} == on_duty
+    assert {r["version"] for r in kept} == {1}
+    now = {r["inspector_id"] for r in rows(url, "SELECT inspector_id FROM inspector WHERE run_date = :d AND on_duty",
+                                           d=D2)}
+    assert now == on_duty - {drawn_inspector}
+
+    # both versions verify, each from what it was drawn on
+    engine = wh.engine_for(url)
+    ok, messages = draw.verify_plan(engine, D2)
+    assert ok and messages[0].startswith(f"version 2 of 2 of the draw of {D2} (in force; published "), messages
+    ok, messages = draw.verify_plan(engine, D2, 1)
+    assert ok and messages[0].startswith(f"version 1 of 2 of the draw of {D2} (superseded: version 2 is in force; "
+                                         "published "), messages
+    ok, messages = draw.verify_plan(engine, D2, 3)
+    assert not ok and messages == [f"the draw of {D2} has no version 3 (published versions: 1, 2)"]
+    for k in [k for k in os.environ if k.startswith("CREDIT_")]:
+        monkeypatch.delenv(k)
+    for k, v in cfg.as_env().items():
+        monkeypatch.setenv(k, v)
+    assert cli.main(["verify-plan", "--date", D2.isoformat(), "--version", "1"]) == 0
+    assert f"plan for {D2} version 1 verified" in capsys.readouterr().out
+
+    # the same corrected delivery again: an identical plan adds no version, the tables stay as they are
+    before = snapshot(url, when=True)
+    run_date(spark, cfg, D2)
+    assert snapshot(url, when=True) == before
+
+
+# ---------------------------------------------------------------- migration 0003 on PostgreSQL
+
+@pytest.mark.postgres
+def test_migration_0003_on_postgres_keeps_the_published_plans_as_version_1(pg_empty, monkeypatch):
+    """A database migrated before 0003 with a published draw: after 0003 the draw is version 1, in
+    force, published when the date's last successful run finished; the departments read the
+    versions and the kept inputs, and cannot write them."""
+    name = pg_empty
+    admin = PG_ADMIN.format(db=name)
+    real = migrations.available
+    monkeypatch.setattr(migrations, "available", lambda dialect: [m for m in real(dialect) if m.version < 3])
+    migrations.migrate(wh.engine_for(admin))
+    with create_engine(admin).begin() as c:
+        c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}')"))
+        c.execute(text("INSERT INTO inspection_plan VALUES ('2026-12-01', 'OP1', 'cc', 'D', 'ZF-1,ZF-2', true)"))
+        for at, status in (("2026-12-02 02:10:00+00", "success"), ("2026-12-02 03:10:00+00", "success"),
+                           ("2026-12-02 04:10:00+00", "failed")):
+            c.execute(text("INSERT INTO pipeline_run (run_date, run_id, finished_at, status) "
+                           "VALUES ('2026-12-01', 'r', :at, :s)"), {"at": at, "s": status})
+    monkeypatch.setattr(migrations, "available", real)
+    assert migrations.migrate(wh.engine_for(admin)) == ["0003_draw_versions.postgresql.sql"]
+    draws = rows(admin, "SELECT version, in_force, inputs_kept, published_at FROM inspection_draw")
+    assert draws == [{"version": 1, "in_force": True, "inputs_kept": False,
+                      "published_at": dt.datetime(2026, 12, 2, 3, 10, tzinfo=dt.timezone.utc)}]
+    assert rows(admin, "SELECT version, operator_key FROM inspection_plan") == [{"version": 1, "operator_key": "OP1"}]
+    with pytest.raises(Exception, match="ux_inspection_draw_in_force"):  # one version in force per date
+        with create_engine(admin).begin() as c:
+            c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}', 2, "
+                           "true, false, now())"))
+    with create_engine(admin).connect() as c:
+        owners = dict(c.execute(text("SELECT tablename, tableowner FROM pg_tables WHERE tablename LIKE "
+                                     "'inspection%'")).all())
+    assert set(owners.values()) == {"ecredit_pipeline"}, owners
+    for role in ("ecredit_amr", "ecredit_customs"):
+        dept = f"postgresql+psycopg://{role}@127.0.0.1:5432/{name}"
+        for t in ("inspection_draw", "inspection_plan", "inspection_draw_input"):
+            assert rows(dept, f"SELECT * FROM {t}") == rows(admin, f"SELECT * FROM {t}"), (role, t)
+        with pytest.raises(Exception, match="permission denied"):
+            with create_engine(dept).begin() as c:
+                c.execute(text("DELETE FROM inspection_draw_input"))

@@ -57,8 +57,8 @@ def pg():
             pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable")
     name = new_database()
-    assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == ["0001_tables.postgresql.sql",
-                                                                       "0002_roles.postgresql.sql"]
+    assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == [
+        m.path.name for m in migrations.available("postgresql")]
     yield name
     drop_database(name)
 
@@ -92,7 +92,7 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
     want = {t.name: ({c.name for c in t.columns}, tuple(c.name for c in t.primary_key.columns))
             for t in wh.metadata.tables.values()}
     sqlite_url = f"sqlite:///{tmp_path / 'w.db'}"
-    assert migrations.migrate(wh.engine_for(sqlite_url)) == ["0001_tables.sqlite.sql"]
+    assert migrations.migrate(wh.engine_for(sqlite_url)) == [m.path.name for m in migrations.available("sqlite")]
     assert migrations.migrate(wh.engine_for(sqlite_url)) == []  # applied once
     assert _schema(sqlite_url) == want
     assert _schema(PIPELINE.format(db=pg)) == want
