@@ -226,8 +226,8 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
     from bench.baseline import input_paths
 
     p = input_paths(cfg, d)
-    earlier = state.published_dates(cfg, d)
-    prev = spark.read.parquet(str(state.gold_dir(cfg, earlier[0]) / "operator_score")) if earlier else None
+    with state.published(cfg) as conn:  # the previous run date's published classes (previous_class)
+        _, prev, _ = state.previous_state(spark, conn, d)
 
     def frame():
         return scoring.score(spark.read.parquet(str(p["operators"])), spark.read.parquet(str(p["records"])),

@@ -28,8 +28,8 @@ def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
     from ecredit import scoring, state
 
     p = input_paths(cfg, d)
-    earlier = state.published_dates(cfg, d)
-    prev = spark.read.parquet(str(state.gold_dir(cfg, earlier[0]) / "operator_score")) if earlier else None
+    with state.published(cfg) as conn:  # the previous run date's published classes (previous_class)
+        _, prev, _ = state.previous_state(spark, conn, d)
     new = scoring.score(*[spark.read.parquet(str(p[k])) for k in ("operators", "records", "evaluations",
                                                                   "spot_checks", "complaints")],
                         rule_set, d, prev, rule_set.version)

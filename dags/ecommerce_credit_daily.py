@@ -73,7 +73,8 @@ SHANGHAI = "Asia/Shanghai"
 PUBLISHED_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint",
                     "operator_score", "supervision_measure",
                     "serious_dishonest_list", "dishonest_list_change", "risk_alert", "inspection_plan",
-                    "inspection_draw", "draw_commitment", "inspector", "feed_status", "dq_result", "quarantine")
+                    "inspection_draw", "inspection_draw_input", "draw_commitment", "inspector", "feed_status",
+                    "dq_result", "quarantine")
 
 default_args = {
     "owner": "ecredit",

@@ -5,7 +5,7 @@
     ecredit backfill --from D1 --to D2   the DAG for each date in order
     ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
     ecredit demo                         generate, run a few dates, print a summary
-    ecredit verify-plan --date D         re-run the inspection draw of D from the published tables
+    ecredit verify-plan --date D [--version N]   re-run the inspection draw of D (a version) from the published tables
     ecredit migrate [--url URL]          apply the warehouse migrations (sql/migrations), roles included
     ecredit scan-pii [--data-dir DIR]    search the warehouse, outbox, lake and Airflow for personal data
 """
@@ -32,6 +32,12 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _version(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a version is a whole number from 1, not {text!r}")
+    return int(text)
 
 
 def _progress(msg: str) -> None:
@@ -139,7 +145,7 @@ def cmd_verify_plan(args) -> int:
     from ecredit import draw, settings
 
     try:
-        return draw.main_verify(args.date.isoformat(), settings.load().warehouse_url)
+        return draw.main_verify(args.date.isoformat(), settings.load().warehouse_url, args.version)
     except settings.SettingError as e:
         print(f"ecredit: {e}", file=sys.stderr)
         return 2
@@ -211,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify-plan", help="re-run the inspection draw of D from the published tables")
     v.add_argument("--date", type=_date, required=True)
+    v.add_argument("--version", type=_version, help="the version of D's draw to check (default: the one in force)")
     v.set_defaults(func=cmd_verify_plan)
 
     s = sub.add_parser("scan-pii", help="search the warehouse, outbox, lake, Airflow logs and metadata DB for "

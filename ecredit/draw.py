@@ -22,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ecredit.warehouse import (
-    draw_commitment, inspection_draw, inspection_plan, inspector, operator_score, serious_dishonest_list,
+    draw_commitment, inspection_draw, inspection_draw_input, inspection_plan, inspector, operator_score,
+    serious_dishonest_list,
 )
 
 SCHEDULES = ("monthly", "daily")
@@ -162,28 +163,54 @@ def _compare_plan(published: dict[str, dict], expected: dict[str, dict]) -> list
     return problems
 
 
-def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
-    """Re-run the draw of D from the published tables alone (scoring.md §5, 一公开).
+def verify_plan(engine: Engine, d: dt.date, version: int | None = None) -> tuple[bool, list[str]]:
+    """Re-run a version of the draw of D (default: the one in force) from the published tables alone
+    (scoring.md §5, 一公开).
 
     Needs neither the rules file nor the secret: the salt is revealed in ``inspection_draw``, the
     ratios and on-site classes are in its counts, the classes in ``operator_score``, the operators
-    on site whatever their class in ``serious_dishonest_list`` and the pool in ``inspector``.
-    Returns whether every check matched, and one message per check.
+    on site whatever their class in ``serious_dishonest_list`` and the pool in ``inspector`` (for a
+    version whose inputs were kept because a rerun of D replaced those rows: in
+    ``inspection_draw_input``). Returns whether every check matched, and the messages: which
+    version was checked, then one per check.
     """
     with engine.connect() as conn:
-        row = conn.execute(select(inspection_draw).where(inspection_draw.c.run_date == d)).mappings().first()
-        if row is None:
+        versions = conn.execute(select(inspection_draw).where(inspection_draw.c.run_date == d)
+                                .order_by(inspection_draw.c.version)).mappings().all()
+        if not versions:
             return False, [f"no draw was published for {d} (no inspection_draw row)"]
+        in_force = next((v for v in versions if v["in_force"]), None)
+        row = in_force if version is None else next((v for v in versions if v["version"] == version), None)
+        if row is None:
+            listed = ", ".join(str(v["version"]) for v in versions)
+            return False, [f"the draw of {d} has no version {version} (published versions: {listed})" if version
+                           else f"no version of the draw of {d} is in force (published versions: {listed})"]
+        ver = row["version"]
         commit = conn.execute(select(draw_commitment).where(draw_commitment.c.draw_date == d)).mappings().first()
-        classes = dict(conn.execute(select(operator_score.c.operator_key, operator_score.c.final_class)
-                                    .where(operator_score.c.run_date == d)).all())
-        pool = list(conn.execute(select(inspector.c.inspector_id)
-                                 .where(inspector.c.run_date == d, inspector.c.on_duty.is_(True))).scalars())
-        plan = {p["operator_key"]: dict(p) for p in
-                conn.execute(select(inspection_plan).where(inspection_plan.c.run_date == d)).mappings()}
-        listed = set(conn.execute(select(serious_dishonest_list.c.operator_key)
-                                  .where(serious_dishonest_list.c.run_date == d)).scalars())
+        if row["inputs_kept"]:
+            kept = conn.execute(select(inspection_draw_input).where(
+                (inspection_draw_input.c.run_date == d) & (inspection_draw_input.c.version == ver))).mappings().all()
+            classes = {k["item_key"]: k["final_class"] for k in kept if k["kind"] == "operator"}
+            pool = [k["item_key"] for k in kept if k["kind"] == "inspector"]
+            listed = {k["item_key"] for k in kept if k["kind"] == "listed"}
+            drawn_on = "the classes the version was drawn on (inspection_draw_input)"
+        else:
+            classes = dict(conn.execute(select(operator_score.c.operator_key, operator_score.c.final_class)
+                                        .where(operator_score.c.run_date == d)).all())
+            pool = list(conn.execute(select(inspector.c.inspector_id)
+                                     .where(inspector.c.run_date == d, inspector.c.on_duty.is_(True))).scalars())
+            listed = set(conn.execute(select(serious_dishonest_list.c.operator_key)
+                                      .where(serious_dishonest_list.c.run_date == d)).scalars())
+            drawn_on = "the scores of D"
+        plan = {p["operator_key"]: dict(p) for p in conn.execute(select(inspection_plan).where(
+            (inspection_plan.c.run_date == d) & (inspection_plan.c.version == ver))).mappings()}
 
+    status = "in force" if row["in_force"] else (f"superseded: version {in_force['version']} is in force"
+                                                   if in_force else "not in force")
+    at = row["published_at"]
+    at = ("at an unrecorded time" if at is None else  # a version published before migration 0003
+          at.isoformat(sep=" ", timespec="seconds") + (" UTC" if at.tzinfo is None else ""))  # SQLite keeps UTC, naive
+    header = f"version {ver} of {len(versions)} of the draw of {d} ({status}; published {at})"
     checks: list[tuple[bool, str]] = []
     revealed = salt_commitment(row["salt"])
     if commit is None:
@@ -216,18 +243,19 @@ def verify_plan(engine: Engine, d: dt.date) -> tuple[bool, list[str]]:
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         checks.append((False, f"the draw cannot be re-run from the published counts: {e}"))
     else:
-        diff = [f"class {c}: published {counts.get(c, {}).get(k)} {k}, the published scores give {v[k]}"
-                for c, v in expected_counts.items() for k in ("operators", "drawn")
-                if counts.get(c, {}).get(k) != v[k]]
-        checks.append((not diff, "counts match the scores of D" if not diff else "counts differ: " + "; ".join(diff)))
+        diff = [f"class {c}: published {counts.get(c, {}).get(k)} {k}, {drawn_on} give {n[k]}"
+                for c, n in expected_counts.items() for k in ("operators", "drawn")
+                if counts.get(c, {}).get(k) != n[k]]
+        checks.append((not diff, f"counts match {drawn_on}" if not diff else "counts differ: " + "; ".join(diff)))
         problems = _compare_plan(plan, {r["operator_key"]: r for r in rows})
         checks.append((not problems, f"plan matches the draw ({len(rows)} operators)" if not problems else
                                      "plan differs: " + "; ".join(problems)))
-    return all(ok for ok, _ in checks), [msg for _, msg in checks]
+    return all(ok for ok, _ in checks), [header] + [msg for _, msg in checks]
 
 
-def main_verify(date_str: str, warehouse_url: str) -> int:
-    """``ecredit verify-plan``: print each check and the verdict; 0 when the plan of D verifies, else 1."""
+def main_verify(date_str: str, warehouse_url: str, version: int | None = None) -> int:
+    """``ecredit verify-plan``: print each check and the verdict; 0 when the plan of D (the version
+    in force, or ``version``) verifies, else 1."""
     import sys
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -237,7 +265,7 @@ def main_verify(date_str: str, warehouse_url: str) -> int:
     d = dt.date.fromisoformat(date_str)
     engine = engine_for(warehouse_url)
     try:
-        ok, messages = verify_plan(engine, d)
+        ok, messages = verify_plan(engine, d, version)
     except SQLAlchemyError as e:
         print(f"ecredit: cannot read the published tables of the warehouse ({type(e).__name__})", file=sys.stderr)
         return 2
@@ -245,5 +273,6 @@ def main_verify(date_str: str, warehouse_url: str) -> int:
         engine.dispose()
     for msg in messages:
         print(msg)
-    print(f"plan for {d} verified" if ok else f"plan for {d} does NOT match")
+    which = f"plan for {d}" + (f" version {version}" if version is not None else "")
+    print(f"{which} verified" if ok else f"{which} does NOT match")
     return 0 if ok else 1

@@ -11,7 +11,8 @@ The failpoints: ``ingest.rows_written`` (the parsed rows are in the lake, no don
 ``publish.staged`` (inside publish's transaction: on PostgreSQL every table's rows copied into it,
 nothing committed; on the embedded default every table staged, nothing swapped),
 ``publish.swapping`` (inside the transaction, at its last statement on PostgreSQL; on the embedded
-default after the first table is swapped).
+default after the first table is swapped), ``publish.committed`` (the transaction committed, the
+success not yet recorded in ``pipeline_run``; tested in ``tests/integration/test_published_past.py``).
 """
 
 from __future__ import annotations

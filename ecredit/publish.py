@@ -10,7 +10,7 @@ import json
 import logging
 from pathlib import Path
 
-from sqlalchemy import Column, MetaData, Table, delete, func, insert, select, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, literal, null, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
@@ -112,9 +112,11 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
     return n
 
 
-def publish_commitment(conn: Connection, rows: list[dict]) -> int:
+def publish_commitment(conn: Connection, rows: list[dict], warnings: list[str]) -> int:
     """draw_commitment is keyed by draw date: a commitment stays with the earliest run date that
-    published it (later runs publish the same value); a rerun of that date writes it again."""
+    published it (later runs publish the same value); a rerun of that date writes it again. A
+    published commitment is never replaced: one that CREDIT_DRAW_SECRET no longer gives is kept,
+    with a warning (that draw will make no plan, ``state.inspection_plan``)."""
     t = wh.draw_commitment
     n = 0
     for r in rows:
@@ -122,13 +124,82 @@ def publish_commitment(conn: Connection, rows: list[dict]) -> int:
         if have is None:
             conn.execute(insert(t), [r])
             n += 1
+        elif have.salt_sha256 != r["salt_sha256"]:
+            warnings.append(f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {r['draw_date']} that the "
+                            f"run of {have.published_run_date} published (was the secret changed?): the published "
+                            "commitment is kept, and that draw will make no plan")
         elif have.published_run_date >= r["published_run_date"]:
-            if have.salt_sha256 != r["salt_sha256"]:
-                raise RuntimeError(f"the commitment to the draw of {r['draw_date']} differs from the published one: "
-                                   "was CREDIT_DRAW_SECRET changed? A published commitment is never replaced.")
             conn.execute(update(t).where(t.c.draw_date == r["draw_date"]).values(published_run_date=r["published_run_date"]))
             n += 1
     return n
+
+
+DRAW_FIELDS = ("salt", "salt_sha256", "seed", "counts")
+PLAN_FIELDS = ("operator_key", "seed", "final_class", "inspector_ids", "onsite_required")
+
+
+def keep_draw_input(conn: Connection, run_date: dt.date, version: int) -> int:
+    """Copy what version ``version`` of the draw of D was drawn on, D's published final classes,
+    inspectors on duty and operators on the serious-dishonesty list, into ``inspection_draw_input`` (before a rerun replaces those rows)."""
+    t, s, i = wh.inspection_draw_input, wh.operator_score, wh.inspector
+    cols = ["run_date", "version", "kind", "item_key", "final_class"]
+    n = conn.execute(insert(t).from_select(cols, select(
+        s.c.run_date, literal(version, Integer), literal("operator", String), s.c.operator_key, s.c.final_class)
+        .where(s.c.run_date == run_date))).rowcount
+    n += conn.execute(insert(t).from_select(cols, select(
+        i.c.run_date, literal(version, Integer), literal("inspector", String), i.c.inspector_id, null())
+        .where((i.c.run_date == run_date) & i.c.on_duty.is_(True)))).rowcount
+    # the operators on the serious-dishonesty list of D: on site whatever their class (lifecycle.md §3)
+    sl = wh.serious_dishonest_list
+    n += conn.execute(insert(t).from_select(cols, select(
+        sl.c.run_date, literal(version, Integer), literal("listed", String), sl.c.operator_key, null())
+        .where(sl.c.run_date == run_date).distinct())).rowcount
+    return n
+
+
+def publish_draw(conn: Connection, settings: Settings, run_date: dt.date, published_at: dt.datetime,
+                 warnings: list[str]) -> dict:
+    """The draw of D, versioned (warehouse.md): a plan that differs from the version in force
+    (another salt, seed, counts or plan row) is added as version max + 1 and put in force; the
+    earlier versions and their plan rows stay. An identical plan adds nothing. Before D's
+    operator_score and inspector rows are replaced, a version that is superseded, or that stays in
+    force because this run made no plan, gets what it was drawn on copied to
+    ``inspection_draw_input`` (once), so that ``verify-plan`` can re-run every version.
+    Runs inside publish's transaction, before the per-run tables are replaced."""
+    d, p = wh.inspection_draw, wh.inspection_plan
+    new = state.gold_rows(settings, run_date, "inspection_draw", list(DRAW_FIELDS))
+    plan = state.gold_rows(settings, run_date, "inspection_plan", list(PLAN_FIELDS))
+    counts = {"inspection_draw": 0, "inspection_plan": 0, "inspection_draw_input": 0}
+    cur = conn.execute(select(d).where((d.c.run_date == run_date) & d.c.in_force.is_(True))).mappings().first()
+    if cur is not None:
+        if new and all(new[0][k] == cur[k] for k in DRAW_FIELDS):
+            published = conn.execute(select(*[p.c[k] for k in PLAN_FIELDS])
+                                     .where((p.c.run_date == run_date) & (p.c.version == cur["version"]))).all()
+            if {tuple(r) for r in published} == {tuple(r[k] for k in PLAN_FIELDS) for r in plan}:
+                return counts  # the plan in force, again
+        if not cur["inputs_kept"]:
+            counts["inspection_draw_input"] = keep_draw_input(conn, run_date, cur["version"])
+        conn.execute(update(d).where((d.c.run_date == run_date) & (d.c.version == cur["version"]))
+                     .values(in_force=not new, inputs_kept=True))
+        if not new:
+            warnings.append(f"inspection plan {run_date}: this run made no plan; version {cur['version']} of "
+                            f"{run_date}'s plan, published earlier, stays in force")
+            return counts
+    elif not new:
+        return counts
+    version = (conn.execute(select(func.max(d.c.version)).where(d.c.run_date == run_date)).scalar() or 0) + 1
+    conn.execute(insert(d), [{"run_date": run_date, "version": version, **new[0], "in_force": True,
+                              "inputs_kept": False, "published_at": published_at}])
+    rows = [{"run_date": run_date, "version": version, **r} for r in plan]
+    if conn.dialect.name == "postgresql":
+        counts["inspection_plan"] = copy_rows(conn, p.name, [c.name for c in p.columns], [rows])
+    else:
+        counts["inspection_plan"] = _insert(conn, p, [rows])
+    counts["inspection_draw"] = 1
+    if cur is not None:
+        log.info("inspection plan %s: version %d added and in force; version %d kept", run_date, version,
+                 cur["version"])
+    return counts
 
 
 STAGE_PREFIX = "stage_"
@@ -214,6 +285,15 @@ def latest_published_date(conn: Connection) -> dt.date | None:
     return conn.execute(select(func.max(wh.dim_operator.c.updated_run_date))).scalar()
 
 
+def previous_published_date(conn: Connection, run_date: dt.date) -> dt.date | None:
+    """The latest run date before D whose rows are in the warehouse: the run date whose published
+    rows give D its previous state (previous_class, list changes; warehouse.md). Read from
+    ``feed_status``, which publish's transaction writes for every run date (one row per department):
+    a date is published exactly when its transaction committed, whatever happened after."""
+    fs = wh.feed_status
+    return conn.execute(select(func.max(fs.c.run_date)).where(fs.c.run_date < run_date)).scalar()
+
+
 def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: dt.datetime | None = None) -> dict:
     started_at = started_at or dt.datetime.now(dt.timezone.utc)
     rule_set = rules_mod.load(settings.rules_path)
@@ -232,6 +312,8 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                  for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
     # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
     with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
+        # first: a superseded draw version keeps the operator_score and inspector rows replaced below
+        counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.timezone.utc), warnings))
         latest = latest_published_date(conn)
         replace_state = latest is None or run_date >= latest
         if not replace_state:
@@ -273,11 +355,12 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                 if n == 0:
                     failpoints.hit("publish.swapping")
         counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
-            settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]))
+            settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]), warnings)
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
         drop_stages(conn, staged)
+    # committed: D is published (the next run date's previous state reads it from the warehouse)
+    failpoints.hit("publish.committed")
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})
-    state.mark_published(settings, run_date, run_id)
     record_attempt(eng, run_date, run_id, started_at, "success", None, warnings, rule_set.version, counts)
     flush_unrecorded(settings, eng)
     log.info("published %s: %s", run_date, counts)

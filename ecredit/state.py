@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from contextlib import contextmanager
 from functools import reduce
 from pathlib import Path
 
@@ -321,7 +322,6 @@ STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspect
 GOLD_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint")
 RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
               "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
-PUBLISHED_MARKER = "_published.json"
 BUILT_MARKER = "_built.json"  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
 GOLD_BATCH = 5000
 
@@ -360,24 +360,75 @@ def gold_rows(settings: Settings, run_date: dt.date, table: str, columns: list[s
     return [r for rows in gold_batches(settings, run_date, table, columns) for r in rows]
 
 
-def published_dates(settings: Settings, before: dt.date) -> list[dt.date]:
-    """Run dates < ``before`` whose gold was published (``publish`` writes the marker after its
-    transaction commits), latest first."""
-    root = settings.lake_dir / "gold"
-    out = []
-    for p in root.glob(f"*/{PUBLISHED_MARKER}") if root.is_dir() else []:
-        try:
-            d = dt.date.fromisoformat(p.parent.name)
-        except ValueError:
-            continue
-        if d < before:
-            out.append(d)
-    return sorted(out, reverse=True)
+# ---------------------------------------------------------------- the published past (the warehouse)
+
+@contextmanager
+def published(settings: Settings):
+    """A connection to the warehouse, for reading what was published: the previous run date's
+    rows and the draw commitments come from there (warehouse.md), never from lake markers that a
+    kill after publish's commit can leave unwritten."""
+    from ecredit import publish
+
+    eng = publish.connect(settings)
+    try:
+        with eng.connect() as conn:
+            yield conn
+    finally:
+        eng.dispose()
 
 
-def mark_published(settings: Settings, run_date: dt.date, run_id: str) -> None:
-    write_json_atomic(gold_dir(settings, run_date) / PUBLISHED_MARKER,
-                            {"run_date": run_date.isoformat(), "run_id": run_id})
+def _arrow_type(column):
+    import pyarrow as pa
+    from sqlalchemy import Boolean, Date, Integer, String
+
+    for sa_type, pa_type in ((Boolean, pa.bool_()), (Date, pa.date32()), (Integer, pa.int32()), (String, pa.string())):
+        if isinstance(column.type, sa_type):
+            return pa_type
+    raise TypeError(f"no Arrow type for {column} ({column.type})")
+
+
+def published_frame(spark: SparkSession, conn, table: str, run_date: dt.date, columns: list[str]) -> DataFrame:
+    """The published rows of a per-run table for ``run_date``, ``columns`` only, as a DataFrame
+    (streamed from the warehouse in batches, handed to Spark as Arrow)."""
+    import pyarrow as pa
+    from sqlalchemy import select
+
+    from ecredit import warehouse as wh
+
+    t = wh.metadata.tables[table]
+    schema = pa.schema([(c, _arrow_type(t.c[c])) for c in columns])
+    result = conn.execution_options(stream_results=True, yield_per=GOLD_BATCH * 20).execute(
+        select(*[t.c[c] for c in columns]).where(t.c.run_date == run_date))
+    batches = [pa.RecordBatch.from_pylist([dict(zip(columns, r)) for r in part], schema=schema)
+               for part in result.partitions()]
+    return spark.createDataFrame(pa.Table.from_batches(batches, schema=schema))
+
+
+def previous_state(spark: SparkSession, conn, run_date: dt.date) -> tuple[dt.date | None, DataFrame | None,
+                                                                          DataFrame | None]:
+    """(P, P's final classes, P's serious-dishonesty list) for P the latest run date before D that
+    was published (``publish.previous_published_date``), from its published rows; Nones when no
+    earlier date was published."""
+    from ecredit import publish
+
+    prev = publish.previous_published_date(conn, run_date)
+    if prev is None:
+        return None, None, None
+    return (prev, published_frame(spark, conn, "operator_score", prev, ["operator_key", "final_class"]),
+            published_frame(spark, conn, "serious_dishonest_list", prev, ["operator_key", "record_type"]))
+
+
+def published_commitment(conn, draw_date: dt.date) -> dict | None:
+    """The commitment to the draw of ``draw_date`` that a run of an earlier run date published
+    (``salt_sha256``, ``published_run_date``), or None."""
+    from sqlalchemy import select
+
+    from ecredit import warehouse as wh
+
+    t = wh.draw_commitment
+    row = conn.execute(select(t.c.salt_sha256, t.c.published_run_date)
+                       .where((t.c.draw_date == draw_date) & (t.c.published_run_date < draw_date))).mappings().first()
+    return dict(row) if row else None
 
 
 def inspector_roster(insp: DataFrame, run_date: dt.date) -> DataFrame:
@@ -393,12 +444,13 @@ COMMITMENT_SCHEMA = "draw_date date, salt_sha256 string, published_run_date date
 
 
 def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date,
-                    scores: DataFrame, roster: DataFrame,
+                    scores: DataFrame, roster: DataFrame, committed: dict | None,
                     listed: DataFrame | None = None) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
     """scoring.md §5 on the driver (``ecredit.draw``): the commitment to the next draw date, and on
-    a draw date with an earlier commitment, the plan and the revealed draw; with warnings. An
-    operator of ``listed`` (the serious-dishonesty list of D) is inspected on site whatever its
-    class (lifecycle.md §3)."""
+    a draw date whose salt (from CREDIT_DRAW_SECRET) is the one ``committed`` to by an earlier
+    run (``published_commitment``), the plan and the revealed draw; with warnings. No commitment,
+    or one the secret does not give: no plan, and a warning saying why. An operator of ``listed``
+    (the serious-dishonesty list of D) is inspected on site whatever its class (lifecycle.md §3)."""
     from ecredit import draw
 
     schedule, ratios, onsite = draw.parameters(rules)
@@ -407,13 +459,14 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
     commitment = [(nxt, draw.salt_commitment(draw.salt(settings.draw_secret, nxt)), run_date)]
     plan_rows, draw_rows = [], []
     if draw.is_draw_date(run_date, schedule):
-        committed = next((earlier for earlier in published_dates(settings, run_date)
-                          if any(r["draw_date"] == run_date for r in
-                                 gold_rows(settings, earlier, "draw_commitment", ["draw_date"]))), None)
+        salt = draw.salt(settings.draw_secret, run_date)
         if committed is None:
             warnings.append(f"no inspection plan for {run_date}: no run before it published a commitment to its draw")
+        elif draw.salt_commitment(salt) != committed["salt_sha256"]:
+            warnings.append(f"no inspection plan for {run_date}: CREDIT_DRAW_SECRET does not give the salt that the run "
+                            f"of {committed['published_run_date']} committed to (was the secret changed?); a plan "
+                            "drawn with it would contradict the published commitment")
         else:
-            salt = draw.salt(settings.draw_secret, run_date)
             seed = draw.seed(run_date, salt)
             classes = {r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()}
             on_duty = [r["inspector_id"] for r in roster.filter("on_duty").select("inspector_id").collect()]
@@ -449,8 +502,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
                            f"not parsed (first: {f['dept']} {f['date']} {f['name']}): the ingest stage did not "
                            "finish; rerun the date")
     gdir = gold_dir(settings, run_date)
-    for marker in (PUBLISHED_MARKER, BUILT_MARKER):  # rebuilt: whole and published again only when done
-        (gdir / marker).unlink(missing_ok=True)
+    (gdir / BUILT_MARKER).unlink(missing_ok=True)  # rebuilt: publishable again only when whole
     with ingest.lake_writes(settings, f"build_state {run_date}"):
         try:
             out = _build(spark, settings, rules, run_date)
@@ -477,6 +529,11 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
 def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
     from ecredit import scoring
 
+    # the published past first (an unreachable warehouse stops the build before any work): the
+    # previous run date's rows and the commitment to D's draw
+    with published(settings) as conn:
+        prev, previous_scores, previous_list = previous_state(spark, conn, run_date)
+        committed = published_commitment(conn, run_date)
     parsed = read_parsed(spark, settings, rules, run_date)  # folded per feed by ``_feed``
     ops = operators(parsed).cache()
     lic = licences(parsed).cache()
@@ -494,9 +551,6 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     records.write.mode("overwrite").parquet(str(gdir / "fact_credit_record"))
     records = spark.read.parquet(str(gdir / "fact_credit_record")).cache()
 
-    earlier = published_dates(settings, run_date)
-    prev = gold_dir(settings, earlier[0]) if earlier else None
-    previous_scores = spark.read.parquet(str(prev / "operator_score")) if prev else None
     scores = scoring.score(ops, records, state["evaluations"], state["spot_checks"], state["complaints"], rules,
                            run_date, previous_scores, rules.version)
     scores.write.mode("overwrite").parquet(str(gdir / "operator_score"))
@@ -504,9 +558,9 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     listed = scoring.dishonest_list(records, ops, rules, run_date)
     listed.write.mode("overwrite").parquet(str(gdir / "serious_dishonest_list"))
     listed = spark.read.parquet(str(gdir / "serious_dishonest_list"))
-    previous_list = spark.read.parquet(str(prev / "serious_dishonest_list")) if prev else None
     roster = inspector_roster(state["inspectors"], run_date)
-    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster, listed)
+    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster, committed,
+                                                        listed)
     outputs = {
         "supervision_measure": scoring.measures(scores, records, rules),
         "dishonest_list_change": scoring.list_changes(listed, previous_list, run_date),
@@ -520,6 +574,5 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         df.unpersist()
     for w in warnings:
         log.warning("%s", w)
-    log.info("state as of %s written to %s and %s (previous published run date: %s)", run_date, sdir, gdir,
-             earlier[0] if earlier else None)
+    log.info("state as of %s written to %s and %s (previous published run date: %s)", run_date, sdir, gdir, prev)
     return {"warnings": warnings}

@@ -199,6 +199,8 @@ supervision_measure = Table(
 inspection_plan = Table(
     "inspection_plan", metadata,
     Column("run_date", Date, primary_key=True, comment="draw date D"),
+    Column("version", Integer, primary_key=True, autoincrement=False,
+           comment="version of the draw of D (inspection_draw) this row belongs to"),
     Column("operator_key", String(40), primary_key=True, comment="selected operator"),
     Column("seed", String(64), nullable=False, comment="the draw's seed: SHA-256 of '<D>|<salt>'"),
     Column("final_class", String(1), nullable=False, comment="the operator's final class at D"),
@@ -210,11 +212,34 @@ inspection_plan = Table(
 inspection_draw = Table(
     "inspection_draw", metadata,
     Column("run_date", Date, primary_key=True, comment="draw date D"),
+    Column("version", Integer, primary_key=True, autoincrement=False,
+           comment="1, 2, ...: a rerun of D whose plan differs from the one in force adds a version"),
     Column("salt", String(64), nullable=False, comment="the draw's salt, revealed (HMAC-SHA256 of D with the draw secret)"),
     Column("salt_sha256", String(64), nullable=False, comment="SHA-256 of the salt: equals the earlier commitment"),
     Column("seed", String(64), nullable=False, comment="SHA-256 of '<D>|<salt>'"),
     Column("counts", Text, nullable=False, comment="JSON per class: operators, ratio, drawn"),
-    comment="Each draw revealed (一公开): anyone can re-run it from the published tables (ecredit verify-plan)",
+    Column("in_force", Boolean, nullable=False, comment="the version in force for D (exactly one per draw date)"),
+    Column("inputs_kept", Boolean, nullable=False,
+           comment="true: the classes and inspectors this version was drawn on are in inspection_draw_input (a rerun "
+                   "of D replaced D's operator_score and inspector rows since); false: they are those rows"),
+    Column("published_at", DateTime(timezone=True),
+           comment="UTC time of the publish that added the version (null: published before migration 0003 "
+                   "by a run that recorded no success)"),
+    comment="Each draw revealed (一公开), every version kept: anyone can re-run it from the published tables "
+            "(ecredit verify-plan)",
+)
+
+inspection_draw_input = Table(
+    "inspection_draw_input", metadata,
+    Column("run_date", Date, primary_key=True, comment="draw date D"),
+    Column("version", Integer, primary_key=True, autoincrement=False, comment="version of the draw of D"),
+    Column("kind", String(10), primary_key=True, comment="operator / inspector / listed"),
+    Column("item_key", String(40), primary_key=True,
+           comment="operator key (kind operator: drawn among its class; kind listed: on the serious-dishonesty list of D, on site whatever its class) or 执法人员编号 of an inspector on duty (kind inspector)"),
+    Column("final_class", String(1), comment="the operator's final class the draw used; null for an inspector"),
+    comment="What a draw version was drawn on, kept when a rerun of D replaces D's operator_score and "
+            "inspector rows (a version superseded, or kept in force by a rerun that made no plan): "
+            "verify-plan re-runs such a version from these rows",
 )
 
 draw_commitment = Table(
@@ -273,11 +298,15 @@ Index("ix_dishonest_list_change_run", dishonest_list_change.c.run_date)
 Index("ix_fact_license_operator", fact_license.c.operator_key)
 Index("ix_fact_spot_check_operator", fact_spot_check.c.operator_key)
 Index("ix_fact_complaint_operator", fact_complaint.c.operator_key)
+Index("ux_inspection_draw_in_force", inspection_draw.c.run_date, unique=True,
+      sqlite_where=inspection_draw.c.in_force, postgresql_where=inspection_draw.c.in_force)
 
 VALIDATION_TABLES = (dq_result, quarantine)  # keyed by delivery, replaced when it is validated anew
 # rows keyed by run_date, replaced when a date is rerun (draw_commitment: by published_run_date)
-PER_RUN_TABLES = (feed_status, operator_score, supervision_measure, inspection_plan, inspection_draw, inspector,
+PER_RUN_TABLES = (feed_status, operator_score, supervision_measure, inspector,
                   serious_dishonest_list, dishonest_list_change, risk_alert)
+# versions of a draw date's plan: added, never replaced (publish.publish_draw)
+DRAW_TABLES = (inspection_draw, inspection_plan, inspection_draw_input)
 # replaced by a run of the latest date
 LATEST_STATE_TABLES = (dim_operator, fact_credit_record, fact_license, fact_spot_check, fact_complaint)
 

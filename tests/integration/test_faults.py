@@ -116,10 +116,15 @@ def last_failure(url: str) -> dict:
     return failed[-1]
 
 
+def published_before(url: str, d: dt.date):
+    with create_engine(url).connect() as c:
+        return publish.previous_published_date(c, d)
+
+
 def assert_previous_state(ref, cfg):
-    """Nothing of D2 was published: the warehouse is the reference after D1, D2's gold unmarked."""
+    """Nothing of D2 was published: the warehouse is the reference after D1, D1 the latest published date."""
     assert snapshot(cfg.warehouse_url) == ref["wh_d1"]
-    assert not (state.gold_dir(cfg, D2) / state.PUBLISHED_MARKER).exists()
+    assert published_before(cfg.warehouse_url, D2 + dt.timedelta(days=1)) == D1
     assert [r["run_date"] for r in runs(cfg.warehouse_url) if r["status"] == "success"] == [D1]
 
 
@@ -132,7 +137,7 @@ def assert_same_as_reference(ref, cfg):
         assert ingest.file_counts(cfg, f)["rows_in"] == f["rows"], f["name"]
     assert gold(cfg, D2) == ref["gold"]
     assert snapshot(cfg.warehouse_url) == ref["wh_d2"]
-    assert (state.gold_dir(cfg, D2) / state.PUBLISHED_MARKER).is_file()
+    assert published_before(cfg.warehouse_url, D2 + dt.timedelta(days=1)) == D2
 
 
 def fresh(ref, which: str, tmp_path: Path) -> Path:
@@ -341,7 +346,6 @@ def test_warehouse_gone_mid_run_then_back(ref, tmp_path, pg_db, monkeypatch):
     fail(cfg, "publish", gone.value, monkeypatch)
     kept = list(publish.unrecorded_dir(cfg).glob("*.json"))
     assert len(kept) == 1 and "CREDIT_WAREHOUSE_URL" in json.loads(kept[0].read_text("utf-8"))["reason"]
-    assert not (state.gold_dir(cfg, D2) / state.PUBLISHED_MARKER).exists()
 
     pg_kick(pg_db + "_away")
     pg_admin(f'ALTER DATABASE "{pg_db}_away" RENAME TO "{pg_db}"')

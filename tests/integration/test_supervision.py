@@ -147,6 +147,10 @@ def test_plan_needs_an_earlier_commitment_and_verifies(e2e, wh, tmp_path):
     assert not wh("SELECT * FROM inspection_plan WHERE run_date = :d", d=DATES[0])
     commits = {str(r["draw_date"]): str(r["published_run_date"]) for r in wh("SELECT * FROM draw_commitment")}
     assert commits == {DATES[1]: DATES[0], DATES[2]: DATES[1], "2026-11-04": DATES[2]}
+    # one version per draw date, in force (a backfill with the same deliveries, test_end_to_end, adds none)
+    draws = wh("SELECT run_date, version, in_force, inputs_kept FROM inspection_draw ORDER BY run_date")
+    assert [(str(r["run_date"]), r["version"], r["in_force"], r["inputs_kept"]) for r in draws] == \
+        [(d, 1, True, False) for d in DATES[1:]]
     for d in DATES[1:]:
         plan = wh("SELECT * FROM inspection_plan WHERE run_date = :d", d=d)
         assert plan and all(len(r["inspector_ids"].split(",")) == 2 for r in plan)

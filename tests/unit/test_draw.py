@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import shutil
 from decimal import Decimal
 
 import pytest
@@ -180,9 +181,11 @@ def publish(engine, *, secret: str = SECRET, committed_on: dt.date | None = dt.d
                                                     "salt_sha256": draw.salt_commitment(hand_salt(D))})
         seed_hex = draw.seed(D, s)
         rows, counts, _ = draw.draw(seed_hex, CLASSES, RATIOS, ONSITE, pool, PER)
-        conn.execute(inspection_draw.insert(), {"run_date": D, "salt": s, "salt_sha256": draw.salt_commitment(s),
-                                                "seed": seed_hex, "counts": json.dumps(counts)})
-        conn.execute(inspection_plan.insert(), [{"run_date": D, **r} for r in rows])
+        conn.execute(inspection_draw.insert(), {"run_date": D, "version": 1, "salt": s,
+                                                "salt_sha256": draw.salt_commitment(s), "seed": seed_hex,
+                                                "counts": json.dumps(counts), "in_force": True, "inputs_kept": False,
+                                                "published_at": dt.datetime(2026, 12, 2, 2, 30, tzinfo=dt.timezone.utc)})
+        conn.execute(inspection_plan.insert(), [{"run_date": D, "version": 1, **r} for r in rows])
 
 
 @pytest.fixture
@@ -202,7 +205,8 @@ def test_published_draw_verifies(wh):
     publish(wh)
     ok, messages = draw.verify_plan(wh, D)
     assert ok, messages
-    assert len(messages) == 5 and any("commitment published by the run of 2026-11-01" in m for m in messages)
+    assert messages[0] == "version 1 of 1 of the draw of 2026-12-01 (in force; published 2026-12-02 02:30:00 UTC)"
+    assert len(messages) == 6 and any("commitment published by the run of 2026-11-01" in m for m in messages)
 
 
 def test_no_draw_published(wh):
@@ -247,20 +251,20 @@ def test_consistent_redraw_with_another_salt_rejected_by_the_commitment(wh):
     publish(wh, secret="another-secret")  # salt, seed and plan agree with each other, not with the commitment
     ok, messages = draw.verify_plan(wh, D)
     assert not ok
-    assert [m for m in messages if "NOT" in m] == [messages[0]]
-    assert "does NOT match the commitment" in messages[0]
+    assert [m for m in messages if "NOT" in m] == [messages[1]]
+    assert "does NOT match the commitment" in messages[1]
 
 
 def test_missing_commitment_rejected(wh):
     publish(wh, committed_on=None)
     ok, messages = draw.verify_plan(wh, D)
-    assert not ok and "no commitment published before the draw" in messages[0]
+    assert not ok and "no commitment published before the draw" in messages[1]
 
 
 def test_commitment_published_on_the_draw_date_rejected(wh):
     publish(wh, committed_on=D)
     ok, messages = draw.verify_plan(wh, D)
-    assert not ok and "no commitment published before the draw" in messages[0] and "2026-12-01" in messages[0]
+    assert not ok and "no commitment published before the draw" in messages[1] and "2026-12-01" in messages[1]
 
 
 def test_class_changed_after_publication_rejected(wh):
@@ -333,3 +337,181 @@ def test_verify_plan_takes_the_serious_list_from_the_published_list(wh):
         conn.execute(inspection_plan.update().where(inspection_plan.c.operator_key == key).values(onsite_required=False))
     ok, messages = draw.verify_plan(wh, D)
     assert not ok and f"onsite_required differs for 1 operator(s): {key}" in messages[-1]
+
+
+# --- versions of a draw date's plan (publish.publish_draw) ---------------------------------------------
+
+POOL = ["ZF-001", "ZF-002", "ZF-003"]
+AT = dt.datetime(2026, 12, 2, 2, 30, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def lake(tmp_path, monkeypatch):
+    from ecredit import settings
+
+    for var in ("CREDIT_ENV", "CREDIT_LAKE_DIR", "CREDIT_WAREHOUSE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = settings.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_DRAW_SECRET": SECRET})
+    engine = sa.create_engine(cfg.warehouse_url)
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(draw_commitment.insert(), {"draw_date": D, "published_run_date": dt.date(2026, 11, 1),
+                                                "salt_sha256": h(hand_salt(D))})
+    yield cfg, engine
+    engine.dispose()
+
+
+def gold_draw(cfg, classes: dict | None, pool: list[str]) -> list[tuple]:
+    """What build_state writes for D: the draw on these classes and pool (None: no plan, empty tables)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ecredit import state
+
+    draw_rows, plan = [], []
+    if classes is not None:
+        salt_hex = hand_salt(D)
+        seed_hex = h(f"{D}|{salt_hex}")
+        plan, counts, _ = draw.draw(seed_hex, classes, RATIOS, ONSITE, pool, PER)
+        draw_rows = [{"run_date": D, "salt": salt_hex, "salt_sha256": h(salt_hex), "seed": seed_hex,
+                      "counts": json.dumps(counts, sort_keys=True)}]
+    for name, rows in (("inspection_draw", draw_rows), ("inspection_plan", [{"run_date": D, **r} for r in plan])):
+        folder = state.gold_dir(cfg, D) / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        if rows:
+            pq.write_table(pa.Table.from_pylist(rows), folder / "part-00000.parquet")
+    return sorted((r["operator_key"], r["final_class"], r["inspector_ids"]) for r in plan)
+
+
+def publish_d(cfg, engine, classes: dict, pool: list[str], plan: bool = True) -> tuple[dict, list[str]]:
+    """What publish does for D: the draw first, then D's operator_score and inspector replaced."""
+    from ecredit import publish as publish_mod
+
+    gold_draw(cfg, classes if plan else None, pool)
+    warnings: list[str] = []
+    with engine.begin() as conn:
+        counts = publish_mod.publish_draw(conn, cfg, D, AT, warnings)
+        conn.execute(operator_score.delete().where(operator_score.c.run_date == D))
+        conn.execute(operator_score.insert(), [
+            {"run_date": D, "operator_key": k, "identity_score": 0, "evaluation_score": 0, "quality_score": 0,
+             "conduct_score": 0, "total_score": 0, "score_class": c, "final_class": c, "previous_class": None,
+             "rules_applied": "", "reasons": "{}", "rules_version": "0" * 64} for k, c in classes.items()])
+        conn.execute(inspector.delete().where(inspector.c.run_date == D))
+        conn.execute(inspector.insert(), [{"run_date": D, "inspector_id": i, "name": None, "unit": None,
+                                           "on_duty": True} for i in pool])
+    return counts, warnings
+
+
+def versions(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(inspection_draw.c.version, inspection_draw.c.in_force,
+                                                         inspection_draw.c.inputs_kept)
+                                               .order_by(inspection_draw.c.version))]
+
+
+def plan_of(engine, version: int) -> list[tuple]:
+    with engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(
+            sa.select(inspection_plan.c.operator_key, inspection_plan.c.final_class, inspection_plan.c.inspector_ids)
+            .where(inspection_plan.c.version == version)))
+
+
+def everything(engine) -> dict:
+    with engine.connect() as conn:
+        return {t: sorted(map(str, conn.execute(sa.select(metadata.tables[t])).all()))
+                for t in ("inspection_draw", "inspection_plan", "inspection_draw_input")}
+
+
+def test_versions_of_a_draw_date(lake):
+    from ecredit.warehouse import inspection_draw_input
+
+    cfg, engine = lake
+    first = gold_draw(cfg, CLASSES, POOL)
+    counts, warnings = publish_d(cfg, engine, CLASSES, POOL)
+    assert counts == {"inspection_draw": 1, "inspection_plan": len(first), "inspection_draw_input": 0}
+    assert versions(engine) == [(1, True, False)] and plan_of(engine, 1) == first and warnings == []
+    assert draw.verify_plan(engine, D)[0]
+
+    # the same data again: the plan in force, no version added, nothing written
+    before = everything(engine)
+    assert publish_d(cfg, engine, CLASSES, POOL) == ({"inspection_draw": 0, "inspection_plan": 0,
+                                                     "inspection_draw_input": 0}, [])
+    assert everything(engine) == before
+
+    # a corrected delivery: every class C operator is class D now; the plan differs
+    corrected = {k: ("D" if c == "C" else c) for k, c in CLASSES.items()}
+    second = gold_draw(cfg, corrected, POOL)
+    assert second != first
+    counts, _ = publish_d(cfg, engine, corrected, POOL)
+    assert counts == {"inspection_draw": 1, "inspection_plan": len(second),
+                      "inspection_draw_input": len(CLASSES) + len(POOL)}
+    assert versions(engine) == [(1, False, True), (2, True, False)]
+    assert plan_of(engine, 1) == first and plan_of(engine, 2) == second
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(inspection_draw_input)).mappings().all()
+    assert {(r["version"], r["kind"], r["item_key"], r["final_class"]) for r in kept} == \
+        {(1, "operator", k, c) for k, c in CLASSES.items()} | {(1, "inspector", i, None) for i in POOL}
+    ok, messages = draw.verify_plan(engine, D)
+    assert ok and messages[0] == f"version 2 of 2 of the draw of {D} (in force; published 2026-12-02 02:30:00 UTC)"
+    assert "counts match the scores of D" in messages
+    ok, messages = draw.verify_plan(engine, D, 1)
+    assert ok and messages[0].startswith(f"version 1 of 2 of the draw of {D} (superseded: version 2 is in force;")
+    assert "counts match the classes the version was drawn on (inspection_draw_input)" in messages
+
+    # a rerun that makes no plan (and changes D's classes): version 2 stays in force, its inputs kept
+    fewer = dict(list(corrected.items())[:-3])
+    counts, warnings = publish_d(cfg, engine, fewer, POOL[:2], plan=False)
+    assert counts["inspection_draw"] == 0 and counts["inspection_draw_input"] == len(corrected) + len(POOL)
+    assert warnings == [f"inspection plan {D}: this run made no plan; version 2 of {D}'s plan, published earlier, "
+                        "stays in force"]
+    assert versions(engine) == [(1, False, True), (2, True, True)]
+    assert draw.verify_plan(engine, D)[0] and draw.verify_plan(engine, D, 1)[0]
+    # ... and again: nothing more is kept, the same warning
+    before = everything(engine)
+    assert publish_d(cfg, engine, fewer, POOL[:2], plan=False)[1] == warnings
+    assert everything(engine) == before
+
+    # then a plan again: version 3; version 2 keeps what it was drawn on, not the no-plan run's rows
+    third = gold_draw(cfg, fewer, POOL[:2])
+    counts, _ = publish_d(cfg, engine, fewer, POOL[:2])
+    assert counts["inspection_draw_input"] == 0
+    assert versions(engine) == [(1, False, True), (2, False, True), (3, True, False)]
+    assert plan_of(engine, 3) == third
+    for v in (None, 1, 2, 3):
+        ok, messages = draw.verify_plan(engine, D, v)
+        assert ok, (v, messages)
+    ok, messages = draw.verify_plan(engine, D, 4)
+    assert not ok and messages == [f"the draw of {D} has no version 4 (published versions: 1, 2, 3)"]
+
+
+def test_a_kept_version_that_was_changed_is_rejected(lake):
+    from ecredit.warehouse import inspection_draw_input
+
+    cfg, engine = lake
+    publish_d(cfg, engine, CLASSES, POOL)
+    publish_d(cfg, engine, {k: ("D" if c == "C" else c) for k, c in CLASSES.items()}, POOL)
+    drawn = {k for k, _, _ in plan_of(engine, 1)}
+    victim = next(k for k, c in CLASSES.items() if c == "C" and k in drawn)
+    with engine.begin() as conn:  # the kept class of a drawn operator altered afterwards
+        conn.execute(inspection_draw_input.update().where(inspection_draw_input.c.item_key == victim)
+                     .values(final_class="B"))
+    ok, messages = draw.verify_plan(engine, D, 1)
+    assert not ok and any(m.startswith("counts differ") for m in messages)
+    assert draw.verify_plan(engine, D)[0]  # version 2, in force, is not touched by it
+
+
+def test_one_version_in_force_per_draw_date(lake):
+    cfg, engine = lake
+    publish_d(cfg, engine, CLASSES, POOL)
+    with engine.connect() as conn:
+        row = dict(conn.execute(sa.select(inspection_draw)).mappings().one())
+    with pytest.raises(sa.exc.IntegrityError):
+        with engine.begin() as conn:
+            conn.execute(inspection_draw.insert(), {**row, "version": 2})
+
+
+def test_cli_verify_plan_version_argument(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["verify-plan", "--date", "2026-12-01", "--version", "0"])
+    assert "a version is a whole number from 1, not '0'" in capsys.readouterr().err

@@ -121,18 +121,11 @@ def hand_seed() -> str:
 
 @pytest.fixture
 def committed(tmp_path):
-    """Settings whose lake holds a published earlier run date that committed to D's draw."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    """Settings, and the commitment to D's draw that an earlier run date published (what
+    ``state.published_commitment`` reads from the warehouse)."""
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path / "data"), "CREDIT_DRAW_SECRET": SECRET})
-    earlier = D - dt.timedelta(days=1)
-    folder = state.gold_dir(cfg, earlier) / "draw_commitment"
-    folder.mkdir(parents=True)
-    pq.write_table(pa.table({"draw_date": pa.array([D], pa.date32()), "salt_sha256": ["x"],
-                             "published_run_date": pa.array([earlier], pa.date32())}), folder / "part-0.parquet")
-    state.mark_published(cfg, earlier, "earlier-run")
-    return cfg
+    salt = hmac.new(SECRET.encode(), D.isoformat().encode(), hashlib.sha256).hexdigest()
+    return cfg, {"salt_sha256": h(salt), "published_run_date": D - dt.timedelta(days=1)}
 
 
 @pytest.mark.parametrize("per", [2, 3, 1])
@@ -141,7 +134,7 @@ def test_inspectors_per_operator_is_the_files(spark, tmp_path, committed, per):
     keys = [f"91440101MA5D{i:06d}" for i in range(4)]
     scores = spark.createDataFrame([(k, "D") for k in keys], "operator_key string, final_class string")
     roster = spark.createDataFrame([(D, i, True) for i in POOL], "run_date date, inspector_id string, on_duty boolean")
-    plan, drawn, _, warnings = state.inspection_plan(spark, committed, rules, D, scores, roster)
+    plan, drawn, _, warnings = state.inspection_plan(spark, committed[0], rules, D, scores, roster, committed[1])
     seed = hand_seed()
     n = -(-len(keys) * 8 // 10)  # ceil(0.80 x 4) = 4
     expected = {k: ",".join(sorted(POOL, key=lambda i: h(f"{seed}|{k}|{i}"))[:per])
@@ -176,9 +169,11 @@ def publish_draw(engine, per: int | None, plan_per: int) -> None:
                                            "on_duty": True} for i in POOL])
         conn.execute(draw_commitment.insert(), {"draw_date": D, "published_run_date": dt.date(2026, 11, 1),
                                                 "salt_sha256": draw.salt_commitment(salt)})
-        conn.execute(inspection_draw.insert(), {"run_date": D, "salt": salt, "salt_sha256": draw.salt_commitment(salt),
-                                                "seed": seed, "counts": json.dumps(counts)})
-        conn.execute(inspection_plan.insert(), [{"run_date": D, **r} for r in rows])
+        conn.execute(inspection_draw.insert(), {"run_date": D, "version": 1, "salt": salt,
+                                                "salt_sha256": draw.salt_commitment(salt), "seed": seed,
+                                                "counts": json.dumps(counts), "in_force": True, "inputs_kept": False,
+                                                "published_at": None})
+        conn.execute(inspection_plan.insert(), [{"run_date": D, "version": 1, **r} for r in rows])
 
 
 @pytest.fixture

@@ -74,3 +74,33 @@ def test_migration_0004_keeps_the_measures_published_before_it(tmp_path, monkeyp
     with eng.begin() as c, pytest.raises(IntegrityError):
         c.execute(text("INSERT INTO supervision_measure VALUES (:d, 'K2', 'GOV_FUNDING', 'D', 'amr', 'class:D', 'x', 0)"),
                   {"d": d})
+
+
+def test_migration_0003_makes_the_published_plans_version_1(tmp_path, monkeypatch):
+    """A warehouse migrated before 0003, with a published draw: after 0003 the draw is version 1,
+    in force, published when the date's last successful run finished, its plan rows version 1."""
+    from sqlalchemy import text
+
+    from ecredit import migrations
+
+    eng = warehouse.engine_for(f"sqlite:///{tmp_path / 'w.db'}")
+    real = migrations.available
+    monkeypatch.setattr(migrations, "available", lambda dialect: [m for m in real(dialect) if m.version < 3])
+    migrations.migrate(eng)
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}')"))
+        c.execute(text("INSERT INTO inspection_plan VALUES ('2026-12-01', 'OP1', 'cc', 'D', 'ZF-1,ZF-2', 1)"))
+        c.execute(text("INSERT INTO inspection_plan VALUES ('2026-12-01', 'OP2', 'cc', 'C', 'ZF-2,ZF-1', 0)"))
+        for at, status in (("2026-12-02 02:10:00.000000", "success"), ("2026-12-02 03:10:00.000000", "success"),
+                           ("2026-12-02 04:10:00.000000", "failed")):
+            c.execute(text("INSERT INTO pipeline_run (run_date, run_id, finished_at, status) "
+                           "VALUES ('2026-12-01', 'r', :at, :s)"), {"at": at, "s": status})
+    monkeypatch.setattr(migrations, "available", lambda dialect: [m for m in real(dialect) if m.version <= 3])
+    assert migrations.migrate(eng) == ["0003_draw_versions.sqlite.sql"]
+    with eng.connect() as c:
+        draws = [dict(r._mapping) for r in c.execute(text("SELECT * FROM inspection_draw"))]
+        plans = sorted(tuple(r) for r in c.execute(text("SELECT run_date, version, operator_key, onsite_required "
+                                                        "FROM inspection_plan")))
+    assert draws == [{"run_date": "2026-12-01", "version": 1, "salt": "aa", "salt_sha256": "bb", "seed": "cc",
+                      "counts": "{}", "in_force": 1, "inputs_kept": 0, "published_at": "2026-12-02 03:10:00.000000"}]
+    assert plans == [("2026-12-01", 1, "OP1", 1), ("2026-12-01", 1, "OP2", 0)]

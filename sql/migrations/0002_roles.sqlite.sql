@@ -1,0 +1,3 @@
+-- Migration 0002 on the embedded default: nothing to do. The PostgreSQL 0002 creates the database
+-- roles of warehouse.md's "Department access"; an SQLite file has no roles (its readers are whoever
+-- may read the file). This file keeps each dialect's migration numbers without a gap.
