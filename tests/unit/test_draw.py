@@ -361,7 +361,7 @@ def lake(tmp_path, monkeypatch):
     engine.dispose()
 
 
-def gold_draw(cfg, classes: dict | None, pool: list[str]) -> list[tuple]:
+def gold_draw(cfg, classes: dict | None, pool: list[str], listed=frozenset()) -> list[tuple]:
     """What build_state writes for D: the draw on these classes and pool (None: no plan, empty tables)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -372,7 +372,7 @@ def gold_draw(cfg, classes: dict | None, pool: list[str]) -> list[tuple]:
     if classes is not None:
         salt_hex = hand_salt(D)
         seed_hex = h(f"{D}|{salt_hex}")
-        plan, counts, _ = draw.draw(seed_hex, classes, RATIOS, ONSITE, pool, PER)
+        plan, counts, _ = draw.draw(seed_hex, classes, RATIOS, ONSITE, pool, PER, listed)
         draw_rows = [{"run_date": D, "salt": salt_hex, "salt_sha256": h(salt_hex), "seed": seed_hex,
                       "counts": json.dumps(counts, sort_keys=True)}]
     for name, rows in (("inspection_draw", draw_rows), ("inspection_plan", [{"run_date": D, **r} for r in plan])):
@@ -384,11 +384,14 @@ def gold_draw(cfg, classes: dict | None, pool: list[str]) -> list[tuple]:
     return sorted((r["operator_key"], r["final_class"], r["inspector_ids"]) for r in plan)
 
 
-def publish_d(cfg, engine, classes: dict, pool: list[str], plan: bool = True) -> tuple[dict, list[str]]:
-    """What publish does for D: the draw first, then D's operator_score and inspector replaced."""
+def publish_d(cfg, engine, classes: dict, pool: list[str], plan: bool = True,
+              listed=frozenset()) -> tuple[dict, list[str]]:
+    """What publish does for D: the draw first, then D's operator_score, inspector and
+    serious_dishonest_list replaced."""
     from ecredit import publish as publish_mod
+    from ecredit.warehouse import serious_dishonest_list
 
-    gold_draw(cfg, classes if plan else None, pool)
+    gold_draw(cfg, classes if plan else None, pool, listed)
     warnings: list[str] = []
     with engine.begin() as conn:
         counts = publish_mod.publish_draw(conn, cfg, D, AT, warnings)
@@ -400,6 +403,11 @@ def publish_d(cfg, engine, classes: dict, pool: list[str], plan: bool = True) ->
         conn.execute(inspector.delete().where(inspector.c.run_date == D))
         conn.execute(inspector.insert(), [{"run_date": D, "inspector_id": i, "name": None, "unit": None,
                                            "on_duty": True} for i in pool])
+        conn.execute(serious_dishonest_list.delete().where(serious_dishonest_list.c.run_date == D))
+        if listed:
+            conn.execute(serious_dishonest_list.insert(), [
+                {"run_date": D, "operator_key": k, "record_type": "LIST_SERIOUS", "name": "", "source_dept": "amr",
+                 "listed_date": dt.date(2026, 10, 1)} for k in sorted(listed)])
     return counts, warnings
 
 
@@ -515,3 +523,33 @@ def test_cli_verify_plan_version_argument(capsys):
     with pytest.raises(SystemExit):
         cli.main(["verify-plan", "--date", "2026-12-01", "--version", "0"])
     assert "a version is a whole number from 1, not '0'" in capsys.readouterr().err
+
+
+def test_a_superseded_version_keeps_the_operators_listed_when_it_was_drawn(lake):
+    """lifecycle.md §3 and the versions: version 1 drew listed class-C operators on site; a rerun of
+    D with another plan (a corrected delivery: the C operators are no longer listed, the classes
+    change) supersedes it. Version 1 still verifies, because the listed operators were kept with its
+    inputs; without them its on-site flags could not be re-derived."""
+    from ecredit.warehouse import inspection_draw_input
+
+    cfg, engine = lake
+    listed = {k for k, c in CLASSES.items() if c == "C"}
+    first = publish_d(cfg, engine, CLASSES, POOL, listed=listed)
+    with engine.connect() as conn:
+        onsite_c = conn.execute(sa.select(sa.func.count()).select_from(inspection_plan).where(
+            (inspection_plan.c.final_class == "C") & inspection_plan.c.onsite_required)).scalar()
+    assert first[1] == [] and onsite_c > 0  # ONSITE says C is not on site: these are the listed ones
+    corrected = {k: ("B" if c == "C" else c) for k, c in CLASSES.items()}
+    publish_d(cfg, engine, corrected, POOL)
+    assert versions(engine) == [(1, False, True), (2, True, False)]
+    with engine.connect() as conn:
+        kept = set(conn.execute(sa.select(inspection_draw_input.c.item_key).where(
+            (inspection_draw_input.c.version == 1) & (inspection_draw_input.c.kind == "listed"))).scalars())
+    assert kept == listed
+    for v in (1, 2):
+        ok, messages = draw.verify_plan(engine, D, v)
+        assert ok, (v, messages)
+    with engine.begin() as conn:  # without the kept list, version 1's on-site flags no longer follow
+        conn.execute(inspection_draw_input.delete().where(inspection_draw_input.c.kind == "listed"))
+    ok, messages = draw.verify_plan(engine, D, 1)
+    assert not ok and "onsite_required differs" in messages[-1]
