@@ -91,9 +91,16 @@ def _validation_rows(settings: Settings, v: dict, run_id: str):
     return dq, q
 
 
-def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[dict], run_id: str) -> int:
+CHECK_COLUMNS = ("feed", "check", "success", "severity", "element_count", "unexpected_count", "detail")
+
+
+def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[dict], run_id: str,
+                       run_date: dt.date | None = None) -> int:
     """dq_result and quarantine rows of every delivery not yet published in its present form
-    (keyed by the delivery; validating it again writes the same rows, never duplicates)."""
+    (keyed by the delivery; validating it again writes the same rows, never duplicates). The
+    deliveries dated D are checked again even so: their volume check reads the deliveries before
+    them, which a late delivery changes; a backfill reruns every date after a late delivery, so
+    each later delivery gets the checks it would have had on time (warehouse.md)."""
     dq = wh.dq_result.c
     published = {(r.dept, r.delivery_date, r.manifest_sha256) for r in
                  conn.execute(select(dq.dept, dq.delivery_date, dq.manifest_sha256).distinct())}
@@ -102,12 +109,18 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
         if v["manifest_sha256"] is None:
             continue
         ddate = dt.date.fromisoformat(v["date"])
-        if (v["dept"], ddate, v["manifest_sha256"]) in published:
+        done = (v["dept"], ddate, v["manifest_sha256"]) in published
+        if done and ddate != run_date:
             continue
-        for table in wh.VALIDATION_TABLES:
-            conn.execute(delete(table).where((table.c.dept == v["dept"]) & (table.c.delivery_date == ddate)))
         full = validation.verdict(settings, rules, v["dept"], ddate)  # with the volume check
         dq_rows, q_rows = _validation_rows(settings, full, run_id)
+        if done:
+            stored = {tuple(r) for r in conn.execute(select(*(dq[c] for c in CHECK_COLUMNS)).where(
+                (dq.dept == v["dept"]) & (dq.delivery_date == ddate)))}
+            if stored == {tuple(r[c] for c in CHECK_COLUMNS) for r in dq_rows}:
+                continue
+        for table in wh.VALIDATION_TABLES:
+            conn.execute(delete(table).where((table.c.dept == v["dept"]) & (table.c.delivery_date == ddate)))
         n += _insert(conn, wh.dq_result, [dq_rows]) + _insert(conn, wh.quarantine, [q_rows])
     return n
 
@@ -356,7 +369,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                     failpoints.hit("publish.swapping")
         counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
             settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]), warnings)
-        counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id)
+        counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
         drop_stages(conn, staged)
     # committed: D is published (the next run date's previous state reads it from the warehouse)
     failpoints.hit("publish.committed")

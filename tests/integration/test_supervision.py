@@ -203,7 +203,12 @@ def test_the_run_report_shows_classes_feed_status_changes_and_links_the_data_doc
         assert f"<title>{c} now: {n}</title>" in html
     # the feed-status matrix: every department, every run date so far, psb's rejected delivery
     assert html.count("<th>psb</th>") == 1 and "rejected" in html
-    assert all(f"<th>{d[5:]}</th>" for d in DATES)
+    heads = [html.find(f"<th>{d[5:]}</th>") for d in DATES]  # a column per run date, in date order
+    assert -1 not in heads and heads == sorted(heads), heads
+    status = {(r["dept"], str(r["run_date"])): r["status"] for r in wh("SELECT dept, run_date, status FROM feed_status")}
+    for dept in ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs"):
+        row = re.search(rf"<tr><th>{dept}</th>(.*?)</tr>", html).group(1)
+        assert re.findall(r"<td[^>]*>([^<]*)</td>", row) == [status[(dept, d)] for d in DATES], dept
     changed = [k for k, r in latest.items() if r["previous_class"] and r["previous_class"] != r["final_class"]]
     assert f"({len(changed)} in all)" in html
     link = re.search(r'href="([^"]+)">Data Docs', html).group(1)

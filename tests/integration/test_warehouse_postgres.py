@@ -67,18 +67,17 @@ def cfg_for(e2e, url):
                               "CREDIT_RULES": str(e2e["rules"]), "CREDIT_WAREHOUSE_URL": url})
 
 
-def rows(url, table, when=True):
+def rows(url, table, aside=()):
     """The table's rows, read through its typed definition (booleans, dates, decimals compare
-    equal across the two databases); without the draw's published_at (a wall-clock time) unless ``when``."""
-    t = wh.metadata.tables[table]
+    equal across the two databases), without the columns named in ``aside``."""
+    cols = [c for c in wh.metadata.tables[table].columns if c.name not in aside]
     with create_engine(url).connect() as c:
-        out = [dict(r._mapping) for r in c.execute(select(*[col for col in t.columns
-                                                             if when or col.name != "published_at"]))]
+        out = [dict(r._mapping) for r in c.execute(select(*cols))]
     return sorted(json.dumps(r, sort_keys=True, default=str) for r in out)
 
 
-def snapshot(url, tables=None, when=True):
-    return {t: rows(url, t, when) for t in tables or [t for t in wh.metadata.tables if t not in ("pipeline_run",)]}
+def snapshot(url, tables=None, aside=()):
+    return {t: rows(url, t, aside) for t in tables or [t for t in wh.metadata.tables if t not in ("pipeline_run",)]}
 
 
 # ---------------------------------------------------------------- migrations
@@ -181,22 +180,55 @@ def published(e2e, pg):
     return cfg
 
 
-def test_postgres_holds_the_same_rows_as_the_embedded_default(e2e, published, pg):
-    """The embedded warehouse of the end-to-end run (backfilled dates included) and PostgreSQL,
-    published from the same lake, hold the same rows, validation tables aside (their run_id)."""
-    tables = [t for t in wh.metadata.tables if t not in ("pipeline_run", "dq_result", "quarantine")]
+@pytest.fixture(scope="module")
+def published_dirty(dirty_e2e, pg):
+    """The dirty city's gold (conftest: quarantined rows, personal data masked in them) published
+    to a PostgreSQL database of its own by the pipeline's role."""
+    name = new_database()
+    try:
+        migrations.migrate(wh.engine_for(ADMIN.format(db=name)))
+        cfg = cfg_for(dirty_e2e, PIPELINE.format(db=name))
+        for d in DATES:
+            publish.publish_run(cfg, dt.date.fromisoformat(d), f"pg-{d}")
+        yield {"db": name, "cfg": cfg}
+    finally:
+        drop_database(name)
+
+
+@pytest.mark.parametrize("city", ["e2e", "dirty"])
+def test_postgres_holds_the_same_rows_as_the_embedded_default(request, city):
+    """The embedded warehouse of a run through the DAG (e2e: backfilled dates and a rejected
+    delivery; dirty: quarantined rows) and PostgreSQL, published from the same lake, hold the same
+    rows in every table, the run that validated or published a row aside (run_id)."""
+    if city == "e2e":
+        run, url = request.getfixturevalue("e2e"), PIPELINE.format(db=request.getfixturevalue("pg"))
+        request.getfixturevalue("published")
+    else:
+        run, url = request.getfixturevalue("dirty_e2e"), PIPELINE.format(db=request.getfixturevalue("published_dirty")["db"])
     # the draws' published_at is when each warehouse's publish ran: the same rows, other times
-    assert snapshot(PIPELINE.format(db=pg), tables, when=False) == snapshot(e2e["warehouse"], tables, when=False)
-    q = wh.quarantine.c
-    cols = (q.dept, q.feed, q.delivery_date, q.source_line, q.reasons, q.payload)
-    with create_engine(PIPELINE.format(db=pg)).connect() as a, create_engine(e2e["warehouse"]).connect() as b:
-        assert sorted(map(tuple, a.execute(select(*cols)))) == sorted(map(tuple, b.execute(select(*cols))))
+    aside = ("run_id", "published_at")
+    got, want = snapshot(url, aside=aside), snapshot(run["warehouse"], aside=aside)
+    assert set(got) == set(wh.metadata.tables) - {"pipeline_run"}
+    for t in want:
+        assert got[t] == want[t], t
+    assert want["dq_result"] and want["fact_credit_record"]
+    if city == "dirty":
+        assert len(want["quarantine"]) > 50  # every reason code of quality.md, masked payloads
 
 
+@pytest.mark.parametrize("city", ["e2e", "dirty"])
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
-def test_publishing_a_date_twice_gives_the_same_rows(e2e, published, pg, tmp_path, kind):
-    url = PIPELINE.format(db=pg) if kind == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
-    cfg = cfg_for(e2e, url)
+def test_publishing_a_date_twice_gives_the_same_rows(request, tmp_path, kind, city):
+    """Every table but pipeline_run, the validation tables included, run_id and all: publishing a
+    validated delivery again writes the same rows (quality.md), and so keeps the run that validated
+    it. The e2e city has draws; the dirty one quarantined rows to lose or duplicate."""
+    if city == "e2e":
+        run, db = request.getfixturevalue("e2e"), request.getfixturevalue("pg")
+        request.getfixturevalue("published")
+    else:
+        run, db = request.getfixturevalue("dirty_e2e"), request.getfixturevalue("published_dirty")["db"]
+    url = PIPELINE.format(db=db) if kind == "postgresql" else f"sqlite:///{tmp_path / 'w.db'}"
+    cfg = cfg_for(run, url)
     if kind == "sqlite":
         for d in DATES:
             publish.publish_run(cfg, dt.date.fromisoformat(d), "first")
@@ -204,11 +236,14 @@ def test_publishing_a_date_twice_gives_the_same_rows(e2e, published, pg, tmp_pat
     publish.publish_run(cfg, dt.date.fromisoformat(DATES[-1]), "again")
     publish.publish_run(cfg, dt.date.fromisoformat(DATES[1]), "again")  # an older date: the state stays
     after = snapshot(url)
+    assert set(before) == set(wh.metadata.tables) - {"pipeline_run"}
     for t in before:
-        if t in ("dq_result", "quarantine"):
-            continue
         assert after[t] == before[t], t
-    assert sum(len(v) for v in before.values()) > 1000
+    assert sum(len(v) for v in before.values()) > 1000 and len(before["dq_result"]) > 100
+    if city == "dirty":
+        assert len(before["quarantine"]) > 50
+    else:
+        assert before["inspection_plan"] and before["inspection_draw"]
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
@@ -277,7 +312,7 @@ def test_a_reader_sees_a_whole_run_or_the_one_before_never_a_mix(e2e, pg):
 
 # ---------------------------------------------------------------- roles
 
-def test_each_department_reads_exactly_what_it_is_granted(published, pg):
+def test_each_department_reads_exactly_what_it_is_granted(published, pg, published_dirty):
     admin = create_engine(ADMIN.format(db=pg))
     with admin.connect() as c:
         total = {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in (*PUBLIC, *OWN_ROWS)}
@@ -299,10 +334,19 @@ def test_each_department_reads_exactly_what_it_is_granted(published, pg):
                 with pytest.raises(Exception, match="permission denied"):
                     c.execute(text("DELETE FROM operator_score"))
     assert sum(own[("supervision_measure", d)] for d in DEPTS) == total["supervision_measure"]
-    with admin.connect() as c:  # the pipeline's operators read quarantine
+    with admin.connect() as c:  # the pipeline's operators read everything
         c.exec_driver_sql("SET ROLE ecredit_operators")
-        assert c.execute(text("SELECT count(*) FROM quarantine")).scalar() >= 0
         assert c.execute(text("SELECT count(*) FROM supervision_measure")).scalar() == total["supervision_measure"]
+    # ... the whole quarantine too, read where it has rows (the end-to-end data is clean)
+    dirty_admin = create_engine(ADMIN.format(db=published_dirty["db"]))
+    with dirty_admin.connect() as c:
+        quarantined = c.execute(text("SELECT count(*) FROM quarantine")).scalar()
+    with create_engine(PIPELINE.format(db=published_dirty["db"])).connect() as c:
+        assert c.execute(text("SELECT count(*) FROM quarantine")).scalar() == quarantined > 50
+    with dirty_admin.connect() as c:
+        c.exec_driver_sql("SET ROLE ecredit_operators")
+        assert c.execute(text("SELECT count(*) FROM quarantine")).scalar() == quarantined
+        assert c.execute(text("SELECT count(*) FROM dq_result")).scalar() > 100
 
 
 def test_the_pipeline_role_cannot_migrate_roles_and_says_which_setting(pg):

@@ -112,21 +112,36 @@ def test_identity_verification_windows_179_180_365_366(run):
         "V1": 100, "V2": 85, "V3": 85, "V4": 70, "V5": 70, "V6": 40, "V7": 40}
 
 
+# The best an operator can score in the other three dimensions: identity 100 (存续 40, 亮照亮证 30,
+# verified 10 days ago 30), evaluation 300 (one month of composite .40*100+.30*100+.15*100+.15*100
+# = 100, round(3 x 100) = 300), quality 200 (one spot check within 1095 days, passed: round(200*1/1)),
+# and a positive record active (+50 on conduct).
+def best(key):
+    return {"evals": [ev(key, (100, 100, 100, 100), 10)], "spot": [(key, days(10), "合格")],
+            "recs": [rec(key, "NDRC_REWARD", None, polarity="positive", dept="ndrc")]}
+
+
 def test_rules_and_final_class(run):
     ops = [op("S"), op("R", status="吊销"), op("F"), op("AB"), op("N1", established=days(179)),
            op("N2", established=days(180)), op("N3", established=days(10)), op("GONE", status="注销"),
            op("MOVED", status="迁出")]
     recs = [rec("S", "LIST_SERIOUS", 4), rec("F", "PSB_FRAUD", 4, dept="psb"), rec("AB", "LIST_ABNORMAL", 2),
-            rec("N3", "NDRC_REWARD", None, polarity="positive"), rec("GONE", "PSB_FRAUD", 4)]
-    got = run(ops, recs)
+            rec("N3", "NDRC_REWARD", None, polarity="positive"), rec("GONE", "PSB_FRAUD", 4),
+            *best("S")["recs"], *best("F")["recs"]]
+    got = run(ops, recs, evals=best("S")["evals"] + best("F")["evals"], spot=best("S")["spot"] + best("F")["spot"])
     assert "GONE" not in got and "MOVED" not in got  # 注销 / 迁出: not classified
-    # S: conduct 0, total 100+180+150+0 = 430 -> D; R_SERIOUS -> D
-    assert (got["S"]["final_class"], got["S"]["rules_applied"]) == ("D", "R_SERIOUS")
+    # S: the best of the other dimensions, 100 + 300 + 200, and conduct 400 - 400 (LIST_SERIOUS,
+    # severity 4) + 50 (positive) = 50: total 650 -> C by score; R_SERIOUS makes it D
+    assert (got["S"]["total_score"], got["S"]["score_class"], got["S"]["final_class"], got["S"]["rules_applied"]) == (
+        650, "C", "D", "R_SERIOUS")
     # R: 吊销 earns no 40: 60+180+150+400 = 790 -> B; R_REVOKED -> D
     assert (got["R"]["total_score"], got["R"]["score_class"], got["R"]["final_class"], got["R"]["rules_applied"]) == (
         790, "B", "D", "R_REVOKED")
-    # F: 430 -> D by score; R_SEV4 applies too (no better than C): the worst wins, D
-    assert (got["F"]["final_class"], got["F"]["rules_applied"]) == ("D", "R_SEV4")
+    # F: 100 + 300 + 200 + (400 - 400 + 50) = 650 -> C by score. With the default weights a
+    # severity-4 record takes all 400 conduct points, so 650 is the most such an operator can score
+    # and R_SEV4 (no better than C) is recorded but cannot lower the class: see the next test.
+    assert (got["F"]["total_score"], got["F"]["score_class"], got["F"]["final_class"], got["F"]["rules_applied"]) == (
+        650, "C", "C", "R_SEV4")
     # AB: 100+180+150+340 = 770 -> B; R_ABNORMAL -> C
     assert (got["AB"]["score_class"], got["AB"]["final_class"], got["AB"]["rules_applied"]) == ("B", "C", "R_ABNORMAL")
     # N1: established 179 days ago, no record, no evaluation: base B instead of A (830)
@@ -136,6 +151,31 @@ def test_rules_and_final_class(run):
     assert (got["N3"]["conduct_score"], got["N3"]["rules_applied"]) == (400, "")
     reasons = json.loads(got["R"]["reasons"])
     assert reasons["rules"] == [{"rule": "R_REVOKED", "effect": "D"}]
+
+
+def test_r_sev4_and_r_serious_lower_a_better_class(run, default_rules):
+    """A rules file that weighs a severity-4 record at 100 points instead of 400: an operator with
+    one is B by score, and each rule must lower it."""
+    import copy
+    import dataclasses
+
+    data = copy.deepcopy(default_rules.data)
+    data["conduct"]["points_by_severity"][4] = 100
+    rules = dataclasses.replace(default_rules, data=data, version="sev4-100")
+    ops = [op("F"), op("S"), op("K")]
+    recs = [rec("F", "PSB_FRAUD", 4, dept="psb"), rec("S", "NDRC_JOINT_PUNISH", 4, dept="ndrc"),
+            rec("K", "FIN_ILLEGAL_FUNDRAISING", 4, active=False, dept="finance")]
+    got = run(ops, recs, rules=rules)
+    # F and S: identity 100 + evaluation 180 (no rows) + quality 150 (no spot check, no complaint)
+    # + conduct 400 - 100 = 300: 730 -> B by score. F: R_SEV4 -> C. S: R_SERIOUS -> D (its
+    # NDRC_JOINT_PUNISH is one of R_SERIOUS's types, which R_SEV4 leaves out).
+    assert (got["F"]["total_score"], got["F"]["score_class"], got["F"]["final_class"], got["F"]["rules_applied"]) == (
+        730, "B", "C", "R_SEV4")
+    assert (got["S"]["total_score"], got["S"]["score_class"], got["S"]["final_class"], got["S"]["rules_applied"]) == (
+        730, "B", "D", "R_SERIOUS")
+    # K: its severity-4 record is no longer active: 100 + 180 + 150 + 400 = 830 -> B, no rule
+    assert (got["K"]["total_score"], got["K"]["final_class"], got["K"]["rules_applied"]) == (830, "B", "")
+    assert json.loads(got["F"]["reasons"])["rules"] == [{"rule": "R_SEV4", "effect": "C"}]
 
 
 def test_conduct_clamps_at_zero_and_previous_class(run):
