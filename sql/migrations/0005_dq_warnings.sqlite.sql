@@ -1,0 +1,2 @@
+-- 0005 (dq_result's warning checks) changes only PostgreSQL's column comments: the embedded
+-- default keeps no comments. This file keeps SQLite's migration numbers without a gap.
