@@ -1,7 +1,7 @@
 """Issue 14 item 2: a malformed rules file (CREDIT_RULES) is a wrong setting. The run's first task,
 ``resolve_run_date``, loads and validates the whole file and stops with one sentence naming
 CREDIT_RULES, the file and the key; ``ecredit run`` and ``ecredit backfill`` exit 2 with that
-sentence before any task starts. (The DAG-level test: ``tests/integration/test_rules_fail_fast.py``.)"""
+sentence before any task starts. (The DAG-level test: ``tests/integration/test_rules_stop_the_dag.py``.)"""
 
 from __future__ import annotations
 
