@@ -60,7 +60,7 @@ bench: $(STAMP)
 
 # Files generated from the code (a unit test fails when they are out of date).
 generated: $(STAMP)
-	$(PY) -m ecredit.expectations >/dev/null
+	$(PY) -m ecredit.quality.expectations >/dev/null
 
 # Re-resolve the pinned direct dependencies of pyproject.toml into requirements.lock.
 lock:

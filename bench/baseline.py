@@ -4,7 +4,7 @@ scoring stage reads (``state/<D>/operators``, ``gold/<D>/fact_credit_record``,
 ``state/<D>/evaluations``, ``state/<D>/spot_checks``, ``state/<D>/complaints``).
 
 This is what a user would write instead of the Spark stage. Every number comes from the rules file
-(``ecredit.rules.load``): ``baseline_sql`` generates the SQL from it. The arithmetic is exact: the
+(``ecredit.core.rules.load``): ``baseline_sql`` generates the SQL from it. The arithmetic is exact: the
 evaluation's weighted mean is carried in 128-bit integers (decimal weights and scores scaled to
 integers), and every rounding is half-up on an exact integer quotient, as scoring.md requires; no
 binary floating point is involved (DuckDB's ``/`` on decimals returns a DOUBLE, so it is not used).
@@ -20,7 +20,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from ecredit.rules import Rules
+from ecredit.core.rules import Rules
 
 CLASSES = ("A", "B", "C", "D")  # best to worst
 INPUTS = ("operators", "records", "evaluations", "spot_checks", "complaints")
@@ -30,7 +30,7 @@ RESULT_COLUMNS = ["operator_key", "identity_score", "evaluation_score", "quality
 
 def input_paths(settings, run_date: dt.date) -> dict[str, Path]:
     """Where the Spark scoring stage's inputs of D are (written by ``state.build``)."""
-    from ecredit import state
+    from ecredit.state import build as state
 
     sdir, gdir = state.state_dir(settings, run_date), state.gold_dir(settings, run_date)
     return {"operators": sdir / "operators", "records": gdir / "fact_credit_record",

@@ -162,8 +162,13 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
     """The DAG's stages for D, timed; returns stage seconds and details."""
     from pyspark.sql.readwriter import DataFrameWriter
 
-    from ecredit import delivery, expectations, ingest, publish, state, validation
-    from ecredit.feeds import DEPARTMENTS
+    from ecredit.ingest import gate as delivery
+    from ecredit.quality import expectations
+    from ecredit.ingest import load as ingest
+    from ecredit.warehouse import publish
+    from ecredit.state import build as state
+    from ecredit.quality import verdict as validation
+    from ecredit.core.feeds import DEPARTMENTS
 
     stages, detail = {}, {}
     t0 = time.perf_counter()
@@ -222,7 +227,8 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
     session, materialised by Spark's ``noop`` sink: the full ``operator_score`` (reasons JSON and
     previous class included) and, apart, the dimensions and classes only (what the baseline
     computes; Spark prunes the reasons). Best of ``repeat``."""
-    from ecredit import scoring, state
+    from ecredit.scoring import score as scoring
+    from ecredit.state import build as state
     from bench.baseline import input_paths
 
     p = input_paths(cfg, d)
@@ -251,7 +257,7 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
 
 def baseline(cfg, rule_set, d: dt.date, repeat: int = 1) -> dict:
     from bench import baseline as bl
-    from ecredit import state
+    from ecredit.state import build as state
 
     t0 = time.perf_counter()
     con = bl.connect()
@@ -384,7 +390,8 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
     warnings.filterwarnings("ignore", message="CREDIT_DRAW_SECRET is not set")
 
-    from ecredit import rules, settings
+    from ecredit.core import rules
+    from ecredit.core import settings
     from ecredit.spark import get_session
 
     mem = MemorySampler()

@@ -1,6 +1,6 @@
 """Profile the scoring alone on the lake a ``make bench`` run left behind (its ``--work-dir``):
 Spark's ``scoring.score`` (full, and dimensions and classes only) beside the DuckDB baseline, best
-of ``--repeat``, in one warm session. For tuning ``ecredit/scoring.py`` without re-running the
+of ``--repeat``, in one warm session. For tuning ``ecredit/scoring/score.py`` without re-running the
 pipeline.
 
     python -m bench.score_only --work-dir data/bench --date 2026-11-01 --repeat 3
@@ -23,9 +23,10 @@ from bench.run import ROOT, baseline, spark_score_alone, tune
 def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
     """Rows of today's ``scoring.score`` (this checkout's code) that differ from the published
     ``operator_score`` of D, both ways, every column (reasons included): 0 when a change to
-    ``ecredit/scoring.py`` kept its results."""
+    ``ecredit/scoring/score.py`` kept its results."""
     from bench.baseline import input_paths
-    from ecredit import scoring, state
+    from ecredit.scoring import score as scoring
+    from ecredit.state import build as state
 
     p = input_paths(cfg, d)
     with state.published(cfg) as conn:  # the previous run date's published classes (previous_class)
@@ -53,7 +54,8 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
     warnings.filterwarnings("ignore", message="CREDIT_DRAW_SECRET is not set")
 
-    from ecredit import rules, settings
+    from ecredit.core import rules
+    from ecredit.core import settings
     from ecredit.spark import get_session
 
     cfg = settings.load()

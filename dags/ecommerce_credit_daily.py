@@ -27,7 +27,7 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
    on on the earlier deliveries. A department's trouble marks that department and never blocks
    the run.
 3. `take_lock` (setup) - the run's lock on its lake and warehouse: one run at a time writes them
-   (`ecredit.runlock`). While another run holds it, this run waits at most `CREDIT_LOCK_TIMEOUT`
+   (`ecredit.core.runlock`). While another run holds it, this run waits at most `CREDIT_LOCK_TIMEOUT`
    seconds, then stops with one sentence naming that run. The writing tasks below hold it while
    they work; `release_lock` (teardown) gives it back once every task of the run is done, whatever
    their outcome. Then `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated
@@ -55,8 +55,9 @@ import datetime as dt
 import pendulum
 from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
-from ecredit import feeds, pipeline
-from ecredit.airflow_support import (
+from ecredit import pipeline
+from ecredit.core import feeds
+from ecredit.airflow.support import (
     DAG_ID,
     RESOLVE_TASK_ID,
     EcreditSparkSubmitOperator,
@@ -66,7 +67,7 @@ from ecredit.airflow_support import (
     take_run_lock,
     writing_stage,
 )
-from ecredit.settings import MAX_LOCK_TIMEOUT
+from ecredit.core.settings import MAX_LOCK_TIMEOUT
 
 SHANGHAI = "Asia/Shanghai"
 # the warehouse tables a run publishes, as Airflow Assets (their lineage shows in the UI)
@@ -155,7 +156,7 @@ with DAG(
             raise AirflowFailException("ingest did not succeed: the state is not built on partial data")
 
     # setup and teardown: the run's lock on its lake, from the first writing task until every task of
-    # the run is done, whatever their outcome (ecredit.runlock); the writing tasks hold it while they work
+    # the run is done, whatever their outcome (ecredit.core.runlock); the writing tasks hold it while they work
     @task(task_id="take_lock", trigger_rule=TriggerRule.ALL_DONE,
           execution_timeout=dt.timedelta(seconds=MAX_LOCK_TIMEOUT + 600))
     def take_lock(**context) -> None:

@@ -25,7 +25,7 @@ def main() -> int:
         print("warehouse-migrate: ECREDIT_PIPELINE_PASSWORD is empty", file=sys.stderr)
         return 2
 
-    from ecredit import cli
+    from ecredit.ops import cli
 
     rc = cli.main(["migrate", "--url", admin_url])
     if rc:

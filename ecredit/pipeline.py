@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 from zoneinfo import ZoneInfo
 
-from ecredit import settings as settings_mod
+from ecredit.core import settings as settings_mod
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -25,7 +25,8 @@ def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | Non
     the whole rules file (``rules.load``: a ``RulesError`` names CREDIT_RULES and the key) and the
     warehouse.
     """
-    from ecredit import publish, rules
+    from ecredit.warehouse import publish
+    from ecredit.core import rules
 
     cfg = settings_mod.load(check_landing=True)
     rules.load(cfg.rules_path)  # a malformed rules file stops the run here, not in nine validate tasks
@@ -47,7 +48,7 @@ def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | Non
 def manifest_ready(dept: str, run_date: str, scheduled: bool) -> bool:
     """Sensor poke: True when the department's manifest for D is there, or when the run does not
     wait (by hand) or the deadline has passed (the department is then ``missing``)."""
-    from ecredit import delivery
+    from ecredit.ingest import gate as delivery
 
     return delivery.manifest_ready(settings_mod.load(), dept, dt.date.fromisoformat(run_date), scheduled)
 
@@ -55,7 +56,7 @@ def manifest_ready(dept: str, run_date: str, scheduled: bool) -> bool:
 def check_delivery(dept: str, run_date: str) -> dict:
     """Delivery-level gate for the department's delivery dated D (manifest, files, SHA-256, row
     counts, header). Returns the gate result; a bad delivery is a result, never an exception."""
-    from ecredit import delivery
+    from ecredit.ingest import gate as delivery
 
     return delivery.check(settings_mod.load(), dept, dt.date.fromisoformat(run_date))
 
@@ -68,7 +69,9 @@ def validate(dept: str, run_date: str) -> dict:
     """The verdict on the department's delivery dated D, after ingest: logged with its reasons,
     per-reason counts and warnings; ``DeliveryRejected`` when it was rejected, so the department
     shows as failed in the Airflow UI while the run goes on."""
-    from ecredit import expectations, rules, validation
+    from ecredit.quality import expectations
+    from ecredit.core import rules
+    from ecredit.quality import verdict as validation
 
     cfg = settings_mod.load()
     v = validation.verdict(cfg, rules.load(cfg.rules_path), dept, dt.date.fromisoformat(run_date))
@@ -97,14 +100,14 @@ def validate(dept: str, run_date: str) -> dict:
 def nothing_to_ingest(run_date: str) -> bool:
     """True when every accepted delivery dated <= D is parsed already (a rerun, a quiet day):
     the ingest task then starts no Spark application."""
-    from ecredit import ingest
+    from ecredit.ingest import load as ingest
 
     return not ingest.pending_files(settings_mod.load(), dt.date.fromisoformat(run_date))
 
 
 def data_docs(run_date: str) -> str | None:
     """Render the run's Data Docs (the GX results of every delivery dated D) and log the link."""
-    from ecredit import expectations
+    from ecredit.quality import expectations
 
     d = dt.date.fromisoformat(run_date)
     index = expectations.build_docs(settings_mod.load(), d)
@@ -116,11 +119,11 @@ def data_docs(run_date: str) -> str | None:
 
 
 def take_lock(run_date: str, run_id: str) -> None:
-    """The run's lock on its lake (``ecredit.runlock``): taken before the first writing task, waited
+    """The run's lock on its lake (``ecredit.core.runlock``): taken before the first writing task, waited
     for at most ``CREDIT_LOCK_TIMEOUT`` seconds while another run holds it (then ``LockHeld``, one
     sentence naming that run). The PII key's check of ``settings.load`` runs again under the lock:
     a run that held it may have made the parsed rows since this run's first task."""
-    from ecredit import runlock
+    from ecredit.core import runlock
 
     cfg = settings_mod.load(check_landing=True)
     runlock.acquire(cfg, run_id, run_date, cfg.lock_timeout)
@@ -133,35 +136,35 @@ def take_lock(run_date: str, run_id: str) -> None:
 
 def release_lock(run_id: str) -> bool:
     """Give the run's lock back (the DAG's teardown, once every task of the run is done)."""
-    from ecredit import runlock
+    from ecredit.core import runlock
 
     return runlock.release(settings_mod.load(), run_id)
 
 
 def holding_lock(run_date: str | None, run_id: str, task: str):
     """Context manager for a writing task: it works under its run's lock (``runlock.holding``)."""
-    from ecredit import runlock
+    from ecredit.core import runlock
 
     return runlock.holding(settings_mod.load(), run_id, run_date, task)
 
 
 def publish(run_date: str, run_id: str) -> dict:
     """Publish D's gold layer to the warehouse in one transaction; record the attempt."""
-    from ecredit import publish as publish_mod
+    from ecredit.warehouse import publish as publish_mod
 
     return publish_mod.publish_run(settings_mod.load(), dt.date.fromisoformat(run_date), run_id)
 
 
 def push(run_date: str) -> dict:
     """Write the outbox files of D."""
-    from ecredit import outbox
+    from ecredit.outputs import outbox
 
     return outbox.push(settings_mod.load(), dt.date.fromisoformat(run_date))
 
 
 def report(run_date: str) -> str:
     """Write the run's HTML report (classes, feed status, class changes, Data Docs) and log the link."""
-    from ecredit import report as report_mod
+    from ecredit.outputs import report as report_mod
 
     path = report_mod.html_report(dt.date.fromisoformat(run_date))
     log.info("Run report for %s: %s", run_date, path.as_uri())
@@ -190,6 +193,6 @@ def clear_reason(reason: str) -> str:
 def record_failure(run_date: str | None, run_id: str, task_id: str, reason: str) -> None:
     """Failure callback: append the failed attempt to ``pipeline_run`` (when the warehouse is
     down, ``publish.record_failed_run`` keeps it in the lake until it is back)."""
-    from ecredit import publish as publish_mod
+    from ecredit.warehouse import publish as publish_mod
 
     publish_mod.record_failed_run(settings_mod.load(), run_date, run_id, f"{task_id}: {clear_reason(reason)}")

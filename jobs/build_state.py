@@ -5,7 +5,9 @@
 
 import _common  # noqa: F401  (sets sys.path)
 
-from ecredit import rules, settings, state
+from ecredit.core import rules
+from ecredit.core import settings
+from ecredit.state import build as state
 from ecredit.spark import get_session
 
 
@@ -13,7 +15,7 @@ def main() -> None:
     args = _common.parse_args(__doc__)
     cfg = settings.load(check_landing=True)
     rule_set = rules.load(cfg.rules_path)
-    from ecredit import delivery
+    from ecredit.ingest import gate as delivery
 
     rows = sum(f["rows"] for f in delivery.accepted_files(cfg, args.date))
     spark = get_session("ecredit-build-state", rows_hint=rows)

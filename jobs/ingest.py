@@ -5,7 +5,8 @@
 
 import _common  # noqa: F401  (sets sys.path)
 
-from ecredit import ingest, settings
+from ecredit.ingest import load as ingest
+from ecredit.core import settings
 from ecredit.spark import get_session
 
 

@@ -32,8 +32,8 @@ def spark():
 
 @pytest.fixture(scope="session")
 def default_rules():
-    from ecredit import rules
-    from ecredit.settings import DEFAULT_RULES
+    from ecredit.core import rules
+    from ecredit.core.settings import DEFAULT_RULES
 
     return rules.load(DEFAULT_RULES)
 
@@ -41,7 +41,7 @@ def default_rules():
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory) -> Path:
     """One temporary AIRFLOW_HOME per test session, migrated once."""
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     home = tmp_path_factory.getbasetemp() / "airflow_home"
     airflow_support.prepare_airflow_env(home)

@@ -16,11 +16,11 @@ import io
 import json
 from pathlib import Path
 
-from ecredit.feeds import (
+from ecredit.core.feeds import (
     DATE, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, PII, SCORE, TIMESTAMP, USCC, Feed,
 )
 
-# GB 11643 by hand (not ecredit.ids): weights and check characters for Σ mod 11 = 0..10
+# GB 11643 by hand (not ecredit.core.ids): weights and check characters for Σ mod 11 = 0..10
 _W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ecredit.feeds import feed
+from ecredit.core.feeds import feed
 
 
 def write_delivery(landing: Path, dept: str, date: str, files: dict[str, list], manifest: bool = True) -> Path:

@@ -20,11 +20,11 @@ from pathlib import Path
 from random import Random
 from typing import Callable, Optional
 
-from ecredit.feeds import DEPARTMENTS, FEEDS
+from ecredit.core.feeds import DEPARTMENTS, FEEDS
 
 from .entities import IdentifierMaker, _coprime_multiplier, make_entity
 from .formats import ISO
-from ecredit.checks import REASON_CODES, RETIRED_DISTRICT
+from ecredit.core.checks import REASON_CODES, RETIRED_DISTRICT
 
 from .output import FeedOut
 from .records import (

@@ -20,8 +20,8 @@ import math
 from random import Random
 from typing import Optional
 
-from ecredit import ids
-from ecredit.feeds import DISTRICTS, RETIRED_DISTRICTS
+from ecredit.core import ids
+from ecredit.core.feeds import DISTRICTS, RETIRED_DISTRICTS
 
 from . import pools
 

@@ -18,15 +18,15 @@ import hashlib
 import json
 from pathlib import Path
 from random import Random
-from ecredit import ids
-from ecredit.feeds import (
+from ecredit.core import ids
+from ecredit.core.feeds import (
     DATE, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, RETIRED_DISTRICTS, SCORE, TIMESTAMP, USCC,
     Feed,
 )
 
 from .formats import FORMATS, ISO, MONTH as MONTHS, MONTH_INDEX
 
-from ecredit.checks import (  # noqa: E402  (the reason codes have one definition)
+from ecredit.core.checks import (  # noqa: E402  (the reason codes have one definition)
     BAD_DATE, BAD_DISTRICT, BAD_ENUM, BAD_ID_NO, BAD_NUMBER, BAD_USCC, DUPLICATE_KEY, MALFORMED,
     MISSING_REQUIRED, REASON_CODES,
 )

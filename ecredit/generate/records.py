@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from random import Random
 
-from ecredit.feeds import FEEDS
+from ecredit.core.feeds import FEEDS
 
 from . import pools
 from .entities import Entity, ids_for_record, person_name

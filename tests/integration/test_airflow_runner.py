@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import airflow_support
+from ecredit.airflow import support as airflow_support
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ DAG_FILE = '''
 import pendulum
 from airflow.sdk import DAG, task
 
-from ecredit.airflow_support import RESOLVE_TASK_ID, EcreditSparkSubmitOperator
+from ecredit.airflow.support import RESOLVE_TASK_ID, EcreditSparkSubmitOperator
 
 OUT = {out!r}
 APP = {app!r}

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit import warehouse as wh
+from ecredit.warehouse import schema as wh
 from tests.integration.conftest import DATES, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

@@ -16,7 +16,16 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from tests.corpus import generate as corpus
-from ecredit import delivery, feeds, ids, ingest, outbox, publish, rules as rules_mod, settings as settings_mod, state, validation
+from ecredit.ingest import gate as delivery
+from ecredit.core import feeds
+from ecredit.core import ids
+from ecredit.ingest import load as ingest
+from ecredit.outputs import outbox
+from ecredit.warehouse import publish
+from ecredit.core import rules as rules_mod
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
+from ecredit.quality import verdict as validation
 
 pytestmark = pytest.mark.integration
 D = dt.date.fromisoformat(corpus.RUN_DATE)

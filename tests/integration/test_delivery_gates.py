@@ -9,7 +9,15 @@ import hashlib
 import pytest
 from sqlalchemy import create_engine, text
 
-from ecredit import delivery, feeds, ingest, outbox, publish, rules as rules_mod, settings as settings_mod, state, validation
+from ecredit.ingest import gate as delivery
+from ecredit.core import feeds
+from ecredit.ingest import load as ingest
+from ecredit.outputs import outbox
+from ecredit.warehouse import publish
+from ecredit.core import rules as rules_mod
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
+from ecredit.quality import verdict as validation
 from tests.helpers import write_delivery
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""What `make demo` prints (`ecredit demo`: ecredit/cli.py `cmd_demo`, the text of
+"""What `make demo` prints (`ecredit demo`: ecredit/ops/cli.py `cmd_demo`, the text of
 `report.summary`): every number of the summary equals what the warehouse holds, counted here
 with plain SQL and, where the warehouse allows, by another route (natural persons by their missing
 USCC, orphans by the registry, risk alerts from their own table, rejected deliveries from
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from ecredit import report
+from ecredit.outputs import report
 from tests.integration.conftest import DATES, PII_KEY
 
 pytestmark = pytest.mark.integration
@@ -124,7 +124,9 @@ def test_the_summary_is_what_the_warehouse_holds(request, monkeypatch, city):
 def test_ecredit_demo_prints_the_summary_of_its_last_date(e2e, monkeypatch, tmp_path, capsys):
     """`ecredit demo` with its generation and DAG runs replaced: the DAG runs are a copy of the
     end-to-end run's data. It runs every date in order and prints report.summary of the last."""
-    from ecredit import airflow_support, cli, generate
+    from ecredit import generate
+    from ecredit.airflow import support as airflow_support
+    from ecredit.ops import cli
 
     data = tmp_path / "demo"
     calls = []

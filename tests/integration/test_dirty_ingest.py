@@ -13,7 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
-from ecredit import delivery, feeds, ingest, outbox, publish, rules as rules_mod, settings as settings_mod, state
+from ecredit.ingest import gate as delivery
+from ecredit.core import feeds
+from ecredit.ingest import load as ingest
+from ecredit.outputs import outbox
+from ecredit.warehouse import publish
+from ecredit.core import rules as rules_mod
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
 
 pytestmark = pytest.mark.integration
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
@@ -144,7 +151,7 @@ def test_data_docs_render_every_validated_file(dirty):
     import re
     from urllib.parse import unquote
 
-    from ecredit import expectations
+    from ecredit.quality import expectations
 
     index = expectations.build_docs(dirty["cfg"], DATES[-1])
     html = index.read_text("utf-8")
@@ -167,7 +174,7 @@ def test_data_docs_open_in_a_browser(dirty):
     import subprocess
     from pathlib import Path
 
-    from ecredit import expectations
+    from ecredit.quality import expectations
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:

@@ -158,7 +158,7 @@ def test_no_personal_data_in_the_warehouse_or_the_outbox(request, city):
     source name in any table, quarantine included, nor in any outbox file. The dirty city's
     quarantine holds rows carrying each kind (conftest.plant_dirty_copies): their content must be
     there, the personal data masked."""
-    from ecredit import warehouse as wh
+    from ecredit.warehouse import schema as wh
 
     run = request.getfixturevalue(city)
     needles = personal_data(run["root"] / "landing")

@@ -10,8 +10,12 @@ from collections import defaultdict
 import pyarrow.parquet as pq
 import pytest
 
-from ecredit import delivery, expectations, feeds, ingest, settings as settings_mod
-from ecredit.feeds import FEEDS
+from ecredit.ingest import gate as delivery
+from ecredit.quality import expectations
+from ecredit.core import feeds
+from ecredit.ingest import load as ingest
+from ecredit.core import settings as settings_mod
+from ecredit.core.feeds import FEEDS
 
 pytestmark = pytest.mark.integration
 D = dt.date(2026, 11, 1)
@@ -19,7 +23,7 @@ D = dt.date(2026, 11, 1)
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, spark):
-    from ecredit import expectations as ex
+    from ecredit.quality import expectations as ex
     from ecredit.generate import generate
 
     root = tmp_path_factory.mktemp("gx")
@@ -78,7 +82,7 @@ def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed):
 def test_the_job_stored_the_same_counts_and_no_values(corpus, feed=feeds.feed("amr", "complaints.csv")):
     """What the ingest job stored (SUMMARY, in the done marker and the lake) has the counts of the
     line-level run above and no row values: personal data never leaves the validation."""
-    from ecredit import expectations as ex
+    from ecredit.quality import expectations as ex
 
     _, result, info = corpus["results"][feed.feed_id]
     marker = ingest.file_counts(corpus["cfg"], info)
@@ -93,7 +97,7 @@ def test_the_job_stored_the_same_counts_and_no_values(corpus, feed=feeds.feed("a
 
 def test_disagreement_is_detected():
     """The job's runtime guard: counts that cannot come from one definition are reported."""
-    from ecredit import expectations as ex
+    from ecredit.quality import expectations as ex
 
     summary = [{"expectation": "e", "column": "a", "reason_code": "BAD_DATE", "unexpected_count": 2, "exception": None},
                {"expectation": "e", "column": "b", "reason_code": "BAD_DATE", "unexpected_count": 3, "exception": None},

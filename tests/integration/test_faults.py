@@ -8,7 +8,7 @@ One unfaulted reference run of two dates (40 operators) is computed once; each f
 copy of its data folder after the first date (or after the second date's state build) and runs the
 second date with the fault. The stages run in-process on the session's SparkSession; only the kill
 cases use child processes: ``spark-submit jobs/ingest.py`` through the DAG's own operator, and
-``publish_run`` in a plain Python child, each crashed by a failpoint (``ecredit/failpoints.py``).
+``publish_run`` in a plain Python child, each crashed by a failpoint (``ecredit/core/failpoints.py``).
 Failures are recorded through the DAG's failure callback (``airflow_support.on_task_failure``)."""
 
 from __future__ import annotations
@@ -31,10 +31,17 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from ecredit import delivery, feeds, ingest, migrations, publish, rules as rules_mod, settings as settings_mod, state
-from ecredit import warehouse as wh
-from ecredit.airflow_support import on_task_failure
-from ecredit.settings import SettingError
+from ecredit.ingest import gate as delivery
+from ecredit.core import feeds
+from ecredit.ingest import load as ingest
+from ecredit.warehouse import migrations
+from ecredit.warehouse import publish
+from ecredit.core import rules as rules_mod
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
+from ecredit.warehouse import schema as wh
+from ecredit.airflow.support import on_task_failure
+from ecredit.core.settings import SettingError
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,7 +236,7 @@ def ref(tmp_path_factory, spark):
 # ---------------------------------------------------------------- 1. the Spark job killed mid-ingest
 
 def test_ingest_killed_after_writing_rows_before_done_markers(ref, tmp_path, spark, airflow_home, monkeypatch):
-    from ecredit.airflow_support import EcreditSparkSubmitOperator
+    from ecredit.airflow.support import EcreditSparkSubmitOperator
 
     root = fresh(ref, "after_d1", tmp_path)
     cfg = cfg_at(root)
@@ -277,7 +284,7 @@ def test_ingest_killed_after_writing_rows_before_done_markers(ref, tmp_path, spa
 # ---------------------------------------------------------------- 2. publish killed
 
 CHILD_PUBLISH = ("import datetime as dt, sys\n"
-                 "from ecredit import publish, settings\n"
+                 "from ecredit.warehouse import publish\nfrom ecredit.core import settings\n"
                  "publish.publish_run(settings.load(), dt.date.fromisoformat(sys.argv[1]), 'killed')\n")
 
 

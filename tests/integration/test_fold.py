@@ -5,7 +5,10 @@ import datetime as dt
 
 import pytest
 
-from ecredit import delivery, ingest, settings as settings_mod, state
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
 from tests.helpers import write_delivery
 
 pytestmark = pytest.mark.integration

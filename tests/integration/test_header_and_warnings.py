@@ -23,12 +23,19 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
-from ecredit import (
-    delivery, expectations, feeds, ingest, outbox, publish, report, rules as rules_mod, scan_pii,
-    settings as settings_mod, state,
-)
-from ecredit.feeds import DISTRICT, RETIRED_DISTRICTS
-from ecredit.settings import DEFAULT_RULES
+from ecredit.ingest import gate as delivery
+from ecredit.quality import expectations
+from ecredit.core import feeds
+from ecredit.ingest import load as ingest
+from ecredit.outputs import outbox
+from ecredit.warehouse import publish
+from ecredit.outputs import report
+from ecredit.core import rules as rules_mod
+from ecredit.ops import scan_pii
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
+from ecredit.core.feeds import DISTRICT, RETIRED_DISTRICTS
+from ecredit.core.settings import DEFAULT_RULES
 from tests import header_cases as hc
 
 pytestmark = pytest.mark.integration

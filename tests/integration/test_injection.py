@@ -18,8 +18,17 @@ import json
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from ecredit import delivery, feeds, ids, ingest, migrations, outbox, publish, rules as rules_mod
-from ecredit import settings as settings_mod, state, warehouse as wh
+from ecredit.ingest import gate as delivery
+from ecredit.core import feeds
+from ecredit.core import ids
+from ecredit.ingest import load as ingest
+from ecredit.warehouse import migrations
+from ecredit.outputs import outbox
+from ecredit.warehouse import publish
+from ecredit.core import rules as rules_mod
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
+from ecredit.warehouse import schema as wh
 from tests.helpers import write_delivery
 
 pytestmark = pytest.mark.integration
@@ -219,7 +228,8 @@ def test_no_personal_data_leaks_from_the_dirty_rows(hostile):
     check character, complainants' names and phones in a quarantined row, a natural person named
     by her own name, a legal representative): `scan-pii` over its warehouse, lake (Data Docs
     included) and outbox finds none of it."""
-    from ecredit import expectations, scan_pii
+    from ecredit.quality import expectations
+    from ecredit.ops import scan_pii
 
     cfg = hostile["cfg"]
     expectations.build_docs(cfg, D)
@@ -239,7 +249,7 @@ def test_rotating_the_pii_key_as_security_md_says(hostile, spark):
     natural person has the new key and the old one is gone from the warehouse."""
     import shutil
 
-    from ecredit.settings import SettingError
+    from ecredit.core.settings import SettingError
 
     root, old = hostile["root"], hostile["cfg"]
     env = {"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": "injection-test-key-rotated"}

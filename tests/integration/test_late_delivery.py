@@ -22,7 +22,7 @@ import shutil
 import pytest
 from sqlalchemy import DateTime, create_engine, select, text
 
-from ecredit import warehouse as wh
+from ecredit.warehouse import schema as wh
 from tests.integration.conftest import DATES, run_cli
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from ecredit import warehouse as wh
+from ecredit.warehouse import schema as wh
 from tests.expected import read_rows
 from tests.expected_scores import expected_facts, expected_measures, expected_scores
 

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ecredit import scan_pii, settings as settings_mod
+from ecredit.ops import scan_pii
+from ecredit.core import settings as settings_mod
 from tests.integration.conftest import DRAW_SECRET, PII_KEY
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ One reference run of three dates (40 operators, a daily draw so that the second 
 draw), with its folders kept after D2's state build, after D2's publish and after D3's publish.
 Each case starts from a copy of one of them and compares with the reference row for row, as
 ``test_faults.py`` does. The kill uses a plain Python child crashed by a failpoint
-(``ecredit/failpoints.py``); the rest runs in-process on the session's SparkSession."""
+(``ecredit/core/failpoints.py``); the rest runs in-process on the session's SparkSession."""
 
 from __future__ import annotations
 
@@ -27,9 +27,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from ecredit import cli, delivery, draw, feeds, ingest, migrations, publish, rules as rules_mod, state
-from ecredit import settings as settings_mod
-from ecredit import warehouse as wh
+from ecredit.ops import cli
+from ecredit.ingest import gate as delivery
+from ecredit.scoring import draw
+from ecredit.core import feeds
+from ecredit.ingest import load as ingest
+from ecredit.warehouse import migrations
+from ecredit.warehouse import publish
+from ecredit.core import rules as rules_mod
+from ecredit.state import build as state
+from ecredit.core import settings as settings_mod
+from ecredit.warehouse import schema as wh
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +47,7 @@ SECRET, OTHER_SECRET = "published-past-draw-secret", "a-changed-draw-secret"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 PG_PIPELINE = "postgresql+psycopg://ecredit_pipeline@127.0.0.1:5432/{db}"
 CHILD_PUBLISH = ("import datetime as dt, sys\n"
-                 "from ecredit import publish, settings\n"
+                 "from ecredit.warehouse import publish\nfrom ecredit.core import settings\n"
                  "publish.publish_run(settings.load(), dt.date.fromisoformat(sys.argv[1]), 'killed')\n")
 
 

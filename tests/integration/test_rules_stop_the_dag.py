@@ -12,9 +12,9 @@ import os
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit import airflow_support
-from ecredit import warehouse as wh
-from ecredit.settings import DEFAULT_RULES
+from ecredit.airflow import support as airflow_support
+from ecredit.warehouse import schema as wh
+from ecredit.core.settings import DEFAULT_RULES
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit import ingest, runlock, settings as settings_mod
-from ecredit import warehouse as wh
+from ecredit.ingest import load as ingest
+from ecredit.core import runlock
+from ecredit.core import settings as settings_mod
+from ecredit.warehouse import schema as wh
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,8 +166,9 @@ import json
 import pendulum
 from airflow.sdk import DAG, task
 
-from ecredit import runlock, settings
-from ecredit.airflow_support import RESOLVE_TASK_ID, release_run_lock, take_run_lock, writing_stage
+from ecredit.core import runlock
+from ecredit.core import settings
+from ecredit.airflow.support import RESOLVE_TASK_ID, release_run_lock, take_run_lock, writing_stage
 
 OUT = {out!r}
 
@@ -206,7 +209,7 @@ def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_
     take_run_lock, writing_stage and release_run_lock): the writing task works under its run's
     lock; the teardown gives it back when the task failed; a run that finds the lock held stops at
     take_lock and its teardown leaves the holder's lock alone."""
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     dags, out = tmp_path / "dags", tmp_path / "seen.jsonl"
     dags.mkdir()

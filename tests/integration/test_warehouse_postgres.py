@@ -14,7 +14,10 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from ecredit import migrations, publish, settings as settings_mod, warehouse as wh
+from ecredit.warehouse import migrations
+from ecredit.warehouse import publish
+from ecredit.core import settings as settings_mod
+from ecredit.warehouse import schema as wh
 from tests.integration.conftest import DATES, PII_KEY, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import airflow_support, feeds
-from ecredit.settings import PROJECT_ROOT
+from ecredit.airflow import support as airflow_support
+from ecredit.core import feeds
+from ecredit.core.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.unit
 
@@ -144,7 +145,7 @@ def test_a_failed_first_task_stops_every_other_task(dag):
 def test_the_run_lock_spans_every_writing_task(dag):
     """take_lock (setup) before the first writing task; release_lock (teardown) after the last,
     run whatever the tasks between them did; its outcome is not the run's (Airflow's teardown)."""
-    from ecredit.settings import MAX_LOCK_TIMEOUT
+    from ecredit.core.settings import MAX_LOCK_TIMEOUT
 
     take, release = dag.get_task("take_lock"), dag.get_task("release_lock")
     assert take.is_setup and release.is_teardown and not release.on_failure_fail_dagrun
@@ -195,7 +196,7 @@ def test_failure_callback_never_raises(monkeypatch):
 
 
 def test_importing_airflow_support_does_not_import_airflow():
-    code = "import sys, ecredit.airflow_support; print('airflow' in sys.modules)"
+    code = "import sys, ecredit.airflow.support; print('airflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PROJECT_ROOT, env={**_clean_env(), "PYTHONPATH": str(PROJECT_ROOT)})
     assert out.stdout.strip() == "False", out.stderr
@@ -234,7 +235,7 @@ def test_the_spark_hook_passes_the_master_through(airflow_home, monkeypatch, mas
 
 
 def test_child_env_uses_the_venv_spark_submit_and_python(rules_file):
-    from ecredit import settings
+    from ecredit.core import settings
 
     s = settings.load({"CREDIT_RULES": str(rules_file)})
     env = airflow_support.spark_child_env(s)
@@ -268,7 +269,7 @@ def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypa
 
 
 def test_publish_declares_the_published_tables_as_assets(dag):
-    from ecredit import warehouse
+    from ecredit.warehouse import schema as warehouse
 
     uris = {a.uri for a in dag.get_task("publish").outlets}
     want = {f"ecredit://warehouse/{t}" for t in warehouse.metadata.tables if t != "pipeline_run"}

@@ -6,7 +6,7 @@ interpolate ``docker/compose.yaml`` the way ``docker compose`` does (``${VAR}``,
 
 - the files parse; every service has an image or a build; the expected services are there;
 - every ``CREDIT_*`` / ``SPARK_MASTER`` variable the compose file sets is a name that
-  ``ecredit.settings.load()`` reads (the names are taken from its source, not listed here), and the
+  ``ecredit.core.settings.load()`` reads (the names are taken from its source, not listed here), and the
   settings a production run needs are set, from docker/.env, for every service that runs pipeline
   code; ``settings.load()`` accepts the Airflow worker's environment as it is;
 - ``SPARK_MASTER`` points at the compose spark-master service and port;
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from ecredit import settings as settings_mod
+from ecredit.core import settings as settings_mod
 
 pytestmark = pytest.mark.unit
 
@@ -289,7 +289,7 @@ def test_every_setting_set_in_compose_is_a_name_the_code_reads(services):
     set_in_compose = {(name, var) for name, s in services.items() for var in environment(s) if is_setting_name(var)}
     assert set_in_compose
     unknown = sorted(f"{name}: {var}" for name, var in set_in_compose if var not in read)
-    assert not unknown, f"set in compose but never read by ecredit/settings.py: {unknown}"
+    assert not unknown, f"set in compose but never read by ecredit/core/settings.py: {unknown}"
     # and docker/.env names no CREDIT_* variable the code does not read either
     stray = sorted(v for v in read_env_file(ENV_EXAMPLE) if is_setting_name(v) and v not in read)
     assert not stray, stray
@@ -435,7 +435,8 @@ def test_data_folders_are_mounted_at_the_same_paths_in_airflow_and_spark_workers
 
 
 def test_the_spark_driver_is_reachable_from_the_cluster(services, monkeypatch):
-    from ecredit import airflow_support, spark
+    from ecredit import spark
+    from ecredit.airflow import support as airflow_support
 
     for var, value in environment(services["airflow-worker"]).items():
         monkeypatch.setenv(var, value)

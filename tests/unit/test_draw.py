@@ -12,8 +12,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from ecredit import cli, draw
-from ecredit.warehouse import (
+from ecredit.ops import cli
+from ecredit.scoring import draw
+from ecredit.warehouse.schema import (
     draw_commitment, inspection_draw, inspection_plan, inspector, metadata, operator_score,
 )
 
@@ -322,7 +323,7 @@ def test_a_listed_operator_is_inspected_on_site_whatever_its_class():
 def test_verify_plan_takes_the_serious_list_from_the_published_list(wh):
     """verify-plan re-derives on-site from the published serious_dishonest_list of D: a drawn class-C
     operator on the list must be on-site; a plan that says otherwise does not verify."""
-    from ecredit.warehouse import serious_dishonest_list
+    from ecredit.warehouse.schema import serious_dishonest_list
 
     publish(wh)
     key = next(r["operator_key"] for r in plan_rows(wh) if r["final_class"] == "C")
@@ -347,7 +348,7 @@ AT = dt.datetime(2026, 12, 2, 2, 30, tzinfo=dt.timezone.utc)
 
 @pytest.fixture
 def lake(tmp_path, monkeypatch):
-    from ecredit import settings
+    from ecredit.core import settings
 
     for var in ("CREDIT_ENV", "CREDIT_LAKE_DIR", "CREDIT_WAREHOUSE_URL"):
         monkeypatch.delenv(var, raising=False)
@@ -366,7 +367,7 @@ def gold_draw(cfg, classes: dict | None, pool: list[str], listed=frozenset()) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ecredit import state
+    from ecredit.state import build as state
 
     draw_rows, plan = [], []
     if classes is not None:
@@ -388,8 +389,8 @@ def publish_d(cfg, engine, classes: dict, pool: list[str], plan: bool = True,
               listed=frozenset()) -> tuple[dict, list[str]]:
     """What publish does for D: the draw first, then D's operator_score, inspector and
     serious_dishonest_list replaced."""
-    from ecredit import publish as publish_mod
-    from ecredit.warehouse import serious_dishonest_list
+    from ecredit.warehouse import publish as publish_mod
+    from ecredit.warehouse.schema import serious_dishonest_list
 
     gold_draw(cfg, classes if plan else None, pool, listed)
     warnings: list[str] = []
@@ -432,7 +433,7 @@ def everything(engine) -> dict:
 
 
 def test_versions_of_a_draw_date(lake):
-    from ecredit.warehouse import inspection_draw_input
+    from ecredit.warehouse.schema import inspection_draw_input
 
     cfg, engine = lake
     first = gold_draw(cfg, CLASSES, POOL)
@@ -494,7 +495,7 @@ def test_versions_of_a_draw_date(lake):
 
 
 def test_a_kept_version_that_was_changed_is_rejected(lake):
-    from ecredit.warehouse import inspection_draw_input
+    from ecredit.warehouse.schema import inspection_draw_input
 
     cfg, engine = lake
     publish_d(cfg, engine, CLASSES, POOL)
@@ -530,7 +531,7 @@ def test_a_superseded_version_keeps_the_operators_listed_when_it_was_drawn(lake)
     D with another plan (a corrected delivery: the C operators are no longer listed, the classes
     change) supersedes it. Version 1 still verifies, because the listed operators were kept with its
     inputs; without them its on-site flags could not be re-derived."""
-    from ecredit.warehouse import inspection_draw_input
+    from ecredit.warehouse.schema import inspection_draw_input
 
     cfg, engine = lake
     listed = {k for k, c in CLASSES.items() if c == "C"}

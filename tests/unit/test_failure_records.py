@@ -14,8 +14,13 @@ import sys
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit import expectations, failpoints, ingest, pipeline, publish, settings as settings_mod
-from ecredit import warehouse as wh
+from ecredit import pipeline
+from ecredit.quality import expectations
+from ecredit.core import failpoints
+from ecredit.ingest import load as ingest
+from ecredit.warehouse import publish
+from ecredit.core import settings as settings_mod
+from ecredit.warehouse import schema as wh
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +36,7 @@ def test_a_killed_spark_application_is_said_so():
 
 
 def test_the_applications_own_exception_comes_first():
-    last = ("ecredit.ingest.LakeFull: [Errno 28] ingest 2026-11-02: no space left on the device of "
+    last = ("ecredit.ingest.load.LakeFull: [Errno 28] ingest 2026-11-02: no space left on the device of "
             "CREDIT_LAKE_DIR (/lake); the attempt's partial output is never read: free space, then rerun the date")
     reason = pipeline.clear_reason(SPARK_FAILURE.format(code=1, last=last))
     assert reason.startswith(last + "; Cannot execute: spark-submit")
@@ -59,7 +64,7 @@ def test_a_failpoint_does_nothing_unless_named(monkeypatch):
     failpoints.hit("publish.staged")
     monkeypatch.setenv(failpoints.ENV, "another.point")
     failpoints.hit("publish.staged")
-    code = "from ecredit import failpoints; failpoints.hit('x.y'); print('not reached')"
+    code = "from ecredit.core import failpoints; failpoints.hit('x.y'); print('not reached')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, failpoints.ENV: "x.y"})
     assert out.returncode == -9 and out.stdout == ""

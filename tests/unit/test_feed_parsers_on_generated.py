@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from ecredit import checks, parse
-from ecredit.feeds import FEEDS
+from ecredit.core import checks
+from ecredit.ingest import parse
+from ecredit.core.feeds import FEEDS
 from tests.expected import read_rows
 
 pytestmark = pytest.mark.unit

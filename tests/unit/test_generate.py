@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import ids
-from ecredit.feeds import (
+from ecredit.core import ids
+from ecredit.core.feeds import (
     DATE, DATE_FORMATS, DECIMAL, DEPARTMENTS, DISTRICT, DISTRICTS, ENUM, FEEDS, ID_NO, INT, MONTH, SCORE,
     TIMESTAMP, USCC, feed, feeds_of,
 )
 from ecredit.generate import generate
 from ecredit.generate import pools
-from ecredit.checks import REASON_CODES
+from ecredit.core.checks import REASON_CODES
 
 pytestmark = pytest.mark.unit
 

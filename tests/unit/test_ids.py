@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from ecredit import ids
+from ecredit.core import ids
 
 pytestmark = pytest.mark.unit
 

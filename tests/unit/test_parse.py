@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from ecredit import checks, parse
-from ecredit.feeds import feed
+from ecredit.core import checks
+from ecredit.ingest import parse
+from ecredit.core.feeds import feed
 
 pytestmark = pytest.mark.unit
 
@@ -128,7 +129,7 @@ def test_check_reason_codes(change, code):
 
 def test_natural_person_key_and_no_id_in_values():
     body = "44010619800101001"
-    from ecredit import ids
+    from ecredit.core import ids
     id_no = body + ids.id_check_char(body)
     values, reasons, _, key, natural = check(SPOT, {**GOOD_SPOT, "uscc": None, "id_no": id_no})
     assert reasons == [] and natural and key == ids.np_key(id_no, "k")
@@ -171,7 +172,7 @@ def test_masked_payload_hides_personal_data():
 
 
 def test_every_feed_has_its_rules_and_every_code_is_expressed():
-    from ecredit.feeds import FEEDS
+    from ecredit.core.feeds import FEEDS
 
     codes = set()
     for f in FEEDS:

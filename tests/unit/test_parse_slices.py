@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import parse
-from ecredit.feeds import FEEDS, feed as feed_by_name
+from ecredit.ingest import parse
+from ecredit.core.feeds import FEEDS, feed as feed_by_name
 
 pytestmark = pytest.mark.unit
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import _make_type_verifier
 
-from ecredit import delivery, ingest
-from ecredit.feeds import feed as feed_by_name
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.core.feeds import feed as feed_by_name
 
 pytestmark = pytest.mark.unit
 

@@ -13,8 +13,9 @@ import json
 
 import pytest
 
-from ecredit import checks, ingest
-from ecredit.feeds import FEEDS, ID_NO, PII
+from ecredit.core import checks
+from ecredit.ingest import load as ingest
+from ecredit.core.feeds import FEEDS, ID_NO, PII
 from tests import header_cases as hc
 
 pytestmark = pytest.mark.unit
@@ -134,7 +135,7 @@ def test_json_rows_are_masked_by_field_name_and_unknown_fields_never_kept(tmp_pa
 
 def test_masked_payload_of_a_malformed_row_needs_the_files_header():
     """The masking function itself: fields matched to the header's names, never by position."""
-    from ecredit.feeds import feed
+    from ecredit.core.feeds import feed
 
     ops = feed("amr", "operators.csv")
     head = hc.header(ops, "reversed")
@@ -154,7 +155,8 @@ def test_the_gate_accepts_and_warns_of_a_reordered_header_and_an_extra_column(tm
     count (columns out of place, extra columns), for dq_result and rejections.csv."""
     import datetime as dt
 
-    from ecredit import delivery, settings as settings_mod
+    from ecredit.ingest import gate as delivery
+    from ecredit.core import settings as settings_mod
 
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": "k"})
     head = hc.header(feed, order, extra)

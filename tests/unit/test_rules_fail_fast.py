@@ -9,8 +9,10 @@ import os
 
 import pytest
 
-from ecredit import cli, pipeline, settings
-from ecredit.settings import DEFAULT_RULES
+from ecredit import pipeline
+from ecredit.ops import cli
+from ecredit.core import settings
+from ecredit.core.settings import DEFAULT_RULES
 
 pytestmark = pytest.mark.unit
 
@@ -69,7 +71,7 @@ def test_resolve_run_date_passes_with_the_default_file(env):
                                      ["backfill", "--from", "2026-11-01", "--to", "2026-11-03"]])
 @pytest.mark.parametrize("kind", ["broken YAML", "wrong type"])
 def test_ecredit_run_exits_2_with_the_sentence_before_any_task(tmp_path, env, capsys, command, kind):
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     path, said = malformed(tmp_path, kind)
     env.setenv("CREDIT_RULES", path)

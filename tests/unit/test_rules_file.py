@@ -9,8 +9,8 @@ import hashlib
 import pytest
 import yaml
 
-from ecredit import rules as rules_mod
-from ecredit.settings import DEFAULT_RULES, SettingError
+from ecredit.core import rules as rules_mod
+from ecredit.core.settings import DEFAULT_RULES, SettingError
 
 pytestmark = pytest.mark.unit
 

@@ -15,8 +15,11 @@ import os
 import pytest
 import yaml
 
-from ecredit import draw, rules as rules_mod, settings as settings_mod, state
-from ecredit.settings import DEFAULT_RULES
+from ecredit.scoring import draw
+from ecredit.core import rules as rules_mod
+from ecredit.core import settings as settings_mod
+from ecredit.state import build as state
+from ecredit.core.settings import DEFAULT_RULES
 from tests.unit.test_state_transforms import OP, folded, pen
 
 pytestmark = pytest.mark.unit
@@ -149,7 +152,7 @@ def test_inspectors_per_operator_is_the_files(spark, tmp_path, committed, per):
 def publish_draw(engine, per: int | None, plan_per: int) -> None:
     """A draw of D in the public tables; ``per`` None: counts as published before the count was
     in them (it was 2 then)."""
-    from ecredit.warehouse import draw_commitment, inspection_draw, inspection_plan, inspector, operator_score
+    from ecredit.warehouse.schema import draw_commitment, inspection_draw, inspection_plan, inspector, operator_score
 
     classes = {f"91440101MA5C{i:06d}": "C" for i in range(5)}
     salt = draw.salt(SECRET, D)
@@ -180,7 +183,7 @@ def publish_draw(engine, per: int | None, plan_per: int) -> None:
 def wh(tmp_path):
     import sqlalchemy as sa
 
-    from ecredit.warehouse import metadata
+    from ecredit.warehouse.schema import metadata
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'warehouse.db'}")
     metadata.create_all(engine)
@@ -205,8 +208,9 @@ def test_verify_plan_uses_the_published_count(wh, per, plan_per, ok):
 # ---- the run summary counts the risk alerts published, whatever the file's levels
 
 def test_the_summary_counts_the_published_risk_alerts(tmp_path, monkeypatch):
-    from ecredit import publish, report
-    from ecredit.warehouse import operator_score, risk_alert
+    from ecredit.warehouse import publish
+    from ecredit.outputs import report
+    from ecredit.warehouse.schema import operator_score, risk_alert
 
     for k in [k for k in os.environ if k.startswith("CREDIT_")]:
         monkeypatch.delenv(k)

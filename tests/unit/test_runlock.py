@@ -1,4 +1,4 @@
-"""The run lock and the warehouse lock (``ecredit/runlock.py``): acquire, contend, the timeout's
+"""The run lock and the warehouse lock (``ecredit/core/runlock.py``): acquire, contend, the timeout's
 sentence, dead holders, the writing tasks' hold with its heartbeat, and ``CREDIT_LOCK_TIMEOUT``."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import runlock, settings as settings_mod
+from ecredit.core import runlock
+from ecredit.core import settings as settings_mod
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,8 @@ def test_a_waiting_run_gets_the_lock_when_the_holder_releases_it(cfg):
     runlock.acquire(cfg, "manual__first", D, 0)
     code = textwrap.dedent(f"""
         import time
-        from ecredit import runlock, settings
+        from ecredit.core import runlock
+        from ecredit.core import settings
         cfg = settings.load({{"CREDIT_DATA_DIR": {str(cfg.lake_dir.parent)!r}}})
         time.sleep(2)
         assert runlock.release(cfg, "manual__first")
@@ -120,7 +122,8 @@ def test_runs_racing_for_a_free_lock_get_it_once(cfg):
     at = time.time() + 3
     code = textwrap.dedent(f"""
         import sys, time
-        from ecredit import runlock, settings
+        from ecredit.core import runlock
+        from ecredit.core import settings
         cfg = settings.load({{"CREDIT_DATA_DIR": {str(cfg.lake_dir.parent)!r}}})
         time.sleep(max(0, {at} - time.time()))
         try:
@@ -272,11 +275,12 @@ def test_a_task_that_lost_the_lock_fails(cfg, monkeypatch, heartbeat):
 # ---------------------------------------------------------------- the warehouse lock
 
 def test_the_embedded_warehouse_is_written_by_one_run_at_a_time(cfg):
-    from ecredit import warehouse as wh
+    from ecredit.warehouse import schema as wh
 
     code = textwrap.dedent(f"""
         import sys, time
-        from ecredit import runlock, warehouse
+        from ecredit.core import runlock
+        from ecredit.warehouse import schema as warehouse
         eng = warehouse.engine_for({cfg.warehouse_url!r})
         with runlock.writing_warehouse(eng, "manual__holder", "{D}", 0) as conn:
             conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
@@ -380,7 +384,7 @@ def test_two_runs_started_together_on_a_fresh_airflow_home_migrate_it_once(tmp_p
     at = time.time() + 4
     code = textwrap.dedent(f"""
         import time
-        from ecredit import airflow_support
+        from ecredit.airflow import support as airflow_support
         time.sleep(max(0, {at} - time.time()))
         airflow_support.prepare_airflow_env({str(tmp_path / 'airflow')!r})
         print("ok")

@@ -14,7 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ecredit import cli, ids, scan_pii, settings as settings_mod
+from ecredit.ops import cli
+from ecredit.core import ids
+from ecredit.ops import scan_pii
+from ecredit.core import settings as settings_mod
 from tests.helpers import write_delivery
 
 pytestmark = pytest.mark.unit
@@ -297,7 +300,7 @@ def test_spark_operator_keeps_the_pii_key_out_of_its_rendered_fields(airflow_hom
     from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
     from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
 
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     assert not should_hide_value_for_key("CREDIT_PII_KEY")  # why the key must stay out of the fields
     for k, v in {"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": KEY, "CREDIT_DRAW_SECRET": DRAW}.items():
@@ -355,7 +358,7 @@ def test_inspector_certificate_may_stay_where_the_sender_reads_it(landing):
 def test_tasks_register_the_secrets_with_airflows_masker(airflow_home, tmp_path, monkeypatch):
     from airflow.sdk._shared.secrets_masker import redact
 
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     key, draw, password = "masker-only-key-3b9d", "masker-only-draw-8e2f", "pw-unit-7c1e"  # new to this process
     for k, v in {"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": key, "CREDIT_DRAW_SECRET": draw,

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from ecredit import scoring
+from ecredit.scoring import score as scoring
 
 pytestmark = pytest.mark.unit
 D = dt.date(2026, 11, 15)
@@ -186,7 +186,7 @@ def test_conduct_clamps_at_zero_and_previous_class(run):
 
 
 def test_a_rules_file_change_moves_an_operator(run, default_rules, tmp_path):
-    from ecredit import rules as rules_mod
+    from ecredit.core import rules as rules_mod
 
     text = open(default_rules.path, encoding="utf-8").read().replace(
         "thresholds: {A: 850, B: 700, C: 550}", "thresholds: {A: 800, B: 700, C: 550}")

@@ -6,7 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ecredit import delivery, pipeline, settings
+from ecredit import pipeline
+from ecredit.ingest import gate as delivery
+from ecredit.core import settings
 
 pytestmark = pytest.mark.unit
 SH = ZoneInfo("Asia/Shanghai")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import settings
+from ecredit.core import settings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """An audit of the code's SQL: no statement is built by putting a value into its text. Every string
 that reads as SQL (a keyword in its literal parts) and is built with an f-string, ``str.format``,
 ``%`` or ``+`` may interpolate only the identifiers listed below, each one a name from the table
-registry (``ecredit/warehouse.py``) written between double quotes; values are bound parameters
+registry (``ecredit/warehouse/schema.py``) written between double quotes; values are bound parameters
 (SQLAlchemy Core, ``text(... :name)``, psycopg's COPY ``write_row`` or ``psycopg.sql``). Adding
 ``text(f"... {value}")`` anywhere in ``ecredit/``, ``jobs/``, ``dags/`` or ``docker/``
 fails this test."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ecredit import warehouse as wh
+from ecredit.warehouse import schema as wh
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,12 +23,12 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|T
 
 # (file, interpolated expression) -> why it is not a value
 ALLOWED = {
-    ("ecredit/publish.py", "name"): "STAGE_PREFIX + a registry table name, double-quoted",
-    ("ecredit/publish.py", "table.name"): "a registry table name, double-quoted",
-    ("ecredit/publish.py", "STAGE_PREFIX"): "a constant prefix of a double-quoted table name",
-    ("ecredit/publish.py", "cols"): "the registry table's column names, each double-quoted",
-    ("ecredit/publish.py", "col_list"): "the registry table's column names, each double-quoted",
-    ("ecredit/migrations.py", "marks"): "the driver's placeholders (? or %s); the ledger row's values are bound",
+    ("ecredit/warehouse/publish.py", "name"): "STAGE_PREFIX + a registry table name, double-quoted",
+    ("ecredit/warehouse/publish.py", "table.name"): "a registry table name, double-quoted",
+    ("ecredit/warehouse/publish.py", "STAGE_PREFIX"): "a constant prefix of a double-quoted table name",
+    ("ecredit/warehouse/publish.py", "cols"): "the registry table's column names, each double-quoted",
+    ("ecredit/warehouse/publish.py", "col_list"): "the registry table's column names, each double-quoted",
+    ("ecredit/warehouse/migrations.py", "marks"): "the driver's placeholders (? or %s); the ledger row's values are bound",
 }
 
 

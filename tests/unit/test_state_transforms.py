@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from ecredit import ingest, state
+from ecredit.ingest import load as ingest
+from ecredit.state import build as state
 
 pytestmark = pytest.mark.unit
 

@@ -6,12 +6,12 @@ pytestmark = pytest.mark.unit
 
 
 def test_suite_files_are_up_to_date():
-    from ecredit import expectations as ex
-    from ecredit.feeds import FEEDS
+    from ecredit.quality import expectations as ex
+    from ecredit.core.feeds import FEEDS
 
     for f in FEEDS:
         assert json.loads(ex.suite_path(f).read_text("utf-8")) == ex.suite_dict(f), (
-            f"{ex.suite_path(f)} is out of date: run `.venv/bin/python -m ecredit.expectations`")
+            f"{ex.suite_path(f)} is out of date: run `.venv/bin/python -m ecredit.quality.expectations`")
         suite = ex.load_suite(f)  # every custom expectation type is registered and kept
         assert len(suite.expectations) == len(ex.suite_dict(f)["expectations"])
 
@@ -20,7 +20,7 @@ def _validate_one(spark, expectation_cls, column, values, **kwargs):
     """One custom expectation on a one-column Spark DataFrame, through GX's own validation."""
     import great_expectations as gx
 
-    from ecredit import expectations as ex
+    from ecredit.quality import expectations as ex
 
     df = spark.createDataFrame([(v,) for v in values], f"{column} string")
     ctx = ex.context()
@@ -34,7 +34,7 @@ def _validate_one(spark, expectation_cls, column, values, **kwargs):
 
 
 def test_custom_uscc_expectation(spark):
-    from ecredit import expectations as ex
+    from ecredit.quality import expectations as ex
 
     # 91440300568520498A is valid (GB 32100 check character A); the same with a wrong check
     # character, a 17-character code and the letter I (not in the alphabet) are not; a null passes
@@ -45,7 +45,7 @@ def test_custom_uscc_expectation(spark):
 
 
 def test_custom_id_no_expectation(spark):
-    from ecredit import expectations as ex
+    from ecredit.quality import expectations as ex
 
     # 11010519491231002X is the GB 11643 example (check character X); a wrong check character, a
     # 30 February birth date, and a birth date after the as_of date fail

@@ -23,10 +23,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit import checks, delivery, failpoints, parse
-from ecredit.files import write_json_atomic
-from ecredit.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
-from ecredit.settings import Settings
+from ecredit.core import checks
+from ecredit.ingest import gate as delivery
+from ecredit.core import failpoints
+from ecredit.ingest import parse
+from ecredit.core.files import write_json_atomic
+from ecredit.core.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
+from ecredit.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +303,7 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
 
 
 def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
-    from ecredit import expectations
+    from ecredit.quality import expectations
 
     # The parsed rows are cached once; the keys that repeat in a file are found on four narrow
     # columns and broadcast back (a window over the wide row shuffled 3.5 GB at 1M operators).

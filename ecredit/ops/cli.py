@@ -56,15 +56,15 @@ def cmd_generate(args) -> int:
 
 
 def _check_settings(warehouse: bool = False) -> int | None:
-    from ecredit import settings
+    from ecredit.core import settings
 
-    from ecredit import rules
+    from ecredit.core import rules
 
     try:
         cfg = settings.load(check_landing=True)
         rules.load(cfg.rules_path)  # the whole rules file (RulesError is a SettingError)
         if warehouse:  # reachable and migrated, before any task starts
-            from ecredit import publish
+            from ecredit.warehouse import publish
 
             publish.connect(cfg).dispose()
     except settings.SettingError as e:
@@ -77,7 +77,7 @@ def cmd_run(args) -> int:
     bad = _check_settings(warehouse=True)
     if bad:
         return bad
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     airflow_support.prepare_airflow_env()
     ok = airflow_support.run_dag_for_date(args.date.isoformat())
@@ -92,7 +92,7 @@ def cmd_backfill(args) -> int:
     bad = _check_settings(warehouse=True)
     if bad:
         return bad
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     airflow_support.prepare_airflow_env()
     ok = airflow_support.backfill(args.from_date, args.to_date)
@@ -104,7 +104,7 @@ def cmd_ui(args) -> int:
     bad = _check_settings()
     if bad:
         return bad
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     airflow_support.prepare_airflow_env()
     return airflow_support.start_ui(port=args.port)
@@ -125,7 +125,7 @@ def cmd_demo(args) -> int:
     t0 = time.time()
     _progress(f"demo: generating {args.operators} operators' deliveries for {', '.join(map(str, args.dates))}")
     generate(data / "landing", args.operators, args.dates, args.seed, args.dirty_rate, progress=_progress)
-    from ecredit import airflow_support
+    from ecredit.airflow import support as airflow_support
 
     airflow_support.prepare_airflow_env()
     for d in args.dates:
@@ -133,7 +133,8 @@ def cmd_demo(args) -> int:
         if not airflow_support.run_dag_for_date(d.isoformat()):
             print(f"demo: the run of {d} FAILED; see the task logs above", file=sys.stderr)
             return 1
-    from ecredit import report, settings as settings_mod
+    from ecredit.outputs import report
+    from ecredit.core import settings as settings_mod
 
     print(report.summary(args.dates[-1]))
     print(f"run report: {report.report_path(settings_mod.load(), args.dates[-1]).as_uri()}")
@@ -142,7 +143,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_verify_plan(args) -> int:
-    from ecredit import draw, settings
+    from ecredit.scoring import draw
+    from ecredit.core import settings
 
     try:
         return draw.main_verify(args.date.isoformat(), settings.load().warehouse_url, args.version)
@@ -152,7 +154,9 @@ def cmd_verify_plan(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from ecredit import migrations, settings, warehouse
+    from ecredit.warehouse import migrations
+    from ecredit.core import settings
+    from ecredit.warehouse import schema as warehouse
 
     try:
         url = args.url or settings.load().warehouse_url
@@ -173,7 +177,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_scan_pii(args) -> int:
-    from ecredit import scan_pii
+    from ecredit.ops import scan_pii
 
     return scan_pii.run(args.data_dir, args.also)
 

@@ -17,8 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
-from ecredit import ids
-from ecredit.feeds import (
+from ecredit.core import ids
+from ecredit.core.feeds import (
     DATE, DATE_FORMATS, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, PII, RETIRED_DISTRICTS, SCORE,
     TIMESTAMP, USCC, Feed,
 )

@@ -6,9 +6,9 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from ecredit import settings as settings_mod
-from ecredit import warehouse as wh
-from ecredit.publish import connect
+from ecredit.core import settings as settings_mod
+from ecredit.warehouse import schema as wh
+from ecredit.warehouse.publish import connect
 
 
 def summary(run_date: dt.date) -> str:
@@ -105,8 +105,8 @@ def html_report(run_date: dt.date):
     import os
     from html import escape
 
-    from ecredit.expectations import docs_dir
-    from ecredit.feeds import DEPARTMENTS
+    from ecredit.quality.expectations import docs_dir
+    from ecredit.core.feeds import DEPARTMENTS
 
     cfg = settings_mod.load()
     eng = connect(cfg)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_PII_KEY = "ecredit-demo-pii-key-not-for-production"
 DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"
 DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
@@ -166,6 +166,6 @@ def check_lake_key(lake: Path, pii_key: str) -> None:
     if have is not None:
         raise SettingError(f"CREDIT_PII_KEY is not the key that pseudonymised the parsed rows in {parsed} "
                            "(see SECURITY.md, rotating the PII key: remove that folder, then backfill).")
-    from ecredit.files import write_json_atomic
+    from ecredit.core.files import write_json_atomic
 
     write_json_atomic(mark, {"fingerprint": want})

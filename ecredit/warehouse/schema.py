@@ -14,7 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from ecredit.settings import SettingError
+from ecredit.core.settings import SettingError
 
 metadata = MetaData()
 
@@ -333,7 +333,7 @@ def ddl(dialect_name: str) -> str:
     dialect = {"postgresql": postgresql.dialect(), "sqlite": sqlite.dialect()}[dialect_name]
     from sqlalchemy.schema import SetColumnComment, SetTableComment
 
-    out = [f"-- Generated from ecredit/warehouse.py by `python -m ecredit.warehouse {dialect_name}`.\n"]
+    out = [f"-- Generated from ecredit/warehouse/schema.py by `python -m ecredit.warehouse.schema {dialect_name}`.\n"]
     for table in metadata.sorted_tables:
         out.append(str(CreateTable(table).compile(dialect=dialect)).strip() + ";\n")
         for index in sorted(table.indexes, key=lambda i: i.name or ""):

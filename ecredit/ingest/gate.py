@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Optional
 from zoneinfo import ZoneInfo
 
-from ecredit import checks, feeds as feeds_mod
-from ecredit.files import write_json_atomic
-from ecredit import parse
-from ecredit.settings import Settings
+from ecredit.core import checks
+from ecredit.core import feeds as feeds_mod
+from ecredit.core.files import write_json_atomic
+from ecredit.ingest import parse
+from ecredit.core.settings import Settings
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")

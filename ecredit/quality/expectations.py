@@ -2,9 +2,9 @@
 
 Each custom expectation is written with GX's own extension mechanism (a ``ColumnMapExpectation``
 and its ``ColumnMapMetricProvider``). Its Spark condition is a vectorised UDF that calls
-``ecredit.checks.value_ok`` — the same pure function the row split evaluates — so the suite and
+``ecredit.core.checks.value_ok`` — the same pure function the row split evaluates — so the suite and
 the quarantine cannot disagree on a rule. The suites themselves are derived from
-``checks.rules_for`` and kept as JSON under ``expectations/`` (``python -m ecredit.expectations``
+``checks.rules_for`` and kept as JSON under ``expectations/`` (``python -m ecredit.quality.expectations``
 writes them; a test fails when they are out of date).
 
 Importing this module registers the custom expectations; it must happen before a suite holding
@@ -29,9 +29,9 @@ from great_expectations.execution_engine import PandasExecutionEngine, SparkDFEx
 from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
 
-from ecredit import checks  # noqa: E402
-from ecredit.feeds import FEEDS, Feed  # noqa: E402
-from ecredit.settings import PROJECT_ROOT  # noqa: E402
+from ecredit.core import checks  # noqa: E402
+from ecredit.core.feeds import FEEDS, Feed  # noqa: E402
+from ecredit.core.settings import PROJECT_ROOT  # noqa: E402
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 DELIVERY_DATE_PARAM = {"$PARAMETER": "delivery_date"}
@@ -149,7 +149,7 @@ def suite_dict(feed: Feed) -> dict:
     its reason code in ``meta``, and the row count (MALFORMED: rows set aside before GX ran)."""
     return {
         "name": feed.feed_id,
-        "meta": {"feed": feed.feed_id, "source": "ecredit/checks.py rules_for; quality.md"},
+        "meta": {"feed": feed.feed_id, "source": "ecredit/core/checks.py rules_for; quality.md"},
         "expectations": [{"type": r.expectation, "kwargs": _kwargs(r), "meta": {"reason_code": r.code}}
                          for r in checks.rules_for(feed)]
         + [{"type": ROW_COUNT, "kwargs": {"value": ROWS_IN_PARAM}, "meta": {"reason_code": checks.MALFORMED},
@@ -168,7 +168,7 @@ def load_suite(feed: Feed) -> gx.ExpectationSuite:
     suite = gx.ExpectationSuite(**data)
     if len(suite.expectations) != len(data["expectations"]):
         raise RuntimeError(f"{suite_path(feed)}: GX dropped expectations it does not know; "
-                           "import ecredit.expectations before loading a suite")
+                           "import ecredit.quality.expectations before loading a suite")
     return suite
 
 
@@ -200,7 +200,7 @@ def file_frame(rows, feed: Feed, info: dict):
     the computed ``_duplicate_not_last``. The ID numbers in it stay in memory: only counts leave."""
     from pyspark.sql import functions as F
 
-    from ecredit import ingest
+    from ecredit.ingest import load as ingest
 
     columns = sorted({r.column for r in checks.rules_for(feed)} - {checks.DUPLICATE_NOT_LAST})
     # one task for a small file (each GX metric is a Spark job: tasks cost more than rows there);
@@ -315,7 +315,7 @@ def validate_files(settings, rows, files: list[dict]) -> dict:
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from ecredit.feeds import feed as feed_by_name
+    from ecredit.core.feeds import feed as feed_by_name
 
     log = logging.getLogger(__name__)
     # GX fills some registries lazily: the contexts are made, and the first file validated, in
@@ -373,8 +373,9 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
         ValidationResultIdentifier,
     )
 
-    from ecredit import delivery, ingest
-    from ecredit.feeds import DEPARTMENTS, feed as feed_by_name
+    from ecredit.ingest import gate as delivery
+    from ecredit.ingest import load as ingest
+    from ecredit.core.feeds import DEPARTMENTS, feed as feed_by_name
 
     site = docs_dir(settings, run_date)
     if site.exists():

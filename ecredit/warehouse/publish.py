@@ -14,11 +14,18 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, i
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from ecredit import delivery, failpoints, ingest, parse, rules as rules_mod, runlock, state, validation
-from ecredit import warehouse as wh
-from ecredit.files import write_json_atomic
-from ecredit.feeds import DEPARTMENTS, feeds_of
-from ecredit.settings import SettingError, Settings
+from ecredit.ingest import gate as delivery
+from ecredit.core import failpoints
+from ecredit.ingest import load as ingest
+from ecredit.ingest import parse
+from ecredit.core import rules as rules_mod
+from ecredit.core import runlock
+from ecredit.state import build as state
+from ecredit.quality import verdict as validation
+from ecredit.warehouse import schema as wh
+from ecredit.core.files import write_json_atomic
+from ecredit.core.feeds import DEPARTMENTS, feeds_of
+from ecredit.core.settings import SettingError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +34,7 @@ def connect(settings: Settings) -> Engine:
     """The warehouse engine, its schema up to date: pending migrations are applied when the
     URL's role may (always on the embedded default); otherwise, as for an unreachable server,
     a SettingError names the setting."""
-    from ecredit import migrations
+    from ecredit.warehouse import migrations
 
     url = settings.warehouse_url
     if url.startswith("sqlite:///"):

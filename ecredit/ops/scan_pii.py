@@ -64,8 +64,10 @@ from pathlib import Path
 from typing import Iterable, Iterator
 from urllib.parse import unquote
 
-from ecredit import feeds, ids, parse
-from ecredit.settings import PROJECT_ROOT, Settings
+from ecredit.core import feeds
+from ecredit.core import ids
+from ecredit.ingest import parse
+from ecredit.core.settings import PROJECT_ROOT, Settings
 
 MIN_SECRET_LEN = 8
 MAX_TEXT_FILE = 512 * 1024 * 1024  # larger files are read in pieces
@@ -228,7 +230,7 @@ def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
                     registry_names.add(v)
                 legit_runs.update(_CJK.findall(v))
     # the rules file's labels and the package's own strings reach reports and messages too
-    for p in [settings.rules_path, *sorted((PROJECT_ROOT / "ecredit").glob("*.py"))]:
+    for p in [settings.rules_path, *sorted((PROJECT_ROOT / "ecredit").rglob("*.py"))]:
         if p.is_file():
             legit_runs.update(_CJK.findall(p.read_text("utf-8", errors="replace")))
     lengths = {len(c) for c in candidates if len(c) >= 3}
@@ -498,7 +500,7 @@ def scan(settings: Settings, *, env: dict | None = None, extra: Iterable[Path] =
 
 def run(data_dir: str | None = None, also: Iterable[str] = ()) -> int:
     """``ecredit scan-pii``: exit 0 when nothing is found, 1 on any hit, 2 for a wrong setting."""
-    from ecredit import settings as settings_mod
+    from ecredit.core import settings as settings_mod
 
     env = dict(os.environ)
     if data_dir:

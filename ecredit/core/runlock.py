@@ -46,8 +46,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ecredit.files import write_json_atomic
-from ecredit.settings import Settings
+from ecredit.core.files import write_json_atomic
+from ecredit.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

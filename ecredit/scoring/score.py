@@ -18,7 +18,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit.rules import SEVERITIES, Rules
+from ecredit.core.rules import SEVERITIES, Rules
 
 CLASSES = ("A", "B", "C", "D")  # best to worst
 EXACT = T.DecimalType(38, 10)

@@ -19,11 +19,11 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit import ingest
-from ecredit.files import write_json_atomic
-from ecredit.feeds import CREDIT, FEEDS
-from ecredit.rules import SEVERITIES, Rules, to_decimal
-from ecredit.settings import Settings
+from ecredit.ingest import load as ingest
+from ecredit.core.files import write_json_atomic
+from ecredit.core.feeds import CREDIT, FEEDS
+from ecredit.core.rules import SEVERITIES, Rules, to_decimal
+from ecredit.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ RECORD_COLUMNS = ["record_key", "operator_key", "dept", "feed_id", "record_type"
 
 def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> DataFrame:
     """The loaded (not quarantined) rows of every applied delivery dated <= D."""
-    from ecredit import validation
+    from ecredit.quality import verdict as validation
 
     files = validation.applied_files(settings, rules, run_date)
     paths = [str(ingest.partition_path(settings, f)) for f in files]
@@ -367,7 +367,7 @@ def published(settings: Settings):
     """A connection to the warehouse, for reading what was published: the previous run date's
     rows and the draw commitments come from there (warehouse.md), never from lake markers that a
     kill after publish's commit can leave unwritten."""
-    from ecredit import publish
+    from ecredit.warehouse import publish
 
     eng = publish.connect(settings)
     try:
@@ -393,7 +393,7 @@ def published_frame(spark: SparkSession, conn, table: str, run_date: dt.date, co
     import pyarrow as pa
     from sqlalchemy import select
 
-    from ecredit import warehouse as wh
+    from ecredit.warehouse import schema as wh
 
     t = wh.metadata.tables[table]
     schema = pa.schema([(c, _arrow_type(t.c[c])) for c in columns])
@@ -409,7 +409,7 @@ def previous_state(spark: SparkSession, conn, run_date: dt.date) -> tuple[dt.dat
     """(P, P's final classes, P's serious-dishonesty list) for P the latest run date before D that
     was published (``publish.previous_published_date``), from its published rows; Nones when no
     earlier date was published."""
-    from ecredit import publish
+    from ecredit.warehouse import publish
 
     prev = publish.previous_published_date(conn, run_date)
     if prev is None:
@@ -423,7 +423,7 @@ def published_commitment(conn, draw_date: dt.date) -> dict | None:
     (``salt_sha256``, ``published_run_date``), or None."""
     from sqlalchemy import select
 
-    from ecredit import warehouse as wh
+    from ecredit.warehouse import schema as wh
 
     t = wh.draw_commitment
     row = conn.execute(select(t.c.salt_sha256, t.c.published_run_date)
@@ -446,12 +446,12 @@ COMMITMENT_SCHEMA = "draw_date date, salt_sha256 string, published_run_date date
 def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date,
                     scores: DataFrame, roster: DataFrame, committed: dict | None,
                     listed: DataFrame | None = None) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
-    """scoring.md §5 on the driver (``ecredit.draw``): the commitment to the next draw date, and on
+    """scoring.md §5 on the driver (``ecredit.scoring.draw``): the commitment to the next draw date, and on
     a draw date whose salt (from CREDIT_DRAW_SECRET) is the one ``committed`` to by an earlier
     run (``published_commitment``), the plan and the revealed draw; with warnings. No commitment,
     or one the secret does not give: no plan, and a warning saying why. An operator of ``listed``
     (the serious-dishonesty list of D) is inspected on site whatever its class (lifecycle.md §3)."""
-    from ecredit import draw
+    from ecredit.scoring import draw
 
     schedule, ratios, onsite = draw.parameters(rules)
     warnings: list[str] = []
@@ -513,7 +513,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
             shas = set(re.findall(r"file_sha=([0-9a-f]{64})", text)) if any(k in text for k in _DAMAGED_READ) else set()
             if not shas:
                 raise
-            from ecredit import validation
+            from ecredit.quality import verdict as validation
 
             damaged = [f for f in validation.applied_files(settings, rules, run_date) if f["sha256"] in shas]
             if not damaged:
@@ -527,7 +527,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
 
 
 def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
-    from ecredit import scoring
+    from ecredit.scoring import score as scoring
 
     # the published past first (an unreachable warehouse stops the build before any work): the
     # previous run date's rows and the commitment to D's draw

@@ -14,10 +14,12 @@ import datetime as dt
 import statistics
 from decimal import Decimal
 
-from ecredit import checks as checks_mod, delivery, ingest
-from ecredit.feeds import DEPARTMENTS
-from ecredit.rules import Rules
-from ecredit.settings import Settings
+from ecredit.core import checks as checks_mod
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.core.feeds import DEPARTMENTS
+from ecredit.core.rules import Rules
+from ecredit.core.settings import Settings
 
 APPLIED = "applied"
 

@@ -21,7 +21,7 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from ecredit.warehouse import (
+from ecredit.warehouse.schema import (
     draw_commitment, inspection_draw, inspection_draw_input, inspection_plan, inspector, operator_score,
     serious_dishonest_list,
 )
@@ -260,7 +260,7 @@ def main_verify(date_str: str, warehouse_url: str, version: int | None = None) -
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ecredit.warehouse import engine_for
+    from ecredit.warehouse.schema import engine_for
 
     d = dt.date.fromisoformat(date_str)
     engine = engine_for(warehouse_url)

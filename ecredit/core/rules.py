@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 import yaml
 
-from ecredit.feeds import CREDIT, DEPARTMENTS, FEEDS, PENALTY_CATEGORIES, REGISTRATION_STATUSES
-from ecredit.settings import SettingError
+from ecredit.core.feeds import CREDIT, DEPARTMENTS, FEEDS, PENALTY_CATEGORIES, REGISTRATION_STATUSES
+from ecredit.core.settings import SettingError
 
 #: The severity scale of a credit record (scoring.md §1: 1 minor, 2 general, 3 serious, 4 very
 #: serious). It is the model's, not a rule: a bump never goes past the top ("max 4").

@@ -19,9 +19,13 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
-from ecredit import delivery, ingest, rules as rules_mod, state, validation
-from ecredit.feeds import DEPARTMENTS
-from ecredit.settings import Settings
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.core import rules as rules_mod
+from ecredit.state import build as state
+from ecredit.quality import verdict as validation
+from ecredit.core.feeds import DEPARTMENTS
+from ecredit.core.settings import Settings
 
 # What a spreadsheet may run as a formula (OWASP "CSV injection"): = + - @ and a leading tab or
 # CR, and the full-width forms a CJK input method types.

@@ -32,8 +32,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecredit import feeds
-from ecredit import settings as settings_mod
+from ecredit.core import feeds
+from ecredit.core import settings as settings_mod
 
 if TYPE_CHECKING:  # pragma: no cover
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator as _SparkOp
@@ -79,7 +79,7 @@ def prepare_airflow_env(airflow_home: str | os.PathLike | None = None, *,
                         migrate: bool = True) -> Path:
     """Set the project's Airflow configuration in ``os.environ`` and migrate the metadata DB once.
 
-    Call it **before** anything imports ``airflow`` in this process (``ecredit.cli`` does, first thing).
+    Call it **before** anything imports ``airflow`` in this process (``ecredit.ops.cli`` does, first thing).
     Values the user already set in the environment win; explicit arguments win over both (tests pass a
     temporary ``airflow_home``). Sets ``AIRFLOW_HOME`` (default ``<repo>/.airflow``), the DAGs folder
     (default ``<repo>/dags``), no example DAGs, ``PARALLELISM=4`` (the 2-core machine), a SQLite metadata
@@ -276,7 +276,7 @@ def _build_operator_class():
             ``resolve_run_date``.
         :param extra_args: further application arguments after ``--date D``.
         :param run_lock: the job writes the lake: it runs under its DAG run's lock
-            (``ecredit.runlock.holding``; the DAG's ``take_lock`` took it).
+            (``ecredit.core.runlock.holding``; the DAG's ``take_lock`` took it).
 
         At execute time (in the task process): the connection ``ecredit_spark`` is written into the
         environment from ``SPARK_MASTER`` (so the hook never defaults to yarn), the venv's
@@ -316,7 +316,7 @@ def _build_operator_class():
             done = {"job": Path(str(self.application)).name, "run_date": args[args.index("--date") + 1] if "--date" in args else None}
             if not self.run_lock:
                 return self._submit(context, s, args, done)
-            from ecredit import runlock
+            from ecredit.core import runlock
 
             try:
                 with runlock.holding(s, str(context["run_id"]), done["run_date"], self.task_id):
@@ -398,7 +398,8 @@ def take_run_lock(context) -> None:
     ``CREDIT_LOCK_TIMEOUT``, fails the task without a retry with one sentence naming that run."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from ecredit import pipeline, runlock
+    from ecredit import pipeline
+    from ecredit.core import runlock
 
     got = context["ti"].xcom_pull(task_ids=RESOLVE_TASK_ID)
     run_date = got.get("run_date") if isinstance(got, dict) else None
@@ -423,9 +424,10 @@ def release_run_lock(context) -> bool:
 @contextmanager
 def writing_stage(context, run_date: str | None):
     """A task that writes the lake, the warehouse or the outbox: ``setting_errors_fail_fast``, and
-    the work runs under its DAG run's lock (``ecredit.runlock.holding``); a lock held by another
+    the work runs under its DAG run's lock (``ecredit.core.runlock.holding``); a lock held by another
     run fails the task at once, without a retry, with the sentence naming that run."""
-    from ecredit import pipeline, runlock
+    from ecredit import pipeline
+    from ecredit.core import runlock
 
     ti = context.get("ti")
     with setting_errors_fail_fast():
@@ -527,7 +529,7 @@ def run_dag(run_date: str | None, dag_id: str = DAG_ID, dags_folder: str | os.Pa
         conf = {"run_date": run_date} if run_date is not None else None
         print(f"== {dag_id}: run_date={run_date or '(scheduled)'} (logical date {when.isoformat()})", flush=True)
         started = time.monotonic()
-        from ecredit import runlock
+        from ecredit.core import runlock
 
         with runlock.in_process_runner():  # a run lock this process leaves between tasks names it
             dr = dag.test(logical_date=when, run_after=now, run_conf=conf)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import BinaryIO, Iterator, Optional
 
-from ecredit.feeds import Feed
+from ecredit.core.feeds import Feed
 
 MALFORMED = "MALFORMED"
 BOM_UTF8 = b"\xef\xbb\xbf"
