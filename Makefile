@@ -19,7 +19,7 @@ DEMO_OPERATORS ?= 2000
 DEMO_DATES ?= 2026-11-01,2026-11-02,2026-11-03
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-unit test-integration bench lock clean generated python
+.PHONY: venv demo test test-fast test-unit test-integration bench lock clean generated python
 
 venv: $(STAMP)
 
@@ -44,11 +44,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# One tier: the folder is the tier (tests/fast, tests/unit, tests/integration).
+test-fast: $(STAMP)
+	$(PY) -m pytest tests/fast $(PYTEST_ARGS)
+
 test-unit: $(STAMP)
-	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: $(STAMP)
-	$(PY) -m pytest -m "integration or postgres" $(PYTEST_ARGS)
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 # The pipeline at SCALE operators (history date + one daily increment), stage by stage, beside the
 # DuckDB baseline of the scoring (bench/, BENCHMARKS.md); PostgreSQL on 127.0.0.1:5432 (database

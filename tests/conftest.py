@@ -18,6 +18,19 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 from tests.ci_strict import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
 
 
+# The tier of a test is its folder: tests/fast (no JVM, Airflow or database), tests/unit (pure
+# functions and Spark transforms on a local session, SQLite), tests/integration (DAG runs, PostgreSQL,
+# the browser, the cluster). The folder gives the marker, so `-m fast|unit|integration` still selects.
+TIERS = ("fast", "unit", "integration")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts[0] in TIERS:
+            item.add_marker(parts[0])
+
+
 @pytest.fixture(scope="session")
 def spark():
     from ecredit.spark import get_session

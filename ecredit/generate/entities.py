@@ -100,6 +100,30 @@ class Entity:
         "district", "dabbr", "dname", "platform", "platforms", "url", "status", "shown", "verified",
         "est", "risk", "quality", "volume", "customs_code",
     )
+    orphan: bool
+    idx: int
+    tag: str
+    serial_base: int
+    stype: str  # 企业 / 个体工商户 / 自然人
+    np: bool  # a natural person (自然人)
+    uscc: Optional[str]
+    idno: str
+    name: str
+    person: str  # a person's name (personal data: never published)
+    district: str
+    dabbr: str
+    dname: str
+    platform: str
+    platforms: tuple[str, ...]
+    url: Optional[str]
+    status: Optional[str]
+    shown: Optional[str]
+    verified: Optional[int]  # date ordinals
+    est: int
+    risk: float
+    quality: float
+    volume: int
+    customs_code: Optional[str]
 
     def operator_row(self, iso) -> list:
         """The operators.csv row (nulls as None), columns in feeds.py order."""

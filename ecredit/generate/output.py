@@ -18,6 +18,8 @@ import hashlib
 import json
 from pathlib import Path
 from random import Random
+from typing import Any, Callable
+
 from ecredit.core import ids
 from ecredit.core.feeds import (
     DATE, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, RETIRED_DISTRICTS, SCORE, TIMESTAMP, USCC,
@@ -40,7 +42,7 @@ FULL_WIDTH = str.maketrans("0123456789ABCDEFGHJKLMNPQRTUWXY",
                            "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ")
 
 # Per department: CSV line terminator and quoting; JSON line terminator, ensure_ascii, separators.
-CSV_STYLE = {
+CSV_STYLE: dict[str, tuple[str, Any]] = {  # (line terminator, csv quoting)
     "amr": ("\r\n", csv.QUOTE_MINIMAL),
     "cac": ("\n", csv.QUOTE_ALL),
     "commerce": ("\n", csv.QUOTE_MINIMAL),
@@ -158,7 +160,7 @@ class FeedOut:
             self.writer = csv.writer(self, lineterminator=self.lt, quoting=quoting)
             self._writerow = self.writer.writerow
             self._writerow(meta.sources)
-            self.emit = self._emit_csv
+            self.emit: Callable[[Any], None] = self._emit_csv
         else:
             self.lt, ascii_, seps = JSON_STYLE.get(feed.dept, ("\n", False, (", ", ": ")))
             enc = json.JSONEncoder(ensure_ascii=ascii_, separators=seps)
@@ -239,9 +241,9 @@ class FeedOut:
             c = int(self.rnd() * len(row))
             row[c] = (" " if x < 0.3 else "  ") + row[c] + (" " if x > 0.15 else "")
             return
-        for c in (m.ucol, m.icol):
-            if c is not None and len(row[c]) == 18:
-                row[c] = self._ident_variant(row[c])
+        for col in (m.ucol, m.icol):
+            if col is not None and len(row[col]) == 18:
+                row[col] = self._ident_variant(row[col])
                 return
 
     def _style_json(self, obj: dict) -> None:

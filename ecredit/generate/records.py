@@ -8,6 +8,7 @@ Builders return rows with ``None`` for a null; ``FeedOut`` decides how a null is
 from __future__ import annotations
 
 from random import Random
+from typing import Any, Optional
 
 from ecredit.core.feeds import FEEDS
 
@@ -116,6 +117,7 @@ def b_complaint(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     u, i = ids_for_record(e, r)
     phone = f"1{'3456789'[int(rnd() * 7)]}{r.randrange(10 ** 9):09d}"
     x = rnd()
+    st: Optional[str]
     if D - ev < 30:
         st = "办理中" if x < 0.5 else "已办结"
     else:
@@ -172,8 +174,8 @@ def b_eval(e: Entity, r: Random, platform: str, mi: int) -> list:
     q = e.quality * 10.0
     row = [platform, u, i, MONTH[mi]]
     for _ in range(4):
-        x = int(q + (rnd() - 0.5) * 80.0)
-        row.append(SCORES[0 if x < 0 else (1000 if x > 1000 else x)])
+        v = int(q + (rnd() - 0.5) * 80.0)
+        row.append(SCORES[0 if v < 0 else (1000 if v > 1000 else v)])
     c = 0 if rnd() < 0.03 else int(e.volume * (0.3 + 1.4 * rnd()))
     x = rnd()
     deleted = "0" if x < 0.86 else (None if x < 0.97 else str(1 + int(rnd() * 20)))
@@ -241,6 +243,7 @@ def b_cviol(e: Entity, r: Random, serial: int, ev: int, D: int) -> dict:
     rnd = r.random
     yuan = int(r.lognormvariate(9.5, 1.5)) + 100
     x = rnd()
+    amount: int | float | str | None
     if x < 0.5:
         amount = yuan
     elif x < 0.75:
@@ -283,7 +286,7 @@ def history_bundle(seed: int, D: int, e: Entity) -> list:
     act = span / 1095.0
     rk = e.risk * act
     sb = e.serial_base
-    out = []
+    out: list[tuple[str, Any, int]] = []
     ap = out.append
 
     def n_of(rate: float) -> int:

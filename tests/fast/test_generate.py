@@ -1,7 +1,7 @@
 """The delivery generator: layout, manifests, encodings, headers, formats, validity of clean rows
 (checked here with ids.py and feeds.py's own lists, independently of the pipeline's parser),
-natural persons and orphans, updates on later dates, dirty rows per reason code, determinism and
-streaming memory."""
+natural persons and orphans, updates on later dates, dirty rows per reason code, determinism (its
+streaming memory: tests/unit/test_generate_memory.py, slower)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import re
-import tracemalloc
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from ecredit.generate import generate
 from ecredit.generate import pools
 from ecredit.core.checks import REASON_CODES
 
-pytestmark = pytest.mark.unit
 
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 5)]
 N = 1500
@@ -531,16 +529,3 @@ def test_bad_arguments(tmp_path):
         generate(tmp_path, 10, [DATES[1], DATES[0]], 1, progress=_quiet)
     with pytest.raises(ValueError):
         generate(tmp_path, 10, [], 1, progress=_quiet)
-
-
-def test_memory_does_not_grow_with_operators(tmp_path):
-    def peak(n: int) -> int:
-        tracemalloc.start()
-        try:
-            generate(tmp_path / str(n), n, DATES[:2], 3, progress=_quiet)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-
-    small, large = peak(1_000), peak(10_000)
-    assert large < 2.5 * small, (small, large)

@@ -4,7 +4,6 @@ import pytest
 
 from ecredit.core import ids
 
-pytestmark = pytest.mark.unit
 
 VALID_USCC = ["91110000600037341L", "91440300568520498A", "92340602MA2PBMEM24"]
 

@@ -12,11 +12,9 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
 
 from ecredit.warehouse import schema as wh
 
-pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = ("ecredit", "jobs", "dags", "docker")  # bench/: a DuckDB benchmark harness, not the pipeline
 SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|TRUNCATE|GRANT|REVOKE|WHERE|VALUES)\b")

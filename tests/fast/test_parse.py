@@ -11,7 +11,6 @@ from ecredit.core import checks
 from ecredit.ingest import parse
 from ecredit.core.feeds import feed
 
-pytestmark = pytest.mark.unit
 
 D = dt.date(2026, 11, 1)
 SPOT = feed("amr", "spot_checks.csv")

@@ -11,7 +11,6 @@ from ecredit.ingest import parse
 from ecredit.core.feeds import FEEDS
 from tests.expected import read_rows
 
-pytestmark = pytest.mark.unit
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
 
 

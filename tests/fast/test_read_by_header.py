@@ -18,7 +18,6 @@ from ecredit.ingest import load as ingest
 from ecredit.core.feeds import FEEDS, ID_NO, PII
 from tests import header_cases as hc
 
-pytestmark = pytest.mark.unit
 CSV_FEEDS = [f for f in FEEDS if f.fmt == "csv"]
 JSON_FEEDS = [f for f in FEEDS if f.fmt == "jsonl"]
 LAYOUTS = [("ordered", False), ("reversed", False), ("rotated", False), ("ordered", True), ("reversed", True)]

@@ -18,7 +18,6 @@ pytest.importorskip("duckdb")
 
 from bench import baseline, run  # noqa: E402
 
-pytestmark = pytest.mark.unit
 D = dt.date(2026, 11, 15)
 
 

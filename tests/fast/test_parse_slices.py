@@ -15,7 +15,6 @@ import pytest
 from ecredit.ingest import parse
 from ecredit.core.feeds import FEEDS, feed as feed_by_name
 
-pytestmark = pytest.mark.unit
 
 CSV_FEED = next(f for f in FEEDS if f.fmt != "jsonl" and f.encoding == "utf-8")
 GBK_FEED = next(f for f in FEEDS if f.fmt != "jsonl" and f.encoding == "gb18030")

@@ -16,7 +16,6 @@ from ecredit.ingest import gate as delivery
 from ecredit.ingest import load as ingest
 from ecredit.core.feeds import feed as feed_by_name
 
-pytestmark = pytest.mark.unit
 
 
 def _files(landing: Path) -> list[dict]:

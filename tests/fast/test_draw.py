@@ -18,7 +18,6 @@ from ecredit.warehouse.schema import (
     draw_commitment, inspection_draw, inspection_plan, inspector, metadata, operator_score,
 )
 
-pytestmark = pytest.mark.unit
 # scoring.md §5 defaults, written out here (the pipeline reads them from the rules file)
 RATIOS = {"A": "0.03", "B": "0.10", "C": "0.30", "D": "0.80"}
 ONSITE = {"A": False, "B": False, "C": False, "D": True}

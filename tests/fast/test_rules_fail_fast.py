@@ -14,7 +14,6 @@ from ecredit.ops import cli
 from ecredit.core import settings
 from ecredit.core.settings import DEFAULT_RULES
 
-pytestmark = pytest.mark.unit
 
 DEFAULT_TEXT = open(DEFAULT_RULES, encoding="utf-8").read()
 

@@ -10,7 +10,6 @@ from ecredit import pipeline
 from ecredit.ingest import gate as delivery
 from ecredit.core import settings
 
-pytestmark = pytest.mark.unit
 SH = ZoneInfo("Asia/Shanghai")
 
 

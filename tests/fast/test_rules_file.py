@@ -12,7 +12,6 @@ import yaml
 from ecredit.core import rules as rules_mod
 from ecredit.core.settings import DEFAULT_RULES, SettingError
 
-pytestmark = pytest.mark.unit
 
 
 def write(tmp_path, data) -> str:
