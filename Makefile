@@ -19,7 +19,7 @@ DEMO_OPERATORS ?= 2000
 DEMO_DATES ?= 2026-11-01,2026-11-02,2026-11-03
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-unit test-integration bench lock clean generated python
+.PHONY: venv demo lint test test-fast test-unit test-integration bench lock clean generated python
 
 venv: $(STAMP)
 
@@ -41,8 +41,14 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/ecredit demo --data-dir $(DEMO_DIR) --operators $(DEMO_OPERATORS) --dates $(DEMO_DATES)
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs it first.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # One tier: the folder is the tier (tests/fast, tests/unit, tests/integration).
 test-fast: $(STAMP)
