@@ -105,7 +105,8 @@ def parse_decimal(value: str) -> Optional[Decimal]:
     except (InvalidOperation, ValueError):
         return None
     # finite, and at most MAX_FRACTION digits after the point ("1e-999999999" would print a billion)
-    return d if d.is_finite() and d.as_tuple().exponent >= -MAX_FRACTION else None
+    exponent = d.as_tuple().exponent  # an int for a finite number ('n', 'N', 'F' otherwise)
+    return d if isinstance(exponent, int) and exponent >= -MAX_FRACTION else None
 
 
 def _plain(d: Decimal) -> str:
@@ -168,14 +169,14 @@ def rules_for(feed: Feed) -> list[Rule]:
     return out
 
 
-def value_ok(rule: Rule, value, delivery_date: dt.date) -> bool:
+def value_ok(rule: Rule, value: Optional[str], delivery_date: dt.date) -> bool:
     """The one definition of every rule: does this value pass it? A null passes every rule but
     ``not_null`` (as in Great Expectations' column map expectations)."""
     return checker(rule, delivery_date)(value)
 
 
 @functools.lru_cache(maxsize=4096)
-def checker(rule: Rule, delivery_date: dt.date) -> Callable[[object], bool]:
+def checker(rule: Rule, delivery_date: dt.date) -> Callable[[Optional[str]], bool]:
     """``value_ok`` for one rule and delivery date, as a function of the value: the rule's
     arguments are looked up once, not once per row (the parse calls it ~15 times a row)."""
     e = rule.expectation
@@ -234,14 +235,19 @@ def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
     """(value to store, extra derived value) once the value passed its rules: dates as ISO,
     timestamps in UTC with their Shanghai date, numbers as plain decimals."""
     if c.kind == DATE:
-        return parse_date(v, feed.date_format).isoformat(), None
+        day = parse_date(v, feed.date_format)
+        assert day is not None, "a value that passed its date rule parses"
+        return day.isoformat(), None
     if c.kind == MONTH:
         return v, None
     if c.kind == TIMESTAMP:
         ts = parse_timestamp(v)
+        assert ts is not None, "a value that passed its timestamp rule parses"
         return ts.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), shanghai_date(ts).isoformat()
     if c.kind in (DECIMAL, SCORE):
-        return _plain(parse_decimal(v)), None
+        number = parse_decimal(v)
+        assert number is not None, "a value that passed its number rule parses"
+        return _plain(number), None
     if c.kind == INT:
         return str(int(v)), None
     return v, None

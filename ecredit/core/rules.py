@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import yaml
 
@@ -389,14 +389,14 @@ def _consistent(data: dict) -> None:
     if not t["A"] > t["B"] > t["C"]:
         raise _Bad(("classes", "thresholds"), f"must have A > B > C, not {t['A']}, {t['B']}, {t['C']}")
     m = data["measures"]
-    named = [(("measures", "classes", c, "measures", i), code) for c in m["classes"]
+    named: list[tuple[tuple, str]] = [(("measures", "classes", c, "measures", i), code) for c in m["classes"]
              for i, code in enumerate(m["classes"][c]["measures"])]
     named += [(("measures", "serious_list", i), code) for i, code in enumerate(m["serious_list"])]
     for where, code in named:
         if code not in m["codes"]:
             raise _Bad(where, f"names {code!r}, which is no measure code of measures.codes")
     weights = data["evaluation"]["weights"]
-    total = sum((to_decimal(w) for w in weights.values()), Decimal(0))
+    total = sum((cast(Decimal, to_decimal(w)) for w in weights.values()), Decimal(0))  # numbers: checked above
     if total != 1:
         raise _Bad(("evaluation", "weights"), f"must add up to 1 exactly, not {total}")
 

@@ -274,7 +274,7 @@ def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Ite
         if nul:
             yield RawRow(line, None, f"a NUL character in: {', '.join(nul)}", fields, header)
             continue
-        values = {c.name: None for c in feed.columns}
+        values: dict[str, Optional[str]] = {c.name: None for c in feed.columns}
         for name, raw in zip(names, fields):
             if name is not None:
                 values[name] = clean_csv_value(raw)

@@ -90,8 +90,10 @@ PII_KEY, DRAW_SECRET = "secret:CREDIT_PII_KEY", "secret:CREDIT_DRAW_SECRET"
 
 def id_pattern(v: str) -> bool:
     """The ID-number pattern of the module docstring (``v`` upper-cased, 18 characters)."""
-    return (v[:2] in _PROVINCES and ids.id_valid(v, as_of=dt.date.today())
-            and ids.id_birth_date(v) >= dt.date(1900, 1, 1))
+    if not (v[:2] in _PROVINCES and ids.id_valid(v, as_of=dt.date.today())):
+        return False
+    born = ids.id_birth_date(v)
+    return born is not None and born >= dt.date(1900, 1, 1)
 
 
 def mask(kind: str, value: str) -> str:
@@ -341,6 +343,7 @@ class Report:
         groups: dict = {}
         for h in self.hits:
             m = re.fullmatch(r"(.*?)(?::(\d+))?", h.location)
+            assert m is not None  # the pattern matches every string
             g = groups.setdefault((m.group(1), h.kind), [0, h.masked, []])
             g[0] += 1
             if m.group(2) and len(g[2]) < 5:

@@ -182,9 +182,9 @@ def verify_plan(engine: Engine, d: dt.date, version: int | None = None) -> tuple
         in_force = next((v for v in versions if v["in_force"]), None)
         row = in_force if version is None else next((v for v in versions if v["version"] == version), None)
         if row is None:
-            listed = ", ".join(str(v["version"]) for v in versions)
-            return False, [f"the draw of {d} has no version {version} (published versions: {listed})" if version
-                           else f"no version of the draw of {d} is in force (published versions: {listed})"]
+            published = ", ".join(str(v["version"]) for v in versions)
+            return False, [f"the draw of {d} has no version {version} (published versions: {published})" if version
+                           else f"no version of the draw of {d} is in force (published versions: {published})"]
         ver = row["version"]
         commit = conn.execute(select(draw_commitment).where(draw_commitment.c.draw_date == d)).mappings().first()
         if row["inputs_kept"]:

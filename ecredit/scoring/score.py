@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Optional
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -78,10 +79,11 @@ def evaluation(evals: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     """operator_key, evaluation_score, evaluation_rows (for R_NEW): round(3 x mean composite
     weighted by 评价数), 180 when the counts sum to 0, minus 20 per row with 删除评价数 > 0, floor 0."""
     p = rules.get("evaluation")
-    composite = None
+    composite: Optional[Column] = None
     for column, w in p["weights"].items():
         term = F.coalesce(F.col(column).cast(EXACT), _dec(0)) * _dec(w)
         composite = term if composite is None else composite + term
+    assert composite is not None, "the rules file has evaluation weights (rules.SCHEMA)"
     rows = evaluation_window(evals, rules, run_date)
     n = F.coalesce(F.col("review_count"), F.lit(0)).cast(EXACT)
     agg = rows.groupBy("operator_key").agg(
@@ -279,7 +281,7 @@ def list_changes(current: DataFrame, previous: DataFrame | None, run_date: dt.da
 
 def _type_labels(rules: Rules) -> dict:
     """record type -> the Chinese value the department sent for it (e.g. PEN_COUNTERFEIT -> 侵权假冒)."""
-    out = {}
+    out: dict[str, str] = {}
     for table in rules.get("record_types").values():
         for value, spec in table.items():
             out.setdefault(spec["type"], value)
