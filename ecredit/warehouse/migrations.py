@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from sqlalchemy.pool import NullPool
 
 from ecredit.core.settings import PROJECT_ROOT
 
+log = logging.getLogger("alembic.env")  # the logger of Alembic's own env.py template: alembic.ini shows it
 MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
 ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
 LEDGER = "schema_migrations"
@@ -221,6 +223,8 @@ def prepare(conn: Connection, script, folder: Path = MIGRATIONS_DIR) -> str | No
                                  "know: migrate it with the release that wrote it") from None
         check_checksums(ledger, n, dialect, folder)
         mc.stamp(script, adopted)
+        log.info("Adopted a warehouse of the runner before Alembic: schema_migrations lists 0001..%s, stamped "
+                 "revision %s (nothing re-run)", adopted, adopted)
         if dialect == "postgresql" and n >= 2:
             hand_version_table_to_pipeline(conn)
     elif heads:
