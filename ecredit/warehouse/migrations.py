@@ -1,29 +1,48 @@
-"""The warehouse's schema as versioned SQL (``sql/migrations/``), applied in order by this runner,
-which records what it applied in ``schema_migrations``.
+"""The warehouse's schema: versioned SQL (``sql/migrations/``) driven by Alembic (decision 93).
 
 A migration is ``NNNN_<name>.sql`` (every dialect) or ``NNNN_<name>.<dialect>.sql`` (one dialect:
-``postgresql`` or ``sqlite``). Each is applied in one transaction together with its row in
-``schema_migrations`` (version, name, SHA-256 of the file, when): a failed migration leaves
-nothing behind. An applied file that changed since is refused (migrations are frozen; a change
-is a new migration). ``ecredit migrate`` runs it; on PostgreSQL it needs a role that may create
-roles (0002 creates the department roles), so an administrator runs it once per database and
-release, and the pipeline's own role then only checks that nothing is pending.
+``postgresql`` or ``sqlite``); the SQL files are the source of truth. Alembic's environment is
+``ecredit/warehouse/alembic/`` (``alembic.ini`` at the repository root): revision ``NNNN`` runs the
+file ``NNNN_*`` of the database's dialect as its body, so ``alembic upgrade head``, ``alembic
+history``, ``alembic current`` and ``alembic downgrade -1`` work as usual, and ``alembic_version``
+holds the revision a database is at. Each revision runs in one transaction with its
+``alembic_version`` update and its row in ``schema_migrations`` (version, name, SHA-256 of the file,
+when): a failed migration leaves nothing behind.
+
+Two guards run before Alembic migrates anything (``prepare``, called by the environment):
+
+- the checksum guard: an applied file whose SHA-256 differs from its ``schema_migrations`` row stops
+  the migration, naming the file (migrations are frozen; a change is a new migration);
+- adoption: a database migrated by the runner before Alembic (``schema_migrations`` rows 1..n, no
+  ``alembic_version``) is stamped at revision n, nothing re-run.
+
+``ecredit migrate`` and the pipeline (``publish.connect``) call ``migrate``. On PostgreSQL it needs a
+role that may create roles (0002 creates the department roles), so an administrator runs it once per
+database and release, and the pipeline's own role then only checks that nothing is pending.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import DateTime, bindparam, create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from ecredit.core.settings import PROJECT_ROOT
 
+log = logging.getLogger("alembic.env")  # the logger of Alembic's own env.py template: alembic.ini shows it
 MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
+ALEMBIC_DIR = Path(__file__).resolve().parent / "alembic"
+LEDGER = "schema_migrations"
+VERSION_TABLE = "alembic_version"
+PIPELINE_ROLE = "ecredit_pipeline"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(postgresql|sqlite))?\.sql$")
 LEDGER_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL, "
               "sha256 VARCHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL)")
@@ -40,12 +59,21 @@ class Migration:
     path: Path
 
     @property
+    def revision(self) -> str:
+        return revision_id(self.version)
+
+    @property
     def sql(self) -> str:
         return self.path.read_text("utf-8")
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def revision_id(version: int) -> str:
+    """Alembic's revision id of migration ``version``: its four digits."""
+    return f"{version:04d}"
 
 
 def available(dialect: str, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -64,64 +92,225 @@ def available(dialect: str, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [out[v] for v in sorted(out)]
 
 
+def migration_file(version: int, dialect: str, folder: Path = MIGRATIONS_DIR) -> Migration:
+    for m in available(dialect, folder):
+        if m.version == version:
+            return m
+    raise MigrationError(f"no migration {version:04d} for {dialect} under {folder} (revision {revision_id(version)} "
+                         "runs the file NNNN_<name>[.<dialect>].sql of its number)")
+
+
+# ---------------------------------------------------------------- the API: ecredit migrate, the pipeline, tests
+
+def alembic_config(engine: Engine | None = None, url: str | None = None, folder: Path = MIGRATIONS_DIR):
+    """Alembic's Config for the warehouse at ``engine`` (or ``url``), without alembic.ini."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    cfg.attributes.update(engine=engine, url=url, sql_dir=Path(folder), applied=[], undone=[])
+    return cfg
+
+
+def migrate(engine: Engine, target: str = "head", folder: Path = MIGRATIONS_DIR) -> list[str]:
+    """``alembic upgrade <target>`` (a database of the old runner is adopted first); returns the
+    files applied, in order (empty when the schema is up to date)."""
+    from alembic import command
+
+    cfg = alembic_config(engine, folder=folder)
+    _run(command.upgrade, cfg, target)
+    return list(cfg.attributes["applied"])
+
+
+def downgrade(engine: Engine, target: str = "-1", folder: Path = MIGRATIONS_DIR) -> list[str]:
+    """``alembic downgrade <target>``; returns the files undone, in order."""
+    from alembic import command
+
+    cfg = alembic_config(engine, folder=folder)
+    _run(command.downgrade, cfg, target)
+    return list(cfg.attributes["undone"])
+
+
+def _run(fn, cfg, target: str) -> None:
+    from alembic.util import CommandError
+
+    try:
+        fn(cfg, target)
+    except CommandError as e:  # e.g. alembic_version names a revision this release does not know
+        raise MigrationError(f"Alembic: {e}") from None
+
+
+def current(engine: Engine) -> str | None:
+    """The Alembic revision the warehouse is at (None: not migrated by Alembic yet)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 def applied(engine: Engine) -> dict[int, str]:
-    """version -> SHA-256 of what was applied (empty for a new database)."""
-    with engine.begin() as conn:
-        if not inspect(conn).has_table("schema_migrations"):  # a role without CREATE may read it
-            conn.exec_driver_sql(LEDGER_DDL)
+    """version -> SHA-256 of what was applied, from ``schema_migrations`` (empty: a new database)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(LEDGER):
+            return {}
         return {r[0]: r[1] for r in conn.execute(text("SELECT version, sha256 FROM schema_migrations"))}
 
 
-def pending(engine: Engine) -> list[Migration]:
-    done = applied(engine)
-    todo = []
-    for m in available(engine.dialect.name):
-        if m.version in done:
-            if done[m.version] != m.sha256:
-                raise MigrationError(f"migration {m.path.name} was changed after it was applied to this warehouse; "
-                                     "migrations are frozen: write a new one")
-            continue
-        todo.append(m)
-    return todo
+# ---------------------------------------------------------------- the environment (alembic/env.py)
+
+def migration_engine(url) -> Engine:
+    """An engine to migrate with. SQLite: the driver's own transaction handling off and a real
+    BEGIN per transaction, so that a migration's DDL, its ``alembic_version`` update and its
+    ledger row commit or roll back together (pysqlite would commit DDL as it goes)."""
+    url = make_url(url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url)
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    eng = create_engine(url, poolclass=NullPool)
+
+    @event.listens_for(eng, "connect")
+    def _no_driver_transactions(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(eng, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN")
+
+    return eng
 
 
-def _record(m: Migration, placeholder: str) -> tuple[str, tuple]:
-    """The ledger row of an applied migration: SQL text with the driver's placeholders, and values."""
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-    marks = ", ".join([placeholder] * 4)
-    return (f"INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES ({marks})",
-            (m.version, m.name, m.sha256, now))
+def _ledger(conn: Connection) -> dict[int, str]:
+    return {r[0]: r[1] for r in conn.execute(text("SELECT version, sha256 FROM schema_migrations"))}
 
 
-def migrate(engine: Engine) -> list[str]:
-    """Apply every pending migration, each in its own transaction; returns the files applied."""
-    out = []
-    for m in pending(engine):
-        if engine.dialect.name == "sqlite":
-            # the sqlite3 module runs a script only through executescript, which commits first:
-            # the script opens its own transaction, which the ledger row joins and commit ends
-            raw = engine.raw_connection()
-            try:
-                con = raw.driver_connection
-                con.executescript(f"BEGIN;\n{m.sql}\n;")
-                con.execute(*_record(m, "?"))
-                con.commit()
-            except Exception as e:
-                raw.driver_connection.rollback()
-                raise MigrationError(f"migration {m.path.name} failed: {e}") from e
-            finally:
-                raw.close()
-        else:  # PostgreSQL: DDL is transactional; the driver's cursor runs the whole file
-            raw = engine.raw_connection()
-            try:
-                cur = raw.cursor()
-                cur.execute(m.sql)
-                cur.execute(*_record(m, "%s"))
-                raw.commit()
-            except Exception as e:
-                raw.rollback()
-                raise MigrationError(f"migration {m.path.name} failed: {e}") from e
-            finally:
-                raw.close()
-        out.append(m.path.name)
+def check_checksums(ledger: dict[int, str], upto: int, dialect: str, folder: Path) -> None:
+    """The checksum guard: every migration <= ``upto`` recorded in the ledger is still the file
+    that was applied."""
+    files = {m.version: m for m in available(dialect, folder)}
+    for version in sorted(v for v in ledger if v <= upto):
+        m = files.get(version)
+        if m is None:
+            raise MigrationError(f"migration {version:04d} was applied to this warehouse but its file for {dialect} "
+                                 f"is gone from {folder}; migrations are frozen: restore it")
+        if ledger[version] != m.sha256:
+            raise MigrationError(f"migration {m.path.name} was changed after it was applied to this warehouse; "
+                                 "migrations are frozen: write a new one")
+
+
+def prepare(conn: Connection, script, folder: Path = MIGRATIONS_DIR) -> str | None:
+    """Before Alembic runs: the ledger table, the adoption of a database of the old runner, the
+    checksum guard. Commits; returns the revision the database was stamped at, if adopted."""
+    from alembic.runtime.migration import MigrationContext
+
+    dialect = conn.dialect.name
+    if not inspect(conn).has_table(LEDGER):  # a role without CREATE may still check a migrated database
+        conn.exec_driver_sql(LEDGER_DDL)
+    ledger = _ledger(conn)
+    mc = MigrationContext.configure(conn, opts={"transactional_ddl": True})
+    heads = mc.get_current_heads()
+    adopted = None
+    if not heads and ledger:
+        n = max(ledger)
+        if sorted(ledger) != list(range(1, n + 1)):
+            raise MigrationError(f"schema_migrations lists migrations {sorted(ledger)}, not 1..{n}: this warehouse "
+                                 "cannot be adopted by Alembic")
+        adopted = revision_id(n)
+        try:
+            script.get_revision(adopted)
+        except Exception:
+            raise MigrationError(f"schema_migrations reaches migration {adopted}, which this release does not "
+                                 "know: migrate it with the release that wrote it") from None
+        check_checksums(ledger, n, dialect, folder)
+        mc.stamp(script, adopted)
+        log.info("Adopted a warehouse of the runner before Alembic: schema_migrations lists 0001..%s, stamped "
+                 "revision %s (nothing re-run)", adopted, adopted)
+        if dialect == "postgresql" and n >= 2:
+            hand_version_table_to_pipeline(conn)
+    elif heads:
+        if len(heads) > 1:
+            raise MigrationError(f"{VERSION_TABLE} holds several heads {heads}; the revisions are one line")
+        check_checksums(ledger, int(heads[0]), dialect, folder)
+    conn.commit()
+    return adopted
+
+
+def hand_version_table_to_pipeline(conn: Connection) -> None:
+    """PostgreSQL: ``alembic_version`` belongs to the pipeline's role like ``schema_migrations``
+    (0002), so that role can check that nothing is pending; the operators read it."""
+    conn.exec_driver_sql("ALTER TABLE alembic_version OWNER TO ecredit_pipeline")
+    conn.exec_driver_sql("GRANT SELECT ON alembic_version TO ecredit_operators")
+
+
+# ---------------------------------------------------------------- revision bodies (alembic/versions/)
+
+def _split_sqlite(script: str, name: str) -> list[str]:
+    """A SQLite script as statements (sqlite3 runs one statement per call; ``executescript``
+    would commit the migration's transaction first)."""
+    out, buf = [], ""
+    parts = script.split(";")
+    for part in parts[:-1]:
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    rest = "\n".join(line for line in (buf + parts[-1]).splitlines() if not line.strip().startswith("--"))
+    if rest.strip():
+        raise MigrationError(f"migration {name}: the text after its last statement is not a complete statement")
     return out
+
+
+def _execute(conn: Connection, sql: str, name: str) -> None:
+    if conn.dialect.name == "sqlite":
+        for stmt in _split_sqlite(sql, name):
+            conn.exec_driver_sql(stmt)
+    else:  # PostgreSQL: the driver's cursor runs the whole file (no parameters: % is not a placeholder)
+        cur = conn.connection.cursor()
+        try:
+            cur.execute(sql)
+        finally:
+            cur.close()
+
+
+def _context():
+    from alembic import op
+
+    ctx = op.get_context()
+    cfg = ctx.config
+    attrs = cfg.attributes if cfg is not None else {}
+    return op.get_bind(), attrs, Path(attrs.get("sql_dir") or MIGRATIONS_DIR)
+
+
+def upgrade(version: int) -> None:
+    """The body of revision ``version``'s upgrade: its SQL file for the dialect, then its ledger row."""
+    conn, attrs, folder = _context()
+    m = migration_file(version, conn.dialect.name, folder)
+    try:
+        _execute(conn, m.sql, m.path.name)
+    except MigrationError:
+        raise
+    except Exception as e:
+        raise MigrationError(f"migration {m.path.name} failed: {str(getattr(e, 'orig', None) or e).strip()}") from e
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    conn.execute(text("DELETE FROM schema_migrations WHERE version = :v"), {"v": version})
+    conn.execute(text("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (:v, :n, :s, :at)")
+                 .bindparams(bindparam("at", type_=DateTime())),
+                 {"v": version, "n": m.name, "s": m.sha256, "at": now})
+    if version == 2 and conn.dialect.name == "postgresql":
+        hand_version_table_to_pipeline(conn)
+    attrs.setdefault("applied", []).append(m.path.name)
+
+
+def downgrade_body(version: int, undo: dict[str, list[str]], why: str = "") -> None:
+    """The body of revision ``version``'s downgrade: ``undo[dialect]``'s statements, then its ledger
+    row goes. A dialect missing from ``undo`` cannot be downgraded: a MigrationError says why."""
+    conn, attrs, folder = _context()
+    dialect = conn.dialect.name
+    m = migration_file(version, dialect, folder)
+    if dialect not in undo:
+        raise MigrationError(f"revision {m.revision} ({m.path.name}) cannot be downgraded on {dialect}: {why} "
+                             "Restore the backup taken before it was applied.")
+    for stmt in undo[dialect]:
+        conn.exec_driver_sql(stmt)
+    conn.execute(text("DELETE FROM schema_migrations WHERE version = :v"), {"v": version})
+    attrs.setdefault("undone", []).append(m.path.name)

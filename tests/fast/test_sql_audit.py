@@ -26,7 +26,6 @@ ALLOWED = {
     ("ecredit/warehouse/publish.py", "STAGE_PREFIX"): "a constant prefix of a double-quoted table name",
     ("ecredit/warehouse/publish.py", "cols"): "the registry table's column names, each double-quoted",
     ("ecredit/warehouse/publish.py", "col_list"): "the registry table's column names, each double-quoted",
-    ("ecredit/warehouse/migrations.py", "marks"): "the driver's placeholders (? or %s); the ledger row's values are bound",
 }
 
 

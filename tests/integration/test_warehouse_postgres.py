@@ -105,7 +105,7 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
         missing = c.execute(text(
             "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
-            "AND c.relname <> 'schema_migrations' AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND c.relname NOT IN ('schema_migrations', 'alembic_version') AND a.attnum > 0 AND NOT a.attisdropped "
             "AND col_description(c.oid, a.attnum) IS NULL")).fetchall()
         assert missing == []
         # what dq_result's checks and severities mean (migration 0005: warnings) is warehouse.py's
@@ -117,45 +117,126 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
                               "AND obj_description(oid) IS NOT NULL")).scalar() == 1
 
 
-def test_a_changed_applied_migration_is_refused(tmp_path, monkeypatch):
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "0001_t.sql").write_text("CREATE TABLE t (a INTEGER);\n", "utf-8")
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", folder)
-    monkeypatch.setattr(migrations.available, "__defaults__", (folder,))
-    assert migrations.migrate(wh.engine_for(url)) == ["0001_t.sql"]
-    (folder / "0001_t.sql").write_text("CREATE TABLE t (a INTEGER, b INTEGER);\n", "utf-8")
-    with pytest.raises(migrations.MigrationError, match="changed after it was applied"):
-        migrations.migrate(wh.engine_for(url))
-    (folder / "0002_bad.sql").write_text("CREATE TABLE u (a INTEGER);\nTHIS IS NOT SQL;\n", "utf-8")
-    (folder / "0001_t.sql").write_text("CREATE TABLE t (a INTEGER);\n", "utf-8")
-    with pytest.raises(migrations.MigrationError, match="0002_bad.sql failed"):
-        migrations.migrate(wh.engine_for(url))
-    assert not inspect(create_engine(url)).has_table("u")  # a failed migration leaves nothing behind
-
-
-def test_migration_0004_keeps_earlier_measures_and_each_departments_view(pg, tmp_path, monkeypatch):
-    """A warehouse migrated and published before measures had a legal basis: after 0004 its
-    supervision_measure rows stay (basis class:<class>, no legal basis, not under objection), the
-    key is (run_date, operator_key, measure_code), and a department still reads its own rows only,
-    new columns included, and the three fact tables."""
+def test_a_changed_applied_migration_is_refused(pg, tmp_path):
+    """The checksum guard on PostgreSQL: an applied migration whose file changed since stops the
+    migration, naming the file; a migration that fails leaves nothing behind (its revision, its
+    ledger row and its DDL roll back together)."""
     import shutil
 
     name = new_database()
     try:
         folder = tmp_path / "m"
-        folder.mkdir()
-        for p in ("0001_tables.postgresql.sql", "0002_roles.postgresql.sql"):
-            shutil.copy(migrations.MIGRATIONS_DIR / p, folder)
-        monkeypatch.setattr(migrations.available, "__defaults__", (folder,))
+        shutil.copytree(migrations.MIGRATIONS_DIR, folder)
+        url = ADMIN.format(db=name)
+        assert migrations.migrate(wh.engine_for(url), "0001", folder=folder) == ["0001_tables.postgresql.sql"]
+        edited = folder / "0001_tables.postgresql.sql"
+        original = edited.read_bytes()
+        edited.write_bytes(original + b"\nCREATE TABLE t (a INTEGER);\n")
+        with pytest.raises(migrations.MigrationError,
+                           match=r"0001_tables\.postgresql\.sql was changed after it was applied"):
+            migrations.migrate(wh.engine_for(url), folder=folder)
+        edited.write_bytes(original)
+        (folder / "0002_roles.postgresql.sql").write_text("CREATE TABLE u (a INTEGER);\nTHIS IS NOT SQL;\n", "utf-8")
+        with pytest.raises(migrations.MigrationError, match=r"0002_roles\.postgresql\.sql failed"):
+            migrations.migrate(wh.engine_for(url), folder=folder)
+        assert not inspect(create_engine(url)).has_table("u")  # a failed migration leaves nothing behind
+        assert not inspect(create_engine(url)).has_table("t")
+        assert migrations.current(wh.engine_for(url)) == "0001" and sorted(migrations.applied(wh.engine_for(url))) == [1]
+    finally:
+        drop_database(name)
+
+
+def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
+    """`alembic upgrade head` on an empty database (the administrator's URL by -x url), `alembic
+    downgrade -1` (0005 puts back 0001's comments) and `alembic upgrade head` again; the pipeline's
+    role then finds nothing pending, and reads alembic_version, which it owns."""
+    from tests.unit.test_warehouse_schema import alembic
+
+    name = new_database()
+    try:
+        url = ADMIN.format(db=name)
+        up = alembic("-x", f"url={url}", "upgrade", "head")
+        assert up.returncode == 0, up.stderr
+        assert [ln.split(",")[0].split("Running ")[1] for ln in up.stderr.splitlines() if "Running upgrade" in ln] == [
+            "upgrade  -> 0001", "upgrade 0001 -> 0002", "upgrade 0002 -> 0003", "upgrade 0003 -> 0004",
+            "upgrade 0004 -> 0005"]
+        assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
+
+        def comment():
+            with create_engine(url).connect() as c:
+                return c.execute(text("SELECT col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                                      "WHERE a.attrelid = 'dq_result'::regclass AND a.attname = 'severity'")).scalar()
+
+        assert comment() == wh.dq_result.c["severity"].comment
+        down = alembic("-x", f"url={url}", "downgrade", "-1")
+        assert down.returncode == 0, down.stderr
+        assert comment() == "error / warning"  # as 0001 wrote it
+        assert migrations.current(wh.engine_for(url)) == "0004"
+        refused = alembic("-x", f"url={url}", "downgrade", "-1")
+        assert refused.returncode != 0 and "0004_measures_and_facts.postgresql.sql) cannot be downgraded" in refused.stderr
+        assert migrations.migrate(wh.engine_for(url)) == ["0005_dq_warnings.postgresql.sql"]
+        assert comment() == wh.dq_result.c["severity"].comment
+        assert migrations.migrate(wh.engine_for(PIPELINE.format(db=name))) == []
+        with create_engine(url).connect() as c:
+            assert c.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'alembic_version'")).scalar() \
+                == "ecredit_pipeline"
+    finally:
+        drop_database(name)
+
+
+def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
+    """A database migrated to 0003 by the runner before Alembic (schema_migrations 1..3, no
+    alembic_version): the pipeline's role cannot adopt it and says which setting; the
+    administrator's migrate stamps it at 0003 and applies 0004 and 0005 only, rows kept; then the
+    pipeline's role finds nothing pending."""
+    name = new_database()
+    try:
         admin = wh.engine_for(ADMIN.format(db=name))
-        assert migrations.migrate(admin) == ["0001_tables.postgresql.sql", "0002_roles.postgresql.sql"]
+        migrations.migrate(admin, "0003")
+        with admin.begin() as c:  # what the old runner left: its ledger, no alembic_version
+            c.execute(text("DROP TABLE alembic_version"))
+            c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}', 1, true, "
+                           "false, now())"))
+        ledger = migrations.applied(admin)
+        assert sorted(ledger) == [1, 2, 3] and migrations.current(admin) is None
+        cfg = settings_mod.load({"CREDIT_WAREHOUSE_URL": PIPELINE.format(db=name)})
+        with pytest.raises(settings_mod.SettingError, match="CREDIT_WAREHOUSE_URL.*ecredit migrate"):
+            publish.connect(cfg)
+        assert migrations.migrate(admin) == ["0004_measures_and_facts.postgresql.sql", "0005_dq_warnings.postgresql.sql"]
+        assert migrations.current(admin) == "0005"
+        assert {v: s for v, s in migrations.applied(admin).items() if v <= 3} == ledger
+        with create_engine(PIPELINE.format(db=name)).connect() as c:
+            assert c.execute(text("SELECT count(*) FROM inspection_draw")).scalar() == 1
+        publish.connect(cfg).dispose()  # nothing pending for the pipeline's role
+        # fully migrated by the old runner: only stamped, by `ecredit migrate`
+        name2 = new_database()
+        try:
+            admin2 = wh.engine_for(ADMIN.format(db=name2))
+            migrations.migrate(admin2)
+            with admin2.begin() as c:
+                c.execute(text("DROP TABLE alembic_version"))
+            proc = run_cli(["migrate", "--url", ADMIN.format(db=name2)], dict(os.environ))
+            assert proc.returncode == 0, proc.stderr
+            assert "nothing" in proc.stdout
+            assert migrations.current(admin2) == "0005"
+        finally:
+            drop_database(name2)
+    finally:
+        drop_database(name)
+
+
+def test_migration_0004_keeps_earlier_measures_and_each_departments_view(pg):
+    """A warehouse migrated and published before measures had a legal basis: after 0004 its
+    supervision_measure rows stay (basis class:<class>, no legal basis, not under objection), the
+    key is (run_date, operator_key, measure_code), and a department still reads its own rows only,
+    new columns included, and the three fact tables."""
+    name = new_database()
+    try:
+        admin = wh.engine_for(ADMIN.format(db=name))
+        assert migrations.migrate(admin, "0002") == ["0001_tables.postgresql.sql", "0002_roles.postgresql.sql"]
         with admin.begin() as c:
             c.execute(text("INSERT INTO supervision_measure VALUES ('2026-10-01', 'K1', 'PLATFORM_PROMOTION', 'C', "
                            "'commerce'), ('2026-10-01', 'K2', 'GOV_FUNDING', 'D', 'ndrc')"))
-        for p in migrations.MIGRATIONS_DIR.glob("*.postgresql.sql"):
-            shutil.copy(p, folder)
         assert "0004_measures_and_facts.postgresql.sql" in migrations.migrate(admin)
         insp = inspect(create_engine(PIPELINE.format(db=name)))
         assert insp.get_pk_constraint("supervision_measure")["constrained_columns"] == [
@@ -329,7 +410,7 @@ def test_each_department_reads_exactly_what_it_is_granted(published, pg, publish
                 assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == total[t], (d, t)
             for t in OWN_ROWS:
                 assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == own[(t, d)], (d, t)
-        for t in ("quarantine", "pipeline_run", "schema_migrations"):
+        for t in ("quarantine", "pipeline_run", "schema_migrations", "alembic_version"):
             with create_engine(f"postgresql+psycopg://ecredit_{d}@127.0.0.1:5432/{pg}").connect() as c:
                 with pytest.raises(Exception, match="permission denied"):
                     c.execute(text(f"SELECT count(*) FROM {t}"))
