@@ -47,7 +47,7 @@ def run(tmp_path_factory, spark):
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": KEY})
     rule_set = rules_mod.load(cfg.rules_path)
     checked = {dept: delivery.check(cfg, dept, D) for dept in feeds.DEPARTMENTS}
-    gates = {(dept, d.isoformat()): delivery.current_gate(cfg, dept, d)
+    gates = {(dept, d.isoformat()): delivery.current_gate(cfg, dept, d).to_json()  # as stored in the lake
              for dept in feeds.DEPARTMENTS for d in delivery.delivery_dates(cfg, dept, D)}
     result = ingest.run(spark, cfg, D)
     state.build(spark, cfg, rule_set, D)

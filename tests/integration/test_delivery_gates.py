@@ -142,6 +142,6 @@ def test_volume_anomaly_is_a_warning(tmp_path, spark):
     ingest.run(spark, cfg, D3)
     v = validation.verdict(cfg, rules, "amr", D3)
     assert v["status"] == "applied" and any("median" in w for w in v["warnings"])  # 21 > 10 x 2
-    vol = [c for c in v["checks"] if c["check"] == "volume"][0]
-    assert vol["severity"] == "warning" and not vol["success"]
+    vol = [c for c in v["checks"] if c.check == "volume"][0]
+    assert vol.severity == "warning" and not vol.success
     assert not any("median" in w for w in validation.verdict(cfg, rules, "amr", D2)["warnings"])
