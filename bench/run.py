@@ -193,7 +193,7 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
                         "counts_and_markers_s": round(ingest_total - gx_s - sum(s for _, s in writes), 3)}
 
     t0 = time.perf_counter()
-    verdicts = {dept: validation.verdict(cfg, rule_set, dept, d)["status"] for dept in DEPARTMENTS}
+    verdicts = {dept: str(validation.verdict(cfg, rule_set, dept, d).status) for dept in DEPARTMENTS}
     stages["validate"] = gx_s + time.perf_counter() - t0
     detail["verdicts"] = verdicts
 

@@ -75,23 +75,23 @@ def validate(dept: str, run_date: str) -> dict:
 
     cfg = settings_mod.load()
     v = validation.verdict(cfg, rules.load(cfg.rules_path), dept, dt.date.fromisoformat(run_date))
-    for f in v["files"]:
-        log.info("%s %s: %d rows in, %d loaded, %d quarantined %s", dept, f["name"], f["rows_in"], f["rows_loaded"],
-                 f["rows_quarantined"], f["per_reason"] or "")
-    for w in v["warnings"]:
+    for f in v.files:
+        log.info("%s %s: %d rows in, %d loaded, %d quarantined %s", dept, f.name, f.rows_in, f.rows_loaded,
+                 f.rows_quarantined, dict(f.per_reason) or "")
+    for w in v.warnings:
         log.warning("%s %s: %s", dept, run_date, w)
-    quarantined = sum(f["rows_quarantined"] for f in v["files"])
-    status = v["status"].published(quarantined)  # feed_status's words
+    quarantined = v.rows_quarantined
+    status = v.status.published(quarantined)  # feed_status's words
     summary = {"dept": dept, "run_date": run_date, "status": str(status),
-               "reasons": v["reasons"], "warnings": v["warnings"], "rows_quarantined": quarantined}
+               "reasons": list(v.reasons), "warnings": list(v.warnings), "rows_quarantined": quarantined}
     if status == DeliveryStatus.PARTIAL:
         log.warning("%s %s: %d rows quarantined (see rejections.csv in the department's outbox)", dept, run_date,
                     quarantined)
     log.info("%s: GX results of this delivery: %s (rendered by the data_docs task)", dept,
              lake.data_docs_index(cfg, run_date).as_uri())
-    if v["status"] == DeliveryStatus.REJECTED:
-        raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v["reasons"]))
-    if v["status"] == DeliveryStatus.MISSING:
+    if v.status == DeliveryStatus.REJECTED:
+        raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v.reasons))
+    if v.status == DeliveryStatus.MISSING:
         log.warning("%s: no complete delivery dated %s: the department is missing; the state keeps its earlier "
                     "deliveries", dept, run_date)
     return summary

@@ -133,3 +133,68 @@ class DqCheck:
     def from_json(cls, d: Mapping[str, Any]) -> "DqCheck":
         return cls(feed=d["feed"], check=d["check"], success=d["success"], severity=Severity(d["severity"]),
                    element_count=d["element_count"], unexpected_count=d["unexpected_count"], detail=d["detail"])
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A file of an accepted delivery with its counts after parsing (its done-marker's)."""
+
+    file: DeliveryFile
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    per_reason: Mapping[str, int] = field(default_factory=dict)  # rows quarantined per reason code
+    per_warning: Mapping[str, int] = field(default_factory=dict)  # rows kept with a warning, per code
+
+    name = property(lambda self: self.file.name)
+    feed_id = property(lambda self: self.file.feed_id)
+    rows = property(lambda self: self.file.rows)
+    sha256 = property(lambda self: self.file.sha256)
+    warnings = property(lambda self: self.file.warnings)
+
+    def to_json(self) -> dict:
+        return {**self.file.to_json(), "rows_in": self.rows_in, "rows_loaded": self.rows_loaded,
+                "rows_quarantined": self.rows_quarantined, "per_reason": dict(self.per_reason),
+                "per_warning": dict(self.per_warning)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "ParsedFile":
+        return cls(file=DeliveryFile.from_json(d), rows_in=d["rows_in"], rows_loaded=d["rows_loaded"],
+                   rows_quarantined=d["rows_quarantined"], per_reason=dict(d.get("per_reason", {})),
+                   per_warning=dict(d.get("per_warning", {})))
+
+    def info(self, dept: str, date: str, path: str | None = None) -> dict:
+        out = {**self.to_json(), "dept": dept, "date": date}
+        if path is not None:
+            out["path"] = path
+        return out
+
+
+@dataclass
+class Verdict:
+    """The verdict on one delivery after parsing (``quality/verdict.py``): its status, reasons,
+    warnings, parsed files and the checks ``dq_result`` publishes. Built up file by file."""
+
+    dept: str
+    date: str
+    status: DeliveryStatus = DeliveryStatus.MISSING
+    manifest_sha256: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files: list[ParsedFile] = field(default_factory=list)
+    checks: list[DqCheck] = field(default_factory=list)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+    def to_json(self) -> dict:
+        return {"dept": self.dept, "date": self.date, "status": str(self.status), "reasons": list(self.reasons),
+                "warnings": list(self.warnings), "files": [f.to_json() for f in self.files],
+                "checks": [c.to_json() for c in self.checks], "manifest_sha256": self.manifest_sha256}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Verdict":
+        return cls(dept=d["dept"], date=d["date"], status=DeliveryStatus(d["status"]),
+                   manifest_sha256=d["manifest_sha256"], reasons=list(d["reasons"]), warnings=list(d["warnings"]),
+                   files=[ParsedFile.from_json(f) for f in d["files"]], checks=[DqCheck.from_json(c) for c in d["checks"]])

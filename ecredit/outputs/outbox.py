@@ -67,22 +67,21 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
     the rows kept with a warning (a retired district code); or the reasons a delivery was rejected
     as a whole. By file, then line; the content's personal data masked."""
     v = validation.verdict(settings, rules, dept, date, with_volume=False)
-    if v["status"] in (DeliveryStatus.MISSING, DeliveryStatus.PENDING):
+    if v.status in (DeliveryStatus.MISSING, DeliveryStatus.PENDING):
         return None
     path = settings.outbox_dir / dept / date.isoformat() / "rejections.csv"
-    if v["status"] == DeliveryStatus.REJECTED:
-        rows = [("", "", ERROR, "DELIVERY_REJECTED", json.dumps({"reasons": v["reasons"]}, ensure_ascii=False))]
+    if v.status == DeliveryStatus.REJECTED:
+        rows = [("", "", ERROR, "DELIVERY_REJECTED", json.dumps({"reasons": v.reasons}, ensure_ascii=False))]
     else:
         rows = []
-        for f in v["files"]:
-            info = {**f, "dept": dept, "date": date.isoformat()}
-            lines = [(1, WARNING, w["code"], json.dumps({"detail": w["detail"]}, ensure_ascii=False))
-                     for w in f.get("warnings", [])]
+        for f in v.files:
+            info = f.info(dept, date.isoformat())
+            lines = [(1, WARNING, w.code, json.dumps({"detail": w.detail}, ensure_ascii=False)) for w in f.warnings]
             lines += [(r["source_line"], ERROR, ";".join(r["reasons"]), r["payload"])
                       for r in lake.quarantined_rows(settings, info)]
             lines += [(r["source_line"], WARNING, ";".join(r["warnings"]), r["payload"])
                       for r in lake.warned_rows(settings, info)]
-            rows += [(f["name"], *line) for line in sorted(lines, key=lambda x: x[0])]
+            rows += [(f.name, *line) for line in sorted(lines, key=lambda x: x[0])]
     write_csv_atomic(path, REJECTIONS_HEADER, rows)
     return path
 

@@ -23,7 +23,7 @@ from ecredit.core import runlock
 from ecredit.quality import verdict as validation
 from ecredit.warehouse import schema as wh
 from ecredit.core.feeds import DEPARTMENTS, feeds_of
-from ecredit.core.records import DeliveryStatus
+from ecredit.core.records import DeliveryStatus, Verdict
 from ecredit.core.settings import SettingError, Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def connect(settings: Settings) -> Engine:
     return eng
 
 
-def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list[dict], list[dict]]:
+def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list[dict], list[Verdict]]:
     """feed_status for (D, dept): the department's delivery dated D only (quality.md); and the
     verdicts of every delivery dated <= D without the volume check (for dq_result and quarantine,
     ``publish_validation`` completes the verdicts of the deliveries it publishes)."""
@@ -59,48 +59,48 @@ def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list
         applied = 0
         for d in delivery.delivery_dates(settings, dept, run_date):
             v = validation.verdict(settings, rules, dept, d, with_volume=False)
-            if v["status"] == DeliveryStatus.PENDING:
+            if v.status == DeliveryStatus.PENDING:
                 raise RuntimeError(f"{dept} {d}: accepted by the gate but never parsed: the ingest stage did not "
                                    "run for this date")
-            applied += v["status"] == validation.APPLIED
+            applied += v.status == validation.APPLIED
             verdicts.append(v)
-        today = next((v for v in verdicts if v["dept"] == dept and v["date"] == run_date.isoformat()), None)
+        today = next((v for v in verdicts if v.dept == dept and v.date == run_date.isoformat()), None)
         row = {"run_date": run_date, "dept": dept, "deliveries_applied": applied,
                "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "status": str(DeliveryStatus.MISSING)}
-        if today is not None and today["status"] == delivery.REJECTED:
+        if today is not None and today.status == DeliveryStatus.REJECTED:
             row["status"] = str(DeliveryStatus.REJECTED)
             folder = delivery.delivery_dir(settings, dept, run_date)
             for f in feeds_of(dept):  # the rows in its files as found; nothing of it is loaded
                 if (folder / f.file).is_file():
                     row["rows_in"] += parse.count_rows(str(folder / f.file), f)
         elif today is not None:
-            for f in today["files"]:
+            for f in today.files:
                 for k in ("rows_in", "rows_loaded", "rows_quarantined"):
-                    row[k] += f[k]
+                    row[k] += getattr(f, k)
             row["status"] = str(DeliveryStatus.APPLIED.published(row["rows_quarantined"]))  # a plain str: a column
         rows.append(row)
     return rows, verdicts
 
 
-def _validation_rows(settings: Settings, v: dict, run_id: str):
-    ddate = dt.date.fromisoformat(v["date"])
-    dq = [{**c.to_json(), "dept": v["dept"], "delivery_date": ddate, "manifest_sha256": v["manifest_sha256"], "run_id": run_id}
-          for c in v["checks"]]
+def _validation_rows(settings: Settings, v: Verdict, run_id: str):
+    ddate = dt.date.fromisoformat(v.date)
+    dq = [{**c.to_json(), "dept": v.dept, "delivery_date": ddate, "manifest_sha256": v.manifest_sha256, "run_id": run_id}
+          for c in v.checks]
     q = []
-    if v["status"] == validation.APPLIED:  # a rejected delivery puts none of its rows in quarantine
-        for f in v["files"]:
-            stem = f["feed_id"].split(".", 1)[1]
-            for r in lake.quarantined_rows(settings, {**f, "dept": v["dept"], "date": v["date"]}):
-                q.append({"dept": v["dept"], "feed": stem, "delivery_date": ddate, "source_line": r["source_line"],
+    if v.status == validation.APPLIED:  # a rejected delivery puts none of its rows in quarantine
+        for f in v.files:
+            stem = f.feed_id.split(".", 1)[1]
+            for r in lake.quarantined_rows(settings, f.info(v.dept, v.date)):
+                q.append({"dept": v.dept, "feed": stem, "delivery_date": ddate, "source_line": r["source_line"],
                           "reasons": ",".join(sorted(r["reasons"])), "payload": r["payload"],
-                          "manifest_sha256": v["manifest_sha256"], "run_id": run_id})
+                          "manifest_sha256": v.manifest_sha256, "run_id": run_id})
     return dq, q
 
 
 CHECK_COLUMNS = ("feed", "check", "success", "severity", "element_count", "unexpected_count", "detail")
 
 
-def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[dict], run_id: str,
+def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[Verdict], run_id: str,
                        run_date: dt.date | None = None) -> int:
     """dq_result and quarantine rows of every delivery not yet published in its present form
     (keyed by the delivery; validating it again writes the same rows, never duplicates). The
@@ -112,21 +112,21 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
                  conn.execute(select(dq.dept, dq.delivery_date, dq.manifest_sha256).distinct())}
     n = 0
     for v in verdicts:
-        if v["manifest_sha256"] is None:
+        if v.manifest_sha256 is None:
             continue
-        ddate = dt.date.fromisoformat(v["date"])
-        done = (v["dept"], ddate, v["manifest_sha256"]) in published
+        ddate = dt.date.fromisoformat(v.date)
+        done = (v.dept, ddate, v.manifest_sha256) in published
         if done and ddate != run_date:
             continue
-        full = validation.verdict(settings, rules, v["dept"], ddate)  # with the volume check
+        full = validation.verdict(settings, rules, v.dept, ddate)  # with the volume check
         dq_rows, q_rows = _validation_rows(settings, full, run_id)
         if done:
             stored = {tuple(r) for r in conn.execute(select(*(dq[c] for c in CHECK_COLUMNS)).where(
-                (dq.dept == v["dept"]) & (dq.delivery_date == ddate)))}
+                (dq.dept == v.dept) & (dq.delivery_date == ddate)))}
             if stored == {tuple(r[c] for c in CHECK_COLUMNS) for r in dq_rows}:
                 continue
         for table in wh.VALIDATION_TABLES:
-            conn.execute(delete(table).where((table.c.dept == v["dept"]) & (table.c.delivery_date == ddate)))
+            conn.execute(delete(table).where((table.c.dept == v.dept) & (table.c.delivery_date == ddate)))
         n += _insert(conn, wh.dq_result, [dq_rows]) + _insert(conn, wh.quarantine, [q_rows])
     return n
 
@@ -327,7 +327,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                 if r["status"] in (delivery.MISSING, delivery.REJECTED)]
     warnings += lake.read_gold_warnings(settings, run_date)
     warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
-                 for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
+                 for w in validation.verdict(settings, rule_set, dept, run_date).warnings]
     # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
     with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
         # first: a superseded draw version keeps the operator_score and inspector rows replaced below

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ecredit.core import lake
-from ecredit.core.records import DeliveryFile, DeliveryStatus, DqCheck, FileWarning, GateResult, Severity
+from ecredit.core.records import (DeliveryFile, DeliveryStatus, DqCheck, FileWarning, GateResult, ParsedFile,
+                                  Severity, Verdict)
 from ecredit.core.settings import PROJECT_ROOT
 
 # What building a lake path looked like before lake.py: the lake's folder joined with a name, the
@@ -147,3 +148,20 @@ def test_one_status_vocabulary_with_the_strings_of_before():
     assert DeliveryStatus.APPLIED.published(3) is DeliveryStatus.PARTIAL
     for s in (DeliveryStatus.REJECTED, DeliveryStatus.MISSING, DeliveryStatus.PENDING):
         assert s.published(3) is s
+
+
+def test_a_verdict_round_trips_with_its_files_and_checks():
+    parsed = {**STORED_GATE["files"][0], "rows_in": 10, "rows_loaded": 7, "rows_quarantined": 3,
+              "per_reason": {"INVALID_DATE": 3}, "per_warning": {}}
+    stored = {"dept": "amr", "date": "2026-11-01", "status": "rejected", "reasons": ["spot_checks.csv: 3 of 10"],
+              "warnings": [], "files": [parsed],
+              "checks": [{"feed": "*", "check": "delivery_gate", "success": True, "severity": "error",
+                          "element_count": 2, "unexpected_count": 0, "detail": "ok"}],
+              "manifest_sha256": "ef" * 32}
+    v = Verdict.from_json(stored)
+    assert v.status is DeliveryStatus.REJECTED and v.rows_quarantined == 3 and v.files[0].name == "spot_checks.csv"
+    assert isinstance(v.files[0], ParsedFile) and v.files[0].warnings[0].code == "EXTRA_COLUMN"
+    assert v.to_json() == stored
+    # the dict the ingest and the build read a parsed file by (its done-marker's keys)
+    assert v.files[0].info("amr", "2026-11-01") == {**parsed, "dept": "amr", "date": "2026-11-01"}
+    assert Verdict("cac", "2026-11-01").to_json()["status"] == "missing"
