@@ -30,12 +30,11 @@ RESULT_COLUMNS = ["operator_key", "identity_score", "evaluation_score", "quality
 
 def input_paths(settings, run_date: dt.date) -> dict[str, Path]:
     """Where the Spark scoring stage's inputs of D are (written by ``state.build``)."""
-    from ecredit.state import build as state
+    from ecredit.core import lake
 
-    sdir, gdir = state.state_dir(settings, run_date), state.gold_dir(settings, run_date)
-    return {"operators": sdir / "operators", "records": gdir / "fact_credit_record",
-            "evaluations": sdir / "evaluations", "spot_checks": sdir / "spot_checks",
-            "complaints": sdir / "complaints"}
+    return {"operators": lake.state_table(settings, run_date, "operators"),
+            "records": lake.gold_table(settings, run_date, "fact_credit_record"),
+            **{name: lake.state_table(settings, run_date, name) for name in ("evaluations", "spot_checks", "complaints")}}
 
 
 def _q(s: str) -> str:

@@ -193,7 +193,7 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
                         "counts_and_markers_s": round(ingest_total - gx_s - sum(s for _, s in writes), 3)}
 
     t0 = time.perf_counter()
-    verdicts = {dept: validation.verdict(cfg, rule_set, dept, d)["status"] for dept in DEPARTMENTS}
+    verdicts = {dept: str(validation.verdict(cfg, rule_set, dept, d).status) for dept in DEPARTMENTS}
     stages["validate"] = gx_s + time.perf_counter() - t0
     detail["verdicts"] = verdicts
 
@@ -257,7 +257,7 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
 
 def baseline(cfg, rule_set, d: dt.date, repeat: int = 1) -> dict:
     from bench import baseline as bl
-    from ecredit.state import build as state
+    from ecredit.core import lake
 
     t0 = time.perf_counter()
     con = bl.connect()
@@ -268,7 +268,7 @@ def baseline(cfg, rule_set, d: dt.date, repeat: int = 1) -> dict:
     for _ in range(max(1, repeat)):
         table, secs = bl.run(con, rule_set, d, paths)
         times.append(secs)
-    cmp = bl.compare(con, table, state.gold_dir(cfg, d) / "operator_score")
+    cmp = bl.compare(con, table, lake.gold_table(cfg, d, "operator_score"))
     con.close()
     return {"connect_s": connect_s, "query_s": min(times), "compare": cmp}
 

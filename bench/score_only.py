@@ -25,6 +25,7 @@ def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
     ``operator_score`` of D, both ways, every column (reasons included): 0 when a change to
     ``ecredit/scoring/score.py`` kept its results."""
     from bench.baseline import input_paths
+    from ecredit.core import lake
     from ecredit.scoring import score as scoring
     from ecredit.state import build as state
 
@@ -34,7 +35,7 @@ def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
     new = scoring.score(*[spark.read.parquet(str(p[k])) for k in ("operators", "records", "evaluations",
                                                                   "spot_checks", "complaints")],
                         rule_set, d, prev, rule_set.version)
-    old = spark.read.parquet(str(state.gold_dir(cfg, d) / "operator_score"))
+    old = spark.read.parquet(str(lake.gold_table(cfg, d, "operator_score")))
     return new.exceptAll(old).count() + old.exceptAll(new).count()
 
 

@@ -10,6 +10,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from ecredit.core import settings as settings_mod
+from ecredit.core.records import DeliveryStatus
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -69,29 +70,28 @@ def validate(dept: str, run_date: str) -> dict:
     """The verdict on the department's delivery dated D, after ingest: logged with its reasons,
     per-reason counts and warnings; ``DeliveryRejected`` when it was rejected, so the department
     shows as failed in the Airflow UI while the run goes on."""
-    from ecredit.quality import expectations
-    from ecredit.core import rules
+    from ecredit.core import lake, rules
     from ecredit.quality import verdict as validation
 
     cfg = settings_mod.load()
     v = validation.verdict(cfg, rules.load(cfg.rules_path), dept, dt.date.fromisoformat(run_date))
-    for f in v["files"]:
-        log.info("%s %s: %d rows in, %d loaded, %d quarantined %s", dept, f["name"], f["rows_in"], f["rows_loaded"],
-                 f["rows_quarantined"], f["per_reason"] or "")
-    for w in v["warnings"]:
+    for f in v.files:
+        log.info("%s %s: %d rows in, %d loaded, %d quarantined %s", dept, f.name, f.rows_in, f.rows_loaded,
+                 f.rows_quarantined, dict(f.per_reason) or "")
+    for w in v.warnings:
         log.warning("%s %s: %s", dept, run_date, w)
-    quarantined = sum(f["rows_quarantined"] for f in v["files"])
-    status = "partial" if v["status"] == "applied" and quarantined else v["status"]  # feed_status's words
-    summary = {"dept": dept, "run_date": run_date, "status": "ok" if status == "applied" else status,
-               "reasons": v["reasons"], "warnings": v["warnings"], "rows_quarantined": quarantined}
-    if status == "partial":
+    quarantined = v.rows_quarantined
+    status = v.status.published(quarantined)  # feed_status's words
+    summary = {"dept": dept, "run_date": run_date, "status": str(status),
+               "reasons": list(v.reasons), "warnings": list(v.warnings), "rows_quarantined": quarantined}
+    if status == DeliveryStatus.PARTIAL:
         log.warning("%s %s: %d rows quarantined (see rejections.csv in the department's outbox)", dept, run_date,
                     quarantined)
     log.info("%s: GX results of this delivery: %s (rendered by the data_docs task)", dept,
-             expectations.docs_dir(cfg, dt.date.fromisoformat(run_date)).joinpath("index.html").as_uri())
-    if v["status"] == "rejected":
-        raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v["reasons"]))
-    if v["status"] == "missing":
+             lake.data_docs_index(cfg, run_date).as_uri())
+    if v.status == DeliveryStatus.REJECTED:
+        raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v.reasons))
+    if v.status == DeliveryStatus.MISSING:
         log.warning("%s: no complete delivery dated %s: the department is missing; the state keeps its earlier "
                     "deliveries", dept, run_date)
     return summary
@@ -100,9 +100,9 @@ def validate(dept: str, run_date: str) -> dict:
 def nothing_to_ingest(run_date: str) -> bool:
     """True when every accepted delivery dated <= D is parsed already (a rerun, a quiet day):
     the ingest task then starts no Spark application."""
-    from ecredit.ingest import load as ingest
+    from ecredit.ingest import gate as delivery
 
-    return not ingest.pending_files(settings_mod.load(), dt.date.fromisoformat(run_date))
+    return not delivery.unparsed_files(settings_mod.load(), dt.date.fromisoformat(run_date))
 
 
 def data_docs(run_date: str) -> str | None:

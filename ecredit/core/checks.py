@@ -119,6 +119,9 @@ def _plain(d: Decimal) -> str:
 DELIVERY_DATE = "$delivery_date"  # a rule parameter that is the delivery's date
 IDENTIFIER = "_identifier"  # computed: the USCC or else the ID number (both null: MISSING_REQUIRED)
 DUPLICATE_NOT_LAST = "_duplicate_not_last"  # computed by the ingest transform over the whole file
+# The values as sent (``as_sent``), a column of the ingest job's parsed frame that the GX suites
+# judge (``expectations.file_frame``); it lives in executor memory only, never written.
+AS_SENT = "as_sent"
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ecredit.core import lake
 from ecredit.core.files import write_json_atomic
 from ecredit.core.settings import Settings
 
@@ -146,13 +147,13 @@ def describe(h: Holder) -> str:
 
 
 def lease_path(settings: Settings) -> Path:
-    return settings.lake_dir / "runs" / "lock.json"
+    return lake.lease_file(settings)
 
 
 @contextmanager
 def _mutex(settings: Settings):
     """The lease's read-decide-write, one process at a time (flock: released if the process dies)."""
-    path = lease_path(settings).with_name("lock")
+    path = lake.lease_mutex(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -16,6 +16,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecredit.core import lake as lake_mod
+
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +26,7 @@ DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"
 DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
 # production secrets: 32 hex characters (128 bits) or more, e.g. `openssl rand -hex 32` (SECURITY.md)
 MIN_SECRET_LENGTH = 32
-PII_KEY_MARK = "_pii_key.json"  # in lake/parsed: which key pseudonymised the cached rows
+PII_KEY_MARK = lake_mod.PII_KEY_MARK  # in lake/parsed: which key pseudonymised the cached rows
 DEFAULT_LOCK_TIMEOUT = 3600  # seconds a run waits for another run's lock on its lake and warehouse
 MAX_LOCK_TIMEOUT = 6 * 3600  # the DAG's take_lock task is given this long (and a margin) to wait
 
@@ -152,10 +154,10 @@ def check_lake_key(lake: Path, pii_key: str) -> None:
     of their first parse: a different CREDIT_PII_KEY would fold two keys for one person. The
     first check after the cache exists records the key's fingerprint; a later one with another
     key is a wrong setting (SECURITY.md: rotating the PII key)."""
-    parsed = lake / "parsed"
+    parsed = lake_mod.parsed_dir(lake)
     if not parsed.is_dir():
         return
-    mark = parsed / PII_KEY_MARK
+    mark = lake_mod.pii_key_mark(lake)
     want = pii_key_fingerprint(pii_key)
     try:
         have = json.loads(mark.read_text("utf-8")).get("fingerprint") if mark.is_file() else None
@@ -166,6 +168,4 @@ def check_lake_key(lake: Path, pii_key: str) -> None:
     if have is not None:
         raise SettingError(f"CREDIT_PII_KEY is not the key that pseudonymised the parsed rows in {parsed} "
                            "(see SECURITY.md, rotating the PII key: remove that folder, then backfill).")
-    from ecredit.core.files import write_json_atomic
-
-    write_json_atomic(mark, {"fingerprint": want})
+    lake_mod.write_json(mark, {"fingerprint": want})

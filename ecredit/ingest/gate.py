@@ -18,16 +18,17 @@ from zoneinfo import ZoneInfo
 
 from ecredit.core import checks
 from ecredit.core import feeds as feeds_mod
-from ecredit.core.files import write_json_atomic
+from ecredit.core import lake
+from ecredit.core.records import DeliveryFile, DeliveryStatus, FileWarning, GateResult
 from ecredit.ingest import parse
 from ecredit.core.settings import Settings
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-ACCEPTED = "accepted"
-REJECTED = "rejected"
-MISSING = "missing"
+ACCEPTED = DeliveryStatus.ACCEPTED
+REJECTED = DeliveryStatus.REJECTED
+MISSING = DeliveryStatus.MISSING
 
 
 def delivery_dir(settings: Settings, dept: str, date: dt.date) -> Path:
@@ -76,18 +77,14 @@ def manifest_ready(settings: Settings, dept: str, run_date: dt.date, scheduled: 
     return False
 
 
-def gate_path(settings: Settings, dept: str, date: dt.date, manifest_sha: str) -> Path:
-    return settings.lake_dir / "gates" / dept / date.isoformat() / f"{manifest_sha}.json"
-
-
-def current_gate(settings: Settings, dept: str, date: dt.date) -> Optional[dict]:
+def current_gate(settings: Settings, dept: str, date: dt.date) -> Optional[GateResult]:
     """The gate result of the delivery as it is in the landing zone now (None: not checked yet
     or no manifest)."""
     mp = manifest_path(settings, dept, date)
     if not mp.is_file():
         return None
-    gp = gate_path(settings, dept, date, sha256_file(mp))
-    return json.loads(gp.read_text("utf-8")) if gp.is_file() else None
+    stored = lake.read_json(lake.gate_result(settings, dept, date, sha256_file(mp)))
+    return GateResult.from_json(stored) if stored is not None else None
 
 
 def _starts_with_utf8_bom(path: Path) -> bool:
@@ -101,18 +98,13 @@ def _utf16_bom(path: Path) -> str | None:
     return head.hex(" ").upper() if head in (b"\xff\xfe", b"\xfe\xff") else None
 
 
-def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
-    """Check one complete delivery; the result is a dict, never an exception for bad data."""
+def gate_delivery(settings: Settings, dept: str, date: dt.date) -> GateResult:
+    """Check one complete delivery; the result is a GateResult, never an exception for bad data."""
     folder = delivery_dir(settings, dept, date)
     mp = folder / "manifest.json"
     manifest_sha = sha256_file(mp)
-    result = {"dept": dept, "date": date.isoformat(), "manifest_sha256": manifest_sha,
-              "status": ACCEPTED, "reasons": [], "warnings": [], "files": []}
-
-    def reject(reason: str) -> dict:
-        result["status"] = REJECTED
-        result["reasons"].append(reason)
-        return result
+    result = GateResult(dept=dept, date=date.isoformat(), manifest_sha256=manifest_sha)
+    reject = result.reject
 
     try:
         manifest = json.loads(mp.read_text("utf-8-sig"))
@@ -139,7 +131,7 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
         try:
             feed = feeds_mod.feed(dept, name)
         except KeyError:
-            result["warnings"].append(f"{name}: not a feed of {dept} in feeds.md; ignored")
+            result.warnings.append(f"{name}: not a feed of {dept} in feeds.md; ignored")
             continue
         path = folder / name
         if not path.is_file():
@@ -161,7 +153,7 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
             continue
         header = parse.read_header(str(path), feed)
         if feed.fmt == "csv" and rows == 0 and not any(header.columns):
-            result["warnings"].append(f"{name}: an empty file (no header): zero rows")
+            result.warnings.append(f"{name}: an empty file (no header): zero rows")
         elif header.missing:
             reject(f"{name}: schema drift, required columns missing: {', '.join(header.missing)}")
             continue
@@ -174,40 +166,40 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> dict:
         # listed in rejections.csv at line 1, the header's
         file_warnings = []
         for extra in header.extra:
-            result["warnings"].append(f"{name}: unknown extra column {extra!r} ignored")
+            result.warnings.append(f"{name}: unknown extra column {extra!r} ignored")
         if header.extra:
-            file_warnings.append({"code": checks.EXTRA_COLUMN, "count": len(header.extra),
-                                  "columns": len(header.columns),
-                                  "detail": "unknown extra columns ignored: " + ", ".join(map(repr, header.extra))})
+            file_warnings.append(FileWarning(code=checks.EXTRA_COLUMN, count=len(header.extra),
+                                             columns=len(header.columns),
+                                             detail="unknown extra columns ignored: " + ", ".join(map(repr, header.extra))))
         if header.out_of_place:
-            result["warnings"].append(f"{name}: columns in another order than feeds.md, read by the header's "
+            result.warnings.append(f"{name}: columns in another order than feeds.md, read by the header's "
                                       f"names: {', '.join(header.columns)}")
-            file_warnings.append({"code": checks.COLUMNS_REORDERED, "count": len(header.out_of_place),
-                                  "columns": len(header.columns),
-                                  "detail": f"{len(header.out_of_place)} columns not where feeds.md lists them, "
-                                            f"read by the header's names: {', '.join(header.columns)}"})
+            file_warnings.append(FileWarning(code=checks.COLUMNS_REORDERED, count=len(header.out_of_place),
+                                             columns=len(header.columns),
+                                             detail=f"{len(header.out_of_place)} columns not where feeds.md lists them, "
+                                                    f"read by the header's names: {', '.join(header.columns)}"))
         if feed.encoding == "gb18030" and _starts_with_utf8_bom(path):
-            result["warnings"].append(f"{name}: begins with the UTF-8 byte-order mark though feeds.md declares "
+            result.warnings.append(f"{name}: begins with the UTF-8 byte-order mark though feeds.md declares "
                                       f"{feed.declared_encoding}; read as UTF-8")
-        result["files"].append({"name": name, "feed_id": feed.feed_id, "rows": rows, "sha256": sha,
-                                "warnings": file_warnings})
+        result.files.append(DeliveryFile(name=name, feed_id=feed.feed_id, rows=rows, sha256=sha,
+                                         warnings=tuple(file_warnings)))
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != "manifest.json" and p.name not in listed:
-            result["warnings"].append(f"{p.name}: present but not listed in the manifest; ignored")
+            result.warnings.append(f"{p.name}: present but not listed in the manifest; ignored")
     return result
 
 
-def gate(settings: Settings, dept: str, date: dt.date) -> tuple[dict, bool]:
+def gate(settings: Settings, dept: str, date: dt.date) -> tuple[GateResult, bool]:
     """The gate result of a complete delivery as it is now: from the cache, or checked now and
     cached under the manifest's SHA-256. Returns (result, checked_now)."""
     cached = current_gate(settings, dept, date)
     if cached is not None:
         return cached, False
     res = gate_delivery(settings, dept, date)
-    write_json_atomic(gate_path(settings, dept, date, res["manifest_sha256"]), res, pretty=True)
-    if res["status"] == REJECTED:
-        log.warning("%s %s: delivery rejected: %s", dept, date, "; ".join(res["reasons"]))
-    for w in res["warnings"]:
+    lake.write_json(lake.gate_result(settings, dept, date, res.manifest_sha256), res.to_json(), pretty=True)
+    if res.status == REJECTED:
+        log.warning("%s %s: delivery rejected: %s", dept, date, "; ".join(res.reasons))
+    for w in res.warnings:
         log.warning("%s %s: %s", dept, date, w)
     return res, True
 
@@ -217,10 +209,11 @@ def check(settings: Settings, dept: str, run_date: dt.date) -> dict:
     form; return the status of the delivery dated D (``missing`` when there is none)."""
     checked = sum(gate(settings, dept, d)[1] for d in delivery_dates(settings, dept, run_date))
     today = current_gate(settings, dept, run_date)
-    status = today["status"] if today else MISSING
+    status = today.status if today else MISSING
     log.info("%s: delivery of %s is %s (%d deliveries checked now)", dept, run_date, status, checked)
-    return {"dept": dept, "run_date": run_date.isoformat(), "status": status, "checked_now": checked,
-            "reasons": today["reasons"] if today else [], "warnings": today["warnings"] if today else []}
+    # a plain dict of plain strings: the task's return value (XCom)
+    return {"dept": dept, "run_date": run_date.isoformat(), "status": str(status), "checked_now": checked,
+            "reasons": list(today.reasons) if today else [], "warnings": list(today.warnings) if today else []}
 
 
 def accepted_files(settings: Settings, up_to: dt.date) -> list[dict]:
@@ -230,9 +223,14 @@ def accepted_files(settings: Settings, up_to: dt.date) -> list[dict]:
     for dept in feeds_mod.DEPARTMENTS:
         for d in delivery_dates(settings, dept, up_to):
             result, _ = gate(settings, dept, d)
-            if result["status"] != ACCEPTED:
+            if result.status != ACCEPTED:
                 continue
-            for f in result["files"]:
-                out.append({**f, "dept": dept, "date": d.isoformat(),
-                            "path": str(delivery_dir(settings, dept, d) / f["name"])})
+            for f in result.files:
+                out.append(f.info(dept, d.isoformat(), str(delivery_dir(settings, dept, d) / f.name)))
     return out
+
+
+def unparsed_files(settings: Settings, up_to: dt.date) -> list[dict]:
+    """The accepted files dated <= up_to that the ingest stage has not parsed (no done-marker);
+    Spark-free, so a driver task can ask without importing the ingest job."""
+    return [f for f in accepted_files(settings, up_to) if not lake.done_marker(settings, f).is_file()]

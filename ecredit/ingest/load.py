@@ -24,12 +24,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecredit.core import checks
-from ecredit.ingest import gate as delivery
 from ecredit.core import failpoints
-from ecredit.ingest import parse
-from ecredit.core.files import write_json_atomic
+from ecredit.core import lake
 from ecredit.core.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
 from ecredit.core.settings import Settings
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import parse
+from ecredit.quality import expectations
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ ROW_SCHEMA = T.StructType(META_FIELDS + [T.StructField(c, T.StringType(), True) 
 # What the parser yields: the rows as written, plus the values as sent (``checks.as_sent``, ID
 # numbers included) that the GX suites judge. ``as_sent`` lives in executor memory only: it is
 # dropped before anything is written.
-AS_SENT = "as_sent"
+AS_SENT = checks.AS_SENT
 PARSE_SCHEMA = T.StructType(ROW_SCHEMA.fields + [T.StructField(AS_SENT, T.MapType(T.StringType(), T.StringType()), True)])
 
 
@@ -151,16 +152,10 @@ def mark_duplicates(rows: DataFrame, repeated: DataFrame | None = None) -> DataF
             .select(*rows.columns, checks.DUPLICATE_NOT_LAST))
 
 
-def done_marker(settings: Settings, info: dict) -> Path:
-    return settings.lake_dir / "parsed" / "done" / info["feed_id"] / info["date"] / f"{info['sha256']}.json"
-
-
-def rows_path(settings: Settings) -> Path:
-    return settings.lake_dir / "parsed" / "rows"
-
-
-def partition_path(settings: Settings, info: dict) -> Path:
-    return rows_path(settings) / f"feed_id={info['feed_id']}" / f"delivery_date={info['date']}" / f"file_sha={info['sha256']}"
+# where a file's rows and done-marker are: the lake's layout is lake.py's
+done_marker = lake.done_marker
+rows_path = lake.rows_dir
+partition_path = lake.partition_dir
 
 
 def parsed_problem(settings: Settings, info: dict, rows_in: int) -> str | None:
@@ -214,7 +209,7 @@ def lake_writes(settings: Settings, what: str):
 
 
 def pending_files(settings: Settings, run_date: dt.date) -> list[dict]:
-    return [f for f in delivery.accepted_files(settings, run_date) if not done_marker(settings, f).is_file()]
+    return delivery.unparsed_files(settings, run_date)
 
 
 # A task parses about this many bytes of one file: a big file is cut at record boundaries
@@ -303,8 +298,6 @@ def run(spark: SparkSession, settings: Settings, run_date: dt.date) -> dict:
 
 
 def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
-    from ecredit.quality import expectations
-
     # The parsed rows are cached once; the keys that repeat in a file are found on four narrow
     # columns and broadcast back (a window over the wide row shuffled 3.5 GB at 1M operators).
     parsed = parse_rows(spark, settings, todo).cache()
@@ -348,7 +341,7 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
         if problem:  # what was written is not what was parsed: no marker, the file is parsed again
             raise RuntimeError(f"ingest: {problem}; no done-marker written for it")
         total += rows_in
-        write_json_atomic(done_marker(settings, info), {
+        lake.write_done(settings, info, {
             **{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")}, "rows_in": rows_in,
             "rows_loaded": loaded, "rows_quarantined": rows_in - loaded, "per_reason": reasons,
             "per_warning": per_warning.get(_file_id(info), {}), "expectations": gx[_file_id(info)]})
@@ -360,31 +353,8 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
 
 
 def file_counts(settings: Settings, info: dict) -> dict | None:
-    m = done_marker(settings, info)
-    return json.loads(m.read_text("utf-8")) if m.is_file() else None
+    return lake.read_done(settings, info)
 
 
-def quarantined(settings: Settings, info: dict) -> list[dict]:
-    """The quarantined rows of one parsed file: source_line, reasons, payload (masked), by line."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    part = partition_path(settings, info)
-    if not part.is_dir():
-        return []
-    t = pq.read_table(str(part), columns=["source_line", "reasons", "payload"])
-    return t.filter(pc.greater(pc.list_value_length(t["reasons"]), 0)).sort_by("source_line").to_pylist()
-
-
-def warned(settings: Settings, info: dict) -> list[dict]:
-    """The rows of one parsed file that are kept with a warning (RETIRED_DISTRICT): source_line,
-    warnings, payload (masked), by line."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    part = partition_path(settings, info)
-    if not part.is_dir():
-        return []
-    t = pq.read_table(str(part), columns=["source_line", "reasons", "warnings", "payload"])
-    kept = pc.and_(pc.equal(pc.list_value_length(t["reasons"]), 0), pc.greater(pc.list_value_length(t["warnings"]), 0))
-    return t.filter(kept).sort_by("source_line").select(["source_line", "warnings", "payload"]).to_pylist()
+quarantined = lake.quarantined_rows  # the quarantined rows of one parsed file
+warned = lake.warned_rows  # the rows of one parsed file kept with a warning

@@ -19,10 +19,10 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
-from ecredit.ingest import gate as delivery
-from ecredit.ingest import load as ingest
+from ecredit.core import lake
 from ecredit.core import rules as rules_mod
-from ecredit.state import build as state
+from ecredit.core.records import DeliveryStatus
+from ecredit.ingest import gate as delivery
 from ecredit.quality import verdict as validation
 from ecredit.core.feeds import DEPARTMENTS
 from ecredit.core.settings import Settings
@@ -67,34 +67,33 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
     the rows kept with a warning (a retired district code); or the reasons a delivery was rejected
     as a whole. By file, then line; the content's personal data masked."""
     v = validation.verdict(settings, rules, dept, date, with_volume=False)
-    if v["status"] in (delivery.MISSING, "pending"):
+    if v.status in (DeliveryStatus.MISSING, DeliveryStatus.PENDING):
         return None
     path = settings.outbox_dir / dept / date.isoformat() / "rejections.csv"
-    if v["status"] == delivery.REJECTED:
-        rows = [("", "", ERROR, "DELIVERY_REJECTED", json.dumps({"reasons": v["reasons"]}, ensure_ascii=False))]
+    if v.status == DeliveryStatus.REJECTED:
+        rows = [("", "", ERROR, "DELIVERY_REJECTED", json.dumps({"reasons": v.reasons}, ensure_ascii=False))]
     else:
         rows = []
-        for f in v["files"]:
-            info = {**f, "dept": dept, "date": date.isoformat()}
-            lines = [(1, WARNING, w["code"], json.dumps({"detail": w["detail"]}, ensure_ascii=False))
-                     for w in f.get("warnings", [])]
+        for f in v.files:
+            info = f.info(dept, date.isoformat())
+            lines = [(1, WARNING, w.code, json.dumps({"detail": w.detail}, ensure_ascii=False)) for w in f.warnings]
             lines += [(r["source_line"], ERROR, ";".join(r["reasons"]), r["payload"])
-                      for r in ingest.quarantined(settings, info)]
+                      for r in lake.quarantined_rows(settings, info)]
             lines += [(r["source_line"], WARNING, ";".join(r["warnings"]), r["payload"])
-                      for r in ingest.warned(settings, info)]
-            rows += [(f["name"], *line) for line in sorted(lines, key=lambda x: x[0])]
+                      for r in lake.warned_rows(settings, info)]
+            rows += [(f.name, *line) for line in sorted(lines, key=lambda x: x[0])]
     write_csv_atomic(path, REJECTIONS_HEADER, rows)
     return path
 
 
 def run_files(settings: Settings, run_date: dt.date) -> list[Path]:
     """The run date's list changes (all departments) and each department's own measures."""
-    names = {r["operator_key"]: r["name"] for r in state.gold_rows(settings, run_date, "dim_operator", ["operator_key", "name"])}
-    names.update({r["operator_key"]: r["name"] for r in state.gold_rows(settings, run_date, "serious_dishonest_list",
+    names = {r["operator_key"]: r["name"] for r in lake.gold_rows(settings, run_date, "dim_operator", ["operator_key", "name"])}
+    names.update({r["operator_key"]: r["name"] for r in lake.gold_rows(settings, run_date, "serious_dishonest_list",
                                                                 ["operator_key", "name"])})
-    changes = sorted(state.gold_rows(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
+    changes = sorted(lake.gold_rows(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
                      key=lambda r: (r["change"], r["operator_key"], r["record_type"]))
-    measures = state.gold_rows(settings, run_date, "supervision_measure",
+    measures = lake.gold_rows(settings, run_date, "supervision_measure",
                      ["operator_key", "measure_code", "final_class", "responsible_dept", "basis", "legal_basis",
                       "under_objection"])
     out = []

@@ -6,7 +6,10 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
+from ecredit.core import lake
 from ecredit.core import settings as settings_mod
+from ecredit.core.feeds import DEPARTMENTS
+from ecredit.core.records import DeliveryStatus
 from ecredit.warehouse import schema as wh
 from ecredit.warehouse.publish import connect
 
@@ -55,13 +58,13 @@ def summary(run_date: dt.date) -> str:
         lines.append(f"rows quarantined in all deliveries so far: {n_q}"
                      + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) + ")" if by_reason else ""))
         rejected = c.execute(select(func.count()).select_from(wh.feed_status)
-                             .where(wh.feed_status.c.status == "rejected")).scalar()
+                             .where(wh.feed_status.c.status == str(DeliveryStatus.REJECTED))).scalar()
         lines.append(f"deliveries rejected: {rejected} (see dq_result and the outbox's rejections.csv)")
     lines += ["", "where to look:",
               f"  warehouse   {cfg.warehouse_url}",
               f"  lake        {cfg.lake_dir}",
               f"  outbox      {cfg.outbox_dir}  (rejections.csv per delivery; list changes and measures per run)",
-              f"  data docs   {cfg.lake_dir / 'data_docs' / run_date.isoformat() / 'index.html'}",
+              f"  data docs   {lake.data_docs_index(cfg, run_date)}",
               f"  landing     {cfg.landing_dir}"]
     return "\n".join(lines)
 
@@ -69,11 +72,11 @@ def summary(run_date: dt.date) -> str:
 # ---------------------------------------------------------------- the run report (HTML)
 
 CLASS_COLOURS = {"A": "#2e7d32", "B": "#9ccc65", "C": "#f9a825", "D": "#c62828"}
-STATUS_COLOURS = {"ok": "#c8e6c9", "partial": "#fff59d", "rejected": "#ef9a9a", "missing": "#e0e0e0"}
+STATUS_COLOURS = {DeliveryStatus.OK: "#c8e6c9", DeliveryStatus.PARTIAL: "#fff59d", DeliveryStatus.REJECTED: "#ef9a9a",
+                  DeliveryStatus.MISSING: "#e0e0e0"}
 
 
-def report_path(settings, run_date: dt.date):
-    return settings.lake_dir / "reports" / run_date.isoformat() / "index.html"
+report_path = lake.report_index
 
 
 def _bars(current: dict, previous: dict | None) -> str:
@@ -105,9 +108,6 @@ def html_report(run_date: dt.date):
     import os
     from html import escape
 
-    from ecredit.quality.expectations import docs_dir
-    from ecredit.core.feeds import DEPARTMENTS
-
     cfg = settings_mod.load()
     eng = connect(cfg)
     s, fs = wh.operator_score.c, wh.feed_status.c
@@ -135,7 +135,7 @@ def html_report(run_date: dt.date):
     changes.sort(key=lambda r: (-abs(rank[r.final_class] - rank[r.previous_class]), r.operator_key))
     out = report_path(cfg, run_date)
     out.parent.mkdir(parents=True, exist_ok=True)
-    docs = docs_dir(cfg, run_date) / "index.html"
+    docs = lake.data_docs_index(cfg, run_date)
     docs_link = os.path.relpath(docs, out.parent) if docs.exists() else None
 
     def why(r) -> str:

@@ -30,8 +30,11 @@ from great_expectations.expectations.expectation import ColumnMapExpectation  # 
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
 
 from ecredit.core import checks  # noqa: E402
-from ecredit.core.feeds import FEEDS, Feed  # noqa: E402
+from ecredit.core import lake  # noqa: E402
+from ecredit.core.feeds import DEPARTMENTS, FEEDS, Feed, feed as feed_by_name  # noqa: E402
+from ecredit.core.records import DeliveryStatus  # noqa: E402
 from ecredit.core.settings import PROJECT_ROOT  # noqa: E402
+from ecredit.ingest import gate as delivery  # noqa: E402
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 DELIVERY_DATE_PARAM = {"$PARAMETER": "delivery_date"}
@@ -200,16 +203,14 @@ def file_frame(rows, feed: Feed, info: dict):
     the computed ``_duplicate_not_last``. The ID numbers in it stay in memory: only counts leave."""
     from pyspark.sql import functions as F
 
-    from ecredit.ingest import load as ingest
-
     columns = sorted({r.column for r in checks.rules_for(feed)} - {checks.DUPLICATE_NOT_LAST})
     # one task for a small file (each GX metric is a Spark job: tasks cost more than rows there);
     # a big file gets up to a task per core, or its suite's Python checks run on one core
     # (the platform evaluations are two thirds of all rows)
     parts = max(1, min(rows.sparkSession.sparkContext.defaultParallelism, int(info.get("rows") or 0) // FILE_ROWS_PER_TASK))
     return (rows.filter((F.col("feed_id") == info["feed_id"]) & (F.col("delivery_date") == info["date"])
-                        & (F.col("file_sha") == info["sha256"]) & F.col(ingest.AS_SENT).isNotNull())
-            .select("source_line", *(F.col(ingest.AS_SENT)[c].alias(c) for c in columns), checks.DUPLICATE_NOT_LAST)
+                        & (F.col("file_sha") == info["sha256"]) & F.col(checks.AS_SENT).isNotNull())
+            .select("source_line", *(F.col(checks.AS_SENT)[c].alias(c) for c in columns), checks.DUPLICATE_NOT_LAST)
             .coalesce(parts))
 
 
@@ -297,9 +298,7 @@ def disagreements(summary: list[dict], per_reason: dict) -> list[str]:
     return problems
 
 
-def result_path(settings, info: dict) -> Path:
-    """The stored GX validation result of one delivery file (JSON, counts only)."""
-    return settings.lake_dir / "validations" / info["feed_id"] / info["date"] / f"{info['sha256']}.json"
+result_path = lake.validation_result  # the stored GX validation result of one delivery file (JSON, counts only)
 
 
 GX_THREADS = 4  # validations of small files are latency-bound: a few run side by side (measured 1.8x)
@@ -314,8 +313,6 @@ def validate_files(settings, rows, files: list[dict]) -> dict:
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
-
-    from ecredit.core.feeds import feed as feed_by_name
 
     log = logging.getLogger(__name__)
     # GX fills some registries lazily: the contexts are made, and the first file validated, in
@@ -353,8 +350,7 @@ def validate_files(settings, rows, files: list[dict]) -> dict:
     return out
 
 
-def docs_dir(settings, run_date: dt.date) -> Path:
-    return settings.lake_dir / "data_docs" / run_date.isoformat()
+docs_dir = lake.data_docs_dir
 
 
 def build_docs(settings, run_date: dt.date) -> Path | None:
@@ -373,10 +369,6 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
         ValidationResultIdentifier,
     )
 
-    from ecredit.ingest import gate as delivery
-    from ecredit.ingest import load as ingest
-    from ecredit.core.feeds import DEPARTMENTS, feed as feed_by_name
-
     site = docs_dir(settings, run_date)
     if site.exists():
         shutil.rmtree(site)
@@ -390,20 +382,20 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
         if gate is None:
             rows.append((dept, "", "missing", "no complete delivery dated D", None))
             continue
-        if gate["status"] == delivery.REJECTED:
-            rows.append((dept, "", "rejected at the gate", "; ".join(gate["reasons"]), None))
+        if gate.status == DeliveryStatus.REJECTED:
+            rows.append((dept, "", "rejected at the gate", "; ".join(gate.reasons), None))
             continue
-        for f in gate["files"]:
-            feed = feed_by_name(dept, f["name"])
-            info = {"feed_id": feed.feed_id, "date": run_date.isoformat(), "sha256": f["sha256"]}
+        for f in gate.files:
+            feed = feed_by_name(dept, f.name)
+            info = {"feed_id": feed.feed_id, "date": run_date.isoformat(), "sha256": f.sha256}
             path = result_path(settings, info)
             if not path.is_file():
-                rows.append((dept, f["name"], "not validated yet", "", None))
+                rows.append((dept, f.name, "not validated yet", "", None))
                 continue
             data = json.loads(path.read_text("utf-8"))
             data["meta"]["run_id"] = run_id.to_json_dict()
             result = expectationSuiteValidationResultSchema.load(data)
-            batch = f"{dept} {f['name']} {f['sha256'][:12]}"
+            batch = f"{dept} {f.name} {f.sha256[:12]}"
             key = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=feed.feed_id),
                                              run_id=run_id, batch_identifier=batch)
             ctx.validation_results_store.set(key, result)
@@ -413,19 +405,19 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
             keys.append(key)
             st = result.statistics
             unexpected = sum(int(r.result.get("unexpected_count") or 0) for r in result.results)
-            counts = ingest.file_counts(settings, {**info, "dept": dept}) or {}
+            counts = lake.read_done(settings, info) or {}
             malformed = int(counts.get("per_reason", {}).get(checks.MALFORMED, 0))
             detail = (f"{st['successful_expectations']} of {st['evaluated_expectations']} expectations met; "
                       f"{unexpected} unexpected values")
             if malformed:  # never "succeeded, 0 unexpected" for a file with rows GX never saw
-                set_aside[key] = [r for r in ingest.quarantined(settings, {**info, "dept": dept})
+                set_aside[key] = [r for r in lake.quarantined_rows(settings, info)
                                   if checks.MALFORMED in r["reasons"]]
                 detail += f"; {malformed} rows set aside before GX ran (MALFORMED: {_kinds(set_aside[key])})"
-            kept = [w["code"] for w in f.get("warnings", [])]
+            kept = [w.code for w in f.warnings]
             kept += [f"{code} {n} rows" for code, n in sorted(counts.get("per_warning", {}).items())]
             if kept:
                 detail += "; warnings: " + ", ".join(kept)
-            rows.append((dept, f["name"], "succeeded" if result.success and not malformed else "failed", detail, key))
+            rows.append((dept, f.name, "succeeded" if result.success and not malformed else "failed", detail, key))
     if not keys:
         return None
     ctx.build_data_docs(site_names=["ecredit"])

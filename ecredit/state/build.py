@@ -19,11 +19,12 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ecredit.core import lake
 from ecredit.ingest import load as ingest
-from ecredit.core.files import write_json_atomic
 from ecredit.core.feeds import CREDIT, FEEDS
 from ecredit.core.rules import SEVERITIES, Rules, to_decimal
 from ecredit.core.settings import Settings
+from ecredit.quality import verdict as validation
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,13 @@ RECORD_COLUMNS = ["record_key", "operator_key", "dept", "feed_id", "record_type"
 
 def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> DataFrame:
     """The loaded (not quarantined) rows of every applied delivery dated <= D."""
-    from ecredit.quality import verdict as validation
-
     files = validation.applied_files(settings, rules, run_date)
-    paths = [str(ingest.partition_path(settings, f)) for f in files]
+    paths = [str(lake.partition_dir(settings, f)) for f in files]
     check_parsed(settings, files)
     paths = [p for p in paths if Path(p).is_dir()]
     if not paths:
         return spark.createDataFrame([], ingest.ROW_SCHEMA)
-    df = spark.read.option("basePath", str(ingest.rows_path(settings))).schema(ingest.ROW_SCHEMA).parquet(*paths)
+    df = spark.read.option("basePath", str(lake.rows_dir(settings))).schema(ingest.ROW_SCHEMA).parquet(*paths)
     return df.filter(F.size("reasons") == 0)
 
 
@@ -57,7 +56,7 @@ def _drop_markers(settings: Settings, files: list[dict], problems: list[str]) ->
     """Recovery from damaged parsed rows: the files lose their done-markers, so the next run's
     ingest parses them again from the landing zone (the source of truth) and replaces their rows."""
     for f in files:
-        ingest.done_marker(settings, f).unlink(missing_ok=True)
+        lake.drop_done(settings, f)
     raise ParsedRowsDamaged(
         "parsed rows in the lake are damaged: " + "; ".join(problems) + ". Their done-markers are removed: rerun "
         "the date (`ecredit run --date D`); its ingest parses these files again from the landing zone.")
@@ -310,11 +309,11 @@ def dim_operator(ops: DataFrame, lic: DataFrame, run_date: dt.date) -> DataFrame
 # ---------------------------------------------------------------- the job
 
 def state_dir(settings: Settings, run_date: dt.date) -> Path:
-    return settings.lake_dir / "state" / run_date.isoformat()
+    return lake.state_dir(settings, run_date)
 
 
 def gold_dir(settings: Settings, run_date: dt.date) -> Path:
-    return settings.lake_dir / "gold" / run_date.isoformat()
+    return lake.gold_dir(settings, run_date)
 
 
 STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspectors")
@@ -322,42 +321,12 @@ STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspect
 GOLD_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint")
 RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
               "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
-BUILT_MARKER = "_built.json"  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
-GOLD_BATCH = 5000
-
-
-def gold_batches(settings: Settings, run_date: dt.date, table: str, columns: list[str]):
-    """The rows of a gold table of D as lists of dicts, a batch at a time (pyarrow on the driver:
-    the readers of gold, publish, the outbox and the draw check, need no Spark)."""
-    for batch in gold_arrow_batches(settings, run_date, table, columns):
-        yield batch.to_pylist()
-
-
-def gold_arrow_batches(settings: Settings, run_date: dt.date, table: str, columns: list[str]):
-    """The same as Arrow record batches, ``columns`` in that order (publish's COPY to PostgreSQL)."""
-    import pyarrow.parquet as pq
-
-    path = gold_dir(settings, run_date) / table
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: the build_state stage did not run for {run_date}")
-    if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
-        return
-    try:
-        batches = pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH)
-    except Exception as e:  # noqa: BLE001 - named below
-        for p in sorted(path.glob("*.parquet")):
-            try:
-                pq.read_table(str(p), columns=columns)
-            except Exception:  # noqa: BLE001
-                path = p
-                break
-        raise RuntimeError(f"{path} cannot be read ({str(e).strip().splitlines()[0]}): the gold of {run_date} is "
-                           "damaged; it is derived, so rerun the date (build_state writes it again)") from e
-    yield from batches
-
-
-def gold_rows(settings: Settings, run_date: dt.date, table: str, columns: list[str]) -> list[dict]:
-    return [r for rows in gold_batches(settings, run_date, table, columns) for r in rows]
+BUILT_MARKER = lake.BUILT_MARKER  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
+# the readers of gold (pyarrow on the driver: publish, the outbox and the draw check need no Spark)
+gold_batches = lake.gold_batches
+gold_arrow_batches = lake.gold_arrow_batches
+gold_rows = lake.gold_rows
+GOLD_BATCH = lake.GOLD_BATCH
 
 
 # ---------------------------------------------------------------- the published past (the warehouse)
@@ -501,8 +470,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
         raise RuntimeError(f"build_state {run_date}: {len(pending)} accepted delivery file(s) dated <= {run_date} are "
                            f"not parsed (first: {f['dept']} {f['date']} {f['name']}): the ingest stage did not "
                            "finish; rerun the date")
-    gdir = gold_dir(settings, run_date)
-    (gdir / BUILT_MARKER).unlink(missing_ok=True)  # rebuilt: publishable again only when whole
+    lake.drop_built(settings, run_date)  # rebuilt: publishable again only when whole
     with ingest.lake_writes(settings, f"build_state {run_date}"):
         try:
             out = _build(spark, settings, rules, run_date)
@@ -513,16 +481,14 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
             shas = set(re.findall(r"file_sha=([0-9a-f]{64})", text)) if any(k in text for k in _DAMAGED_READ) else set()
             if not shas:
                 raise
-            from ecredit.quality import verdict as validation
-
             damaged = [f for f in validation.applied_files(settings, rules, run_date) if f["sha256"] in shas]
             if not damaged:
                 raise
             lines = [ln.strip().lstrip(": ") for ln in text.splitlines() if ln.strip()]
             why = next((ln for k in _DAMAGED_READ[::-1] for ln in lines if k in ln), lines[0])[:400]
-            _drop_markers(settings, damaged, [f"{ingest.partition_path(settings, f)} cannot be read by Spark ({why})"
+            _drop_markers(settings, damaged, [f"{lake.partition_dir(settings, f)} cannot be read by Spark ({why})"
                                               for f in damaged])
-        write_json_atomic(gdir / BUILT_MARKER, {"run_date": run_date.isoformat()})
+        lake.write_built(settings, run_date)
     return out
 
 
@@ -539,25 +505,25 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     lic = licences(parsed).cache()
     tables = {"licences": lic, "evaluations": evaluations(parsed), "spot_checks": spot_checks(parsed),
               "complaints": complaints(parsed), "inspectors": inspectors(parsed)}
-    sdir, gdir = state_dir(settings, run_date), gold_dir(settings, run_date)
+    sdir, gdir = lake.state_dir(settings, run_date), lake.gold_dir(settings, run_date)
     for name, df in tables.items():
-        df.write.mode("overwrite").parquet(str(sdir / name))
-    ops.write.mode("overwrite").parquet(str(sdir / "operators"))  # scoring's input, kept for make bench's baseline
-    dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(gdir / "dim_operator"))
-    state = {name: spark.read.parquet(str(sdir / name)) for name in tables}
+        df.write.mode("overwrite").parquet(str(lake.state_table(settings, run_date, name)))
+    ops.write.mode("overwrite").parquet(str(lake.state_table(settings, run_date, "operators")))  # scoring's input, kept for make bench's baseline
+    dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "dim_operator")))
+    state = {name: spark.read.parquet(str(lake.state_table(settings, run_date, name))) for name in tables}
     for name, df in facts(state["licences"], state["spot_checks"], state["complaints"]).items():
-        df.write.mode("overwrite").parquet(str(gdir / name))
+        df.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, name)))
     records = with_activity(credit_records(parsed, rules), ops, run_date)
-    records.write.mode("overwrite").parquet(str(gdir / "fact_credit_record"))
-    records = spark.read.parquet(str(gdir / "fact_credit_record")).cache()
+    records.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "fact_credit_record")))
+    records = spark.read.parquet(str(lake.gold_table(settings, run_date, "fact_credit_record"))).cache()
 
     scores = scoring.score(ops, records, state["evaluations"], state["spot_checks"], state["complaints"], rules,
                            run_date, previous_scores, rules.version)
-    scores.write.mode("overwrite").parquet(str(gdir / "operator_score"))
-    scores = spark.read.parquet(str(gdir / "operator_score")).cache()
+    scores.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "operator_score")))
+    scores = spark.read.parquet(str(lake.gold_table(settings, run_date, "operator_score"))).cache()
     listed = scoring.dishonest_list(records, ops, rules, run_date)
-    listed.write.mode("overwrite").parquet(str(gdir / "serious_dishonest_list"))
-    listed = spark.read.parquet(str(gdir / "serious_dishonest_list"))
+    listed.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))
+    listed = spark.read.parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))
     roster = inspector_roster(state["inspectors"], run_date)
     plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster, committed,
                                                         listed)
@@ -568,8 +534,8 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "inspector": roster, "inspection_plan": plan, "inspection_draw": drawn, "draw_commitment": commitment,
     }
     for name, df in outputs.items():
-        df.coalesce(1).write.mode("overwrite").parquet(str(gdir / name))
-    (gdir / "warnings.json").write_text(json.dumps(warnings, ensure_ascii=False), "utf-8")
+        df.coalesce(1).write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, name)))
+    lake.write_gold_warnings(settings, run_date, warnings)
     for df in (ops, lic, records, scores):
         df.unpersist()
     for w in warnings:

@@ -16,15 +16,14 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from ecredit.ingest import gate as delivery
 from ecredit.core import failpoints
-from ecredit.ingest import load as ingest
+from ecredit.core import lake
 from ecredit.ingest import parse
 from ecredit.core import rules as rules_mod
 from ecredit.core import runlock
-from ecredit.state import build as state
 from ecredit.quality import verdict as validation
 from ecredit.warehouse import schema as wh
-from ecredit.core.files import write_json_atomic
 from ecredit.core.feeds import DEPARTMENTS, feeds_of
+from ecredit.core.records import DeliveryStatus, Verdict
 from ecredit.core.settings import SettingError, Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ def connect(settings: Settings) -> Engine:
     return eng
 
 
-def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list[dict], list[dict]]:
+def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list[dict], list[Verdict]]:
     """feed_status for (D, dept): the department's delivery dated D only (quality.md); and the
     verdicts of every delivery dated <= D without the volume check (for dq_result and quarantine,
     ``publish_validation`` completes the verdicts of the deliveries it publishes)."""
@@ -60,48 +59,48 @@ def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list
         applied = 0
         for d in delivery.delivery_dates(settings, dept, run_date):
             v = validation.verdict(settings, rules, dept, d, with_volume=False)
-            if v["status"] == "pending":
+            if v.status == DeliveryStatus.PENDING:
                 raise RuntimeError(f"{dept} {d}: accepted by the gate but never parsed: the ingest stage did not "
                                    "run for this date")
-            applied += v["status"] == validation.APPLIED
+            applied += v.status == validation.APPLIED
             verdicts.append(v)
-        today = next((v for v in verdicts if v["dept"] == dept and v["date"] == run_date.isoformat()), None)
+        today = next((v for v in verdicts if v.dept == dept and v.date == run_date.isoformat()), None)
         row = {"run_date": run_date, "dept": dept, "deliveries_applied": applied,
-               "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "status": delivery.MISSING}
-        if today is not None and today["status"] == delivery.REJECTED:
-            row["status"] = delivery.REJECTED
+               "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "status": str(DeliveryStatus.MISSING)}
+        if today is not None and today.status == DeliveryStatus.REJECTED:
+            row["status"] = str(DeliveryStatus.REJECTED)
             folder = delivery.delivery_dir(settings, dept, run_date)
             for f in feeds_of(dept):  # the rows in its files as found; nothing of it is loaded
                 if (folder / f.file).is_file():
                     row["rows_in"] += parse.count_rows(str(folder / f.file), f)
         elif today is not None:
-            for f in today["files"]:
+            for f in today.files:
                 for k in ("rows_in", "rows_loaded", "rows_quarantined"):
-                    row[k] += f[k]
-            row["status"] = "partial" if row["rows_quarantined"] else "ok"
+                    row[k] += getattr(f, k)
+            row["status"] = str(DeliveryStatus.APPLIED.published(row["rows_quarantined"]))  # a plain str: a column
         rows.append(row)
     return rows, verdicts
 
 
-def _validation_rows(settings: Settings, v: dict, run_id: str):
-    ddate = dt.date.fromisoformat(v["date"])
-    dq = [{**c, "dept": v["dept"], "delivery_date": ddate, "manifest_sha256": v["manifest_sha256"], "run_id": run_id}
-          for c in v["checks"]]
+def _validation_rows(settings: Settings, v: Verdict, run_id: str):
+    ddate = dt.date.fromisoformat(v.date)
+    dq = [{**c.to_json(), "dept": v.dept, "delivery_date": ddate, "manifest_sha256": v.manifest_sha256, "run_id": run_id}
+          for c in v.checks]
     q = []
-    if v["status"] == validation.APPLIED:  # a rejected delivery puts none of its rows in quarantine
-        for f in v["files"]:
-            stem = f["feed_id"].split(".", 1)[1]
-            for r in ingest.quarantined(settings, {**f, "dept": v["dept"], "date": v["date"]}):
-                q.append({"dept": v["dept"], "feed": stem, "delivery_date": ddate, "source_line": r["source_line"],
+    if v.status == validation.APPLIED:  # a rejected delivery puts none of its rows in quarantine
+        for f in v.files:
+            stem = f.feed_id.split(".", 1)[1]
+            for r in lake.quarantined_rows(settings, f.info(v.dept, v.date)):
+                q.append({"dept": v.dept, "feed": stem, "delivery_date": ddate, "source_line": r["source_line"],
                           "reasons": ",".join(sorted(r["reasons"])), "payload": r["payload"],
-                          "manifest_sha256": v["manifest_sha256"], "run_id": run_id})
+                          "manifest_sha256": v.manifest_sha256, "run_id": run_id})
     return dq, q
 
 
 CHECK_COLUMNS = ("feed", "check", "success", "severity", "element_count", "unexpected_count", "detail")
 
 
-def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[dict], run_id: str,
+def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[Verdict], run_id: str,
                        run_date: dt.date | None = None) -> int:
     """dq_result and quarantine rows of every delivery not yet published in its present form
     (keyed by the delivery; validating it again writes the same rows, never duplicates). The
@@ -113,21 +112,21 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
                  conn.execute(select(dq.dept, dq.delivery_date, dq.manifest_sha256).distinct())}
     n = 0
     for v in verdicts:
-        if v["manifest_sha256"] is None:
+        if v.manifest_sha256 is None:
             continue
-        ddate = dt.date.fromisoformat(v["date"])
-        done = (v["dept"], ddate, v["manifest_sha256"]) in published
+        ddate = dt.date.fromisoformat(v.date)
+        done = (v.dept, ddate, v.manifest_sha256) in published
         if done and ddate != run_date:
             continue
-        full = validation.verdict(settings, rules, v["dept"], ddate)  # with the volume check
+        full = validation.verdict(settings, rules, v.dept, ddate)  # with the volume check
         dq_rows, q_rows = _validation_rows(settings, full, run_id)
         if done:
             stored = {tuple(r) for r in conn.execute(select(*(dq[c] for c in CHECK_COLUMNS)).where(
-                (dq.dept == v["dept"]) & (dq.delivery_date == ddate)))}
+                (dq.dept == v.dept) & (dq.delivery_date == ddate)))}
             if stored == {tuple(r[c] for c in CHECK_COLUMNS) for r in dq_rows}:
                 continue
         for table in wh.VALIDATION_TABLES:
-            conn.execute(delete(table).where((table.c.dept == v["dept"]) & (table.c.delivery_date == ddate)))
+            conn.execute(delete(table).where((table.c.dept == v.dept) & (table.c.delivery_date == ddate)))
         n += _insert(conn, wh.dq_result, [dq_rows]) + _insert(conn, wh.quarantine, [q_rows])
     return n
 
@@ -187,8 +186,8 @@ def publish_draw(conn: Connection, settings: Settings, run_date: dt.date, publis
     ``inspection_draw_input`` (once), so that ``verify-plan`` can re-run every version.
     Runs inside publish's transaction, before the per-run tables are replaced."""
     d, p = wh.inspection_draw, wh.inspection_plan
-    new = state.gold_rows(settings, run_date, "inspection_draw", list(DRAW_FIELDS))
-    plan = state.gold_rows(settings, run_date, "inspection_plan", list(PLAN_FIELDS))
+    new = lake.gold_rows(settings, run_date, "inspection_draw", list(DRAW_FIELDS))
+    plan = lake.gold_rows(settings, run_date, "inspection_plan", list(PLAN_FIELDS))
     counts = {"inspection_draw": 0, "inspection_plan": 0, "inspection_draw_input": 0}
     cur = conn.execute(select(d).where((d.c.run_date == run_date) & d.c.in_force.is_(True))).mappings().first()
     if cur is not None:
@@ -318,18 +317,17 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
     started_at = started_at or dt.datetime.now(dt.timezone.utc)
     rule_set = rules_mod.load(settings.rules_path)
     eng = connect(settings)
-    gold = state.gold_dir(settings, run_date)
-    if not (gold / state.BUILT_MARKER).is_file():
-        raise RuntimeError(f"{gold} is not a finished build (no {state.BUILT_MARKER}): the build_state stage did not "
+    gold = lake.gold_dir(settings, run_date)
+    if not lake.is_built(settings, run_date):
+        raise RuntimeError(f"{gold} is not a finished build (no {lake.BUILT_MARKER}): the build_state stage did not "
                            f"finish for {run_date}; rerun the date")
     status_rows, verdicts = feed_status_rows(settings, rule_set, run_date)
     counts: dict = {}
     warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
                 if r["status"] in (delivery.MISSING, delivery.REJECTED)]
-    built = gold / "warnings.json"
-    warnings += json.loads(built.read_text("utf-8")) if built.is_file() else []
+    warnings += lake.read_gold_warnings(settings, run_date)
     warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
-                 for w in validation.verdict(settings, rule_set, dept, run_date)["warnings"]]
+                 for w in validation.verdict(settings, rule_set, dept, run_date).warnings]
     # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
     with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
         # first: a superseded draw version keeps the operator_score and inspector rows replaced below
@@ -343,7 +341,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         def new_rows(table):
             if table is wh.feed_status:
                 return [status_rows]
-            return state.gold_arrow_batches(settings, run_date, table.name, [c.name for c in table.columns])
+            return lake.gold_arrow_batches(settings, run_date, table.name, [c.name for c in table.columns])
 
         # draw_commitment is upserted by draw date, not replaced by run date
         tables = list(wh.PER_RUN_TABLES) + (list(wh.LATEST_STATE_TABLES) if replace_state else [])
@@ -374,7 +372,7 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                 counts[table.name] = swap_in(conn, table)
                 if n == 0:
                     failpoints.hit("publish.swapping")
-        counts["draw_commitment"] = publish_commitment(conn, state.gold_rows(
+        counts["draw_commitment"] = publish_commitment(conn, lake.gold_rows(
             settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]), warnings)
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
         drop_stages(conn, staged)
@@ -398,7 +396,7 @@ def record_attempt(eng: Engine, run_date, run_id, started_at, status, reason, wa
 
 def unrecorded_dir(settings: Settings) -> Path:
     """Failed attempts that could not be written to ``pipeline_run`` (the warehouse was down)."""
-    return settings.lake_dir / "runs" / "unrecorded"
+    return lake.unrecorded_dir(settings)
 
 
 def record_failed_run(settings: Settings, run_date: str | None, run_id: str, reason: str) -> None:
@@ -421,7 +419,7 @@ def record_failed_run(settings: Settings, run_date: str | None, run_id: str, rea
         try:
             folder = unrecorded_dir(settings)
             key = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-            write_json_atomic(folder / f"{key}.json", {
+            lake.write_json(lake.unrecorded_file(settings, key), {
                 "run_date": run_date, "run_id": run_id, "finished_at": now.isoformat(), "reason": reason[:4000],
                 "rules_version": version, "key": key})
             log.error("could not record the failed run in pipeline_run (%s); kept in %s until the warehouse "
@@ -433,9 +431,8 @@ def record_failed_run(settings: Settings, run_date: str | None, run_id: str, rea
 def flush_unrecorded(settings: Settings, eng: Engine) -> int:
     """Write the failed attempts kept in the lake while the warehouse was down to ``pipeline_run``
     (oldest first; each once: its key is in ``counts``), then remove them."""
-    folder = unrecorded_dir(settings)
     n = 0
-    for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    for p in lake.unrecorded_files(settings):
         try:  # never fails the attempt that flushes: a file that cannot be written stays for a look
             r = json.loads(p.read_text("utf-8"))
             counts = json.dumps({"recorded_late": r["key"]})

@@ -162,7 +162,7 @@ def test_the_gate_accepts_and_warns_of_a_reordered_header_and_an_extra_column(tm
     data = hc.csv_bytes(feed, head, [hc.csv_line(hc.fields(feed, head, hc.person(feed, 1)))])
     hc.write_files(cfg.landing_dir / feed.dept / "2026-11-01", {feed.file: (data, 1)}, feed.dept, "2026-11-01")
     g = delivery.gate_delivery(cfg, feed.dept, dt.date(2026, 11, 1))
-    assert g["status"] == "accepted" and len(g["files"]) == 1
+    assert g.status == "accepted" and len(g.files) == 1
     listed = [c.source for c in feed.columns]
     moved = sum(a != b for a, b in zip([h for h in head if h != hc.EXTRA_SOURCE], listed))  # worked out here
     want = {}
@@ -170,7 +170,7 @@ def test_the_gate_accepts_and_warns_of_a_reordered_header_and_an_extra_column(tm
         want["COLUMNS_REORDERED"] = (moved, len(head))
     if extra:
         want["EXTRA_COLUMN"] = (1, len(head))
-    assert {w["code"]: (w["count"], w["columns"]) for w in g["files"][0]["warnings"]} == want
+    assert {w.code: (w.count, w.columns) for w in g.files[0].warnings} == want
     assert bool(moved) == (order != "ordered")
-    assert any("another order than feeds.md" in w for w in g["warnings"]) == bool(moved)
-    assert any(repr(hc.EXTRA_SOURCE) in w for w in g["warnings"]) == extra
+    assert any("another order than feeds.md" in w for w in g.warnings) == bool(moved)
+    assert any(repr(hc.EXTRA_SOURCE) in w for w in g.warnings) == extra

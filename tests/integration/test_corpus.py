@@ -47,7 +47,7 @@ def run(tmp_path_factory, spark):
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": KEY})
     rule_set = rules_mod.load(cfg.rules_path)
     checked = {dept: delivery.check(cfg, dept, D) for dept in feeds.DEPARTMENTS}
-    gates = {(dept, d.isoformat()): delivery.current_gate(cfg, dept, d)
+    gates = {(dept, d.isoformat()): delivery.current_gate(cfg, dept, d).to_json()  # as stored in the lake
              for dept in feeds.DEPARTMENTS for d in delivery.delivery_dates(cfg, dept, D)}
     result = ingest.run(spark, cfg, D)
     state.build(spark, cfg, rule_set, D)
@@ -183,7 +183,7 @@ def test_a_nul_character_is_malformed(run):
     bad = rows(run, "gds", "2026-11-01", "licenses.csv")[9]
     assert detail(bad) == "a NUL character in: 许可证名称"
     assert json.loads(bad["payload"])["许可证名称"] == "坏\x00字节"  # the content as sent, for the department
-    assert verdict(run, "gds", "2026-11-01")["status"] == "applied"  # 1 of 6
+    assert verdict(run, "gds", "2026-11-01").status == "applied"  # 1 of 6
     r = rows(run, "customs", "2026-11-01", "violations.jsonl")[11]
     assert r["reasons"] == ["MALFORMED"] and detail(r) == "a NUL character in: DECISION_NO"
 
@@ -333,14 +333,14 @@ def test_an_empty_file_is_zero_rows(run):
     g = run["gates"][("commerce", "2026-11-02")]
     assert g["status"] == "accepted" and g["warnings"] == ["breaches.csv: an empty file (no header): zero rows"]
     assert counts(run, "commerce", "2026-11-02", "breaches.csv") == (0, 0, 0)
-    assert verdict(run, "commerce", "2026-11-02")["status"] == "applied"
+    assert verdict(run, "commerce", "2026-11-02").status == "applied"
 
 
 def test_a_header_only_file_is_zero_rows(run):
     g = run["gates"][("cac", "2026-11-01")]  # its manifest gives the SHA-256 in upper-case hex
     assert g["status"] == "accepted" and g["warnings"] == []
     assert counts(run, "cac", "2026-11-01", "pi_violations.csv") == (0, 0, 0)
-    assert verdict(run, "cac", "2026-11-01")["status"] == "applied"
+    assert verdict(run, "cac", "2026-11-01").status == "applied"
 
 
 def test_a_csv_line_cut_inside_a_character(run):
@@ -349,7 +349,7 @@ def test_a_csv_line_cut_inside_a_character(run):
     bad = rows(run, "amr", "2026-11-02", "complaints.csv")[6]
     assert detail(bad) == "undecodable bytes in the declared encoding"
     assert json.loads(bad["payload"])["_withheld"].startswith("6 fields, ")  # a complainant's name: withheld
-    assert verdict(run, "amr", "2026-11-02")["status"] == "applied"  # 1 of 5 is not more than 20 %
+    assert verdict(run, "amr", "2026-11-02").status == "applied"  # 1 of 5 is not more than 20 %
     q = run["query"]("SELECT source_line, reasons, payload FROM quarantine WHERE dept = 'amr' AND feed = 'complaints'")
     assert [(r["source_line"], r["reasons"]) for r in q] == [(6, "MALFORMED")]
     assert "王" not in q[0]["payload"]
@@ -399,7 +399,7 @@ def test_json_wrong_types_and_nesting_are_quarantined(run):
                                             "nested value where a scalar is expected: USCC")
     assert (e[4]["customs_code"], e[4]["effective_date"]) == ("4401234568", "2026-12-01")
     v = verdict(run, "customs", "2026-11-01")
-    assert v["status"] == "rejected" and v["reasons"][0].startswith("violations.jsonl: 10 of 12 rows quarantined")
+    assert v.status == "rejected" and v.reasons[0].startswith("violations.jsonl: 10 of 12 rows quarantined")
 
 
 # ---------------------------------------------------------------- numbers

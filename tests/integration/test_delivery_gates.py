@@ -83,7 +83,7 @@ def test_too_many_quarantined_rows_reject_the_delivery(gates):
     fs = {r["dept"]: r for r in gates["before_fix"]["feed_status"]}
     assert fs["amr"]["status"] == "rejected"
     assert (fs["amr"]["rows_in"], fs["amr"]["rows_loaded"], fs["amr"]["rows_quarantined"]) == (10, 0, 0)
-    assert "30%" in gates["before_fix"]["verdict"]["reasons"][0] or "3 of 10" in gates["before_fix"]["verdict"]["reasons"][0]
+    assert "30%" in gates["before_fix"]["verdict"].reasons[0] or "3 of 10" in gates["before_fix"]["verdict"].reasons[0]
 
 
 def test_a_rejected_delivery_applies_nothing_and_quarantines_nothing(gates):
@@ -141,7 +141,7 @@ def test_volume_anomaly_is_a_warning(tmp_path, spark):
         delivery.check(cfg, "amr", d)
     ingest.run(spark, cfg, D3)
     v = validation.verdict(cfg, rules, "amr", D3)
-    assert v["status"] == "applied" and any("median" in w for w in v["warnings"])  # 21 > 10 x 2
-    vol = [c for c in v["checks"] if c["check"] == "volume"][0]
-    assert vol["severity"] == "warning" and not vol["success"]
-    assert not any("median" in w for w in validation.verdict(cfg, rules, "amr", D2)["warnings"])
+    assert v.status == "applied" and any("median" in w for w in v.warnings)  # 21 > 10 x 2
+    vol = [c for c in v.checks if c.check == "volume"][0]
+    assert vol.severity == "warning" and not vol.success
+    assert not any("median" in w for w in validation.verdict(cfg, rules, "amr", D2).warnings)

@@ -211,8 +211,7 @@ def test_quarantine_holds_the_added_rows_masked_by_the_files_header(run):
 
 def test_every_file_reconciles(run):
     for dept, d, name, w in _files(run):
-        info = {**next(f for f in delivery.current_gate(run["cfg"], dept, d)["files"] if f["name"] == name),
-                "dept": dept, "date": d.isoformat()}
+        info = next(f for f in delivery.current_gate(run["cfg"], dept, d).files if f.name == name).info(dept, d.isoformat())
         c = ingest.file_counts(run["cfg"], info)
         bad = sum(case not in ("clean", "retired") for _, case, _ in w["added"])
         assert (c["rows_in"], c["rows_quarantined"]) == (w["rows"], bad), (dept, d, name)

@@ -1,0 +1,285 @@
+"""The lake (``CREDIT_LAKE_DIR``): the one module that knows its layout.
+
+Every path under the lake and every small JSON marker in it is named here; every other module
+asks this one (decision 0089). Spark-free: the driver-only tasks (gate, verdict, publish, outbox,
+reports) read the lake through it without starting or importing Spark; Parquet is read with
+pyarrow, imported when a reader runs.
+
+Layout, under ``CREDIT_LAKE_DIR``::
+
+    parsed/_pii_key.json                          which key pseudonymised the cached rows
+    parsed/rows/feed_id=<F>/delivery_date=<D>/file_sha=<SHA>/   the parsed rows of one file (Parquet)
+    parsed/done/<F>/<D>/<SHA>.json                the file's done-marker (its counts): never parsed again
+    gates/<dept>/<D>/<manifest SHA>.json          the delivery gate's result
+    validations/<F>/<D>/<SHA>.json                the GX validation result of one file
+    data_docs/<D>/index.html                      the run's Data Docs site
+    state/<D>/<table>/                            the canonical state of D (Parquet)
+    gold/<D>/<table>/, gold/<D>/warnings.json     what publish takes; gold/<D>/_built.json: the build is whole
+    reports/<D>/index.html                        the run report
+    runs/lock.json, runs/lock                     the run lock's lease and its mutex
+    runs/unrecorded/<key>.json                    failed attempts kept while the warehouse was down
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Protocol, Union
+
+from ecredit.core.files import write_json_atomic
+
+
+class _HasLake(Protocol):
+    lake_dir: Path
+
+
+Where = Union[_HasLake, Path]  # Settings, or the lake's folder itself (settings.load checks the key before Settings exist)
+
+PARSED = "parsed"
+ROWS = "rows"
+DONE = "done"
+GATES = "gates"
+VALIDATIONS = "validations"
+DATA_DOCS = "data_docs"
+STATE = "state"
+GOLD = "gold"
+REPORTS = "reports"
+RUNS = "runs"
+UNRECORDED = "unrecorded"
+PII_KEY_MARK = "_pii_key.json"
+BUILT_MARKER = "_built.json"  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
+GOLD_WARNINGS = "warnings.json"
+LEASE = "lock.json"
+INDEX = "index.html"
+PARTITION_COLUMNS = ("feed_id", "delivery_date", "file_sha")
+
+
+def root(where: Where) -> Path:
+    return where if isinstance(where, Path) else where.lake_dir
+
+
+def _day(d: dt.date | str) -> str:
+    return d if isinstance(d, str) else d.isoformat()
+
+
+def _file_key(info: Mapping[str, Any] | Any) -> tuple[str, str, str]:
+    """(feed_id, date, sha256) of a delivery file: a dict or a record with those fields."""
+    if isinstance(info, Mapping):
+        return info["feed_id"], info["date"], info["sha256"]
+    return info.feed_id, info.date, info.sha256
+
+
+# ---------------------------------------------------------------- parsed rows and their markers
+
+def parsed_dir(where: Where) -> Path:
+    return root(where) / PARSED
+
+
+def pii_key_mark(where: Where) -> Path:
+    return parsed_dir(where) / PII_KEY_MARK
+
+
+def rows_dir(where: Where) -> Path:
+    """The parsed rows of every file, partitioned by PARTITION_COLUMNS."""
+    return parsed_dir(where) / ROWS
+
+
+def partition_dir(where: Where, info) -> Path:
+    feed_id, date, sha = _file_key(info)
+    return rows_dir(where) / f"feed_id={feed_id}" / f"delivery_date={date}" / f"file_sha={sha}"
+
+
+def done_marker(where: Where, info) -> Path:
+    feed_id, date, sha = _file_key(info)
+    return parsed_dir(where) / DONE / feed_id / date / f"{sha}.json"
+
+
+def read_done(where: Where, info) -> dict | None:
+    """A parsed file's counts (its done-marker), None when it is not parsed."""
+    return read_json(done_marker(where, info))
+
+
+def write_done(where: Where, info, counts: Mapping) -> None:
+    write_json_atomic(done_marker(where, info), dict(counts))
+
+
+def drop_done(where: Where, info) -> None:
+    """The file is parsed again by the next ingest."""
+    done_marker(where, info).unlink(missing_ok=True)
+
+
+def _parsed_table(where: Where, info, columns: list[str]):
+    import pyarrow.parquet as pq
+
+    part = partition_dir(where, info)
+    return pq.read_table(str(part), columns=columns) if part.is_dir() else None
+
+
+def quarantined_rows(where: Where, info) -> list[dict]:
+    """The quarantined rows of one parsed file: source_line, reasons, payload (masked), by line."""
+    import pyarrow.compute as pc
+
+    t = _parsed_table(where, info, ["source_line", "reasons", "payload"])
+    if t is None:
+        return []
+    return t.filter(pc.greater(pc.list_value_length(t["reasons"]), 0)).sort_by("source_line").to_pylist()
+
+
+def warned_rows(where: Where, info) -> list[dict]:
+    """The rows of one parsed file that are kept with a warning (RETIRED_DISTRICT): source_line,
+    warnings, payload (masked), by line."""
+    import pyarrow.compute as pc
+
+    t = _parsed_table(where, info, ["source_line", "reasons", "warnings", "payload"])
+    if t is None:
+        return []
+    kept = pc.and_(pc.equal(pc.list_value_length(t["reasons"]), 0), pc.greater(pc.list_value_length(t["warnings"]), 0))
+    return t.filter(kept).sort_by("source_line").select(["source_line", "warnings", "payload"]).to_pylist()
+
+
+# ---------------------------------------------------------------- gates, validations, data docs
+
+def gate_result(where: Where, dept: str, date: dt.date | str, manifest_sha: str) -> Path:
+    return root(where) / GATES / dept / _day(date) / f"{manifest_sha}.json"
+
+
+def validation_result(where: Where, info) -> Path:
+    """The stored GX validation result of one delivery file (JSON, counts only)."""
+    feed_id, date, sha = _file_key(info)
+    return root(where) / VALIDATIONS / feed_id / date / f"{sha}.json"
+
+
+def data_docs_dir(where: Where, run_date: dt.date | str) -> Path:
+    return root(where) / DATA_DOCS / _day(run_date)
+
+
+def data_docs_index(where: Where, run_date: dt.date | str) -> Path:
+    return data_docs_dir(where, run_date) / INDEX
+
+
+# ---------------------------------------------------------------- state and gold
+
+def state_dir(where: Where, run_date: dt.date | str) -> Path:
+    return root(where) / STATE / _day(run_date)
+
+
+def state_table(where: Where, run_date: dt.date | str, table: str) -> Path:
+    return state_dir(where, run_date) / table
+
+
+def gold_dir(where: Where, run_date: dt.date | str) -> Path:
+    return root(where) / GOLD / _day(run_date)
+
+
+def gold_table(where: Where, run_date: dt.date | str, table: str) -> Path:
+    return gold_dir(where, run_date) / table
+
+
+def built_marker(where: Where, run_date: dt.date | str) -> Path:
+    return gold_dir(where, run_date) / BUILT_MARKER
+
+
+def is_built(where: Where, run_date: dt.date | str) -> bool:
+    return built_marker(where, run_date).is_file()
+
+
+def write_built(where: Where, run_date: dt.date) -> None:
+    write_json_atomic(built_marker(where, run_date), {"run_date": _day(run_date)})
+
+
+def drop_built(where: Where, run_date: dt.date | str) -> None:
+    built_marker(where, run_date).unlink(missing_ok=True)
+
+
+def gold_warnings_file(where: Where, run_date: dt.date | str) -> Path:
+    return gold_dir(where, run_date) / GOLD_WARNINGS
+
+
+def read_gold_warnings(where: Where, run_date: dt.date | str) -> list[str]:
+    return read_json(gold_warnings_file(where, run_date)) or []
+
+
+def write_gold_warnings(where: Where, run_date: dt.date | str, warnings: list[str]) -> None:
+    write_json_atomic(gold_warnings_file(where, run_date), list(warnings))
+
+
+GOLD_BATCH = 5000
+
+
+def gold_arrow_batches(where: Where, run_date: dt.date, table: str, columns: list[str]) -> Iterator:
+    """The rows of a gold table of D as Arrow record batches, ``columns`` in that order (pyarrow
+    on the driver: the readers of gold, publish, the outbox and the draw check, need no Spark)."""
+    import pyarrow.parquet as pq
+
+    path = gold_table(where, run_date, table)
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: the build_state stage did not run for {run_date}")
+    if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
+        return
+    try:
+        batches = pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH)
+    except Exception as e:  # noqa: BLE001 - named below
+        for p in sorted(path.glob("*.parquet")):
+            try:
+                pq.read_table(str(p), columns=columns)
+            except Exception:  # noqa: BLE001
+                path = p
+                break
+        raise RuntimeError(f"{path} cannot be read ({str(e).strip().splitlines()[0]}): the gold of {run_date} is "
+                           "damaged; it is derived, so rerun the date (build_state writes it again)") from e
+    yield from batches
+
+
+def gold_batches(where: Where, run_date: dt.date, table: str, columns: list[str]) -> Iterator[list[dict]]:
+    """The same as lists of dicts, a batch at a time."""
+    for batch in gold_arrow_batches(where, run_date, table, columns):
+        yield batch.to_pylist()
+
+
+def gold_rows(where: Where, run_date: dt.date, table: str, columns: list[str]) -> list[dict]:
+    return [r for rows in gold_batches(where, run_date, table, columns) for r in rows]
+
+
+# ---------------------------------------------------------------- reports and runs
+
+def report_index(where: Where, run_date: dt.date | str) -> Path:
+    return root(where) / REPORTS / _day(run_date) / INDEX
+
+
+def runs_dir(where: Where) -> Path:
+    return root(where) / RUNS
+
+
+def lease_file(where: Where) -> Path:
+    """The run lock's lease (JSON); its mutex is ``lease_mutex`` beside it."""
+    return runs_dir(where) / LEASE
+
+
+def lease_mutex(where: Where) -> Path:
+    return runs_dir(where) / "lock"
+
+
+def unrecorded_dir(where: Where) -> Path:
+    """Failed attempts that could not be written to ``pipeline_run`` (the warehouse was down)."""
+    return runs_dir(where) / UNRECORDED
+
+
+def unrecorded_file(where: Where, key: str) -> Path:
+    return unrecorded_dir(where) / f"{key}.json"
+
+
+def unrecorded_files(where: Where) -> list[Path]:
+    folder = unrecorded_dir(where)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+# ---------------------------------------------------------------- small JSON files
+
+def read_json(path: Path):
+    """A marker's content, None when there is none (written whole by write_json_atomic)."""
+    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+
+
+def write_json(path: Path, obj, *, pretty: bool = False) -> None:
+    write_json_atomic(path, obj, pretty=pretty)
