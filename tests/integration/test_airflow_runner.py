@@ -225,3 +225,43 @@ def test_backfill_runs_in_order_and_stops_at_the_first_failure(smoke):
 def test_a_malformed_date_is_refused_before_airflow_runs(smoke):
     with pytest.raises(ValueError):
         runner.run_dag_for_date("2024-13-01", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
+
+
+CONSOLE_RUN = '''
+import sys
+from ecredit.airflow import runner
+
+with runner.output_to_log_file(sys.argv[1]) as console:
+    print("printed inside: to the log file")
+    ok = runner.run_dag_for_date("2024-08-01", dag_id=sys.argv[2], dags_folder=sys.argv[3], console=console)
+print("after:", "success" if ok else "FAILED")
+'''
+
+
+def test_the_console_has_one_line_per_task_and_the_log_file_the_rest(smoke, tmp_path):
+    """What `ecredit run` does around the runner, in a process of its own (the file descriptors 1 and
+    2 are redirected): the console gets the one line per task and the summary only; the log file
+    gets Airflow's task logs, the operator's log and the spark-submit output (Spark's own lines)."""
+    import os
+    import subprocess
+
+    log = tmp_path / "logs" / "run.log"
+    proc = subprocess.run([sys.executable, "-c", CONSOLE_RUN, str(log), SMOKE_DAG, str(smoke["dags"])],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ),
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{SMOKE_DAG} 2024-08-01:"
+    tasks = [line.split() for line in lines[1:4]]
+    assert [t[0] for t in tasks] == ["resolve_run_date", "write_date", "spark"]  # in the order they ran
+    for t in tasks:
+        assert t[1] == "success" and float(t[2]) >= 0 and t[3] == "s", t
+    assert lines[4].startswith(f"== {SMOKE_DAG} manual__") and ": success in " in lines[4]
+    assert lines[5:] == ["after: success"], lines
+    assert proc.stderr == ""
+    text = log.read_text("utf-8", "replace")
+    assert "printed inside: to the log file" in text
+    assert "starting task_id=spark" in text  # Airflow's test runner
+    submit = next(line for line in text.splitlines() if "Spark-Submit cmd: spark-submit" in line)  # the hook's
+    assert "--date 2024-08-01" in submit
+    assert "SparkContext: Running Spark version" in text  # the application's own output, from the child
