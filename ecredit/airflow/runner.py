@@ -78,15 +78,16 @@ def log_file_path(command: str, now: dt.datetime | None = None) -> Path:
 
 @contextmanager
 def output_to_log_file(path: str | os.PathLike) -> Iterator[Console]:
-    """Send everything written to the file descriptors 1 and 2 (Python's ``sys.stdout`` and
-    ``sys.stderr``, logging handlers on them, Airflow's task logs, child processes) to ``path``,
+    """Send everything written to the file descriptors 1 and 2 (Airflow's task logs, logging handlers
+    on the standard streams, child processes) and to ``sys.stdout``/``sys.stderr`` to ``path``,
     appended; yield a :class:`Console` that writes to the real console. Restored on exit.
 
-    When ``sys.stdout`` is not the file descriptor 1 (a test capturing it), the console writes to
-    that ``sys.stdout`` object."""
+    The console is a duplicate of the file descriptor 1 as it was, or, when ``sys.stdout`` is not
+    that descriptor (a test capturing it), that ``sys.stdout`` object."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for s in (sys.stdout, sys.stderr):
+    old_streams = (sys.stdout, sys.stderr)
+    for s in old_streams:
         try:
             s.flush()
         except Exception:  # noqa: BLE001 - a closed or odd stream
@@ -98,16 +99,20 @@ def output_to_log_file(path: str | os.PathLike) -> Iterator[Console]:
     saved = (os.dup(1), os.dup(2))
     console_stream = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace") if on_fd1 else None
     log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log_text = open(log_fd, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
     try:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
-        yield Console(console_stream or sys.stdout)
+        sys.stdout = sys.stderr = log_text
+        yield Console(console_stream or old_streams[0])
     finally:
-        for s in (sys.stdout, sys.stderr):
+        for s in (sys.stdout, sys.stderr, *old_streams):
             try:
                 s.flush()
             except Exception:  # noqa: BLE001
                 pass
+        sys.stdout, sys.stderr = old_streams
+        log_text.close()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in (*saved, log_fd):
