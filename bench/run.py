@@ -5,7 +5,8 @@
 1. generate the deliveries of ``--scale`` operators for a history date D1 and one daily increment
    D2 (``ecredit.generate``: ~20 records per operator of history, ~1 % a day);
 2. start one SparkSession (its start and a first trivial job are timed apart: ``session_start_s``);
-3. run, for D1 and then D2, the real stage functions the DAG runs, in order:
+3. run, for D1 and then D2, the real stage functions the DAG runs, in order
+   (``ecredit.pipeline.run_stages``, the sequence the tests run too):
    ``gate`` (``delivery.check`` per department), ``ingest`` (``ingest.run``: parse, check, write the
    parsed rows; its Great Expectations part is timed apart and counted under ``validate``),
    ``validate`` (GX inside ingest + ``validation.verdict`` per department), ``score``
@@ -34,7 +35,7 @@ import sys
 import threading
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,66 +160,69 @@ def date_rows(summary: dict, d: dt.date) -> int:
 
 
 def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
-    """The DAG's stages for D, timed; returns stage seconds and details."""
+    """The DAG's stages for D (``pipeline.run_stages``: gate, ingest, validate, build, publish),
+    timed; returns stage seconds and details. Ingest's GX part is counted under ``validate``, the
+    build's inspection plan under ``plan``, the rest of the build under ``score``."""
     from pyspark.sql.readwriter import DataFrameWriter
 
+    from ecredit import pipeline
     from ecredit.ingest import gate as delivery
-    from ecredit.quality import expectations
     from ecredit.ingest import load as ingest
-    from ecredit.warehouse import publish
+    from ecredit.quality import expectations
     from ecredit.state import build as state
-    from ecredit.quality import verdict as validation
-    from ecredit.core.feeds import DEPARTMENTS
+
+    seconds: dict = {}
+    rows: dict = {}
+    gx: list = []
+    plan: list = []
+    writes: dict = {"ingest": [], "build": []}
+
+    @contextmanager
+    def around(stage: str):
+        with ExitStack() as stack:
+            if stage == "ingest":
+                rows["in"] = sum(f["rows"] for f in ingest.pending_files(cfg, d))
+                tune(spark, rows["in"])
+                stack.enter_context(patched(expectations, "validate_files", timed_calls(gx)))
+                stack.enter_context(patched(DataFrameWriter, "parquet", timed_calls(writes["ingest"], _write_label)))
+            elif stage == "build":
+                rows["accepted"] = sum(f["rows"] for f in delivery.accepted_files(cfg, d))
+                tune(spark, rows["accepted"])
+                stack.enter_context(patched(state, "inspection_plan", timed_calls(plan)))
+                stack.enter_context(patched(DataFrameWriter, "parquet", timed_calls(writes["build"], _write_label)))
+            t0 = time.perf_counter()
+            yield
+            seconds[stage] = time.perf_counter() - t0
+
+    got = pipeline.run_stages(spark, cfg, d, run_id=run_id, rules=rule_set,
+                              stages=("gate", "ingest", "validate", "build", "publish"), around=around)
 
     stages, detail = {}, {}
-    t0 = time.perf_counter()
-    gates = {dept: delivery.check(cfg, dept, d)["status"] for dept in DEPARTMENTS}
-    stages["gate"] = time.perf_counter() - t0
-    detail["gates"] = gates
+    stages["gate"] = seconds["gate"]
+    detail["gates"] = {dept: g["status"] for dept, g in got["gate"].items()}
 
-    todo = ingest.pending_files(cfg, d)
-    rows_in = sum(f["rows"] for f in todo)
-    tune(spark, rows_in)
-    gx: list = []
-    writes: list = []
-    t0 = time.perf_counter()
-    with patched(expectations, "validate_files", timed_calls(gx)), \
-            patched(DataFrameWriter, "parquet", timed_calls(writes, _write_label)):
-        got = ingest.run(spark, cfg, d)
-    ingest_total = time.perf_counter() - t0
     gx_s = sum(s for _, s in gx)
-    stages["ingest"] = ingest_total - gx_s
-    detail["ingest"] = {"files": got.get("files_parsed", 0), "rows": got.get("rows", 0),
-                        "parse_and_write_s": round(sum(s for _, s in writes), 3), "gx_s": round(gx_s, 3),
-                        "counts_and_markers_s": round(ingest_total - gx_s - sum(s for _, s in writes), 3)}
+    written = sum(s for _, s in writes["ingest"])
+    stages["ingest"] = seconds["ingest"] - gx_s
+    detail["ingest"] = {"files": got["ingest"].get("files_parsed", 0), "rows": got["ingest"].get("rows", 0),
+                        "parse_and_write_s": round(written, 3), "gx_s": round(gx_s, 3),
+                        "counts_and_markers_s": round(seconds["ingest"] - gx_s - written, 3)}
 
-    t0 = time.perf_counter()
-    verdicts = {dept: str(validation.verdict(cfg, rule_set, dept, d).status) for dept in DEPARTMENTS}
-    stages["validate"] = gx_s + time.perf_counter() - t0
-    detail["verdicts"] = verdicts
+    stages["validate"] = gx_s + seconds["validate"]
+    detail["verdicts"] = {dept: str(v.status) for dept, v in got["validate"].items()}
 
-    accepted_rows = sum(f["rows"] for f in delivery.accepted_files(cfg, d))
-    tune(spark, accepted_rows)
-    plan: list = []
-    writes = []
-    t0 = time.perf_counter()
-    with patched(state, "inspection_plan", timed_calls(plan)), \
-            patched(DataFrameWriter, "parquet", timed_calls(writes, _write_label)):
-        built = state.build(spark, cfg, rule_set, d)
-    build_total = time.perf_counter() - t0
     plan_s = sum(s for _, s in plan)
     stages["plan"] = plan_s
-    stages["score"] = build_total - plan_s
-    detail["build"] = {"input_rows": accepted_rows, "warnings": built.get("warnings", []),
-                       "writes_s": {name: round(s, 3) for name, s in writes},
-                       "other_s": round(build_total - plan_s - sum(s for _, s in writes), 3)}
+    stages["score"] = seconds["build"] - plan_s
+    detail["build"] = {"input_rows": rows["accepted"], "warnings": got["build"].get("warnings", []),
+                       "writes_s": {name: round(s, 3) for name, s in writes["build"]},
+                       "other_s": round(seconds["build"] - plan_s - sum(s for _, s in writes["build"]), 3)}
 
-    t0 = time.perf_counter()
-    pub = publish.publish_run(cfg, d, run_id)
-    stages["publish"] = time.perf_counter() - t0
+    stages["publish"] = seconds["publish"]
+    pub = got["publish"]
     published = sum(v for k, v in pub["counts"].items() if isinstance(v, int) and not isinstance(v, bool))
     detail["publish"] = {"rows": published, "counts": pub["counts"]}
-    detail["rows_in"] = rows_in
+    detail["rows_in"] = rows["in"]
     return {"stages": stages, "detail": detail}
 
 

@@ -57,16 +57,15 @@ from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, TaskGroup, Trig
 
 from ecredit import pipeline
 from ecredit.core import feeds
-from ecredit.airflow.support import (
-    DAG_ID,
-    RESOLVE_TASK_ID,
-    EcreditSparkSubmitOperator,
+from ecredit.airflow.callbacks import (
     on_task_failure,
     release_run_lock,
     setting_errors_fail_fast,
     take_run_lock,
     writing_stage,
 )
+from ecredit.airflow.env import DAG_ID, RESOLVE_TASK_ID
+from ecredit.airflow.operators import EcreditSparkSubmitOperator
 from ecredit.core.settings import MAX_LOCK_TIMEOUT
 
 SHANGHAI = "Asia/Shanghai"

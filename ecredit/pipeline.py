@@ -196,3 +196,78 @@ def record_failure(run_date: str | None, run_id: str, task_id: str, reason: str)
     from ecredit.warehouse import publish as publish_mod
 
     publish_mod.record_failed_run(settings_mod.load(), run_date, run_id, f"{task_id}: {clear_reason(reason)}")
+
+
+#: The DAG's stages that write, in the DAG's order, as :func:`run_stages` runs them in one process.
+STAGES = ("gate", "ingest", "validate", "build", "publish", "push")
+#: What :func:`run_stages` runs unless told: the gates, ingest, the state build, publish, the outbox
+#: (the verdicts of ``validate`` only read; the bench adds them).
+DEFAULT_STAGES = ("gate", "ingest", "build", "publish", "push")
+
+
+def run_stages(spark, cfg: settings_mod.Settings, run_date: dt.date, *, run_id: str | None = None,
+               rules=None, depts=None, stages=DEFAULT_STAGES, until: str | None = None, around=None,
+               after=None) -> dict:
+    """The DAG's stages for D in this process and one Spark session, without Airflow (tests, the
+    bench): the same functions the DAG's tasks and Spark jobs call, in the DAG's order
+    ``gate -> ingest -> validate -> build -> publish -> push``. Written once here (issue 15).
+
+    :param run_id: ``pipeline_run``'s run id for publish (default ``run-<D>``).
+    :param rules: the rules (default ``rules.load(cfg.rules_path)``), for ``validate`` and ``build``.
+    :param depts: the departments gated and judged (default all of ``feeds.DEPARTMENTS``).
+    :param stages: which of :data:`STAGES` to run (in :data:`STAGES`' order whatever the order given).
+    :param until: stop after this stage.
+    :param around: ``around(stage)`` -> a context manager wrapped around each stage (timing, patches).
+    :param after: ``after(stage, result)`` called once a stage is done, before the next (a test
+        asserts the gates' verdicts there, before ingest runs).
+
+    Returns ``{stage: result}``: ``gate`` and ``validate`` ``{dept: gate result / verdict}``,
+    ``ingest`` ``ingest.run``'s, ``build`` ``state.build``'s, ``publish`` ``publish.publish_run``'s,
+    ``push`` ``outbox.push``'s. A gate's verdict is a result, never an exception: the caller checks it.
+    """
+    from contextlib import nullcontext
+
+    from ecredit.core import feeds
+    from ecredit.core import rules as rules_mod
+
+    unknown = set(stages) - set(STAGES) | ({until} - set(STAGES) if until else set())
+    if unknown:
+        raise ValueError(f"run_stages: unknown stage(s) {sorted(unknown)}; the stages are {STAGES}")
+    wanted = [s for s in STAGES if s in stages]
+    if until:
+        wanted = [s for s in wanted if STAGES.index(s) <= STAGES.index(until)]
+    depts = tuple(depts or feeds.DEPARTMENTS)
+    rule_set = rules
+    if rule_set is None and ({"validate", "build"} & set(wanted)):
+        rule_set = rules_mod.load(cfg.rules_path)
+    around = around or (lambda stage: nullcontext())
+    out: dict = {}
+    for stage in wanted:
+        with around(stage):
+            if stage == "gate":
+                from ecredit.ingest import gate
+
+                out[stage] = {dept: gate.check(cfg, dept, run_date) for dept in depts}
+            elif stage == "ingest":
+                from ecredit.ingest import load
+
+                out[stage] = load.run(spark, cfg, run_date)
+            elif stage == "validate":
+                from ecredit.quality import verdict
+
+                out[stage] = {dept: verdict.verdict(cfg, rule_set, dept, run_date) for dept in depts}
+            elif stage == "build":
+                from ecredit.state import build
+
+                out[stage] = build.build(spark, cfg, rule_set, run_date)
+            elif stage == "publish":
+                from ecredit.warehouse import publish as publish_mod
+
+                out[stage] = publish_mod.publish_run(cfg, run_date, run_id or f"run-{run_date}")
+            else:
+                from ecredit.outputs import outbox
+
+                out[stage] = outbox.push(cfg, run_date)
+        if after is not None:
+            after(stage, out[stage])
+    return out

@@ -54,10 +54,10 @@ def default_rules():
 @pytest.fixture(scope="session")
 def airflow_home(tmp_path_factory) -> Path:
     """One temporary AIRFLOW_HOME per test session, migrated once."""
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
 
     home = tmp_path_factory.getbasetemp() / "airflow_home"
-    airflow_support.prepare_airflow_env(home)
+    airflow_env.prepare_airflow_env(home)
     return home
 
 

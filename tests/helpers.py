@@ -34,3 +34,11 @@ def write_delivery(landing: Path, dept: str, date: str, files: dict[str, list], 
     if manifest:
         (folder / "manifest.json").write_text(json.dumps({"dept": dept, "date": date, "files": entries}), "utf-8")
     return folder
+
+
+def gates_accepted(stage: str, got) -> None:
+    """``after`` hook of ``pipeline.run_stages``: every department's delivery passed its gate, checked
+    before ingest runs."""
+    if stage == "gate":
+        bad = {dept: g["status"] for dept, g in got.items() if g["status"] != "accepted"}
+        assert not bad, bad

@@ -77,11 +77,15 @@ def cmd_run(args) -> int:
     bad = _check_settings(warehouse=True)
     if bad:
         return bad
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
+    from ecredit.airflow import runner
 
-    airflow_support.prepare_airflow_env()
-    ok = airflow_support.run_dag_for_date(args.date.isoformat())
-    print(f"ecredit run {args.date}: {'success' if ok else 'FAILED'}")
+    airflow_env.prepare_airflow_env(migrate=False)  # AIRFLOW_HOME, so the log file's place; migrated in the run
+    log_file = runner.log_file_path("run")
+    print(f"ecredit run {args.date}: Airflow, Spark and GX logs in {log_file}", flush=True)
+    with runner.output_to_log_file(log_file) as console:
+        ok = runner.run_dag_for_date(args.date.isoformat(), console=console)
+    print(f"ecredit run {args.date}: {'success' if ok else 'FAILED'}" + ("" if ok else f"; see {log_file}"))
     return 0 if ok else 1
 
 
@@ -92,11 +96,16 @@ def cmd_backfill(args) -> int:
     bad = _check_settings(warehouse=True)
     if bad:
         return bad
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
+    from ecredit.airflow import runner
 
-    airflow_support.prepare_airflow_env()
-    ok = airflow_support.backfill(args.from_date, args.to_date)
-    print(f"ecredit backfill {args.from_date}..{args.to_date}: {'success' if ok else 'FAILED'}")
+    airflow_env.prepare_airflow_env(migrate=False)
+    log_file = runner.log_file_path("backfill")
+    print(f"ecredit backfill {args.from_date}..{args.to_date}: Airflow, Spark and GX logs in {log_file}", flush=True)
+    with runner.output_to_log_file(log_file) as console:
+        ok = runner.backfill(args.from_date, args.to_date, console=console)
+    print(f"ecredit backfill {args.from_date}..{args.to_date}: {'success' if ok else 'FAILED'}"
+          + ("" if ok else f"; see {log_file}"))
     return 0 if ok else 1
 
 
@@ -104,10 +113,11 @@ def cmd_ui(args) -> int:
     bad = _check_settings()
     if bad:
         return bad
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
+    from ecredit.airflow import ui
 
-    airflow_support.prepare_airflow_env()
-    return airflow_support.start_ui(port=args.port)
+    airflow_env.prepare_airflow_env()
+    return ui.start_ui(port=args.port)
 
 
 def cmd_demo(args) -> int:
@@ -120,19 +130,25 @@ def cmd_demo(args) -> int:
     for sub in ("landing", "lake", "outbox", "warehouse.db"):
         p = data / sub
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-    from ecredit.generate import generate
+    from ecredit import generate as generate_mod
+    from ecredit.airflow import env as airflow_env
+    from ecredit.airflow import runner
 
     t0 = time.time()
-    _progress(f"demo: generating {args.operators} operators' deliveries for {', '.join(map(str, args.dates))}")
-    generate(data / "landing", args.operators, args.dates, args.seed, args.dirty_rate, progress=_progress)
-    from ecredit.airflow import support as airflow_support
-
-    airflow_support.prepare_airflow_env()
-    for d in args.dates:
-        _progress(f"demo: running the DAG for {d}")
-        if not airflow_support.run_dag_for_date(d.isoformat()):
-            print(f"demo: the run of {d} FAILED; see the task logs above", file=sys.stderr)
-            return 1
+    airflow_env.prepare_airflow_env(migrate=False)
+    log_file = runner.log_file_path("demo")
+    print(f"demo: Airflow, Spark and GX logs in {log_file}", flush=True)
+    with runner.output_to_log_file(log_file) as console:
+        console.line(f"demo: generating {args.operators} operators' deliveries for {', '.join(map(str, args.dates))}")
+        generate_mod.generate(data / "landing", args.operators, args.dates, args.seed, args.dirty_rate,
+                              progress=runner.GenerationProgress(console, args.dates))
+        airflow_env.prepare_airflow_env()
+        for i, d in enumerate(args.dates):
+            console.line(f"demo: running the DAG for {d}")
+            if not runner.run_dag_for_date(d.isoformat(), console=console):
+                console.line(f"demo: the run of {d} FAILED; see {log_file}")
+                return 1
+            console.bar(i + 1, len(args.dates), "dates")
     from ecredit.outputs import report
     from ecredit.core import settings as settings_mod
 

@@ -468,7 +468,7 @@ def scan_file(report: Report, path: Path, location: str = "extra") -> None:
 
 
 def airflow_locations(env: dict | None = None) -> tuple[Path, str]:
-    """(task-log folder, metadata DB URL) as the settings of ``airflow_support`` give them."""
+    """(task-log folder, metadata DB URL) as ``ecredit.airflow.env`` sets them."""
     env = dict(os.environ if env is None else env)
     home = Path(env.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow").expanduser().resolve()
     logs = Path(env.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or home / "logs")

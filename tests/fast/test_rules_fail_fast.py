@@ -70,14 +70,15 @@ def test_resolve_run_date_passes_with_the_default_file(env):
                                      ["backfill", "--from", "2026-11-01", "--to", "2026-11-03"]])
 @pytest.mark.parametrize("kind", ["broken YAML", "wrong type"])
 def test_ecredit_run_exits_2_with_the_sentence_before_any_task(tmp_path, env, capsys, command, kind):
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
+    from ecredit.airflow import runner
 
     path, said = malformed(tmp_path, kind)
     env.setenv("CREDIT_RULES", path)
     started = []
-    env.setattr(airflow_support, "prepare_airflow_env", lambda *a, **k: started.append("env"))
-    env.setattr(airflow_support, "run_dag_for_date", lambda *a, **k: started.append("run") or True)
-    env.setattr(airflow_support, "backfill", lambda *a, **k: started.append("backfill") or True)
+    env.setattr(airflow_env, "prepare_airflow_env", lambda *a, **k: started.append("env"))
+    env.setattr(runner, "run_dag_for_date", lambda *a, **k: started.append("run") or True)
+    env.setattr(runner, "backfill", lambda *a, **k: started.append("backfill") or True)
     assert cli.main(command) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ecredit: CREDIT_RULES ({path})") and said in err and err.count("\n") == 1, err

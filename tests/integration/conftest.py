@@ -26,6 +26,23 @@ def run_cli(args: list[str], env: dict, timeout: int = 1800) -> subprocess.Compl
                           timeout=timeout)
 
 
+def log_file(proc: subprocess.CompletedProcess) -> Path:
+    """The log file that `ecredit run`, `backfill` or `demo` names on its first console line (the
+    Airflow, Spark and GX logs go there; the console has one line per task and the summary)."""
+    first = proc.stdout.splitlines()[0] if proc.stdout else ""
+    assert " logs in " in first and first.endswith(".log"), proc.stdout[-2000:] + proc.stderr[-2000:]
+    return Path(first.rsplit(" logs in ", 1)[1])
+
+
+def full_output(proc: subprocess.CompletedProcess) -> str:
+    """The console of a run command followed by its log file: everything the run wrote."""
+    try:
+        logged = log_file(proc).read_text("utf-8", "replace")
+    except (AssertionError, OSError):
+        logged = ""
+    return proc.stdout + proc.stderr + logged
+
+
 @pytest.fixture(scope="session")
 def e2e(tmp_path_factory):
     from ecredit.generate import generate
@@ -50,7 +67,7 @@ def e2e(tmp_path_factory):
         t0 = time.time()
         proc = run_cli(args, env)
         runs[" ".join(args)] = {"proc": proc, "seconds": time.time() - t0}
-        assert proc.returncode == 0, f"ecredit {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"ecredit {' '.join(args)} failed:\n{full_output(proc)[-9000:]}"
     return {"root": root, "env": env, "summary": summary, "runs": runs, "rules": rules,
             "warehouse": f"sqlite:///{root / 'warehouse.db'}"}
 
@@ -147,7 +164,7 @@ def dirty_e2e(tmp_path_factory):
         t0 = time.time()
         proc = run_cli(args, env)
         runs[" ".join(args)] = {"proc": proc, "seconds": time.time() - t0}
-        assert proc.returncode == 0, f"ecredit {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, f"ecredit {' '.join(args)} failed:\n{full_output(proc)[-9000:]}"
         if args[0] == "run":
             for sub in ("lake", "outbox"):
                 shutil.copytree(root / sub, after_first / sub)

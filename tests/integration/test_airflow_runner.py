@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ecredit.airflow import support as airflow_support
+from ecredit.airflow import runner
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,8 @@ DAG_FILE = '''
 import pendulum
 from airflow.sdk import DAG, task
 
-from ecredit.airflow.support import RESOLVE_TASK_ID, EcreditSparkSubmitOperator
+from ecredit.airflow.env import RESOLVE_TASK_ID
+from ecredit.airflow.operators import EcreditSparkSubmitOperator
 
 OUT = {out!r}
 APP = {app!r}
@@ -147,7 +148,7 @@ def test_python_and_spark_tasks_run_and_a_date_can_be_rerun(smoke, record_proper
     run_ids = []
     for date in ("2024-05-01", "2024-05-01", "2024-05-02"):
         t0 = time.monotonic()
-        dr = airflow_support.run_dag(date, dag_id=SMOKE_DAG, dags_folder=smoke["dags"])
+        dr = runner.run_dag(date, dag_id=SMOKE_DAG, dags_folder=smoke["dags"])
         wall = time.monotonic() - t0
         assert str(getattr(dr.state, "value", dr.state)) == "success", f"{date}: {dr.state}"
         durations = _task_durations(dr)
@@ -178,16 +179,16 @@ def test_python_and_spark_tasks_run_and_a_date_can_be_rerun(smoke, record_proper
 
 
 def test_python_only_run_timing_and_bool_result(smoke, record_property):
-    assert airflow_support.run_dag_for_date("2024-06-01", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
+    assert runner.run_dag_for_date("2024-06-01", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
     t0 = time.monotonic()
-    assert airflow_support.run_dag_for_date("2024-06-02", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
+    assert runner.run_dag_for_date("2024-06-02", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
     wall = time.monotonic() - t0
     record_property("python_only_run_s", round(wall, 3))
     print(f"\n[timings] one DAG.test() run of a one-task Python DAG (warm process): {wall:.2f} s")
 
 
 def test_a_failing_dag_returns_false(smoke):
-    assert airflow_support.run_dag_for_date("2024-05-01", dag_id=FAILING_DAG, dags_folder=smoke["dags"]) is False
+    assert runner.run_dag_for_date("2024-05-01", dag_id=FAILING_DAG, dags_folder=smoke["dags"]) is False
 
 
 def test_no_run_date_or_a_wrong_setting_fails_the_spark_task_at_once(smoke, monkeypatch):
@@ -195,7 +196,7 @@ def test_no_run_date_or_a_wrong_setting_fails_the_spark_task_at_once(smoke, monk
     retry (10 min away); the on_failure_callback runs once per task with the one-sentence reason."""
     monkeypatch.setenv("SPARK_MASTER", "bogus")
     t0 = time.monotonic()
-    ok = airflow_support.run_dag_for_date("2024-05-01", dag_id=FAIL_FAST_DAG, dags_folder=smoke["dags"])
+    ok = runner.run_dag_for_date("2024-05-01", dag_id=FAIL_FAST_DAG, dags_folder=smoke["dags"])
     assert ok is False
     assert time.monotonic() - t0 < 60
     failures = sorted(_lines(smoke["out"] / "failures.txt"))
@@ -206,7 +207,7 @@ def test_no_run_date_or_a_wrong_setting_fails_the_spark_task_at_once(smoke, monk
 
 def test_backfill_runs_in_order_and_stops_at_the_first_failure(smoke):
     before = _lines(smoke["out"] / "python.txt")
-    assert airflow_support.backfill("2024-07-01", "2024-07-03", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
+    assert runner.backfill("2024-07-01", "2024-07-03", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
     added = _lines(smoke["out"] / "python.txt")[len(before):]
     assert [line.split()[0] for line in added] == ["2024-07-01", "2024-07-02", "2024-07-03"]
 
@@ -215,7 +216,7 @@ def test_backfill_runs_in_order_and_stops_at_the_first_failure(smoke):
 
     with create_session() as session:
         n_before = len(DagRun.find(dag_id=FAILING_DAG, session=session))
-    assert airflow_support.backfill("2024-07-01", "2024-07-03", dag_id=FAILING_DAG,
+    assert runner.backfill("2024-07-01", "2024-07-03", dag_id=FAILING_DAG,
                                     dags_folder=smoke["dags"]) is False
     with create_session() as session:
         assert len(DagRun.find(dag_id=FAILING_DAG, session=session)) == n_before + 1  # stopped after one
@@ -223,4 +224,44 @@ def test_backfill_runs_in_order_and_stops_at_the_first_failure(smoke):
 
 def test_a_malformed_date_is_refused_before_airflow_runs(smoke):
     with pytest.raises(ValueError):
-        airflow_support.run_dag_for_date("2024-13-01", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
+        runner.run_dag_for_date("2024-13-01", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
+
+
+CONSOLE_RUN = '''
+import sys
+from ecredit.airflow import runner
+
+with runner.output_to_log_file(sys.argv[1]) as console:
+    print("printed inside: to the log file")
+    ok = runner.run_dag_for_date("2024-08-01", dag_id=sys.argv[2], dags_folder=sys.argv[3], console=console)
+print("after:", "success" if ok else "FAILED")
+'''
+
+
+def test_the_console_has_one_line_per_task_and_the_log_file_the_rest(smoke, tmp_path):
+    """What `ecredit run` does around the runner, in a process of its own (the file descriptors 1 and
+    2 are redirected): the console gets the one line per task and the summary only; the log file
+    gets Airflow's task logs, the operator's log and the spark-submit output (Spark's own lines)."""
+    import os
+    import subprocess
+
+    log = tmp_path / "logs" / "run.log"
+    proc = subprocess.run([sys.executable, "-c", CONSOLE_RUN, str(log), SMOKE_DAG, str(smoke["dags"])],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ),
+                          cwd=Path(__file__).resolve().parents[2])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{SMOKE_DAG} 2024-08-01:"
+    tasks = [line.split() for line in lines[1:4]]
+    assert [t[0] for t in tasks] == ["resolve_run_date", "write_date", "spark"]  # in the order they ran
+    for t in tasks:
+        assert t[1] == "success" and float(t[2]) >= 0 and t[3] == "s", t
+    assert lines[4].startswith(f"== {SMOKE_DAG} manual__") and ": success in " in lines[4]
+    assert lines[5:] == ["after: success"], lines
+    assert proc.stderr == ""
+    text = log.read_text("utf-8", "replace")
+    assert "printed inside: to the log file" in text
+    assert "starting task_id=spark" in text  # Airflow's test runner
+    submit = next(line for line in text.splitlines() if "Spark-Submit cmd: spark-submit" in line)  # the hook's
+    assert "--date 2024-08-01" in submit
+    assert "SparkContext: Running Spark version" in text  # the application's own output, from the child

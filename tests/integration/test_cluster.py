@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from ecredit.warehouse import schema as wh
-from tests.integration.conftest import DATES, run_cli
+from tests.integration.conftest import DATES, full_output, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
@@ -117,8 +117,8 @@ def test_a_date_on_the_cluster_equals_the_local_run(e2e, cluster, tmp_path):
     env = {**e2e["env"], "CREDIT_DATA_DIR": str(root), "AIRFLOW_HOME": str(tmp_path / "airflow"),
            "SPARK_MASTER": cluster["url"]}
     proc = run_cli(["run", "--date", d], env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert f"--master {cluster['url']}" in proc.stdout + proc.stderr  # the Spark jobs went to the cluster
+    assert proc.returncode == 0, full_output(proc)[-6000:]
+    assert f"--master {cluster['url']}" in full_output(proc)  # the Spark jobs went to the cluster (the log file)
     apps = json.loads(__import__("urllib.request").request.urlopen(
         f"http://127.0.0.1:{cluster['ui']}/json/", timeout=5).read())["completedapps"]
     assert {a["name"] for a in apps} >= {"ecredit-ingest", "ecredit-build-state"}

@@ -15,16 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
+from ecredit import pipeline
 from tests.corpus import generate as corpus
 from ecredit.ingest import gate as delivery
 from ecredit.core import feeds
 from ecredit.core import ids
 from ecredit.ingest import load as ingest
-from ecredit.outputs import outbox
-from ecredit.warehouse import publish
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
-from ecredit.state import build as state
 from ecredit.quality import verdict as validation
 
 pytestmark = pytest.mark.integration
@@ -46,13 +44,15 @@ def run(tmp_path_factory, spark):
     corpus.lay_out(root / "landing")
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": KEY})
     rule_set = rules_mod.load(cfg.rules_path)
-    checked = {dept: delivery.check(cfg, dept, D) for dept in feeds.DEPARTMENTS}
-    gates = {(dept, d.isoformat()): delivery.current_gate(cfg, dept, d).to_json()  # as stored in the lake
-             for dept in feeds.DEPARTMENTS for d in delivery.delivery_dates(cfg, dept, D)}
-    result = ingest.run(spark, cfg, D)
-    state.build(spark, cfg, rule_set, D)
-    publish.publish_run(cfg, D, "corpus")
-    outbox.push(cfg, D)
+    gates = {}
+
+    def gates_as_recorded(stage, got):  # the gates' records, read before ingest runs
+        if stage == "gate":
+            gates.update({(dept, d.isoformat()): delivery.current_gate(cfg, dept, d).to_json()  # as stored
+                          for dept in feeds.DEPARTMENTS for d in delivery.delivery_dates(cfg, dept, D)})
+
+    got = pipeline.run_stages(spark, cfg, D, run_id="corpus", rules=rule_set, after=gates_as_recorded)
+    checked, result = got["gate"], got["ingest"]
     lake = pq.read_table(str(ingest.rows_path(cfg))).to_pylist()
     eng = create_engine(cfg.warehouse_url)
 

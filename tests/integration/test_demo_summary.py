@@ -123,9 +123,13 @@ def test_the_summary_is_what_the_warehouse_holds(request, monkeypatch, city):
 
 def test_ecredit_demo_prints_the_summary_of_its_last_date(e2e, monkeypatch, tmp_path, capsys):
     """`ecredit demo` with its generation and DAG runs replaced: the DAG runs are a copy of the
-    end-to-end run's data. It runs every date in order and prints report.summary of the last."""
+    end-to-end run's data. It runs every date in order and prints report.summary of the last, a
+    progress bar for the generation and the runs, and sends what the runs write to its log file."""
+    import os
+
     from ecredit import generate
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
+    from ecredit.airflow import runner
     from ecredit.ops import cli
 
     data = tmp_path / "demo"
@@ -133,9 +137,14 @@ def test_ecredit_demo_prints_the_summary_of_its_last_date(e2e, monkeypatch, tmp_
 
     def fake_generate(out, operators, dates, seed, dirty_rate, progress=None):
         calls.append(("generate", Path(out), operators, [d.isoformat() for d in dates]))
+        for d in dates:  # what the generator says, file by file, once a date is written
+            for f in ("operators.csv", "licenses.csv"):
+                progress(f"generate: amr {d} {f} 10 rows")
 
-    def fake_run(run_date, *a, **k):
+    def fake_run(run_date, *a, console=None, **k):
         calls.append(("run", run_date))
+        os.write(1, f"task log chatter of {run_date}\n".encode())  # what Airflow's tasks write
+        console.line(f"  a_task  success  1.0 s ({run_date})")
         if len(calls) == 2:  # what the DAG runs would have left
             for sub in ("landing", "lake", "outbox"):
                 shutil.copytree(e2e["root"] / sub, data / sub)
@@ -143,8 +152,10 @@ def test_ecredit_demo_prints_the_summary_of_its_last_date(e2e, monkeypatch, tmp_
         return True
 
     monkeypatch.setattr(generate, "generate", fake_generate)
-    monkeypatch.setattr(airflow_support, "prepare_airflow_env", lambda *a, **k: None)
-    monkeypatch.setattr(airflow_support, "run_dag_for_date", fake_run)
+    monkeypatch.setattr(airflow_env, "prepare_airflow_env", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "run_dag_for_date", fake_run)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))  # where the log file goes
+    monkeypatch.delenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", raising=False)
     use(monkeypatch, tmp_path / "elsewhere", e2e["rules"])  # the demo points CREDIT_DATA_DIR at --data-dir
     monkeypatch.setenv("CREDIT_LAKE_DIR", str(tmp_path / "not-the-demo's"))  # ... and drops the overrides
     assert cli.main(["demo", "--data-dir", str(data), "--operators", "150", "--dates", ",".join(DATES)]) == 0
@@ -154,3 +165,65 @@ def test_ecredit_demo_prints_the_summary_of_its_last_date(e2e, monkeypatch, tmp_
     summary = report.summary(dt.date.fromisoformat(DATES[-1]))
     assert summary in out and parse(out) == parse(summary)
     assert f"run report: {(data / 'lake' / 'reports' / DATES[-1] / 'index.html').as_uri()}" in out
+    # the console: the log file's name first, a bar per generated date and per run, the task lines
+    logs = sorted((tmp_path / "airflow" / "logs" / "console").glob("ecredit-demo-*.log"))
+    assert len(logs) == 1 and out.splitlines()[0] == f"demo: Airflow, Spark and GX logs in {logs[0]}"
+    bars = [line for line in out.splitlines() if line.startswith("[")]
+    assert bars == ["[###.......] 1/3 dates generated", "[#######...] 2/3 dates generated",
+                    "[##########] 3/3 dates generated",
+                    "[###.......] 1/3 dates", "[#######...] 2/3 dates", "[##########] 3/3 dates"]
+    assert all(f"  a_task  success  1.0 s ({d})" in out for d in DATES)
+    # ... and the log file: the generator's messages and what the runs wrote, none of it on the console
+    logged = logs[0].read_text("utf-8")
+    for d in DATES:
+        assert f"task log chatter of {d}" in logged and f"task log chatter of {d}" not in out
+        assert f"generate: amr {d} operators.csv 10 rows" in logged and "generate: amr" not in out
+
+
+def test_ecredit_run_and_backfill_print_one_line_per_task_and_log_the_rest(e2e):
+    """The end-to-end fixture's `ecredit run` and `ecredit backfill` (real DAG, spark-submit, GX): the
+    console has the log file's name, one line per task instance of each run (name, state, seconds),
+    the run's summary, a bar per date of the backfill and the result; the Airflow task logs, the
+    Spark applications' output and the Great Expectations output are in the log file."""
+    from tests.integration.conftest import log_file
+
+    want = {"resolve_run_date", "take_lock", "ingest", "departments_validated", "build_state", "data_docs",
+            "publish", "push", "report", "release_lock"}
+    want |= {f"{d}.{t}" for d in DEPTS for t in ("wait_for_manifest", "check_delivery")}
+    want |= {f"validate[{d}]" for d in DEPTS}
+    for args, dates in ((f"run --date {DATES[0]}", DATES[:1]),
+                        (f"backfill --from {DATES[1]} --to {DATES[-1]}", DATES[1:])):
+        proc = e2e["runs"][args]["proc"]
+        lines = proc.stdout.splitlines()
+        name = args.split()[0]
+        path = log_file(proc)
+        assert path.is_file() and path.name.startswith(f"ecredit-{name}-") and path.parent.name == "console"
+        assert lines[0].startswith(f"ecredit {name} ") and lines[-1].endswith(": success"), lines
+        at = 1
+        for i, d in enumerate(dates):
+            assert lines[at] == f"ecommerce_credit_daily {d}:", lines[at]
+            tasks = lines[at + 1:at + 1 + len(want)]
+            got = {}
+            for line in tasks:
+                task, state, seconds, unit = line.split()
+                assert unit == "s" and float(seconds) >= 0, line
+                got[task] = state
+            assert set(got) == want, sorted(set(got) ^ want)
+            assert got["resolve_run_date"] == got["publish"] == got["release_lock"] == "success", got
+            at += 1 + len(want)
+            assert lines[at].startswith("== ecommerce_credit_daily manual__") and ": success in " in lines[at]
+            at += 1
+            if name == "backfill":
+                filled = "#" * round(10 * (i + 1) / len(dates))
+                assert lines[at] == f"[{filled:.<10}] {i + 1}/{len(dates)} dates", lines[at]
+                at += 1
+        assert lines[at:] == [lines[-1]], lines[at:]  # nothing else on the console
+        assert len(proc.stderr.splitlines()) < 5, proc.stderr[-3000:]
+        logged = path.read_text("utf-8", "replace")
+        for d in dates:
+            assert "starting task_id=ingest" in logged and f"--date {d}" in logged
+        assert "Spark-Submit cmd: spark-submit" in logged and "SparkContext" in logged
+        assert "great_expectations" in logged.lower() or "expectation" in logged.lower()
+        for task in want:  # every task's own log is in the file (Airflow's test runner marks its end)
+            assert f"end task task_id={task.split('[')[0]} " in logged, task
+        assert len(logged.splitlines()) > 10 * len(lines)  # the bulk is in the log file

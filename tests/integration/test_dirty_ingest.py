@@ -13,14 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
+from ecredit import pipeline
 from ecredit.ingest import gate as delivery
 from ecredit.core import feeds
 from ecredit.ingest import load as ingest
-from ecredit.outputs import outbox
-from ecredit.warehouse import publish
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
-from ecredit.state import build as state
+from tests.helpers import gates_accepted
 
 pytestmark = pytest.mark.integration
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
@@ -36,12 +35,8 @@ def dirty(tmp_path_factory, spark):
     rule_set = rules_mod.load(cfg.rules_path)
     results = []
     for d in DATES:
-        for dept in feeds.DEPARTMENTS:
-            assert delivery.check(cfg, dept, d)["status"] == "accepted"
-        results.append(ingest.run(spark, cfg, d))
-        state.build(spark, cfg, rule_set, d)
-        publish.publish_run(cfg, d, f"dirty-{d}")
-        outbox.push(cfg, d)
+        got = pipeline.run_stages(spark, cfg, d, run_id=f"dirty-{d}", rules=rule_set, after=gates_accepted)
+        results.append(got["ingest"])
     table = pq.read_table(str(ingest.rows_path(cfg))).to_pylist()
     eng = create_engine(cfg.warehouse_url)
 

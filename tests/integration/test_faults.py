@@ -9,7 +9,7 @@ copy of its data folder after the first date (or after the second date's state b
 second date with the fault. The stages run in-process on the session's SparkSession; only the kill
 cases use child processes: ``spark-submit jobs/ingest.py`` through the DAG's own operator, and
 ``publish_run`` in a plain Python child, each crashed by a failpoint (``ecredit/core/failpoints.py``).
-Failures are recorded through the DAG's failure callback (``airflow_support.on_task_failure``)."""
+Failures are recorded through the DAG's failure callback (``ecredit.airflow.callbacks.on_task_failure``)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
 from ecredit.state import build as state
 from ecredit.warehouse import schema as wh
-from ecredit.airflow.support import on_task_failure
+from ecredit.airflow.callbacks import on_task_failure
 from ecredit.core.settings import SettingError
 
 pytestmark = pytest.mark.integration
@@ -236,7 +236,7 @@ def ref(tmp_path_factory, spark):
 # ---------------------------------------------------------------- 1. the Spark job killed mid-ingest
 
 def test_ingest_killed_after_writing_rows_before_done_markers(ref, tmp_path, spark, airflow_home, monkeypatch):
-    from ecredit.airflow.support import EcreditSparkSubmitOperator
+    from ecredit.airflow.operators import EcreditSparkSubmitOperator
 
     root = fresh(ref, "after_d1", tmp_path)
     cfg = cfg_at(root)

@@ -5,11 +5,10 @@ import datetime as dt
 
 import pytest
 
-from ecredit.ingest import gate as delivery
-from ecredit.ingest import load as ingest
+from ecredit import pipeline
 from ecredit.core import settings as settings_mod
 from ecredit.state import build as state
-from tests.helpers import write_delivery
+from tests.helpers import gates_accepted, write_delivery
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +38,8 @@ def landed(tmp_path_factory, spark, default_rules):
     out = {}
     for d in (D1, D2):
         date = dt.date.fromisoformat(d)
-        for dept in ("amr",):
-            assert delivery.check(cfg, dept, date)["status"] == "accepted"
-        ingest.run(spark, cfg, date)
-        state.build(spark, cfg, default_rules, date)
+        pipeline.run_stages(spark, cfg, date, rules=default_rules, depts=("amr",), until="build",
+                            after=gates_accepted)
         out[d] = {
             "records": {r["record_key"]: r.asDict() for r in spark.read.parquet(str(state.gold_dir(cfg, date) / "fact_credit_record")).collect()},
             "operators": {r["operator_key"]: r.asDict() for r in spark.read.parquet(str(state.gold_dir(cfg, date) / "dim_operator")).collect()},

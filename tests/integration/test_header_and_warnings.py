@@ -23,20 +23,19 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
+from ecredit import pipeline
 from ecredit.ingest import gate as delivery
 from ecredit.quality import expectations
 from ecredit.core import feeds
 from ecredit.ingest import load as ingest
-from ecredit.outputs import outbox
-from ecredit.warehouse import publish
 from ecredit.outputs import report
 from ecredit.core import rules as rules_mod
 from ecredit.ops import scan_pii
 from ecredit.core import settings as settings_mod
-from ecredit.state import build as state
 from ecredit.core.feeds import DISTRICT, RETIRED_DISTRICTS
 from ecredit.core.settings import DEFAULT_RULES
 from tests import header_cases as hc
+from tests.helpers import gates_accepted
 
 pytestmark = pytest.mark.integration
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
@@ -122,12 +121,7 @@ def run(tmp_path_factory, spark):
         for k in ("CREDIT_WAREHOUSE_URL", "CREDIT_LAKE_DIR", "CREDIT_OUTBOX_DIR", "CREDIT_LANDING_DIR"):
             mp.delenv(k, raising=False)
         for d in DATES:
-            for dept in feeds.DEPARTMENTS:
-                assert delivery.check(cfg, dept, d)["status"] == "accepted", (dept, d)
-            ingest.run(spark, cfg, d)
-            state.build(spark, cfg, rule_set, d)
-            publish.publish_run(cfg, d, f"headers-{d}")
-            outbox.push(cfg, d)
+            pipeline.run_stages(spark, cfg, d, run_id=f"headers-{d}", rules=rule_set, after=gates_accepted)
             docs[d] = expectations.build_docs(cfg, d)
             reports[d] = report.html_report(d)
     eng = create_engine(cfg.warehouse_url)

@@ -18,16 +18,14 @@ import json
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from ecredit.ingest import gate as delivery
+from ecredit import pipeline
 from ecredit.core import feeds
 from ecredit.core import ids
-from ecredit.ingest import load as ingest
 from ecredit.warehouse import migrations
 from ecredit.outputs import outbox
 from ecredit.warehouse import publish
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
-from ecredit.state import build as state
 from ecredit.warehouse import schema as wh
 from tests.helpers import write_delivery
 
@@ -116,12 +114,13 @@ def hostile(tmp_path_factory, spark):
     _landing(root)
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(root), "CREDIT_PII_KEY": "injection-test-key"})
     rule_set = rules_mod.load(cfg.rules_path)
-    gates = {dept: delivery.check(cfg, dept, D)["status"] for dept in feeds.DEPARTMENTS}
-    assert [d for d, s in gates.items() if s == "accepted"] == ["amr", "cac", "psb"], gates
-    ingest.run(spark, cfg, D)
-    state.build(spark, cfg, rule_set, D)
-    publish.publish_run(cfg, D, RUN_ID)
-    outbox.push(cfg, D)
+
+    def three_accepted(stage, got):
+        if stage == "gate":
+            gates = {dept: g["status"] for dept, g in got.items()}
+            assert [d for d, s in gates.items() if s == "accepted"] == ["amr", "cac", "psb"], gates
+
+    pipeline.run_stages(spark, cfg, D, run_id=RUN_ID, rules=rule_set, after=three_accepted)
     return {"cfg": cfg, "root": root}
 
 
@@ -258,9 +257,7 @@ def test_rotating_the_pii_key_as_security_md_says(hostile, spark):
         settings_mod.load(env, check_landing=True)
     shutil.rmtree(old.lake_dir / "parsed")  # the procedure: remove the cache, backfill with the new key
     cfg = settings_mod.load(env, check_landing=True)
-    ingest.run(spark, cfg, D)
-    state.build(spark, cfg, rules_mod.load(cfg.rules_path), D)
-    publish.publish_run(cfg, D, "rotation")
+    pipeline.run_stages(spark, cfg, D, run_id="rotation", stages=("ingest", "build", "publish"))
     old_key, new_key = ids.np_key(NP_ID, old.pii_key), ids.np_key(NP_ID, cfg.pii_key)
     ops = {r["operator_key"]: r["name"] for r in _rows(cfg.warehouse_url, "dim_operator")}
     assert ops[new_key] == NP_SHOP and old_key not in ops

@@ -16,7 +16,7 @@ import pytest
 
 from ecredit.ops import scan_pii
 from ecredit.core import settings as settings_mod
-from tests.integration.conftest import DRAW_SECRET, PII_KEY
+from tests.integration.conftest import DRAW_SECRET, PII_KEY, full_output
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 def scanned(e2e, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pii_scan")
     console = tmp / "console.log"
-    console.write_text("".join(r["proc"].stdout + r["proc"].stderr for r in e2e["runs"].values()), "utf-8")
+    # the console and the log file of every command (the log is also under AIRFLOW_HOME/logs)
+    console.write_text("".join(full_output(r["proc"]) for r in e2e["runs"].values()), "utf-8")
     cfg = settings_mod.load(e2e["env"])
     report = scan_pii.scan(cfg, env=e2e["env"], extra=[console])
     return {"report": report, "cfg": cfg, "console": console, "tmp": tmp}

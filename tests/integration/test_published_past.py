@@ -27,17 +27,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from ecredit import pipeline
 from ecredit.ops import cli
 from ecredit.ingest import gate as delivery
 from ecredit.scoring import draw
-from ecredit.core import feeds
-from ecredit.ingest import load as ingest
 from ecredit.warehouse import migrations
 from ecredit.warehouse import publish
 from ecredit.core import rules as rules_mod
 from ecredit.state import build as state
 from ecredit.core import settings as settings_mod
 from ecredit.warehouse import schema as wh
+from tests.helpers import gates_accepted
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +61,8 @@ def cfg_at(root: Path, rules: Path, url: str | None = None, secret: str = SECRET
 
 def run_date(spark, cfg, d: dt.date, publish_it: bool = True) -> None:
     """A run of D in-process: the gates, ingest, the state build and (unless told) publish."""
-    for dept in feeds.DEPARTMENTS:
-        assert delivery.check(cfg, dept, d)["status"] == "accepted", dept
-    ingest.run(spark, cfg, d)
-    state.build(spark, cfg, rules_mod.load(cfg.rules_path), d)
-    if publish_it:
-        publish.publish_run(cfg, d, f"run-{d}")
+    pipeline.run_stages(spark, cfg, d, run_id=f"run-{d}", until="publish" if publish_it else "build",
+                        after=gates_accepted)
 
 
 def snapshot(url: str, when: bool = False) -> dict:

@@ -12,7 +12,7 @@ import os
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit.airflow import support as airflow_support
+from ecredit.airflow import runner
 from ecredit.warehouse import schema as wh
 from ecredit.core.settings import DEFAULT_RULES
 
@@ -33,7 +33,7 @@ def test_a_malformed_rules_file_stops_the_run_at_its_first_task(tmp_path, monkey
     monkeypatch.setenv("CREDIT_RULES", str(rules))
     sentence = f"CREDIT_RULES ({rules}): conduct.points_by_severity.3 must be an integer, not 'abc'."
 
-    dr = airflow_support.run_dag("2026-11-03")
+    dr = runner.run_dag("2026-11-03")
     with create_session() as session:
         states = {(ti.task_id, ti.map_index): str(getattr(ti.state, "value", ti.state))
                   for ti in dr.get_task_instances(session=session)}

@@ -168,7 +168,8 @@ from airflow.sdk import DAG, task
 
 from ecredit.core import runlock
 from ecredit.core import settings
-from ecredit.airflow.support import RESOLVE_TASK_ID, release_run_lock, take_run_lock, writing_stage
+from ecredit.airflow.callbacks import release_run_lock, take_run_lock, writing_stage
+from ecredit.airflow.env import RESOLVE_TASK_ID
 
 OUT = {out!r}
 
@@ -209,7 +210,7 @@ def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_
     take_run_lock, writing_stage and release_run_lock): the writing task works under its run's
     lock; the teardown gives it back when the task failed; a run that finds the lock held stops at
     take_lock and its teardown leaves the holder's lock alone."""
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import runner
 
     dags, out = tmp_path / "dags", tmp_path / "seen.jsonl"
     dags.mkdir()
@@ -221,9 +222,9 @@ def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_
     (tmp_path / "data" / "landing").mkdir(parents=True)
     cfg = settings_mod.load()
 
-    dr = airflow_support.run_dag("2024-05-01", dag_id="ecredit_lock_ok", dags_folder=dags)
+    dr = runner.run_dag("2024-05-01", dag_id="ecredit_lock_ok", dags_folder=dags)
     assert str(getattr(dr.state, "value", dr.state)) == "success"
-    dr2 = airflow_support.run_dag("2024-05-01", dag_id="ecredit_lock_failing", dags_folder=dags)
+    dr2 = runner.run_dag("2024-05-01", dag_id="ecredit_lock_failing", dags_folder=dags)
     assert str(getattr(dr2.state, "value", dr2.state)) == "failed"  # the teardown's success is not the run's
     seen = [json.loads(line) for line in out.read_text().splitlines()]
     me = os.getpid()  # the in-process runner, and the writing task's process
@@ -232,6 +233,6 @@ def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_
     assert runlock.holder(cfg) is None  # both runs gave it back, the failed one too
 
     runlock.acquire(cfg, "scheduled__holder", "2024-04-30", 0, task="ingest")  # names this live process
-    assert airflow_support.run_dag_for_date("2024-05-01", dag_id="ecredit_lock_ok", dags_folder=dags) is False
+    assert runner.run_dag_for_date("2024-05-01", dag_id="ecredit_lock_ok", dags_folder=dags) is False
     assert len(out.read_text().splitlines()) == 2  # the writing task never ran
     assert runlock.holder(cfg).run_id == "scheduled__holder"

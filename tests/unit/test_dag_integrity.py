@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ecredit.airflow import support as airflow_support
+from ecredit.airflow import callbacks
+from ecredit.airflow import env as airflow_env
 from ecredit.core import feeds
 from ecredit.core.settings import PROJECT_ROOT
 
@@ -32,7 +33,7 @@ def dagbag(airflow_home):
 
 @pytest.fixture(scope="session")
 def dag(dagbag):
-    return dagbag.dags[airflow_support.DAG_ID]
+    return dagbag.dags[airflow_env.DAG_ID]
 
 
 @pytest.fixture()
@@ -44,7 +45,7 @@ def rules_file(tmp_path) -> Path:
 
 def test_dags_folder_loads_without_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert airflow_support.DAG_ID in dagbag.dags
+    assert airflow_env.DAG_ID in dagbag.dags
 
 
 def test_one_group_per_department_with_wait_and_check(dag):
@@ -104,11 +105,13 @@ def test_spark_tasks_use_the_spark_provider_operator(dag):
     for task_id, job in (("ingest", "ingest.py"), ("build_state", "build_state.py")):
         t = dag.get_task(task_id)
         assert isinstance(t, SparkSubmitOperator), task_id
-        assert isinstance(t, airflow_support.EcreditSparkSubmitOperator)
+        from ecredit.airflow.operators import EcreditSparkSubmitOperator
+
+        assert isinstance(t, EcreditSparkSubmitOperator)
         assert Path(t.application) == PROJECT_ROOT / "jobs" / job
         assert t.application_args[0] == "--date"
         assert "resolve_run_date" in t.application_args[1] and "{{" in t.application_args[1]
-        assert t._conn_id == airflow_support.SPARK_CONN_ID
+        assert t._conn_id == airflow_env.SPARK_CONN_ID
         assert t.run_lock is True  # the job writes the lake: under its run's lock
     # a department's failure never blocks the run: the lock is taken whatever the gates say
     assert str(dag.get_task("take_lock").trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")
@@ -161,9 +164,9 @@ def test_every_task_has_retries_timeout_and_failure_callback(dag):
         assert t.retries >= 1, t.task_id
         assert t.retry_delay <= dt.timedelta(minutes=5), t.task_id
         assert isinstance(t.execution_timeout, dt.timedelta) and t.execution_timeout > dt.timedelta(0), t.task_id
-        callbacks = t.on_failure_callback
-        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-        assert airflow_support.on_task_failure in callbacks, t.task_id
+        got = t.on_failure_callback
+        got = got if isinstance(got, list) else [got]
+        assert callbacks.on_task_failure in got, t.task_id
 
 
 def test_schedule_is_0200_shanghai_and_params(dag):
@@ -181,7 +184,7 @@ def test_the_dag_serializes(dag):
     from airflow.serialization.serialized_objects import DagSerialization
 
     data = DagSerialization.serialize_dag(dag)
-    assert data["dag_id"] == airflow_support.DAG_ID
+    assert data["dag_id"] == airflow_env.DAG_ID
 
 
 def test_failure_callback_never_raises(monkeypatch):
@@ -191,15 +194,53 @@ def test_failure_callback_never_raises(monkeypatch):
         raise RuntimeError("warehouse down")
 
     monkeypatch.setattr(pipeline, "record_failure", boom)
-    airflow_support.on_task_failure({})  # no ti, no run id: still quiet
-    airflow_support.on_task_failure({"run_id": "r", "exception": ValueError("x"), "params": {"run_date": "2024-05-01"}})
+    callbacks.on_task_failure({})  # no ti, no run id: still quiet
+    callbacks.on_task_failure({"run_id": "r", "exception": ValueError("x"), "params": {"run_date": "2024-05-01"}})
 
 
-def test_importing_airflow_support_does_not_import_airflow():
-    code = "import sys, ecredit.airflow.support; print('airflow' in sys.modules)"
+@pytest.mark.parametrize("module", ["env", "callbacks", "runner", "ui"])
+def test_importing_the_airflow_glue_does_not_import_airflow(module):
+    """Only the DAG file and the tasks import ``ecredit.airflow.operators`` (which imports Airflow);
+    the CLI imports the rest before it has set Airflow's configuration."""
+    code = f"import sys, ecredit.airflow.{module}; print('airflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=PROJECT_ROOT, env={**_clean_env(), "PYTHONPATH": str(PROJECT_ROOT)})
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_the_operator_is_a_plain_module_level_class(dag):
+    from ecredit.airflow import operators
+
+    cls = operators.EcreditSparkSubmitOperator
+    assert cls.__module__ == "ecredit.airflow.operators" and cls.__qualname__ == "EcreditSparkSubmitOperator"
+    assert type(dag.get_task("ingest")) is cls
+
+
+def test_the_operator_reads_the_run_date_once_and_fails_fast_without_one(dag):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from ecredit.airflow.operators import EcreditSparkSubmitOperator
+
+    op = EcreditSparkSubmitOperator(task_id="t", job="ingest.py", run_date="2026-11-03")
+    assert op._run_date() == "2026-11-03"
+    with pytest.raises(AirflowFailException, match="No run date for u"):
+        EcreditSparkSubmitOperator(task_id="u", job="ingest.py", run_date="")._run_date()
+    assert EcreditSparkSubmitOperator(task_id="v", job="ingest.py", application_args=["--x"])._run_date() is None
+
+
+def test_resolved_run_date_and_run_date_of():
+    class TI:
+        def __init__(self, got):
+            self.got = got
+
+        def xcom_pull(self, task_ids):
+            assert task_ids == "resolve_run_date"
+            return self.got
+
+    assert callbacks.resolved_run_date({"ti": TI({"run_date": "2026-11-03", "scheduled": False})}) == "2026-11-03"
+    assert callbacks.resolved_run_date({"ti": TI(None)}) is None
+    assert callbacks.run_date_of({"ti": TI(None), "params": {"run_date": "2026-11-02"}}) == "2026-11-02"
+    assert callbacks.run_date_of({}) is None
 
 
 def _clean_env() -> dict:
@@ -212,9 +253,9 @@ def _clean_env() -> dict:
 
 
 def test_spark_master_defaults_to_local_and_follows_SPARK_MASTER(rules_file):
-    assert airflow_support.spark_master({"CREDIT_RULES": str(rules_file)}) == "local[*]"
+    assert airflow_env.spark_master({"CREDIT_RULES": str(rules_file)}) == "local[*]"
     env = {"CREDIT_RULES": str(rules_file), "SPARK_MASTER": "spark://127.0.0.1:7077"}
-    assert airflow_support.spark_master(env) == "spark://127.0.0.1:7077"
+    assert airflow_env.spark_master(env) == "spark://127.0.0.1:7077"
 
 
 @pytest.mark.parametrize("master", ["local[*]", "local[2]", "spark://127.0.0.1:7077"])
@@ -222,10 +263,10 @@ def test_the_spark_hook_passes_the_master_through(airflow_home, monkeypatch, mas
     """The connection we write makes the provider's hook say ``--master <SPARK_MASTER>`` (never yarn)."""
     from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
 
-    conn_json = airflow_support.spark_connection_json(master)
+    conn_json = airflow_env.spark_connection_json(master)
     assert json.loads(conn_json) == {"conn_type": "spark", "host": master}
-    monkeypatch.setenv(airflow_support.spark_conn_env_var(), conn_json)
-    hook = SparkSubmitHook(conn_id=airflow_support.SPARK_CONN_ID, conf=airflow_support.spark_conf())
+    monkeypatch.setenv(airflow_env.spark_conn_env_var(), conn_json)
+    hook = SparkSubmitHook(conn_id=airflow_env.SPARK_CONN_ID, conf=airflow_env.spark_conf())
     assert hook._connection["master"] == master
     assert hook._connection["deploy_mode"] is None  # client mode: env vars reach the driver
     cmd = hook._build_spark_submit_command("/x/app.py")
@@ -238,7 +279,7 @@ def test_child_env_uses_the_venv_spark_submit_and_python(rules_file):
     from ecredit.core import settings
 
     s = settings.load({"CREDIT_RULES": str(rules_file)})
-    env = airflow_support.spark_child_env(s)
+    env = airflow_env.spark_child_env(s)
     first_on_path = Path(env["PATH"].split(":")[0])
     assert (first_on_path / "spark-submit").is_file()
     assert env["PYSPARK_PYTHON"] == sys.executable
@@ -249,8 +290,8 @@ def test_child_env_uses_the_venv_spark_submit_and_python(rules_file):
 
 
 def test_job_path_resolves_under_jobs():
-    assert airflow_support.job_path("ingest.py") == PROJECT_ROOT / "jobs" / "ingest.py"
-    assert airflow_support.job_path("/abs/app.py") == Path("/abs/app.py")
+    assert airflow_env.job_path("ingest.py") == PROJECT_ROOT / "jobs" / "ingest.py"
+    assert airflow_env.job_path("/abs/app.py") == Path("/abs/app.py")
 
 
 def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypatch):
@@ -260,10 +301,10 @@ def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypa
 
     calls = []
     monkeypatch.setattr(pipeline, "record_failure", lambda *a: calls.append(a))
-    airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="validate"), "run_id": "r",
+    callbacks.on_task_failure({"ti": SimpleNamespace(task_id="validate"), "run_id": "r",
                                      "exception": ValueError("rejected"), "params": {"run_date": "2026-11-02"}})
     assert calls == []
-    airflow_support.on_task_failure({"ti": SimpleNamespace(task_id="build_state"), "run_id": "r",
+    callbacks.on_task_failure({"ti": SimpleNamespace(task_id="build_state"), "run_id": "r",
                                      "exception": ValueError("boom"), "params": {"run_date": "2026-11-02"}})
     assert len(calls) == 1 and calls[0][2] == "build_state"
 

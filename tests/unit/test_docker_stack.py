@@ -436,13 +436,13 @@ def test_data_folders_are_mounted_at_the_same_paths_in_airflow_and_spark_workers
 
 def test_the_spark_driver_is_reachable_from_the_cluster(services, monkeypatch):
     from ecredit import spark
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow import env as airflow_env
 
     for var, value in environment(services["airflow-worker"]).items():
         monkeypatch.setenv(var, value)
     monkeypatch.setenv("SPARK_LOCAL_IP", "172.18.0.5")  # what docker/entrypoint.sh exports
     loopback = ("127.0.0.1", "localhost")
-    assert airflow_support.spark_conf().get("spark.driver.host") not in loopback
+    assert airflow_env.spark_conf().get("spark.driver.host") not in loopback
     assert "spark.driver.host" not in spark.DEFAULT_CONF and spark.driver_host() == "172.18.0.5"
 
 

@@ -384,9 +384,9 @@ def test_two_runs_started_together_on_a_fresh_airflow_home_migrate_it_once(tmp_p
     at = time.time() + 4
     code = textwrap.dedent(f"""
         import time
-        from ecredit.airflow import support as airflow_support
+        from ecredit.airflow import env as airflow_env
         time.sleep(max(0, {at} - time.time()))
-        airflow_support.prepare_airflow_env({str(tmp_path / 'airflow')!r})
+        airflow_env.prepare_airflow_env({str(tmp_path / 'airflow')!r})
         print("ok")
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}

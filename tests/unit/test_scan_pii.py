@@ -300,15 +300,15 @@ def test_spark_operator_keeps_the_pii_key_out_of_its_rendered_fields(airflow_hom
     from airflow.sdk._shared.secrets_masker import should_hide_value_for_key
     from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
 
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow.operators import EcreditSparkSubmitOperator
 
     assert not should_hide_value_for_key("CREDIT_PII_KEY")  # why the key must stay out of the fields
     for k, v in {"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": KEY, "CREDIT_DRAW_SECRET": DRAW}.items():
         monkeypatch.setenv(k, v)
     submitted = []
     monkeypatch.setattr(SparkSubmitHook, "submit", lambda self, application="", **kw: submitted.append(self._env_vars))
-    op = airflow_support.EcreditSparkSubmitOperator(task_id="ingest", job="ingest.py", run_date="2026-11-01",
-                                                    env_vars={"MY_VAR": "1"})
+    op = EcreditSparkSubmitOperator(task_id="ingest", job="ingest.py", run_date="2026-11-01",
+                                    env_vars={"MY_VAR": "1"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for _attempt in (1, 2):
@@ -358,7 +358,7 @@ def test_inspector_certificate_may_stay_where_the_sender_reads_it(landing):
 def test_tasks_register_the_secrets_with_airflows_masker(airflow_home, tmp_path, monkeypatch):
     from airflow.sdk._shared.secrets_masker import redact
 
-    from ecredit.airflow import support as airflow_support
+    from ecredit.airflow.callbacks import setting_errors_fail_fast
 
     key, draw, password = "masker-only-key-3b9d", "masker-only-draw-8e2f", "pw-unit-7c1e"  # new to this process
     for k, v in {"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": key, "CREDIT_DRAW_SECRET": draw,
@@ -366,6 +366,6 @@ def test_tasks_register_the_secrets_with_airflows_masker(airflow_home, tmp_path,
         monkeypatch.setenv(k, v)
     line = f"key {key}, secret {draw}, url postgresql+psycopg://ecredit_pipeline:{password}@db"
     assert redact(line) == line  # unknown to the masker until a task registers them
-    with airflow_support.setting_errors_fail_fast():  # what every Python task of the DAG runs in
+    with setting_errors_fail_fast():  # what every Python task of the DAG runs in
         pass
     assert redact(line) == "key ***, secret ***, url postgresql+psycopg://ecredit_pipeline:***@db"
