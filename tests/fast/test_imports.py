@@ -71,7 +71,9 @@ def imports_of(name: str, *, module_level_only: bool) -> set[str]:
                 resolved.add(m)
                 # importing a.b.c runs a/__init__ and a/b/__init__ first
                 parts = m.split(".")
-                resolved.update(".".join(parts[:i]) for i in range(2, len(parts)) if ".".join(parts[:i]) != name)
+                # (a package that holds ``name`` is initialised before it: no edge back to it)
+                resolved.update(p for p in (".".join(parts[:i]) for i in range(2, len(parts)))
+                                if p != name and not name.startswith(p + "."))
         else:
             resolved.add(m.split(".")[0])
     return resolved
