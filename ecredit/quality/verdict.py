@@ -52,7 +52,7 @@ def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date, with_vol
     error, warning = Severity.ERROR, Severity.WARNING
     out.warnings = list(gate.warnings)
     out.checks = [DqCheck(feed="*", check="delivery_gate", success=gate.status == delivery.ACCEPTED,
-                             severity=error, element_count=len(gate.files), unexpected_count=len(gate.reasons),
+                          severity=error, element_count=len(gate.files), unexpected_count=len(gate.reasons),
                           detail="; ".join(gate.reasons) or "ok")]
     if gate.status == delivery.REJECTED:
         out.status, out.reasons = delivery.REJECTED, list(gate.reasons)
@@ -72,28 +72,28 @@ def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date, with_vol
         rows_in, bad = counts["rows_in"], counts["rows_quarantined"]
         too_many = rows_in > 0 and Decimal(bad) > limit * rows_in
         out.checks.append(DqCheck(feed=stem, check="quarantined_ratio", success=not too_many, severity=error,
-                                     element_count=rows_in, unexpected_count=bad,
-                                     detail=f"{bad} of {rows_in} rows quarantined (limit {limit:%})"))
+                                  element_count=rows_in, unexpected_count=bad,
+                                  detail=f"{bad} of {rows_in} rows quarantined (limit {limit:%})"))
         for e in counts.get("expectations", []):  # the feed's GX suite, run by the ingest job on this file
             detail = (f"{e['reason_code']}: {e['unexpected_count']} of {e['element_count']} parsed rows unexpected"
                       if e["column"] is not None else  # the row count: rows set aside before GX ran
                       f"{e['reason_code']}: {e['unexpected_count']} of {e['element_count']} rows in the file set aside "
                       "before GX ran (never validated by the other expectations)")
             out.checks.append(DqCheck(feed=stem, check=f"gx:{e['expectation']}({e['column'] or ''})",
-                                         success=e["success"], severity=error, element_count=e["element_count"],
-                                         unexpected_count=e["unexpected_count"], detail=detail))
+                                      success=e["success"], severity=error, element_count=e["element_count"],
+                                      unexpected_count=e["unexpected_count"], detail=detail))
         for code, n in sorted(counts.get("per_reason", {}).items()):
             out.checks.append(DqCheck(feed=stem, check=f"rows:{code}", success=n == 0, severity=error,
-                                         element_count=rows_in, unexpected_count=n, detail=f"{n} rows with {code}"))
+                                      element_count=rows_in, unexpected_count=n, detail=f"{n} rows with {code}"))
         # warnings: a check that found something is not a success, and its severity says it kept
         # the rows (as the volume check); the file's own (header) from the gate, the rows' from ingest
         for w in f.warnings:
             out.checks.append(DqCheck(feed=stem, check=f"header:{w.code}", success=False, severity=warning,
-                                         element_count=w.columns, unexpected_count=w.count, detail=w.detail))
+                                      element_count=w.columns, unexpected_count=w.count, detail=w.detail))
         for code, n in sorted(counts.get("per_warning", {}).items()):
             out.checks.append(DqCheck(feed=stem, check=f"rows:{code}", success=n == 0, severity=warning,
-                                         element_count=rows_in, unexpected_count=n,
-                                         detail=f"{n} rows kept with {code}: {checks_mod.WARNING_TEXT.get(code, code)}"))
+                                      element_count=rows_in, unexpected_count=n,
+                                      detail=f"{n} rows kept with {code}: {checks_mod.WARNING_TEXT.get(code, code)}"))
             out.warnings.append(f"{f.name}: {n} rows kept with {code} ({checks_mod.WARNING_TEXT.get(code, code)})")
         if too_many:
             status = delivery.REJECTED
@@ -104,8 +104,8 @@ def verdict(settings: Settings, rules: Rules, dept: str, date: dt.date, with_vol
         high = median is not None and median > 0 and f.rows > q["volume_factor"] * median
         if median is not None:
             out.checks.append(DqCheck(feed=stem, check="volume", success=not high, severity=warning,
-                                         element_count=f.rows, unexpected_count=int(high),
-                                         detail=f"{f.rows} rows; median of the last deliveries {median:g}"))
+                                      element_count=f.rows, unexpected_count=int(high),
+                                      detail=f"{f.rows} rows; median of the last deliveries {median:g}"))
         if high:
             out.warnings.append(f"{f.name}: {f.rows} rows, more than {q['volume_factor']} x the median {median:g}")
     out.status = status
