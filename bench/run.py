@@ -41,13 +41,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("generate", "gate", "ingest", "validate", "score", "plan", "publish")
 PIPELINE_STAGES = STAGES[1:]
-REQUIRED_KEYS = ("scale", "records", "stages", "total_s", "baseline_s", "spark_score_s", "baseline_ratio",
-                 "baseline_agrees")
+REQUIRED_KEYS = (
+    "scale",
+    "records",
+    "stages",
+    "total_s",
+    "baseline_s",
+    "spark_score_s",
+    "baseline_ratio",
+    "baseline_agrees",
+)
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 
 
 # ---------------------------------------------------------------- memory
+
 
 class MemorySampler(threading.Thread):
     """Peak RSS (MB) of this process, of its JVM child(ren) and of the other (Python) descendants."""
@@ -90,6 +99,7 @@ class MemorySampler(threading.Thread):
 
 # ---------------------------------------------------------------- timing hooks
 
+
 @contextmanager
 def patched(obj, name: str, wrapper_factory):
     original = getattr(obj, name)
@@ -102,6 +112,7 @@ def patched(obj, name: str, wrapper_factory):
 
 def timed_calls(sink: list, label=None):
     """A wrapper factory that appends (label, seconds) of every call to ``sink``."""
+
     def factory(fn):
         def wrapper(*args, **kwargs):
             t0 = time.perf_counter()
@@ -109,7 +120,9 @@ def timed_calls(sink: list, label=None):
                 return fn(*args, **kwargs)
             finally:
                 sink.append((label(args, kwargs) if label else fn.__name__, time.perf_counter() - t0))
+
         return wrapper
+
     return factory
 
 
@@ -130,6 +143,7 @@ def tune(spark, rows: int) -> None:
 
 
 # ---------------------------------------------------------------- the stages
+
 
 def generate(landing: Path, scale: int, dates: list[dt.date], seed: int) -> tuple[dict, dict]:
     """Generate every date; returns (seconds per date, the generator's summary). The split between
@@ -194,8 +208,15 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
             yield
             seconds[stage] = time.perf_counter() - t0
 
-    got = pipeline.run_stages(spark, cfg, d, run_id=run_id, rules=rule_set,
-                              stages=("gate", "ingest", "validate", "build", "publish"), around=around)
+    got = pipeline.run_stages(
+        spark,
+        cfg,
+        d,
+        run_id=run_id,
+        rules=rule_set,
+        stages=("gate", "ingest", "validate", "build", "publish"),
+        around=around,
+    )
 
     stages, detail = {}, {}
     stages["gate"] = seconds["gate"]
@@ -204,9 +225,13 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
     gx_s = sum(s for _, s in gx)
     written = sum(s for _, s in writes["ingest"])
     stages["ingest"] = seconds["ingest"] - gx_s
-    detail["ingest"] = {"files": got["ingest"].get("files_parsed", 0), "rows": got["ingest"].get("rows", 0),
-                        "parse_and_write_s": round(written, 3), "gx_s": round(gx_s, 3),
-                        "counts_and_markers_s": round(seconds["ingest"] - gx_s - written, 3)}
+    detail["ingest"] = {
+        "files": got["ingest"].get("files_parsed", 0),
+        "rows": got["ingest"].get("rows", 0),
+        "parse_and_write_s": round(written, 3),
+        "gx_s": round(gx_s, 3),
+        "counts_and_markers_s": round(seconds["ingest"] - gx_s - written, 3),
+    }
 
     stages["validate"] = gx_s + seconds["validate"]
     detail["verdicts"] = {dept: str(v.status) for dept, v in got["validate"].items()}
@@ -214,9 +239,12 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
     plan_s = sum(s for _, s in plan)
     stages["plan"] = plan_s
     stages["score"] = seconds["build"] - plan_s
-    detail["build"] = {"input_rows": rows["accepted"], "warnings": got["build"].get("warnings", []),
-                       "writes_s": {name: round(s, 3) for name, s in writes["build"]},
-                       "other_s": round(seconds["build"] - plan_s - sum(s for _, s in writes["build"]), 3)}
+    detail["build"] = {
+        "input_rows": rows["accepted"],
+        "warnings": got["build"].get("warnings", []),
+        "writes_s": {name: round(s, 3) for name, s in writes["build"]},
+        "other_s": round(seconds["build"] - plan_s - sum(s for _, s in writes["build"]), 3),
+    }
 
     stages["publish"] = seconds["publish"]
     pub = got["publish"]
@@ -231,18 +259,26 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
     session, materialised by Spark's ``noop`` sink: the full ``operator_score`` (reasons JSON and
     previous class included) and, apart, the dimensions and classes only (what the baseline
     computes; Spark prunes the reasons). Best of ``repeat``."""
+    from bench.baseline import input_paths
     from ecredit.scoring import score as scoring
     from ecredit.state import build as state
-    from bench.baseline import input_paths
 
     p = input_paths(cfg, d)
     with state.published(cfg) as conn:  # the previous run date's published classes (previous_class)
         _, prev, _ = state.previous_state(spark, conn, d)
 
     def frame():
-        return scoring.score(spark.read.parquet(str(p["operators"])), spark.read.parquet(str(p["records"])),
-                             spark.read.parquet(str(p["evaluations"])), spark.read.parquet(str(p["spot_checks"])),
-                             spark.read.parquet(str(p["complaints"])), rule_set, d, prev, rule_set.version)
+        return scoring.score(
+            spark.read.parquet(str(p["operators"])),
+            spark.read.parquet(str(p["records"])),
+            spark.read.parquet(str(p["evaluations"])),
+            spark.read.parquet(str(p["spot_checks"])),
+            spark.read.parquet(str(p["complaints"])),
+            rule_set,
+            d,
+            prev,
+            rule_set.version,
+        )
 
     def best(make) -> float:
         times = []
@@ -253,9 +289,19 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
         return min(times)
 
     full = best(frame)
-    classes = best(lambda: frame().select("operator_key", "identity_score", "evaluation_score", "quality_score",
-                                          "conduct_score", "total_score", "score_class", "rules_applied",
-                                          "final_class"))
+    classes = best(
+        lambda: frame().select(
+            "operator_key",
+            "identity_score",
+            "evaluation_score",
+            "quality_score",
+            "conduct_score",
+            "total_score",
+            "score_class",
+            "rules_applied",
+            "final_class",
+        )
+    )
     return {"full_s": full, "classes_s": classes}
 
 
@@ -279,6 +325,7 @@ def baseline(cfg, rule_set, d: dt.date, repeat: int = 1) -> dict:
 
 # ---------------------------------------------------------------- the report
 
+
 def report(result: dict) -> tuple[str, str]:
     """(the table, the JSON line) of a bench result: ``result`` holds scale, records, the stage
     seconds per date, baseline and Spark scoring times, memory. Pure: the unit test calls it."""
@@ -287,39 +334,52 @@ def report(result: dict) -> tuple[str, str]:
     d_total = sum(daily["stages"].get(s, 0.0) for s in PIPELINE_STAGES)
     b, sp = result["baseline"], result["spark_score"]
     ratio = sp["full_s"] / b["query_s"] if b["query_s"] else None
-    agrees = bool(b["compare"]["agrees"] and result.get("daily_baseline", {"compare": {"agrees": True}})["compare"]["agrees"])
+    agrees = bool(
+        b["compare"]["agrees"] and result.get("daily_baseline", {"compare": {"agrees": True}})["compare"]["agrees"]
+    )
 
     def rate(rows, secs):
         return round(rows / secs) if secs and rows else None
 
-    lines = [f"make bench: {result['scale']:,} operators; history {hist['records']:,} records "
-             f"({result['dates'][0]}), daily increment {daily['records']:,} ({result['dates'][1]})",
-             f"Spark session start (JVM + first job, apart): {result['session_start_s']:.1f} s",
-             "",
-             f"{'stage':<10} {'history s':>10} {'rows/s':>10} {'daily s':>9} {'rows/s':>10}"]
+    lines = [
+        f"make bench: {result['scale']:,} operators; history {hist['records']:,} records "
+        f"({result['dates'][0]}), daily increment {daily['records']:,} ({result['dates'][1]})",
+        f"Spark session start (JVM + first job, apart): {result['session_start_s']:.1f} s",
+        "",
+        f"{'stage':<10} {'history s':>10} {'rows/s':>10} {'daily s':>9} {'rows/s':>10}",
+    ]
     for s in STAGES:
         hs, ds = hist["stages"].get(s, 0.0), daily["stages"].get(s, 0.0)
         hr = rate(hist.get("publish_rows") if s == "publish" else hist["records"], hs)
         dr = rate(daily.get("publish_rows") if s == "publish" else daily["records"], ds)
         lines.append(f"{s:<10} {hs:>10.2f} {hr or '':>10} {ds:>9.2f} {dr or '':>10}")
-    lines.append(f"{'run total':<10} {h_total:>10.2f} {rate(hist['records'], h_total) or '':>10} "
-                 f"{d_total:>9.2f} {rate(daily['records'], d_total) or '':>10}   (without generate)")
-    lines += ["",
-              f"scoring of {result['dates'][0]} ({b['compare']['operators']:,} classified operators), warm session, "
-              f"best of {result.get('repeat', 1)}:",
-              f"  Spark scoring.score, full operator_score (noop sink): {sp['full_s']:.2f} s",
-              f"  Spark, dimensions and classes only:                  {sp['classes_s']:.2f} s",
-              f"  DuckDB baseline query:                               {b['query_s']:.2f} s "
-              f"(connection {b['connect_s']:.3f} s apart)",
-              f"  ratio Spark / DuckDB: {ratio:.2f}x (classes only {sp['classes_s'] / b['query_s']:.2f}x)"
-              if ratio else "  ratio: n/a",
-              f"  classes agree with the published operator_score: {agrees} "
-              f"(class disagreements: {b['compare']['class_disagreements']}"
-              + (f", daily {result['daily_baseline']['compare']['class_disagreements']}" if "daily_baseline" in result else "")
-              + f"; other columns differing: {b['compare']['differ']})",
-              f"peak RSS MB: {result['memory']} (RSS summed over processes: shared pages count more than once)",
-              f"load average at start / end: {result.get('loadavg_start')} / {result.get('loadavg_end')} "
-              f"on {os.cpu_count()} CPUs"]
+    lines.append(
+        f"{'run total':<10} {h_total:>10.2f} {rate(hist['records'], h_total) or '':>10} "
+        f"{d_total:>9.2f} {rate(daily['records'], d_total) or '':>10}   (without generate)"
+    )
+    lines += [
+        "",
+        f"scoring of {result['dates'][0]} ({b['compare']['operators']:,} classified operators), warm session, "
+        f"best of {result.get('repeat', 1)}:",
+        f"  Spark scoring.score, full operator_score (noop sink): {sp['full_s']:.2f} s",
+        f"  Spark, dimensions and classes only:                  {sp['classes_s']:.2f} s",
+        f"  DuckDB baseline query:                               {b['query_s']:.2f} s "
+        f"(connection {b['connect_s']:.3f} s apart)",
+        f"  ratio Spark / DuckDB: {ratio:.2f}x (classes only {sp['classes_s'] / b['query_s']:.2f}x)"
+        if ratio
+        else "  ratio: n/a",
+        f"  classes agree with the published operator_score: {agrees} "
+        f"(class disagreements: {b['compare']['class_disagreements']}"
+        + (
+            f", daily {result['daily_baseline']['compare']['class_disagreements']}"
+            if "daily_baseline" in result
+            else ""
+        )
+        + f"; other columns differing: {b['compare']['differ']})",
+        f"peak RSS MB: {result['memory']} (RSS summed over processes: shared pages count more than once)",
+        f"load average at start / end: {result.get('loadavg_start')} / {result.get('loadavg_end')} "
+        f"on {os.cpu_count()} CPUs",
+    ]
     summary = {
         "scale": result["scale"],
         "records": hist["records"] + daily["records"],
@@ -355,6 +415,7 @@ def report(result: dict) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- main
+
 
 def reset_database(db: str) -> str:
     import psycopg
@@ -394,8 +455,7 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
     warnings.filterwarnings("ignore", message="CREDIT_DRAW_SECRET is not set")
 
-    from ecredit.core import rules
-    from ecredit.core import settings
+    from ecredit.core import rules, settings
     from ecredit.spark import get_session
 
     mem = MemorySampler()
@@ -410,9 +470,14 @@ def main(argv=None) -> int:
     spark.range(1000).count()
     session_start = time.perf_counter() - t0
 
-    result = {"scale": args.scale, "dates": [d.isoformat() for d in dates], "session_start_s": session_start,
-              "loadavg_start": [round(x, 2) for x in os.getloadavg()], "repeat": args.repeat,
-              "generator_rows_per_s": round(summary["rows_total"] / max(1e-9, sum(gen_s.values())))}
+    result = {
+        "scale": args.scale,
+        "dates": [d.isoformat() for d in dates],
+        "session_start_s": session_start,
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "repeat": args.repeat,
+        "generator_rows_per_s": round(summary["rows_total"] / max(1e-9, sum(gen_s.values()))),
+    }
     try:
         for key, d in (("history", dates[0]), ("daily", dates[1])):
             print(f"bench: running {d} ({key})", file=sys.stderr)

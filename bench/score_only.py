@@ -32,9 +32,13 @@ def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
     p = input_paths(cfg, d)
     with state.published(cfg) as conn:  # the previous run date's published classes (previous_class)
         _, prev, _ = state.previous_state(spark, conn, d)
-    new = scoring.score(*[spark.read.parquet(str(p[k])) for k in ("operators", "records", "evaluations",
-                                                                  "spot_checks", "complaints")],
-                        rule_set, d, prev, rule_set.version)
+    new = scoring.score(
+        *[spark.read.parquet(str(p[k])) for k in ("operators", "records", "evaluations", "spot_checks", "complaints")],
+        rule_set,
+        d,
+        prev,
+        rule_set.version,
+    )
     old = spark.read.parquet(str(lake.gold_table(cfg, d, "operator_score")))
     return new.exceptAll(old).count() + old.exceptAll(new).count()
 
@@ -55,8 +59,7 @@ def main(argv=None) -> int:
     warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
     warnings.filterwarnings("ignore", message="CREDIT_DRAW_SECRET is not set")
 
-    from ecredit.core import rules
-    from ecredit.core import settings
+    from ecredit.core import rules, settings
     from ecredit.spark import get_session
 
     cfg = settings.load()
@@ -73,12 +76,19 @@ def main(argv=None) -> int:
     finally:
         spark.stop()
     bl = baseline(cfg, rule_set, args.date, args.repeat)
-    out = {"date": args.date.isoformat(), "session_start_s": round(start, 2), "spark_full_s": round(sp["full_s"], 3),
-           "spark_classes_s": round(sp["classes_s"], 3), "duckdb_s": round(bl["query_s"], 3),
-           "ratio": round(sp["full_s"] / bl["query_s"], 2), "classes_ratio": round(sp["classes_s"] / bl["query_s"], 2),
-           "operators": bl["compare"]["operators"], "agrees": bl["compare"]["agrees"],
-           "spark_rows_differing_from_published": same,
-           "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    out = {
+        "date": args.date.isoformat(),
+        "session_start_s": round(start, 2),
+        "spark_full_s": round(sp["full_s"], 3),
+        "spark_classes_s": round(sp["classes_s"], 3),
+        "duckdb_s": round(bl["query_s"], 3),
+        "ratio": round(sp["full_s"] / bl["query_s"], 2),
+        "classes_ratio": round(sp["classes_s"] / bl["query_s"], 2),
+        "operators": bl["compare"]["operators"],
+        "agrees": bl["compare"]["agrees"],
+        "spark_rows_differing_from_published": same,
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }
     print(json.dumps(out))
     return 0
 

@@ -56,7 +56,6 @@ import pendulum
 from airflow.sdk import DAG, Asset, CronTriggerTimetable, Param, TaskGroup, TriggerRule, task
 
 from ecredit import pipeline
-from ecredit.core import feeds
 from ecredit.airflow.callbacks import (
     on_task_failure,
     release_run_lock,
@@ -66,15 +65,31 @@ from ecredit.airflow.callbacks import (
 )
 from ecredit.airflow.env import DAG_ID, RESOLVE_TASK_ID
 from ecredit.airflow.operators import EcreditSparkSubmitOperator
+from ecredit.core import feeds
 from ecredit.core.settings import MAX_LOCK_TIMEOUT
 
 SHANGHAI = "Asia/Shanghai"
 # the warehouse tables a run publishes, as Airflow Assets (their lineage shows in the UI)
-PUBLISHED_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint",
-                    "operator_score", "supervision_measure",
-                    "serious_dishonest_list", "dishonest_list_change", "risk_alert", "inspection_plan",
-                    "inspection_draw", "inspection_draw_input", "draw_commitment", "inspector", "feed_status",
-                    "dq_result", "quarantine")
+PUBLISHED_TABLES = (
+    "dim_operator",
+    "fact_credit_record",
+    "fact_license",
+    "fact_spot_check",
+    "fact_complaint",
+    "operator_score",
+    "supervision_measure",
+    "serious_dishonest_list",
+    "dishonest_list_change",
+    "risk_alert",
+    "inspection_plan",
+    "inspection_draw",
+    "inspection_draw_input",
+    "draw_commitment",
+    "inspector",
+    "feed_status",
+    "dq_result",
+    "quarantine",
+)
 
 default_args = {
     "owner": "ecredit",
@@ -131,8 +146,11 @@ with DAG(
         with setting_errors_fail_fast():
             return pipeline.check_delivery(dept, run_date)
 
-    @task(task_id="validate", execution_timeout=dt.timedelta(minutes=15),
-          map_index_template="{{ task.op_kwargs['dept'] }}")
+    @task(
+        task_id="validate",
+        execution_timeout=dt.timedelta(minutes=15),
+        map_index_template="{{ task.op_kwargs['dept'] }}",
+    )
     def validate(dept: str, run_date: str) -> dict:
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -145,8 +163,7 @@ with DAG(
             raise AirflowSkipException(f"{dept}: no complete delivery dated {run_date} (missing)")
         return result
 
-    @task(task_id="departments_validated", trigger_rule=TriggerRule.ALL_DONE,
-          execution_timeout=dt.timedelta(minutes=5))
+    @task(task_id="departments_validated", trigger_rule=TriggerRule.ALL_DONE, execution_timeout=dt.timedelta(minutes=5))
     def departments_validated(**context) -> None:
         """Joins the departments whatever their verdict; goes on only if ingest itself succeeded."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -156,8 +173,11 @@ with DAG(
 
     # setup and teardown: the run's lock on its lake, from the first writing task until every task of
     # the run is done, whatever their outcome (ecredit.core.runlock); the writing tasks hold it while they work
-    @task(task_id="take_lock", trigger_rule=TriggerRule.ALL_DONE,
-          execution_timeout=dt.timedelta(seconds=MAX_LOCK_TIMEOUT + 600))
+    @task(
+        task_id="take_lock",
+        trigger_rule=TriggerRule.ALL_DONE,
+        execution_timeout=dt.timedelta(seconds=MAX_LOCK_TIMEOUT + 600),
+    )
     def take_lock(**context) -> None:
         take_run_lock(context)
 
@@ -170,8 +190,11 @@ with DAG(
         with writing_stage(context, run_date):
             return pipeline.data_docs(run_date)
 
-    @task(task_id="publish", execution_timeout=dt.timedelta(minutes=30),
-          outlets=[Asset(name=t, uri=f"ecredit://warehouse/{t}", group="ecredit-warehouse") for t in PUBLISHED_TABLES])
+    @task(
+        task_id="publish",
+        execution_timeout=dt.timedelta(minutes=30),
+        outlets=[Asset(name=t, uri=f"ecredit://warehouse/{t}", group="ecredit-warehouse") for t in PUBLISHED_TABLES],
+    )
     def publish(run_date: str, **context) -> dict:
         with writing_stage(context, run_date):
             return pipeline.publish(run_date, context["run_id"])

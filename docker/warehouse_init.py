@@ -36,10 +36,17 @@ def main() -> int:
     from sqlalchemy.engine import make_url
 
     url = make_url(admin_url)
-    with psycopg.connect(host=url.host, port=url.port or 5432, dbname=url.database,
-                         user=url.username, password=url.password, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-            sql.Identifier(PIPELINE_ROLE), sql.Literal(password)))
+    with psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        dbname=url.database,
+        user=url.username,
+        password=url.password,
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(sql.Identifier(PIPELINE_ROLE), sql.Literal(password))
+        )
     print(f"warehouse-migrate: migrations applied; {PIPELINE_ROLE} can log in with ECREDIT_PIPELINE_PASSWORD")
     return 0
 

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | None,
-                     run_after: dt.datetime | None = None) -> dict:
+def resolve_run_date(
+    run_date_param: str | None, logical_date: dt.datetime | None, run_after: dt.datetime | None = None
+) -> dict:
     """The run date D (operations.md) and whether the run waits for manifests.
 
     D is the ``run_date`` param when given (runs by hand, backfills, REST triggers); otherwise the
@@ -26,8 +27,8 @@ def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | Non
     the whole rules file (``rules.load``: a ``RulesError`` names CREDIT_RULES and the key) and the
     warehouse.
     """
-    from ecredit.warehouse import publish
     from ecredit.core import rules
+    from ecredit.warehouse import publish
 
     cfg = settings_mod.load(check_landing=True)
     rules.load(cfg.rules_path)  # a malformed rules file stops the run here, not in nine validate tasks
@@ -37,7 +38,8 @@ def resolve_run_date(run_date_param: str | None, logical_date: dt.datetime | Non
             d = dt.date.fromisoformat(str(run_date_param))
         except ValueError:
             raise settings_mod.SettingError(
-                f"The DAG param run_date must be a date YYYY-MM-DD, not {run_date_param!r}.") from None
+                f"The DAG param run_date must be a date YYYY-MM-DD, not {run_date_param!r}."
+            ) from None
         return {"run_date": d.isoformat(), "scheduled": False}
     when = logical_date or run_after
     if when is None:
@@ -76,24 +78,44 @@ def validate(dept: str, run_date: str) -> dict:
     cfg = settings_mod.load()
     v = validation.verdict(cfg, rules.load(cfg.rules_path), dept, dt.date.fromisoformat(run_date))
     for f in v.files:
-        log.info("%s %s: %d rows in, %d loaded, %d quarantined %s", dept, f.name, f.rows_in, f.rows_loaded,
-                 f.rows_quarantined, dict(f.per_reason) or "")
+        log.info(
+            "%s %s: %d rows in, %d loaded, %d quarantined %s",
+            dept,
+            f.name,
+            f.rows_in,
+            f.rows_loaded,
+            f.rows_quarantined,
+            dict(f.per_reason) or "",
+        )
     for w in v.warnings:
         log.warning("%s %s: %s", dept, run_date, w)
     quarantined = v.rows_quarantined
     status = v.status.published(quarantined)  # feed_status's words
-    summary = {"dept": dept, "run_date": run_date, "status": str(status),
-               "reasons": list(v.reasons), "warnings": list(v.warnings), "rows_quarantined": quarantined}
+    summary = {
+        "dept": dept,
+        "run_date": run_date,
+        "status": str(status),
+        "reasons": list(v.reasons),
+        "warnings": list(v.warnings),
+        "rows_quarantined": quarantined,
+    }
     if status == DeliveryStatus.PARTIAL:
-        log.warning("%s %s: %d rows quarantined (see rejections.csv in the department's outbox)", dept, run_date,
-                    quarantined)
-    log.info("%s: GX results of this delivery: %s (rendered by the data_docs task)", dept,
-             lake.data_docs_index(cfg, run_date).as_uri())
+        log.warning(
+            "%s %s: %d rows quarantined (see rejections.csv in the department's outbox)", dept, run_date, quarantined
+        )
+    log.info(
+        "%s: GX results of this delivery: %s (rendered by the data_docs task)",
+        dept,
+        lake.data_docs_index(cfg, run_date).as_uri(),
+    )
     if v.status == DeliveryStatus.REJECTED:
         raise DeliveryRejected(f"{dept}: the delivery of {run_date} is rejected: " + "; ".join(v.reasons))
     if v.status == DeliveryStatus.MISSING:
-        log.warning("%s: no complete delivery dated %s: the department is missing; the state keeps its earlier "
-                    "deliveries", dept, run_date)
+        log.warning(
+            "%s: no complete delivery dated %s: the department is missing; the state keeps its earlier deliveries",
+            dept,
+            run_date,
+        )
     return summary
 
 
@@ -112,7 +134,9 @@ def data_docs(run_date: str) -> str | None:
     d = dt.date.fromisoformat(run_date)
     index = expectations.build_docs(settings_mod.load(), d)
     if index is None:
-        log.warning("Data Docs: no delivery dated %s was validated by GX (all missing or rejected at the gate)", run_date)
+        log.warning(
+            "Data Docs: no delivery dated %s was validated by GX (all missing or rejected at the gate)", run_date
+        )
         return None
     log.info("Data Docs for %s: %s", run_date, index.as_uri())
     return index.as_uri()
@@ -180,8 +204,10 @@ def clear_reason(reason: str) -> str:
 
     head = []
     if re.search(r"Error code is: (137|-9)\b", reason):
-        head.append("the Spark application was killed (SIGKILL: out of memory, kill -9 or a lost machine); "
-                    "files it parsed without writing their done-markers are parsed again by a rerun of the date")
+        head.append(
+            "the Spark application was killed (SIGKILL: out of memory, kill -9 or a lost machine); "
+            "files it parsed without writing their done-markers are parsed again by a rerun of the date"
+        )
     if "Last spark-submit output:" in reason:
         tail = reason.split("Last spark-submit output:", 1)[1].splitlines()
         raised = [ln.strip() for ln in tail if re.match(r"^\s*[\w.]+(Error|Exception|Full|Damaged): ", ln)]
@@ -205,9 +231,19 @@ STAGES = ("gate", "ingest", "validate", "build", "publish", "push")
 DEFAULT_STAGES = ("gate", "ingest", "build", "publish", "push")
 
 
-def run_stages(spark, cfg: settings_mod.Settings, run_date: dt.date, *, run_id: str | None = None,
-               rules=None, depts=None, stages=DEFAULT_STAGES, until: str | None = None, around=None,
-               after=None) -> dict:
+def run_stages(
+    spark,
+    cfg: settings_mod.Settings,
+    run_date: dt.date,
+    *,
+    run_id: str | None = None,
+    rules=None,
+    depts=None,
+    stages=DEFAULT_STAGES,
+    until: str | None = None,
+    around=None,
+    after=None,
+) -> dict:
     """The DAG's stages for D in this process and one Spark session, without Airflow (tests, the
     bench): the same functions the DAG's tasks and Spark jobs call, in the DAG's order
     ``gate -> ingest -> validate -> build -> publish -> push``. Written once here (issue 15).

@@ -46,8 +46,9 @@ def tuning_for(rows: int) -> dict:
     return conf
 
 
-def get_session(app_name: str = "ecredit", master: str | None = None, conf: dict | None = None,
-                rows_hint: int | None = None) -> SparkSession:
+def get_session(
+    app_name: str = "ecredit", master: str | None = None, conf: dict | None = None, rows_hint: int | None = None
+) -> SparkSession:
     """The session for a job; ``rows_hint`` (input rows, from the manifests) tunes it to the scale."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = {**(tuning_for(rows_hint) if rows_hint is not None else {}), **(conf or {})}

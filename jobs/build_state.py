@@ -1,14 +1,13 @@
 """spark-submit application: the state as of D (fold + canonical model) and its gold tables.
 
-    spark-submit jobs/build_state.py --date 2026-11-03
+spark-submit jobs/build_state.py --date 2026-11-03
 """
 
-import _common  # noqa: F401  (sets sys.path)
+import _common
 
-from ecredit.core import rules
-from ecredit.core import settings
-from ecredit.state import build as state
+from ecredit.core import rules, settings
 from ecredit.spark import get_session
+from ecredit.state import build as state
 
 
 def main() -> None:

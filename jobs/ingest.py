@@ -1,12 +1,12 @@
 """spark-submit application: parse every accepted delivery dated <= D not parsed before.
 
-    spark-submit jobs/ingest.py --date 2026-11-03
+spark-submit jobs/ingest.py --date 2026-11-03
 """
 
-import _common  # noqa: F401  (sets sys.path)
+import _common
 
-from ecredit.ingest import load as ingest
 from ecredit.core import settings
+from ecredit.ingest import load as ingest
 from ecredit.spark import get_session
 
 

@@ -31,8 +31,7 @@ def _reason(longrepr) -> str:
 
 
 def _failed(rep) -> None:
-    rep.longrepr = ("CI=true: no test may skip (operations.md), and this one would have: "
-                    f"{_reason(rep.longrepr)}")
+    rep.longrepr = f"CI=true: no test may skip (operations.md), and this one would have: {_reason(rep.longrepr)}"
     rep.outcome = "failed"
 
 

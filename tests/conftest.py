@@ -17,7 +17,6 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 # CI=true: a skip (a missing service) fails instead (operations.md); see tests/ci_strict.py
 from tests.ci_strict import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
 
-
 # The tier of a test is its folder: tests/fast (no JVM, Airflow or database), tests/unit (pure
 # functions and Spark transforms on a local session, SQLite), tests/integration (DAG runs, PostgreSQL,
 # the browser, the cluster). The folder gives the marker, so `-m fast|unit|integration` still selects.
@@ -35,10 +34,17 @@ def pytest_collection_modifyitems(config, items):
 def spark():
     from ecredit.spark import get_session
 
-    session = get_session("ecredit-tests", master="local[2]", conf={
-        # small test data: fewer partitions and no whole-stage code generation start faster
-        "spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "2",
-        "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"})
+    session = get_session(
+        "ecredit-tests",
+        master="local[2]",
+        conf={
+            # small test data: fewer partitions and no whole-stage code generation start faster
+            "spark.sql.shuffle.partitions": "1",
+            "spark.default.parallelism": "2",
+            "spark.sql.codegen.wholeStage": "false",
+            "spark.sql.adaptive.enabled": "false",
+        },
+    )
     yield session
     session.stop()
 

@@ -86,11 +86,17 @@ def expected_state(landing: Path, dates: list[str], up_to: str, pii_key: str, sk
                     continue
                 for r in rows:
                     uscc = r.get("统一社会信用代码", r.get("uscc", r.get("USCC")))
-                    parts = [op_key(uscc, r.get("证件号码", r.get("id_no")), pii_key) if k == "OP" else iso(r[k]) for k in keys]
+                    parts = [
+                        op_key(uscc, r.get("证件号码", r.get("id_no")), pii_key) if k == "OP" else iso(r[k])
+                        for k in keys
+                    ]
                     rk = f"{dept_dir.name}:{name.rsplit('.', 1)[0]}:" + "|".join(parts)
                     latest[rk] = r  # later delivery, later line wins
-    records = {k: v for k, v in latest.items()
-               if not (k.startswith("customs:enterprise_credit:") and v["CREDIT_LEVEL"] == "常规企业")}
+    records = {
+        k: v
+        for k, v in latest.items()
+        if not (k.startswith("customs:enterprise_credit:") and v["CREDIT_LEVEL"] == "常规企业")
+    }
     return {"operators": operators, "records": records, "manifest_rows": manifest_rows}
 
 

@@ -49,78 +49,210 @@ IDS_JSON = ("uscc", "id_no")
 # never an enum failure); amounts: non-negative decimals; required: further non-null columns.
 FEEDS = {
     ("amr", "operators.csv"): dict(
-        cols=["统一社会信用代码", "证件号码", "主体名称", "主体类型", "法定代表人", "所属区划", "电商平台", "店铺网址",
-              "登记状态", "亮照亮证", "最近核验日期", "成立日期"],
-        ids=IDS_CSV, key=["OP"], event=None, dates={"最近核验日期": "ymd", "成立日期": "ymd"},
-        enums={"主体类型": {"企业", "个体工商户", "自然人"}, "登记状态": {"存续", "在业", "吊销", "注销", "迁出"},
-               "亮照亮证": YES_NO}),
+        cols=[
+            "统一社会信用代码",
+            "证件号码",
+            "主体名称",
+            "主体类型",
+            "法定代表人",
+            "所属区划",
+            "电商平台",
+            "店铺网址",
+            "登记状态",
+            "亮照亮证",
+            "最近核验日期",
+            "成立日期",
+        ],
+        ids=IDS_CSV,
+        key=["OP"],
+        event=None,
+        dates={"最近核验日期": "ymd", "成立日期": "ymd"},
+        enums={
+            "主体类型": {"企业", "个体工商户", "自然人"},
+            "登记状态": {"存续", "在业", "吊销", "注销", "迁出"},
+            "亮照亮证": YES_NO,
+        },
+    ),
     ("amr", "penalties.csv"): dict(
-        cols=["行政处罚决定书文号", "统一社会信用代码", "证件号码", "主体名称", "违法行为类型", "处罚类别", "罚没金额(万元)",
-              "处罚决定日期", "公示截止期", "状态"],
-        ids=IDS_CSV, event="处罚决定日期", dates={"处罚决定日期": "ymd", "公示截止期": "ymd"},
+        cols=[
+            "行政处罚决定书文号",
+            "统一社会信用代码",
+            "证件号码",
+            "主体名称",
+            "违法行为类型",
+            "处罚类别",
+            "罚没金额(万元)",
+            "处罚决定日期",
+            "公示截止期",
+            "状态",
+        ],
+        ids=IDS_CSV,
+        event="处罚决定日期",
+        dates={"处罚决定日期": "ymd", "公示截止期": "ymd"},
         type_col="违法行为类型",
-        enums={"违法行为类型": {"侵权假冒", "虚假宣传", "刷单炒信", "恶意评价", "产品质量", "无照经营", "其他"},
-               "处罚类别": {"警告", "通报批评", "罚款", "没收违法所得", "暂扣许可证件", "吊销许可证件", "责令停产停业", "限制从业"},
-               "状态": {"有效", "撤销"}},
-        amounts=["罚没金额(万元)"]),
+        enums={
+            "违法行为类型": {"侵权假冒", "虚假宣传", "刷单炒信", "恶意评价", "产品质量", "无照经营", "其他"},
+            "处罚类别": {
+                "警告",
+                "通报批评",
+                "罚款",
+                "没收违法所得",
+                "暂扣许可证件",
+                "吊销许可证件",
+                "责令停产停业",
+                "限制从业",
+            },
+            "状态": {"有效", "撤销"},
+        },
+        amounts=["罚没金额(万元)"],
+    ),
     ("amr", "spot_checks.csv"): dict(
         cols=["抽查编号", "统一社会信用代码", "证件号码", "商品类别", "抽查结果", "抽查日期"],
-        ids=IDS_CSV, key=["抽查编号"], event="抽查日期", dates={"抽查日期": "ymd"},
-        enums={"抽查结果": {"合格", "不合格"}}, required=["抽查结果"]),
+        ids=IDS_CSV,
+        key=["抽查编号"],
+        event="抽查日期",
+        dates={"抽查日期": "ymd"},
+        enums={"抽查结果": {"合格", "不合格"}},
+        required=["抽查结果"],
+    ),
     ("amr", "complaints.csv"): dict(
-        cols=["投诉编号", "统一社会信用代码", "证件号码", "投诉人姓名", "投诉人电话", "投诉类别", "登记日期", "办结状态", "先行赔付"],
-        ids=IDS_CSV, key=["投诉编号"], event="登记日期", dates={"登记日期": "ymd"},
-        enums={"办结状态": {"已办结", "办理中"}, "先行赔付": YES_NO}),
+        cols=[
+            "投诉编号",
+            "统一社会信用代码",
+            "证件号码",
+            "投诉人姓名",
+            "投诉人电话",
+            "投诉类别",
+            "登记日期",
+            "办结状态",
+            "先行赔付",
+        ],
+        ids=IDS_CSV,
+        key=["投诉编号"],
+        event="登记日期",
+        dates={"登记日期": "ymd"},
+        enums={"办结状态": {"已办结", "办理中"}, "先行赔付": YES_NO},
+    ),
     ("amr", "lists.csv"): dict(
         cols=["名单类型", "统一社会信用代码", "证件号码", "主体名称", "列入原因", "列入日期", "移出日期"],
-        ids=IDS_CSV, event="列入日期", dates={"列入日期": "ymd", "移出日期": "ymd"}, type_col="名单类型",
-        enums={"名单类型": {"经营异常名录", "严重违法失信名单"}}),
+        ids=IDS_CSV,
+        event="列入日期",
+        dates={"列入日期": "ymd", "移出日期": "ymd"},
+        type_col="名单类型",
+        enums={"名单类型": {"经营异常名录", "严重违法失信名单"}},
+    ),
     ("amr", "inspectors.csv"): dict(
-        cols=["执法人员编号", "姓名", "执法证号", "所属单位", "在岗"], ids=None, key=["执法人员编号"], event=None,
-        enums={"在岗": YES_NO}),
+        cols=["执法人员编号", "姓名", "执法证号", "所属单位", "在岗"],
+        ids=None,
+        key=["执法人员编号"],
+        event=None,
+        enums={"在岗": YES_NO},
+    ),
     ("ndrc", "credit_lists.jsonl"): dict(
-        ids=IDS_JSON, event="start", dates={"start": "ymd", "end": "ymd"}, type_col="list",
-        enums={"list": {"失信联合惩戒对象", "守信联合激励对象"}}),
+        ids=IDS_JSON,
+        event="start",
+        dates={"start": "ymd", "end": "ymd"},
+        type_col="list",
+        enums={"list": {"失信联合惩戒对象", "守信联合激励对象"}},
+    ),
     ("cac", "pi_violations.csv"): dict(
-        cols=["记录编号", "统一社会信用代码", "证件号码", "主体名称", "违规类型", "发现日期", "整改状态"], withdraw="撤销",
-        ids=IDS_CSV, event="发现日期", dates={"发现日期": "slash"}, type_col="违规类型",
-        enums={"违规类型": {"违规收集个人信息", "违规使用个人信息", "个人信息泄露", "未落实等级保护"},
-               "整改状态": {"已整改", "未整改"}, "撤销": YES_NO}),
+        cols=["记录编号", "统一社会信用代码", "证件号码", "主体名称", "违规类型", "发现日期", "整改状态"],
+        withdraw="撤销",
+        ids=IDS_CSV,
+        event="发现日期",
+        dates={"发现日期": "slash"},
+        type_col="违规类型",
+        enums={
+            "违规类型": {"违规收集个人信息", "违规使用个人信息", "个人信息泄露", "未落实等级保护"},
+            "整改状态": {"已整改", "未整改"},
+            "撤销": YES_NO,
+        },
+    ),
     ("psb", "cases.jsonl"): dict(
-        ids=IDS_JSON, event="filed_at", dates={"filed_at": "ts"}, type_col="case_type",
-        enums={"case_type": {"网络诈骗", "网络传销", "侵犯公民个人信息", "刷单炒信", "销售假冒商品"},
-               "status": {"立案侦查", "移送起诉", "撤案"}}),
+        ids=IDS_JSON,
+        event="filed_at",
+        dates={"filed_at": "ts"},
+        type_col="case_type",
+        enums={
+            "case_type": {"网络诈骗", "网络传销", "侵犯公民个人信息", "刷单炒信", "销售假冒商品"},
+            "status": {"立案侦查", "移送起诉", "撤案"},
+        },
+    ),
     ("commerce", "evaluations.csv"): dict(
-        cols=["电商平台", "统一社会信用代码", "证件号码", "评价月份", "整体满意度", "产品质量", "品牌信誉", "售后服务", "评价数",
-              "删除评价数"],
-        ids=IDS_CSV, key=["电商平台", "OP", "评价月份"], event="评价月份", dates={"评价月份": "month"},
-        indicators=["整体满意度", "产品质量", "品牌信誉", "售后服务"], counts=["评价数", "删除评价数"],
-        required=["整体满意度", "产品质量", "品牌信誉", "售后服务", "评价数"]),
+        cols=[
+            "电商平台",
+            "统一社会信用代码",
+            "证件号码",
+            "评价月份",
+            "整体满意度",
+            "产品质量",
+            "品牌信誉",
+            "售后服务",
+            "评价数",
+            "删除评价数",
+        ],
+        ids=IDS_CSV,
+        key=["电商平台", "OP", "评价月份"],
+        event="评价月份",
+        dates={"评价月份": "month"},
+        indicators=["整体满意度", "产品质量", "品牌信誉", "售后服务"],
+        counts=["评价数", "删除评价数"],
+        required=["整体满意度", "产品质量", "品牌信誉", "售后服务", "评价数"],
+    ),
     ("commerce", "breaches.csv"): dict(
-        cols=["记录编号", "统一社会信用代码", "证件号码", "违约类型", "认定日期", "涉及金额(元)"], withdraw="撤销",
-        ids=IDS_CSV, event="认定日期", dates={"认定日期": "ymd"}, type_col="违约类型",
-        enums={"违约类型": {"服务违约", "预付卡违约", "虚假宣传"}, "撤销": YES_NO}, amounts=["涉及金额(元)"]),
+        cols=["记录编号", "统一社会信用代码", "证件号码", "违约类型", "认定日期", "涉及金额(元)"],
+        withdraw="撤销",
+        ids=IDS_CSV,
+        event="认定日期",
+        dates={"认定日期": "ymd"},
+        type_col="违约类型",
+        enums={"违约类型": {"服务违约", "预付卡违约", "虚假宣传"}, "撤销": YES_NO},
+        amounts=["涉及金额(元)"],
+    ),
     ("finance", "finance_risk.csv"): dict(
         cols=["记录编号", "统一社会信用代码", "证件号码", "风险类型", "金额(元)", "认定日期", "状态"],
-        ids=IDS_CSV, event="认定日期", dates={"认定日期": "compact"}, type_col="风险类型",
+        ids=IDS_CSV,
+        event="认定日期",
+        dates={"认定日期": "compact"},
+        type_col="风险类型",
         enums={"风险类型": {"非法集资", "贷款逾期", "融资违约", "非法放贷"}, "状态": {"存续", "已结清"}},
-        amounts=["金额(元)"]),
+        amounts=["金额(元)"],
+    ),
     ("gds", "licenses.csv"): dict(
         cols=["行政许可决定书文号", "统一社会信用代码", "证件号码", "许可证名称", "有效期自", "有效期至", "许可状态"],
-        ids=IDS_CSV, key=["行政许可决定书文号"], event="有效期自", dates={"有效期自": "ymd", "有效期至": "ymd"},
-        enums={"许可状态": {"有效", "注销", "撤销"}}),
+        ids=IDS_CSV,
+        key=["行政许可决定书文号"],
+        event="有效期自",
+        dates={"有效期自": "ymd", "有效期至": "ymd"},
+        enums={"许可状态": {"有效", "注销", "撤销"}},
+    ),
     ("post", "express_violations.csv"): dict(
-        cols=["记录编号", "统一社会信用代码", "证件号码", "违规类型", "处理日期", "罚款金额(元)"], withdraw="撤销",
-        ids=IDS_CSV, event="处理日期", dates={"处理日期": "cn"}, type_col="违规类型",
+        cols=["记录编号", "统一社会信用代码", "证件号码", "违规类型", "处理日期", "罚款金额(元)"],
+        withdraw="撤销",
+        ids=IDS_CSV,
+        event="处理日期",
+        dates={"处理日期": "cn"},
+        type_col="违规类型",
         enums={"违规类型": {"虚假发货", "延误投递", "违规收寄", "泄露用户信息"}, "撤销": YES_NO},
-        amounts=["罚款金额(元)"]),
+        amounts=["罚款金额(元)"],
+    ),
     ("customs", "violations.jsonl"): dict(
-        ids=("USCC", None), event="DECISION_DATE", dates={"DECISION_DATE": "compact"}, type_col="TYPE",
-        enums={"TYPE": {"走私", "违规", "跨境电商申报不实"}}, amounts=["PENALTY_CNY"], flags=["WITHDRAWN"]),
+        ids=("USCC", None),
+        event="DECISION_DATE",
+        dates={"DECISION_DATE": "compact"},
+        type_col="TYPE",
+        enums={"TYPE": {"走私", "违规", "跨境电商申报不实"}},
+        amounts=["PENALTY_CNY"],
+        flags=["WITHDRAWN"],
+    ),
     ("customs", "enterprise_credit.jsonl"): dict(
-        ids=("USCC", None), event="EFFECTIVE_DATE", future_event=True, dates={"EFFECTIVE_DATE": "compact"},
+        ids=("USCC", None),
+        event="EFFECTIVE_DATE",
+        future_event=True,
+        dates={"EFFECTIVE_DATE": "compact"},
         type_col="CREDIT_LEVEL",
-        enums={"CREDIT_LEVEL": {"高级认证企业", "认证企业", "常规企业", "失信企业", "严重失信企业"}}),
+        enums={"CREDIT_LEVEL": {"高级认证企业", "认证企业", "常规企业", "失信企业", "严重失信企业"}},
+    ),
 }
 for _k, _cols in CREDIT_KEYS.items():
     FEEDS[_k]["key"] = _cols
@@ -160,9 +292,13 @@ def parse_date(v, fmt: str) -> dt.date:
     if isinstance(v, bool) or not isinstance(v, (str, int)):
         raise Bad("BAD_DATE")
     v = str(v).strip()
-    pats = {"ymd": r"(\d{4})-(\d{2})-(\d{2})", "slash": r"(\d{4})/(\d{2})/(\d{2})",
-            "compact": r"(\d{4})(\d{2})(\d{2})", "cn": r"(\d{4})年(\d{1,2})月(\d{1,2})日",
-            "month": r"(\d{4})-(\d{2})()"}
+    pats = {
+        "ymd": r"(\d{4})-(\d{2})-(\d{2})",
+        "slash": r"(\d{4})/(\d{2})/(\d{2})",
+        "compact": r"(\d{4})(\d{2})(\d{2})",
+        "cn": r"(\d{4})年(\d{1,2})月(\d{1,2})日",
+        "month": r"(\d{4})-(\d{2})()",
+    }
     try:
         if fmt == "ts":
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}T.+", v, re.ASCII):
@@ -194,6 +330,7 @@ def parse_decimal(v) -> Decimal:
 # ---------------------------------------------------------------------------------------------
 # Reading a file: rows (line, dict or None when malformed), by hand
 # ---------------------------------------------------------------------------------------------
+
 
 def _csv_records(text: str):
     """RFC 4180 records of `text`: (first physical line, fields). LF or CRLF ends a record, a lone
@@ -272,8 +409,7 @@ def read_file(path: Path, dept: str, fmt: str):
     header = [h.strip() for h in records[0][1]]
     rows = []
     for line, fields in records[1:]:
-        ok = (fields != [""] and len(fields) == len(header)
-              and not any(re.search("[\udc80-\udcff]", f) for f in fields))
+        ok = fields != [""] and len(fields) == len(header) and not any(re.search("[\udc80-\udcff]", f) for f in fields)
         rows.append((line, dict(zip(header, fields)) if ok else None))
     return header, rows
 
@@ -343,6 +479,7 @@ def check_row(spec: dict, r: dict, delivery: dt.date) -> dict:
 # The fold: state as of D
 # ---------------------------------------------------------------------------------------------
 
+
 def _delivery(folder: Path, dept: str, max_ratio: Fraction, pii_key: str):
     """{file: [(line, checked row)]} of an applicable delivery, or None when it is rejected."""
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
@@ -380,8 +517,7 @@ def _delivery(folder: Path, dept: str, max_ratio: Fraction, pii_key: str):
     return out
 
 
-def fold(landing: Path, dates: list[str], run_date: str, pii_key: str, rules: dict,
-         skip=frozenset()) -> dict:
+def fold(landing: Path, dates: list[str], run_date: str, pii_key: str, rules: dict, skip=frozenset()) -> dict:
     """(dept, file) -> {record key: latest checked row}, over the deliveries dated <= run_date."""
     max_ratio = Fraction(str((rules.get("quality") or {}).get("max_quarantined_ratio", "0.20")))
     state: dict = {}
@@ -416,6 +552,7 @@ def fold(landing: Path, dates: list[str], run_date: str, pii_key: str, rules: di
 # Scoring (scoring.md §1-§3)
 # ---------------------------------------------------------------------------------------------
 
+
 def half_up(x) -> int:
     """Round half up (away from zero on a tie), exactly."""
     x = Fraction(x)
@@ -449,8 +586,16 @@ def credit_records(state: dict, rules: dict, d: dt.date) -> list[dict]:
         positive = spec.get("polarity") == "positive"
         sev = None if positive else min(4, int(sev_fn(int(spec["severity"]))))
         if active_fn(sev):
-            out.append({"key": rk, "op": r["_op"], "type": spec["type"], "severity": sev,
-                        "positive": positive, "event": r["_event"]})
+            out.append(
+                {
+                    "key": rk,
+                    "op": r["_op"],
+                    "type": spec["type"],
+                    "severity": sev,
+                    "positive": positive,
+                    "event": r["_event"],
+                }
+            )
 
     def default_window(r):
         return lambda sev: in_window(r["_event"], d, default[sev] if sev is not None else default[1])
@@ -478,10 +623,10 @@ def credit_records(state: dict, rules: dict, d: dt.date) -> list[dict]:
 
                 end = r["_dates"].get("公示截止期")
                 if end is not None:
-                    act = lambda sev, e=e, end=end: e <= d <= end  # noqa: E731
+                    act = lambda sev, e=e, end=end: e <= d <= end
                 else:
                     days = pen["light_window_days"] if cat in pen["light_categories"] else pen["window_days"]
-                    act = lambda sev, e=e, days=days: in_window(e, d, int(days))  # noqa: E731
+                    act = lambda sev, e=e, days=days: in_window(e, d, int(days))
                 emit(rk, r, feed, r["违法行为类型"], act, sev_fn)
             elif feed == "amr.lists":
                 rem = r["_dates"].get("移出日期")
@@ -499,20 +644,38 @@ def credit_records(state: dict, rules: dict, d: dt.date) -> list[dict]:
             elif feed == "cac.pi_violations":
                 rectified = r.get("整改状态") == "已整改"  # null reads 未整改
                 if rectified:
-                    emit(rk, r, feed, r["违规类型"],
-                         lambda sev, e=e: in_window(e, d, int(cac["rectified_window_days"])))
+                    emit(
+                        rk, r, feed, r["违规类型"], lambda sev, e=e: in_window(e, d, int(cac["rectified_window_days"]))
+                    )
                 else:
-                    emit(rk, r, feed, r["违规类型"], lambda sev, e=e: e <= d,
-                         lambda s: s + int(cac["unrectified_severity_bump"]))
+                    emit(
+                        rk,
+                        r,
+                        feed,
+                        r["违规类型"],
+                        lambda sev, e=e: e <= d,
+                        lambda s: s + int(cac["unrectified_severity_bump"]),
+                    )
             elif feed == "customs.violations":
                 amount = r["_num"].get("PENALTY_CNY")
                 big = amount is not None and amount >= Decimal(str(cus["large_amount_yuan"]))
-                emit(rk, r, feed, r["TYPE"], default_window(r), lambda s, big=big: s + (int(cus["large_amount_severity_bump"]) if big else 0))
+                emit(
+                    rk,
+                    r,
+                    feed,
+                    r["TYPE"],
+                    default_window(r),
+                    lambda s, big=big: s + (int(cus["large_amount_severity_bump"]) if big else 0),
+                )
             elif feed == "customs.enterprise_credit":
                 continue  # below: one level in force per enterprise
             else:
-                type_col = {"psb.cases": "case_type", "commerce.breaches": "违约类型", "finance.finance_risk": "风险类型",
-                            "post.express_violations": "违规类型"}[feed]
+                type_col = {
+                    "psb.cases": "case_type",
+                    "commerce.breaches": "违约类型",
+                    "finance.finance_risk": "风险类型",
+                    "post.express_violations": "违规类型",
+                }[feed]
                 emit(rk, r, feed, r[type_col], default_window(r))
 
     # customs credit: the version with the latest EFFECTIVE_DATE <= D is in force (常规企业: none)
@@ -525,8 +688,9 @@ def credit_records(state: dict, rules: dict, d: dt.date) -> list[dict]:
     return out
 
 
-def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path,
-                    skip: set = frozenset()) -> dict[str, dict]:
+def expected_scores(
+    landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path, skip: set = frozenset()
+) -> dict[str, dict]:
     """operator key -> the expected operator_score row at run_date, for every classified operator
     (registered at run_date, 登记状态 not 注销/迁出): identity_score, evaluation_score, quality_score,
     conduct_score, total_score, score_class, final_class, rules_applied (comma-separated, sorted),
@@ -535,8 +699,13 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
     rules = yaml.safe_load(Path(rules_path).read_text("utf-8"))
     d = dt.date.fromisoformat(run_date)
     state = fold(Path(landing), dates, run_date, pii_key, rules, skip)
-    reg, ident, ev, q, cd = (rules["registry"], rules["identity"], rules["evaluation"],
-                             rules["quality_score"], rules["conduct"])
+    reg, ident, ev, q, cd = (
+        rules["registry"],
+        rules["identity"],
+        rules["evaluation"],
+        rules["quality_score"],
+        rules["conduct"],
+    )
 
     registry = {r["_op"]: r for r in state.get(("amr", "operators.csv"), {}).values()}
     classified = {k: r for k, r in registry.items() if r.get("登记状态") not in reg["unclassified_statuses"]}
@@ -555,8 +724,12 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
     for r in state.get(("commerce", "evaluations.csv"), {}).values():
         if r["_event"].isoformat()[:7] in months:
             evals.setdefault(r["_op"], []).append(r)
-    wcols = {"overall_satisfaction": "整体满意度", "product_quality": "产品质量", "brand_reputation": "品牌信誉",
-             "after_sales": "售后服务"}
+    wcols = {
+        "overall_satisfaction": "整体满意度",
+        "product_quality": "产品质量",
+        "brand_reputation": "品牌信誉",
+        "after_sales": "售后服务",
+    }
     weights = {wcols[k]: Fraction(str(v)) for k, v in ev["weights"].items()}
 
     spot: dict[str, list] = {}
@@ -596,8 +769,9 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
         if n == 0:
             evaluation = int(ev["no_reviews_score"])
         else:
-            total = sum(sum(w * Fraction(r["_num"][c]) for c, w in weights.items()) * int(r["_num"]["评价数"])
-                        for r in rows)
+            total = sum(
+                sum(w * Fraction(r["_num"][c]) for c, w in weights.items()) * int(r["_num"]["评价数"]) for r in rows
+            )
             evaluation = half_up(Fraction(str(ev["scale"])) * total / n)
         deleted = sum(1 for r in rows if (r["_num"].get("删除评价数") or 0) > 0)
         evaluation = max(0, min(int(ev["max"]), evaluation - int(ev["deleted_reviews_penalty"]) * deleted))
@@ -643,8 +817,10 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
         if "R_REVOKED" in cr and o.get("登记状态") == reg["revoked_status"]:
             applied.append("R_REVOKED")
             effects.append(cr["R_REVOKED"]["class"])
-        if "R_SEV4" in cr and any(not r["positive"] and r["severity"] >= int(cr["R_SEV4"]["severity"])
-                                  and r["type"] not in serious_types for r in recs):
+        if "R_SEV4" in cr and any(
+            not r["positive"] and r["severity"] >= int(cr["R_SEV4"]["severity"]) and r["type"] not in serious_types
+            for r in recs
+        ):
             applied.append("R_SEV4")
             effects.append(cr["R_SEV4"]["class"])
         if "R_ABNORMAL" in cr and types & set(cr["R_ABNORMAL"]["record_types"]):
@@ -652,10 +828,17 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
             effects.append(cr["R_ABNORMAL"]["class"])
         final_class = max([base, *effects])  # A best ... D worst
 
-        out[k] = {"identity_score": identity, "evaluation_score": evaluation, "quality_score": quality,
-                  "conduct_score": conduct, "total_score": total_score, "score_class": score_class,
-                  "final_class": final_class, "rules_applied": ",".join(sorted(applied)),
-                  "active_records": sorted((r["key"], r["type"], r["severity"]) for r in recs)}
+        out[k] = {
+            "identity_score": identity,
+            "evaluation_score": evaluation,
+            "quality_score": quality,
+            "conduct_score": conduct,
+            "total_score": total_score,
+            "score_class": score_class,
+            "final_class": final_class,
+            "rules_applied": ",".join(sorted(applied)),
+            "active_records": sorted((r["key"], r["type"], r["severity"]) for r in recs),
+        }
     return out
 
 
@@ -663,8 +846,16 @@ def expected_scores(landing: Path, dates: list[str], run_date: str, pii_key: str
 # Measures (lifecycle.md §3) and the three published fact tables (warehouse.md)
 # ---------------------------------------------------------------------------------------------
 
-def expected_measures(landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path,
-                      skip: set = frozenset(), scores: dict | None = None) -> dict[tuple[str, str], dict]:
+
+def expected_measures(
+    landing: Path,
+    dates: list[str],
+    run_date: str,
+    pii_key: str,
+    rules_path: Path,
+    skip: set = frozenset(),
+    scores: dict | None = None,
+) -> dict[tuple[str, str], dict]:
     """(operator key, measure code) -> the expected supervision_measure row at run_date: final_class,
     responsible_dept, basis, legal_basis, under_objection. lifecycle.md §3 written out again: every
     classified operator gets its final class's measures; one with an active record of a
@@ -684,28 +875,52 @@ def expected_measures(landing: Path, dates: list[str], run_date: str, pii_key: s
         if listed:
             codes |= set(m["serious_list"])
         for code in codes:
-            out[(k, code)] = {"final_class": s["final_class"], "responsible_dept": m["codes"][code]["dept"],
-                              "basis": ",".join(listed) if listed else f"class:{s['final_class']}",
-                              "legal_basis": m["codes"][code]["legal_basis"], "under_objection": False}
+            out[(k, code)] = {
+                "final_class": s["final_class"],
+                "responsible_dept": m["codes"][code]["dept"],
+                "basis": ",".join(listed) if listed else f"class:{s['final_class']}",
+                "legal_basis": m["codes"][code]["legal_basis"],
+                "under_objection": False,
+            }
     return out
 
 
 # (dept, file) -> (table, key column, {warehouse column: feed column}); the identifiers become
 # operator_key, and the complainant's name and phone are not published at all
 FACTS = {
-    ("gds", "licenses.csv"): ("fact_license", "license_no", {
-        "license_no": "行政许可决定书文号", "license_name": "许可证名称", "valid_from": "有效期自", "valid_to": "有效期至",
-        "license_status": "许可状态"}),
-    ("amr", "spot_checks.csv"): ("fact_spot_check", "check_no", {
-        "check_no": "抽查编号", "product_category": "商品类别", "result": "抽查结果", "check_date": "抽查日期"}),
-    ("amr", "complaints.csv"): ("fact_complaint", "complaint_no", {
-        "complaint_no": "投诉编号", "complaint_category": "投诉类别", "registered_date": "登记日期",
-        "handling_status": "办结状态", "advance_compensation": "先行赔付"}),
+    ("gds", "licenses.csv"): (
+        "fact_license",
+        "license_no",
+        {
+            "license_no": "行政许可决定书文号",
+            "license_name": "许可证名称",
+            "valid_from": "有效期自",
+            "valid_to": "有效期至",
+            "license_status": "许可状态",
+        },
+    ),
+    ("amr", "spot_checks.csv"): (
+        "fact_spot_check",
+        "check_no",
+        {"check_no": "抽查编号", "product_category": "商品类别", "result": "抽查结果", "check_date": "抽查日期"},
+    ),
+    ("amr", "complaints.csv"): (
+        "fact_complaint",
+        "complaint_no",
+        {
+            "complaint_no": "投诉编号",
+            "complaint_category": "投诉类别",
+            "registered_date": "登记日期",
+            "handling_status": "办结状态",
+            "advance_compensation": "先行赔付",
+        },
+    ),
 }
 
 
-def expected_facts(landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path,
-                   skip: set = frozenset()) -> dict[str, dict[str, dict]]:
+def expected_facts(
+    landing: Path, dates: list[str], run_date: str, pii_key: str, rules_path: Path, skip: set = frozenset()
+) -> dict[str, dict[str, dict]]:
     """table -> key -> the expected row of fact_license, fact_spot_check and fact_complaint at
     run_date: the latest version of every licence, spot check and complaint delivered up to then
     (rows that pass the checks), with operator_key for the identifiers, the feed's other columns
@@ -716,8 +931,10 @@ def expected_facts(landing: Path, dates: list[str], run_date: str, pii_key: str,
     for feed, (table, key, columns) in FACTS.items():
         rows = out.setdefault(table, {})
         for r in state.get(feed, {}).values():
-            row = {col: r["_dates"].get(src) if src in r["_dates"] or src in FEEDS[feed].get("dates", {}) else r.get(src)
-                   for col, src in columns.items()}
+            row = {
+                col: r["_dates"].get(src) if src in r["_dates"] or src in FEEDS[feed].get("dates", {}) else r.get(src)
+                for col, src in columns.items()
+            }
             row.update(operator_key=r["_op"], source_delivery_date=r["_delivery"], source_line=r["_line"])
             rows[row[key]] = row
     return out

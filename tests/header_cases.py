@@ -17,7 +17,18 @@ import json
 from pathlib import Path
 
 from ecredit.core.feeds import (
-    DATE, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, PII, SCORE, TIMESTAMP, USCC, Feed,
+    DATE,
+    DECIMAL,
+    DISTRICT,
+    ENUM,
+    ID_NO,
+    INT,
+    MONTH,
+    PII,
+    SCORE,
+    TIMESTAMP,
+    USCC,
+    Feed,
 )
 
 # GB 11643 by hand (not ecredit.core.ids): weights and check characters for Σ mod 11 = 0..10
@@ -48,8 +59,7 @@ def personal(ids: list[str]) -> list[str]:
     return [*ids, *(i.lower() for i in ids), *NAMES.values(), PHONE, EXTRA_NAME, EXTRA_PHONE, EXTRA_ID]
 
 
-_DATE = {"iso": "2026-10-{d:02d}", "slash": "2026/10/{d:02d}", "compact": "202610{d:02d}",
-         "chinese": "2026年10月{d}日"}
+_DATE = {"iso": "2026-10-{d:02d}", "slash": "2026/10/{d:02d}", "compact": "202610{d:02d}", "chinese": "2026年10月{d}日"}
 
 
 def person(feed: Feed, n: int) -> dict:
@@ -108,6 +118,7 @@ def rule_breaker(feed: Feed, row: dict) -> tuple[dict, str]:
 
 # ---------------------------------------------------------------- CSV
 
+
 def header(feed: Feed, order: str = "ordered", extra: bool = False) -> list[str]:
     """The header: feeds.md's order (optional columns included), ``reversed``, or ``rotated``;
     with ``extra``, the unknown column ``EXTRA_SOURCE`` third."""
@@ -165,6 +176,7 @@ def csv_bytes(feed: Feed, head: list[str], lines: list[str]) -> bytes:
 
 # ---------------------------------------------------------------- JSON Lines
 
+
 def json_obj(feed: Feed, row: dict, order: str = "ordered", extra: bool = False) -> dict:
     items = [(c.source, row[c.name]) for c in feed.columns]
     if order != "ordered":
@@ -204,6 +216,7 @@ def json_bytes(lines: list[str]) -> bytes:
 
 
 # ---------------------------------------------------------------- a delivery
+
 
 def write_files(folder: Path, files: dict[str, tuple[bytes, int]], dept: str, date: str) -> None:
     """Write the files (name -> (bytes, data rows)) and the manifest, last."""

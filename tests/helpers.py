@@ -22,6 +22,7 @@ def write_delivery(landing: Path, dept: str, date: str, files: dict[str, list], 
         else:
             import csv
             import io
+
             buf = io.StringIO(newline="")
             w = csv.writer(buf, lineterminator="\n")
             w.writerow([c.source for c in f.columns if not c.optional_in_header])

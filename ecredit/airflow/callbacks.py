@@ -39,7 +39,7 @@ def mask_settings_secrets(s: settings_mod.Settings | None = None) -> None:
         for value in (s.pii_key, s.draw_secret, make_url(s.warehouse_url).password):
             if value:
                 mask_secret(str(value))
-    except Exception:  # noqa: BLE001 - a wrong setting is reported by the task itself
+    except Exception:  # noqa: BLE001, S110 - a wrong setting is reported by the task itself
         pass
 
 
@@ -118,7 +118,7 @@ def run_date_of(context) -> str | None:
         got = resolved_run_date(context)
         if got:
             return got
-    except Exception:  # noqa: BLE001 - best effort, used from the failure callback
+    except Exception:  # noqa: BLE001, S110 - best effort, used from the failure callback
         pass
     params = context.get("params") or {}
     return params.get("run_date") or None
@@ -138,7 +138,11 @@ def on_task_failure(context) -> None:
             log.warning("%s failed: the department is marked, the run goes on", task_id)
             return
         exc = context.get("exception")
-        pipeline.record_failure(run_date_of(context), str(context.get("run_id") or getattr(ti, "run_id", "")),
-                                task_id, str(exc) if exc is not None else "failed")
-    except Exception:  # noqa: BLE001
+        pipeline.record_failure(
+            run_date_of(context),
+            str(context.get("run_id") or getattr(ti, "run_id", "")),
+            task_id,
+            str(exc) if exc is not None else "failed",
+        )
+    except Exception:
         log.warning("Could not record the failure of this task in pipeline_run", exc_info=True)

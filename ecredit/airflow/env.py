@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from ecredit.core import settings as settings_mod
@@ -37,9 +38,7 @@ SPARK_CONN_ID = "ecredit_spark"
 
 #: The run date D, as the Spark jobs receive it: the ``run_date`` XCom of the ``resolve_run_date`` task.
 #: Renders to "" when that task did not succeed (the operator then fails without retrying).
-RUN_DATE_TEMPLATE = (
-    "{{ (ti.xcom_pull(task_ids='" + RESOLVE_TASK_ID + "') or {}).get('run_date') or '' }}"
-)
+RUN_DATE_TEMPLATE = "{{ (ti.xcom_pull(task_ids='" + RESOLVE_TASK_ID + "') or {}).get('run_date') or '' }}"
 
 # Airflow internals that are chatty at INFO in a by-hand run (including the task runner's own "task"
 # logger: ::group:: markers, "Pushing xcom ..."); the "[DAG TEST] starting task ..." lines, our own
@@ -54,9 +53,9 @@ QUIET_NAMESPACES = (
 _MIGRATED_MARKER = ".ecredit-db-migrated"
 
 
-def prepare_airflow_env(airflow_home: str | os.PathLike | None = None, *,
-                        dags_folder: str | os.PathLike | None = None,
-                        migrate: bool = True) -> Path:
+def prepare_airflow_env(
+    airflow_home: str | os.PathLike | None = None, *, dags_folder: str | os.PathLike | None = None, migrate: bool = True
+) -> Path:
     """Set the project's Airflow configuration in ``os.environ`` and migrate the metadata DB once.
 
     Call it **before** anything imports ``airflow`` in this process (``ecredit.ops.cli`` does, first thing).
@@ -71,7 +70,9 @@ def prepare_airflow_env(airflow_home: str | os.PathLike | None = None, *,
     """
     env = os.environ
     explicit = airflow_home is not None
-    home = Path(airflow_home if explicit else env.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
+    home = (
+        Path(airflow_home) if airflow_home is not None else Path(env.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow")
+    )
     home = home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
 
@@ -80,16 +81,18 @@ def prepare_airflow_env(airflow_home: str | os.PathLike | None = None, *,
             env[name] = value
 
     put("AIRFLOW_HOME", str(home), force=explicit)
-    put("AIRFLOW__CORE__DAGS_FOLDER", str(Path(dags_folder or DAGS_FOLDER).resolve()),
-        force=dags_folder is not None)
+    put("AIRFLOW__CORE__DAGS_FOLDER", str(Path(dags_folder or DAGS_FOLDER).resolve()), force=dags_folder is not None)
     put("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     put("AIRFLOW__CORE__PARALLELISM", "4")
     put("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}", force=explicit)
     put("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(home / "logs"), force=explicit)
     put("AIRFLOW__LOGGING__NAMESPACE_LEVELS", QUIET_NAMESPACES)
     # The UI's admin password file (standalone writes it); explicit so it follows AIRFLOW_HOME.
-    put("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
-        str(home / "simple_auth_manager_passwords.json.generated"), force=explicit)
+    put(
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+        str(home / "simple_auth_manager_passwords.json.generated"),
+        force=explicit,
+    )
     prepend_path_var("PYTHONPATH", str(PROJECT_ROOT))
 
     if "airflow.settings" in sys.modules:
@@ -99,13 +102,13 @@ def prepare_airflow_env(airflow_home: str | os.PathLike | None = None, *,
     return home
 
 
-def prepend_path_var(name: str, entry: str, env: dict | None = None) -> str:
-    env = os.environ if env is None else env
-    parts = [p for p in (env.get(name) or "").split(os.pathsep) if p]
+def prepend_path_var(name: str, entry: str, env: MutableMapping[str, str] | None = None) -> str:
+    target: MutableMapping[str, str] = os.environ if env is None else env
+    parts = [p for p in (target.get(name) or "").split(os.pathsep) if p]
     if entry not in parts:
         parts.insert(0, entry)
-    env[name] = os.pathsep.join(parts)
-    return env[name]
+    target[name] = os.pathsep.join(parts)
+    return target[name]
 
 
 def _reconfigure_loaded_airflow() -> None:
@@ -126,15 +129,19 @@ def migrate_db(force: bool = False) -> None:
     home = Path(os.environ["AIRFLOW_HOME"])
     conn = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     marker = home / _MIGRATED_MARKER
-    sqlite_file = conn[len("sqlite:///"):] if conn.startswith("sqlite:///") else None
+    sqlite_file = conn[len("sqlite:///") :] if conn.startswith("sqlite:///") else None
 
     from importlib.metadata import version
 
     stamp = json.dumps({"airflow": version("apache-airflow-core"), "db": conn})
 
     def done() -> bool:
-        return (not force and marker.is_file() and marker.read_text() == stamp
-                and (sqlite_file is None or Path(sqlite_file).is_file()))
+        return (
+            not force
+            and marker.is_file()
+            and marker.read_text() == stamp
+            and (sqlite_file is None or Path(sqlite_file).is_file())
+        )
 
     if done():
         return
@@ -217,14 +224,16 @@ def spark_child_env(settings: settings_mod.Settings | None = None, extra: dict |
     env: dict[str, str] = {}
     if settings is not None:
         env.update(settings.as_env())
-    env.update({
-        "PATH": prepend_path_var("PATH", str(bin_dir), dict(os.environ)),
-        "SPARK_HOME": os.environ.get("SPARK_HOME") or _spark_home(),
-        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP") or "127.0.0.1",
-        "PYSPARK_PYTHON": sys.executable,
-        "PYSPARK_DRIVER_PYTHON": sys.executable,
-        "PYTHONPATH": prepend_path_var("PYTHONPATH", str(PROJECT_ROOT), dict(os.environ)),
-    })
+    env.update(
+        {
+            "PATH": prepend_path_var("PATH", str(bin_dir), dict(os.environ)),
+            "SPARK_HOME": os.environ.get("SPARK_HOME") or _spark_home(),
+            "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP") or "127.0.0.1",
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "PYTHONPATH": prepend_path_var("PYTHONPATH", str(PROJECT_ROOT), dict(os.environ)),
+        }
+    )
     env.update(extra or {})
     return env
 

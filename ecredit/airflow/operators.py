@@ -49,16 +49,23 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
 
     ui_color = "#fce8b2"
 
-    def __init__(self, *, job: str | os.PathLike, run_date: str = RUN_DATE_TEMPLATE,
-                 extra_args: list[str] | tuple[str, ...] = (), conn_id: str = SPARK_CONN_ID,
-                 name: str | None = None, skip_when: Any = None, run_lock: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        job: str | os.PathLike,
+        run_date: str = RUN_DATE_TEMPLATE,
+        extra_args: list[str] | tuple[str, ...] = (),
+        conn_id: str = SPARK_CONN_ID,
+        name: str | None = None,
+        skip_when: Any = None,
+        run_lock: bool = False,
+        **kwargs: Any,
+    ) -> None:
         self.skip_when = skip_when  # callable(run_date) -> True when the job has nothing to do
         self.run_lock = run_lock
         app = job_path(job)
         kwargs.setdefault("application_args", ["--date", run_date, *extra_args])
-        super().__init__(application=str(app), conn_id=conn_id,
-                         name=name or f"ecredit-{app.stem}", **kwargs)
+        super().__init__(application=str(app), conn_id=conn_id, name=name or f"ecredit-{app.stem}", **kwargs)
 
     def _run_date(self) -> str | None:
         """The rendered ``--date`` argument, checked once: None when the application takes no
@@ -72,8 +79,8 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
             dt.date.fromisoformat(date)
         except ValueError:
             raise AirflowFailException(
-                f"No run date for {self.task_id} (got {date!r}): "
-                f"the task {RESOLVE_TASK_ID} did not succeed.") from None
+                f"No run date for {self.task_id} (got {date!r}): the task {RESOLVE_TASK_ID} did not succeed."
+            ) from None
         return date
 
     def execute(self, context):
@@ -107,8 +114,7 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         # name CREDIT_PII_KEY.
         self._child_env = {**spark_child_env(s), **(self.env_vars or {})}
         self._hook = None  # built by super().execute through _get_hook below
-        self.log.info("spark-submit %s --date %s on master %s", self.application, run_date or "-",
-                      s.spark_master)
+        self.log.info("spark-submit %s --date %s on master %s", self.application, run_date or "-", s.spark_master)
         super().execute(context)
         return {**done, "skipped": False}  # XCom: downstream joins check that the job succeeded
 

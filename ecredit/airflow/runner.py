@@ -17,12 +17,12 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterable, Iterator
+from typing import IO
 
 from ecredit.airflow.env import DAG_ID, DAGS_FOLDER, PROJECT_ROOT, prepare_airflow_env
-
 
 # --------------------------------------------------------------------------------------------------
 # The console
@@ -72,7 +72,7 @@ def log_file_path(command: str, now: dt.datetime | None = None) -> Path:
     ``ecredit scan-pii`` searches)."""
     home = Path(os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow").expanduser()
     logs = Path(os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or home / "logs").expanduser()
-    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     return logs / "console" / f"ecredit-{command}-{stamp}.log"
 
 
@@ -90,7 +90,7 @@ def output_to_log_file(path: str | os.PathLike) -> Iterator[Console]:
     for s in old_streams:
         try:
             s.flush()
-        except Exception:  # noqa: BLE001 - a closed or odd stream
+        except Exception:  # noqa: BLE001, S110 - a closed or odd stream
             pass
     try:
         on_fd1 = sys.stdout.fileno() == 1
@@ -109,7 +109,7 @@ def output_to_log_file(path: str | os.PathLike) -> Iterator[Console]:
         for s in (sys.stdout, sys.stderr, *old_streams):
             try:
                 s.flush()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - a closed or odd stream
                 pass
         sys.stdout, sys.stderr = old_streams
         log_text.close()
@@ -125,8 +125,14 @@ def output_to_log_file(path: str | os.PathLike) -> Iterator[Console]:
 # Running the DAG in-process
 
 
-def run_dag(run_date: str | None, dag_id: str = DAG_ID, dags_folder: str | os.PathLike | None = None,
-            *, logical_date: dt.datetime | None = None, console: Console | None = None):
+def run_dag(
+    run_date: str | None,
+    dag_id: str = DAG_ID,
+    dags_folder: str | os.PathLike | None = None,
+    *,
+    logical_date: dt.datetime | None = None,
+    console: Console | None = None,
+):
     """Run ``dag_id`` once through ``DAG.test()`` in this process; return the finished ``DagRun``.
 
     ``run_date`` (YYYY-MM-DD) goes in as ``conf = {"run_date": D}``. Every call parses the DAG folder
@@ -178,8 +184,9 @@ def run_dag(run_date: str | None, dag_id: str = DAG_ID, dags_folder: str | os.Pa
     return dr
 
 
-def run_dag_for_date(run_date: str, dag_id: str = DAG_ID, dags_folder: str | os.PathLike | None = None,
-                     *, console: Console | None = None) -> bool:
+def run_dag_for_date(
+    run_date: str, dag_id: str = DAG_ID, dags_folder: str | os.PathLike | None = None, *, console: Console | None = None
+) -> bool:
     """Run the DAG for date ``run_date`` (YYYY-MM-DD) in this process; True only if the run succeeded."""
     # run_dag prepares the env before importing Airflow
     dr = run_dag(run_date, dag_id=dag_id, dags_folder=dags_folder, console=console)
@@ -188,8 +195,14 @@ def run_dag_for_date(run_date: str, dag_id: str = DAG_ID, dags_folder: str | os.
     return dr is not None and dr.state == DagRunState.SUCCESS
 
 
-def backfill(from_date: str | dt.date, to_date: str | dt.date, dag_id: str = DAG_ID,
-             dags_folder: str | os.PathLike | None = None, *, console: Console | None = None) -> bool:
+def backfill(
+    from_date: str | dt.date,
+    to_date: str | dt.date,
+    dag_id: str = DAG_ID,
+    dags_folder: str | os.PathLike | None = None,
+    *,
+    console: Console | None = None,
+) -> bool:
     """Run every date from ``from_date`` to ``to_date`` inclusive, in order; stop at the first failed
     date. Returns True when all dates succeeded. A progress bar line follows each date."""
     console = console or Console()
@@ -235,11 +248,11 @@ def _state(value) -> str:
 def task_lines(tis) -> list[str]:
     """One line per task instance, in the order they started (not started last): name (a mapped
     instance with its index name, ``validate[amr]``), state, seconds."""
-    far = dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
 
     def key(ti):
         start = ti.start_date or far
-        return (start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc), ti.task_id, ti.map_index)
+        return (start if start.tzinfo else start.replace(tzinfo=dt.UTC), ti.task_id, ti.map_index)
 
     rows = []
     for ti in sorted(tis, key=key):
@@ -264,11 +277,22 @@ def _print_tasks_and_summary(dr, seconds: float, console: Console, run_date: str
             bad = sorted(f"{ti.task_id}={_state(ti.state)}" for ti in tis if ti.state not in ok)
         for line in lines:
             console.line(line)
-        console.line(f"== {dr.dag_id} {dr.run_id}: {dr.state} in {seconds:.1f} s"
-                     + (f"; not successful: {', '.join(bad)}" if bad else ""))
+        console.line(
+            f"== {dr.dag_id} {dr.run_id}: {dr.state} in {seconds:.1f} s"
+            + (f"; not successful: {', '.join(bad)}" if bad else "")
+        )
     except Exception:  # noqa: BLE001 - a summary must never turn a result into an error
         console.line(f"== {dr.dag_id} {dr.run_id}: {dr.state} in {seconds:.1f} s")
 
 
-__all__ = ["Console", "GenerationProgress", "progress_bar", "log_file_path", "output_to_log_file",
-           "run_dag", "run_dag_for_date", "backfill", "task_lines"]
+__all__ = [
+    "Console",
+    "GenerationProgress",
+    "progress_bar",
+    "log_file_path",
+    "output_to_log_file",
+    "run_dag",
+    "run_dag_for_date",
+    "backfill",
+    "task_lines",
+]

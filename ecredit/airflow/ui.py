@@ -22,16 +22,18 @@ def start_ui(port: int = 8080) -> int:
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")  # this machine only, unless the user says otherwise
     # the task runners reach the API server's execution API at the port actually used
-    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
-                   f"http://{env['AIRFLOW__API__HOST']}:{port}/execution/")
+    env.setdefault("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://{env['AIRFLOW__API__HOST']}:{port}/execution/")
     env["PATH"] = env_mod.prepend_path_var("PATH", str(Path(sys.executable).parent), dict(env))
     url = f"http://127.0.0.1:{port}"
     pw_file = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
-    print(f"Starting Airflow (standalone) with AIRFLOW_HOME={home}\n"
-          f"  DAGs:     {env['AIRFLOW__CORE__DAGS_FOLDER']}\n"
-          f"  UI:       {url}  (ready after about 20 s)\n"
-          f"  login:    admin; the password is in {pw_file}\n"
-          f"  stop:     Ctrl-C", flush=True)
+    print(
+        f"Starting Airflow (standalone) with AIRFLOW_HOME={home}\n"
+        f"  DAGs:     {env['AIRFLOW__CORE__DAGS_FOLDER']}\n"
+        f"  UI:       {url}  (ready after about 20 s)\n"
+        f"  login:    admin; the password is in {pw_file}\n"
+        f"  stop:     Ctrl-C",
+        flush=True,
+    )
     # Own process group, so that stopping reaches every child (killing only the parent leaves them).
     proc = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, start_new_session=True)
     try:

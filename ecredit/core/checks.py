@@ -12,15 +12,27 @@ import datetime as dt
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Optional
 from zoneinfo import ZoneInfo
 
 from ecredit.core import ids
 from ecredit.core.feeds import (
-    DATE, DATE_FORMATS, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, PII, RETIRED_DISTRICTS, SCORE,
-    TIMESTAMP, USCC, Feed,
+    DATE,
+    DATE_FORMATS,
+    DECIMAL,
+    DISTRICT,
+    ENUM,
+    ID_NO,
+    INT,
+    MONTH,
+    PII,
+    RETIRED_DISTRICTS,
+    SCORE,
+    TIMESTAMP,
+    USCC,
+    Feed,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -34,8 +46,17 @@ BAD_NUMBER = "BAD_NUMBER"
 BAD_DISTRICT = "BAD_DISTRICT"
 DUPLICATE_KEY = "DUPLICATE_KEY"
 MALFORMED = "MALFORMED"
-REASON_CODES = (MALFORMED, MISSING_REQUIRED, BAD_USCC, BAD_ID_NO, BAD_ENUM, BAD_DATE, BAD_NUMBER,
-                BAD_DISTRICT, DUPLICATE_KEY)
+REASON_CODES = (
+    MALFORMED,
+    MISSING_REQUIRED,
+    BAD_USCC,
+    BAD_ID_NO,
+    BAD_ENUM,
+    BAD_DATE,
+    BAD_NUMBER,
+    BAD_DISTRICT,
+    DUPLICATE_KEY,
+)
 
 # Warnings (quality.md: they keep the row or the file). A row's: a retired Guangzhou district code.
 # A file's, found by the gate in its header: the feed's columns in another order than feeds.md
@@ -62,7 +83,7 @@ MAX_FRACTION = 20
 _NFKC_KINDS = (DATE, MONTH, TIMESTAMP, DECIMAL, INT, SCORE, DISTRICT)
 
 
-def parse_date(value: str, date_format: str) -> Optional[dt.date]:
+def parse_date(value: str, date_format: str) -> dt.date | None:
     m = _DATE_RES[date_format].match(value)
     if not m:
         return None
@@ -72,7 +93,7 @@ def parse_date(value: str, date_format: str) -> Optional[dt.date]:
         return None
 
 
-def parse_month(value: str) -> Optional[dt.date]:
+def parse_month(value: str) -> dt.date | None:
     m = _MONTH_RE.match(value)
     if not m:
         return None
@@ -82,7 +103,7 @@ def parse_month(value: str) -> Optional[dt.date]:
         return None
 
 
-def parse_timestamp(value: str) -> Optional[dt.datetime]:
+def parse_timestamp(value: str) -> dt.datetime | None:
     """ISO-8601 with a mandatory offset (``Z`` allowed), fractional seconds allowed."""
     if "T" not in value and " " not in value:
         return None
@@ -97,7 +118,7 @@ def shanghai_date(ts: dt.datetime) -> dt.date:
     return ts.astimezone(SHANGHAI).date()
 
 
-def parse_decimal(value: str) -> Optional[Decimal]:
+def parse_decimal(value: str) -> Decimal | None:
     if not value.isascii() or "_" in value:  # Decimal() would read "1_000"; "1,000" is no number either
         return None
     try:
@@ -128,6 +149,7 @@ AS_SENT = "as_sent"
 class Rule:
     """One row rule of quality.md on one column: its reason code, the Great Expectations
     expectation that expresses it, and that expectation's arguments."""
+
     code: str
     expectation: str
     column: str
@@ -147,15 +169,24 @@ def rules_for(feed: Feed) -> list[Rule]:
             continue
         if c.required:
             out.append(Rule(MISSING_REQUIRED, "expect_column_values_to_not_be_null", c.name))
-        event_cap = (("max_date", DELIVERY_DATE),) if (
-            c.name == feed.event_date and feed.feed_id != "customs.enterprise_credit") else ()
+        event_cap = (
+            (("max_date", DELIVERY_DATE),)
+            if (c.name == feed.event_date and feed.feed_id != "customs.enterprise_credit")
+            else ()
+        )
         if c.kind == USCC:
             out.append(Rule(BAD_USCC, "expect_column_values_to_be_valid_uscc", c.name))
         elif c.kind == ID_NO:
             out.append(Rule(BAD_ID_NO, "expect_column_values_to_be_valid_id_no", c.name, (("as_of", DELIVERY_DATE),)))
         elif c.kind == DATE:
-            out.append(Rule(BAD_DATE, "expect_column_values_to_be_valid_date", c.name,
-                            (("date_format", feed.date_format),) + event_cap))
+            out.append(
+                Rule(
+                    BAD_DATE,
+                    "expect_column_values_to_be_valid_date",
+                    c.name,
+                    (("date_format", feed.date_format),) + event_cap,
+                )
+            )
         elif c.kind == MONTH:
             out.append(Rule(BAD_DATE, "expect_column_values_to_be_valid_month", c.name, event_cap))
         elif c.kind == TIMESTAMP:
@@ -172,14 +203,14 @@ def rules_for(feed: Feed) -> list[Rule]:
     return out
 
 
-def value_ok(rule: Rule, value: Optional[str], delivery_date: dt.date) -> bool:
+def value_ok(rule: Rule, value: str | None, delivery_date: dt.date | None) -> bool:
     """The one definition of every rule: does this value pass it? A null passes every rule but
     ``not_null`` (as in Great Expectations' column map expectations)."""
     return checker(rule, delivery_date)(value)
 
 
 @functools.lru_cache(maxsize=4096)
-def checker(rule: Rule, delivery_date: dt.date) -> Callable[[Optional[str]], bool]:
+def checker(rule: Rule, delivery_date: dt.date | None) -> Callable[[str | None], bool]:
     """``value_ok`` for one rule and delivery date, as a function of the value: the rule's
     arguments are looked up once, not once per row (the parse calls it ~15 times a row)."""
     e = rule.expectation
@@ -203,24 +234,31 @@ def checker(rule: Rule, delivery_date: dt.date) -> Callable[[Optional[str]], boo
                 return True
             d = parse_date(value, fmt)
             return d is not None and (cap is None or d <= cap)
+
         return date_ok
     if e == "expect_column_values_to_be_valid_month":
+
         def month_ok(value) -> bool:
             if value is None:
                 return True
             d = parse_month(value)
             return d is not None and (cap is None or d <= cap)
+
         return month_ok
     if e == "expect_column_values_to_be_valid_timestamp":
+
         def timestamp_ok(value) -> bool:
             if value is None:
                 return True
             ts = parse_timestamp(value)
             return ts is not None and (cap is None or shanghai_date(ts) <= cap)
+
         return timestamp_ok
     if e == "expect_column_values_to_be_valid_number":
         if a["number_kind"] == INT:
-            return lambda value: value is None or (bool(_INT_RE.match(value)) and len(value.lstrip("0")) <= 14)  # < MAX_NUMBER
+            return lambda value: (
+                value is None or (bool(_INT_RE.match(value)) and len(value.lstrip("0")) <= 14)
+            )  # < MAX_NUMBER
         top = 100 if a["number_kind"] == SCORE else None
 
         def number_ok(value) -> bool:
@@ -228,13 +266,14 @@ def checker(rule: Rule, delivery_date: dt.date) -> Callable[[Optional[str]], boo
                 return True
             d = parse_decimal(value)
             return d is not None and 0 <= d < MAX_NUMBER and (top is None or d <= top)
+
         return number_ok
     if e == "expect_column_values_to_be_valid_district":
         return lambda value: value is None or value.startswith("4401")
     raise ValueError(f"no definition for {e}")
 
 
-def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
+def _normalised(feed: Feed, c, v: str) -> tuple[str, str | None]:
     """(value to store, extra derived value) once the value passed its rules: dates as ISO,
     timestamps in UTC with their Shanghai date, numbers as plain decimals."""
     if c.kind == DATE:
@@ -246,7 +285,7 @@ def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
     if c.kind == TIMESTAMP:
         ts = parse_timestamp(v)
         assert ts is not None, "a value that passed its timestamp rule parses"
-        return ts.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"), shanghai_date(ts).isoformat()
+        return ts.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"), shanghai_date(ts).isoformat()
     if c.kind in (DECIMAL, SCORE):
         number = parse_decimal(v)
         assert number is not None, "a value that passed its number rule parses"
@@ -259,7 +298,7 @@ def _normalised(feed: Feed, c, v: str) -> tuple[str, Optional[str]]:
 _RULES: dict = {}
 
 
-def _nfkc(value: Optional[str]) -> Optional[str]:
+def _nfkc(value: str | None) -> str | None:
     if value is None:
         return None
     return unicodedata.normalize("NFKC", value).strip() or None
@@ -270,9 +309,17 @@ def as_sent(feed: Feed, values: dict) -> dict:
     identifiers normalised (``ids.normalise``), numbers, dates and district codes NFKC-normalised
     (full-width digits are digits), personal names and phones left out, plus the computed
     ``_identifier``. Holds the ID number: it stays in memory, never written."""
-    vals = {c.name: (ids.normalise(values.get(c.name)) if c.kind in (USCC, ID_NO)
-                     else _nfkc(values.get(c.name)) if c.kind in _NFKC_KINDS else values.get(c.name))
-            for c in feed.columns if c.kind != PII}
+    vals = {
+        c.name: (
+            ids.normalise(values.get(c.name))
+            if c.kind in (USCC, ID_NO)
+            else _nfkc(values.get(c.name))
+            if c.kind in _NFKC_KINDS
+            else values.get(c.name)
+        )
+        for c in feed.columns
+        if c.kind != PII
+    }
     vals[IDENTIFIER] = vals.get("uscc") or vals.get("id_no")
     return vals
 
@@ -289,7 +336,8 @@ def check_sent(feed: Feed, vals: dict, delivery_date: dt.date, pii_key: str):
     rules = _RULES.get((feed.feed_id, delivery_date))
     if rules is None:
         rules = _RULES[(feed.feed_id, delivery_date)] = [
-            (r, r.column, checker(r, delivery_date)) for r in rules_for(feed) if r.column != DUPLICATE_NOT_LAST]
+            (r, r.column, checker(r, delivery_date)) for r in rules_for(feed) if r.column != DUPLICATE_NOT_LAST
+        ]
     broken = [r for r, column, ok in rules if not ok(vals.get(column))]
     failed = {r.column for r in broken}
     reasons = sorted({r.code for r in broken})
@@ -316,7 +364,7 @@ def check_sent(feed: Feed, vals: dict, delivery_date: dt.date, pii_key: str):
     return out, reasons, warnings, key, natural
 
 
-def masked_payload(feed: Feed, fields: list, values: Optional[dict], header: Optional[list] = None) -> dict:
+def masked_payload(feed: Feed, fields: list, values: dict | None, header: list | None = None) -> dict:
     """A quarantined row's content for ``quarantine`` and ``rejections.csv``, personal data
     masked: ID numbers, personal names and phones become asterisks. Only the feed's own columns
     are shown, under the department's header names, in feeds.md's order: an unknown extra column
@@ -333,7 +381,10 @@ def masked_payload(feed: Feed, fields: list, values: Optional[dict], header: Opt
         return out
     if feed.fmt == "csv" and header is not None and len(fields) == len(header):
         sent = dict(zip(header, fields))  # a header naming a known column twice is rejected by the gate
-        return {c.source: ("*" * len(sent[c.source]) if c.kind in (ID_NO, PII) else sent[c.source])
-                for c in feed.columns if c.source in sent}
+        return {
+            c.source: ("*" * len(sent[c.source]) if c.kind in (ID_NO, PII) else sent[c.source])
+            for c in feed.columns
+            if c.source in sent
+        }
     text = ",".join(fields)
     return {"_withheld": f"{len(fields)} fields, {len(text)} characters: content withheld, it may hold personal data"}

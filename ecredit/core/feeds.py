@@ -10,7 +10,6 @@ file, its suite and the generator, nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 # Column kinds. A kind says how a raw value is parsed and checked.
 STR = "str"  # free text
@@ -59,11 +58,11 @@ class Feed:
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # canonical names; "operator_key" is the derived operator key
     table: str
-    event_date: Optional[str] = None
-    type_column: Optional[str] = None  # the column that decides the record type
-    status_column: Optional[str] = None
+    event_date: str | None = None
+    type_column: str | None = None  # the column that decides the record type
+    status_column: str | None = None
     identifiers: tuple[str, ...] = ("uscc", "id_no")  # columns that name the operator
-    names_natural_person: Optional[str] = None  # a name column that may be a person's own
+    names_natural_person: str | None = None  # a name column that may be a person's own
 
     @property
     def stem(self) -> str:
@@ -97,7 +96,16 @@ _ID = (Column("统一社会信用代码", "uscc", USCC), Column("证件号码", 
 _WITHDRAWN = Column("撤销", "withdrawn", ENUM, YES_NO, optional_in_header=True)
 
 VIOLATION_TYPES = ("侵权假冒", "虚假宣传", "刷单炒信", "恶意评价", "产品质量", "无照经营", "其他")
-PENALTY_CATEGORIES = ("警告", "通报批评", "罚款", "没收违法所得", "暂扣许可证件", "吊销许可证件", "责令停产停业", "限制从业")
+PENALTY_CATEGORIES = (
+    "警告",
+    "通报批评",
+    "罚款",
+    "没收违法所得",
+    "暂扣许可证件",
+    "吊销许可证件",
+    "责令停产停业",
+    "限制从业",
+)
 LIST_TYPES = ("经营异常名录", "严重违法失信名单")
 REGISTRATION_STATUSES = ("存续", "在业", "吊销", "注销", "迁出")
 SUBJECT_TYPES = ("企业", "个体工商户", "自然人")
@@ -114,7 +122,12 @@ CUSTOMS_TYPES = ("走私", "违规", "跨境电商申报不实")
 FEEDS: tuple[Feed, ...] = (
     # ---- amr 市市场监管局 (GBK CSV, YYYY-MM-DD) ----
     Feed(
-        "amr", "operators.csv", "csv", "gb18030", "GBK", "iso",
+        "amr",
+        "operators.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "iso",
         (
             *_ID,
             Column("主体名称", "name"),
@@ -128,10 +141,16 @@ FEEDS: tuple[Feed, ...] = (
             Column("最近核验日期", "last_verified_date", DATE),
             Column("成立日期", "established_date", DATE),
         ),
-        key=("operator_key",), table=OPERATORS,
+        key=("operator_key",),
+        table=OPERATORS,
     ),
     Feed(
-        "amr", "penalties.csv", "csv", "gb18030", "GBK", "iso",
+        "amr",
+        "penalties.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "iso",
         (
             Column("行政处罚决定书文号", "decision_no", required=True),
             *_ID,
@@ -143,11 +162,20 @@ FEEDS: tuple[Feed, ...] = (
             Column("公示截止期", "publicity_end", DATE),
             Column("状态", "status", ENUM, ("有效", "撤销")),
         ),
-        key=("decision_no",), table=CREDIT, event_date="decision_date",
-        type_column="violation_type", status_column="status", names_natural_person="party_name",
+        key=("decision_no",),
+        table=CREDIT,
+        event_date="decision_date",
+        type_column="violation_type",
+        status_column="status",
+        names_natural_person="party_name",
     ),
     Feed(
-        "amr", "spot_checks.csv", "csv", "gb18030", "GBK", "iso",
+        "amr",
+        "spot_checks.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "iso",
         (
             Column("抽查编号", "check_no", required=True),
             *_ID,
@@ -155,10 +183,17 @@ FEEDS: tuple[Feed, ...] = (
             Column("抽查结果", "result", ENUM, ("合格", "不合格"), required=True),
             Column("抽查日期", "check_date", DATE, required=True),
         ),
-        key=("check_no",), table=SPOT_CHECKS, event_date="check_date",
+        key=("check_no",),
+        table=SPOT_CHECKS,
+        event_date="check_date",
     ),
     Feed(
-        "amr", "complaints.csv", "csv", "gb18030", "GBK", "iso",
+        "amr",
+        "complaints.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "iso",
         (
             Column("投诉编号", "complaint_no", required=True),
             *_ID,
@@ -169,10 +204,17 @@ FEEDS: tuple[Feed, ...] = (
             Column("办结状态", "handling_status", ENUM, ("已办结", "办理中")),
             Column("先行赔付", "advance_compensation", ENUM, YES_NO),
         ),
-        key=("complaint_no",), table=COMPLAINTS, event_date="registered_date",
+        key=("complaint_no",),
+        table=COMPLAINTS,
+        event_date="registered_date",
     ),
     Feed(
-        "amr", "lists.csv", "csv", "gb18030", "GBK", "iso",
+        "amr",
+        "lists.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "iso",
         (
             Column("名单类型", "list_type", ENUM, LIST_TYPES, required=True),
             *_ID,
@@ -181,11 +223,19 @@ FEEDS: tuple[Feed, ...] = (
             Column("列入日期", "listed_date", DATE, required=True),
             Column("移出日期", "removed_date", DATE),
         ),
-        key=("list_type", "operator_key", "listed_date"), table=CREDIT, event_date="listed_date",
-        type_column="list_type", names_natural_person="party_name",
+        key=("list_type", "operator_key", "listed_date"),
+        table=CREDIT,
+        event_date="listed_date",
+        type_column="list_type",
+        names_natural_person="party_name",
     ),
     Feed(
-        "amr", "inspectors.csv", "csv", "gb18030", "GBK", "iso",
+        "amr",
+        "inspectors.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "iso",
         (
             Column("执法人员编号", "inspector_id", required=True),
             Column("姓名", "name"),
@@ -193,11 +243,18 @@ FEEDS: tuple[Feed, ...] = (
             Column("所属单位", "unit"),
             Column("在岗", "on_duty", ENUM, YES_NO),
         ),
-        key=("inspector_id",), table=INSPECTORS, identifiers=(),
+        key=("inspector_id",),
+        table=INSPECTORS,
+        identifiers=(),
     ),
     # ---- ndrc 市发展改革委 (JSON Lines) ----
     Feed(
-        "ndrc", "credit_lists.jsonl", "jsonl", "utf-8", "UTF-8", "iso",
+        "ndrc",
+        "credit_lists.jsonl",
+        "jsonl",
+        "utf-8",
+        "UTF-8",
+        "iso",
         (
             Column("uscc", "uscc", USCC),
             Column("id_no", "id_no", ID_NO),
@@ -207,12 +264,20 @@ FEEDS: tuple[Feed, ...] = (
             Column("start", "start_date", DATE, required=True),
             Column("end", "end_date", DATE),
         ),
-        key=("list_type", "operator_key", "start_date"), table=CREDIT, event_date="start_date",
-        type_column="list_type", names_natural_person="party_name",
+        key=("list_type", "operator_key", "start_date"),
+        table=CREDIT,
+        event_date="start_date",
+        type_column="list_type",
+        names_natural_person="party_name",
     ),
     # ---- cac 市委网信办 (UTF-8 with BOM CSV, YYYY/MM/DD) ----
     Feed(
-        "cac", "pi_violations.csv", "csv", "utf-8-sig", "UTF-8 with BOM", "slash",
+        "cac",
+        "pi_violations.csv",
+        "csv",
+        "utf-8-sig",
+        "UTF-8 with BOM",
+        "slash",
         (
             Column("记录编号", "record_no", required=True),
             *_ID,
@@ -222,12 +287,20 @@ FEEDS: tuple[Feed, ...] = (
             Column("整改状态", "rectification_status", ENUM, ("已整改", "未整改")),
             _WITHDRAWN,
         ),
-        key=("record_no",), table=CREDIT, event_date="found_date", type_column="violation_type",
+        key=("record_no",),
+        table=CREDIT,
+        event_date="found_date",
+        type_column="violation_type",
         names_natural_person="party_name",
     ),
     # ---- psb 市公安局 (JSON Lines) ----
     Feed(
-        "psb", "cases.jsonl", "jsonl", "utf-8", "UTF-8", "iso",
+        "psb",
+        "cases.jsonl",
+        "jsonl",
+        "utf-8",
+        "UTF-8",
+        "iso",
         (
             Column("case_id", "case_id", required=True),
             Column("uscc", "uscc", USCC),
@@ -236,12 +309,20 @@ FEEDS: tuple[Feed, ...] = (
             Column("filed_at", "filed_at", TIMESTAMP, required=True),
             Column("status", "status", ENUM, PSB_STATUSES),
         ),
-        key=("case_id",), table=CREDIT, event_date="filed_at", type_column="case_type",
+        key=("case_id",),
+        table=CREDIT,
+        event_date="filed_at",
+        type_column="case_type",
         status_column="status",
     ),
     # ---- commerce 市商务局 (UTF-8 CSV) ----
     Feed(
-        "commerce", "evaluations.csv", "csv", "utf-8", "UTF-8", "iso",
+        "commerce",
+        "evaluations.csv",
+        "csv",
+        "utf-8",
+        "UTF-8",
+        "iso",
         (
             Column("电商平台", "platform", required=True),
             *_ID,
@@ -253,10 +334,17 @@ FEEDS: tuple[Feed, ...] = (
             Column("评价数", "review_count", INT, required=True),
             Column("删除评价数", "deleted_review_count", INT),
         ),
-        key=("platform", "operator_key", "eval_month"), table=EVALUATIONS, event_date="eval_month",
+        key=("platform", "operator_key", "eval_month"),
+        table=EVALUATIONS,
+        event_date="eval_month",
     ),
     Feed(
-        "commerce", "breaches.csv", "csv", "utf-8", "UTF-8", "iso",
+        "commerce",
+        "breaches.csv",
+        "csv",
+        "utf-8",
+        "UTF-8",
+        "iso",
         (
             Column("记录编号", "record_no", required=True),
             *_ID,
@@ -265,11 +353,19 @@ FEEDS: tuple[Feed, ...] = (
             Column("涉及金额(元)", "amount_yuan", DECIMAL),
             _WITHDRAWN,
         ),
-        key=("record_no",), table=CREDIT, event_date="decided_date", type_column="breach_type",
+        key=("record_no",),
+        table=CREDIT,
+        event_date="decided_date",
+        type_column="breach_type",
     ),
     # ---- finance 市金融局 (UTF-8 CSV, YYYYMMDD) ----
     Feed(
-        "finance", "finance_risk.csv", "csv", "utf-8", "UTF-8", "compact",
+        "finance",
+        "finance_risk.csv",
+        "csv",
+        "utf-8",
+        "UTF-8",
+        "compact",
         (
             Column("记录编号", "record_no", required=True),
             *_ID,
@@ -278,12 +374,20 @@ FEEDS: tuple[Feed, ...] = (
             Column("认定日期", "decided_date", DATE, required=True),
             Column("状态", "status", ENUM, ("存续", "已结清")),
         ),
-        key=("record_no",), table=CREDIT, event_date="decided_date", type_column="risk_type",
+        key=("record_no",),
+        table=CREDIT,
+        event_date="decided_date",
+        type_column="risk_type",
         status_column="status",
     ),
     # ---- gds 市政数局 (UTF-8 CSV) ----
     Feed(
-        "gds", "licenses.csv", "csv", "utf-8", "UTF-8", "iso",
+        "gds",
+        "licenses.csv",
+        "csv",
+        "utf-8",
+        "UTF-8",
+        "iso",
         (
             Column("行政许可决定书文号", "licence_no", required=True),
             *_ID,
@@ -292,11 +396,18 @@ FEEDS: tuple[Feed, ...] = (
             Column("有效期至", "valid_to", DATE),
             Column("许可状态", "licence_status", ENUM, ("有效", "注销", "撤销")),
         ),
-        key=("licence_no",), table=LICENCES, event_date="valid_from",
+        key=("licence_no",),
+        table=LICENCES,
+        event_date="valid_from",
     ),
     # ---- post 市邮政管理局 (GBK CSV, YYYY年M月D日) ----
     Feed(
-        "post", "express_violations.csv", "csv", "gb18030", "GBK", "chinese",
+        "post",
+        "express_violations.csv",
+        "csv",
+        "gb18030",
+        "GBK",
+        "chinese",
         (
             Column("记录编号", "record_no", required=True),
             *_ID,
@@ -305,22 +416,38 @@ FEEDS: tuple[Feed, ...] = (
             Column("罚款金额(元)", "amount_yuan", DECIMAL),
             _WITHDRAWN,
         ),
-        key=("record_no",), table=CREDIT, event_date="handled_date", type_column="violation_type",
+        key=("record_no",),
+        table=CREDIT,
+        event_date="handled_date",
+        type_column="violation_type",
     ),
     # ---- customs 广州海关 (JSON Lines, YYYYMMDD) ----
     Feed(
-        "customs", "enterprise_credit.jsonl", "jsonl", "utf-8", "UTF-8", "compact",
+        "customs",
+        "enterprise_credit.jsonl",
+        "jsonl",
+        "utf-8",
+        "UTF-8",
+        "compact",
         (
             Column("USCC", "uscc", USCC, required=True),
             Column("CUSTOMS_CODE", "customs_code"),
             Column("CREDIT_LEVEL", "credit_level", ENUM, CUSTOMS_LEVELS, required=True),
             Column("EFFECTIVE_DATE", "effective_date", DATE, required=True),
         ),
-        key=("uscc", "effective_date"), table=CREDIT, event_date="effective_date",
-        type_column="credit_level", identifiers=("uscc",),
+        key=("uscc", "effective_date"),
+        table=CREDIT,
+        event_date="effective_date",
+        type_column="credit_level",
+        identifiers=("uscc",),
     ),
     Feed(
-        "customs", "violations.jsonl", "jsonl", "utf-8", "UTF-8", "compact",
+        "customs",
+        "violations.jsonl",
+        "jsonl",
+        "utf-8",
+        "UTF-8",
+        "compact",
         (
             Column("DECISION_NO", "decision_no", required=True),
             Column("USCC", "uscc", USCC, required=True),
@@ -329,7 +456,10 @@ FEEDS: tuple[Feed, ...] = (
             Column("DECISION_DATE", "decision_date", DATE, required=True),
             Column("WITHDRAWN", "withdrawn", ENUM, ("true", "false"), optional_in_header=True),
         ),
-        key=("decision_no",), table=CREDIT, event_date="decision_date", type_column="violation_type",
+        key=("decision_no",),
+        table=CREDIT,
+        event_date="decision_date",
+        type_column="violation_type",
         identifiers=("uscc",),
     ),
 )
@@ -347,8 +477,19 @@ DEPARTMENTS: dict[str, str] = {
 }
 
 # Districts of Guangzhou (所属区划). Retired codes still appear in old registrations (a warning).
-DISTRICTS = ("440103", "440104", "440105", "440106", "440111", "440112", "440113", "440114",
-             "440115", "440117", "440118")
+DISTRICTS = (
+    "440103",
+    "440104",
+    "440105",
+    "440106",
+    "440111",
+    "440112",
+    "440113",
+    "440114",
+    "440115",
+    "440117",
+    "440118",
+)
 RETIRED_DISTRICTS = ("440102", "440107", "440116")
 
 

@@ -14,7 +14,8 @@ def write_json_atomic(path: Path, obj, *, pretty: bool = False) -> None:
     dot-file no reader opens)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
-    text = (json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) if pretty
-            else json.dumps(obj, ensure_ascii=False))
+    text = (
+        json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True) if pretty else json.dumps(obj, ensure_ascii=False)
+    )
     tmp.write_text(text, "utf-8")
     os.replace(tmp, path)

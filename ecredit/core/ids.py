@@ -9,7 +9,6 @@ import functools
 import hashlib
 import hmac
 import unicodedata
-from typing import Optional
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -21,7 +20,7 @@ ID_CHECK_CHARS = "10X98765432"
 NP_PREFIX = "NP-"
 
 
-def normalise(value: Optional[str]) -> Optional[str]:
+def normalise(value: str | None) -> str | None:
     """NFKC (full-width to half-width), trimmed, upper-cased; None and '' stay None."""
     if value is None:
         return None
@@ -35,7 +34,7 @@ def uscc_check_char(first17: str) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)  # an operator's code recurs in many rows of a file
-def uscc_valid(code: Optional[str]) -> bool:
+def uscc_valid(code: str | None) -> bool:
     """Length 18, alphabet without I O S V Z, correct check character. Expects a normalised code."""
     if code is None or len(code) != 18 or any(c not in _USCC_VALUE for c in code):
         return False
@@ -47,14 +46,14 @@ def id_check_char(first17: str) -> str:
     return ID_CHECK_CHARS[total % 11]
 
 
-def id_birth_date(id_no: str) -> Optional[dt.date]:
+def id_birth_date(id_no: str) -> dt.date | None:
     try:
         return dt.date(int(id_no[6:10]), int(id_no[10:12]), int(id_no[12:14]))
     except ValueError:
         return None
 
 
-def id_valid(id_no: Optional[str], as_of: Optional[dt.date] = None) -> bool:
+def id_valid(id_no: str | None, as_of: dt.date | None = None) -> bool:
     """18 characters, 17 digits then the check character; the birth date is a calendar date and,
     when ``as_of`` is given (the delivery date), not after it. Expects a normalised number."""
     if id_no is None or len(id_no) != 18 or not id_no[:17].isdigit() or not id_no[:17].isascii():
@@ -73,7 +72,7 @@ def np_key(id_no: str, pii_key: str) -> str:
     return NP_PREFIX + digest[:16]
 
 
-def operator_key(uscc: Optional[str], id_no: Optional[str], pii_key: str) -> Optional[str]:
+def operator_key(uscc: str | None, id_no: str | None, pii_key: str) -> str | None:
     """The USCC when present, else the natural person's NP- key; None when neither is present.
     Both identifiers must already be normalised (and validated by the caller)."""
     if uscc:
@@ -83,7 +82,7 @@ def operator_key(uscc: Optional[str], id_no: Optional[str], pii_key: str) -> Opt
     return None
 
 
-def mask_id(id_no: Optional[str]) -> Optional[str]:
+def mask_id(id_no: str | None) -> str | None:
     """What may be shown of an ID number outside ingestion: nothing but its length."""
     if id_no is None:
         return None

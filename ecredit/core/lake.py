@@ -24,17 +24,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Union
+from typing import Any, Protocol, Union
 
 from ecredit.core.files import write_json_atomic
 
 
 class _HasLake(Protocol):
-    lake_dir: Path
+    @property
+    def lake_dir(self) -> Path: ...  # Settings' (a frozen dataclass: read-only)
 
 
-Where = Union[_HasLake, Path]  # Settings, or the lake's folder itself (settings.load checks the key before Settings exist)
+Where = Union[  # noqa: UP007 - a runtime alias, spelled as the Protocol needs
+    _HasLake, Path
+]  # Settings, or the lake's folder itself (settings.load checks the key before Settings exist)
 
 PARSED = "parsed"
 ROWS = "rows"
@@ -71,6 +75,7 @@ def _file_key(info: Mapping[str, Any] | Any) -> tuple[str, str, str]:
 
 
 # ---------------------------------------------------------------- parsed rows and their markers
+
 
 def parsed_dir(where: Where) -> Path:
     return root(where) / PARSED
@@ -140,6 +145,7 @@ def warned_rows(where: Where, info) -> list[dict]:
 
 # ---------------------------------------------------------------- gates, validations, data docs
 
+
 def gate_result(where: Where, dept: str, date: dt.date | str, manifest_sha: str) -> Path:
     return root(where) / GATES / dept / _day(date) / f"{manifest_sha}.json"
 
@@ -159,6 +165,7 @@ def data_docs_index(where: Where, run_date: dt.date | str) -> Path:
 
 
 # ---------------------------------------------------------------- state and gold
+
 
 def state_dir(where: Where, run_date: dt.date | str) -> Path:
     return root(where) / STATE / _day(run_date)
@@ -219,15 +226,17 @@ def gold_arrow_batches(where: Where, run_date: dt.date, table: str, columns: lis
         return
     try:
         batches = pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH)
-    except Exception as e:  # noqa: BLE001 - named below
+    except Exception as e:
         for p in sorted(path.glob("*.parquet")):
             try:
                 pq.read_table(str(p), columns=columns)
             except Exception:  # noqa: BLE001
                 path = p
                 break
-        raise RuntimeError(f"{path} cannot be read ({str(e).strip().splitlines()[0]}): the gold of {run_date} is "
-                           "damaged; it is derived, so rerun the date (build_state writes it again)") from e
+        raise RuntimeError(
+            f"{path} cannot be read ({str(e).strip().splitlines()[0]}): the gold of {run_date} is "
+            "damaged; it is derived, so rerun the date (build_state writes it again)"
+        ) from e
     yield from batches
 
 
@@ -242,6 +251,7 @@ def gold_rows(where: Where, run_date: dt.date, table: str, columns: list[str]) -
 
 
 # ---------------------------------------------------------------- reports and runs
+
 
 def report_index(where: Where, run_date: dt.date | str) -> Path:
     return root(where) / REPORTS / _day(run_date) / INDEX
@@ -275,6 +285,7 @@ def unrecorded_files(where: Where) -> list[Path]:
 
 
 # ---------------------------------------------------------------- small JSON files
+
 
 def read_json(path: Path):
     """A marker's content, None when there is none (written whole by write_json_atomic)."""

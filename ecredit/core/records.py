@@ -7,9 +7,10 @@ tables held before it was typed (``to_json``/``from_json``), so nothing stored c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
 
 class DeliveryStatus(StrEnum):
@@ -25,7 +26,7 @@ class DeliveryStatus(StrEnum):
     OK = "ok"  # feed_status: applied, no row quarantined
     PARTIAL = "partial"  # feed_status: applied, some rows quarantined
 
-    def published(self, rows_quarantined: int) -> "DeliveryStatus":
+    def published(self, rows_quarantined: int) -> DeliveryStatus:
         """The word ``feed_status`` (and the validate task's summary) uses: an applied delivery
         is ok, or partial when rows of it were quarantined; any other status is itself."""
         if self is DeliveryStatus.APPLIED:
@@ -51,7 +52,7 @@ class FileWarning:
         return {"code": self.code, "count": self.count, "columns": self.columns, "detail": self.detail}
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "FileWarning":
+    def from_json(cls, d: Mapping[str, Any]) -> FileWarning:
         return cls(code=d["code"], count=d["count"], columns=d["columns"], detail=d["detail"])
 
 
@@ -66,13 +67,23 @@ class DeliveryFile:
     warnings: tuple[FileWarning, ...] = ()
 
     def to_json(self) -> dict:
-        return {"name": self.name, "feed_id": self.feed_id, "rows": self.rows, "sha256": self.sha256,
-                "warnings": [w.to_json() for w in self.warnings]}
+        return {
+            "name": self.name,
+            "feed_id": self.feed_id,
+            "rows": self.rows,
+            "sha256": self.sha256,
+            "warnings": [w.to_json() for w in self.warnings],
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "DeliveryFile":
-        return cls(name=d["name"], feed_id=d["feed_id"], rows=d["rows"], sha256=d["sha256"],
-                   warnings=tuple(FileWarning.from_json(w) for w in d.get("warnings", [])))
+    def from_json(cls, d: Mapping[str, Any]) -> DeliveryFile:
+        return cls(
+            name=d["name"],
+            feed_id=d["feed_id"],
+            rows=d["rows"],
+            sha256=d["sha256"],
+            warnings=tuple(FileWarning.from_json(w) for w in d.get("warnings", [])),
+        )
 
     def info(self, dept: str, date: str, path: str | None = None) -> dict:
         """The dict the ingest stage hands its executors for this file (picklable, no record)."""
@@ -95,21 +106,33 @@ class GateResult:
     warnings: list[str] = field(default_factory=list)
     files: list[DeliveryFile] = field(default_factory=list)
 
-    def reject(self, reason: str) -> "GateResult":
+    def reject(self, reason: str) -> GateResult:
         self.status = DeliveryStatus.REJECTED
         self.reasons.append(reason)
         return self
 
     def to_json(self) -> dict:
-        return {"dept": self.dept, "date": self.date, "manifest_sha256": self.manifest_sha256,
-                "status": str(self.status), "reasons": list(self.reasons), "warnings": list(self.warnings),
-                "files": [f.to_json() for f in self.files]}
+        return {
+            "dept": self.dept,
+            "date": self.date,
+            "manifest_sha256": self.manifest_sha256,
+            "status": str(self.status),
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "files": [f.to_json() for f in self.files],
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "GateResult":
-        return cls(dept=d["dept"], date=d["date"], manifest_sha256=d["manifest_sha256"],
-                   status=DeliveryStatus(d["status"]), reasons=list(d["reasons"]), warnings=list(d["warnings"]),
-                   files=[DeliveryFile.from_json(f) for f in d["files"]])
+    def from_json(cls, d: Mapping[str, Any]) -> GateResult:
+        return cls(
+            dept=d["dept"],
+            date=d["date"],
+            manifest_sha256=d["manifest_sha256"],
+            status=DeliveryStatus(d["status"]),
+            reasons=list(d["reasons"]),
+            warnings=list(d["warnings"]),
+            files=[DeliveryFile.from_json(f) for f in d["files"]],
+        )
 
 
 @dataclass(frozen=True)
@@ -125,14 +148,27 @@ class DqCheck:
     detail: str
 
     def to_json(self) -> dict:
-        return {"feed": self.feed, "check": self.check, "success": self.success, "severity": str(self.severity),
-                "element_count": self.element_count, "unexpected_count": self.unexpected_count,
-                "detail": self.detail}
+        return {
+            "feed": self.feed,
+            "check": self.check,
+            "success": self.success,
+            "severity": str(self.severity),
+            "element_count": self.element_count,
+            "unexpected_count": self.unexpected_count,
+            "detail": self.detail,
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "DqCheck":
-        return cls(feed=d["feed"], check=d["check"], success=d["success"], severity=Severity(d["severity"]),
-                   element_count=d["element_count"], unexpected_count=d["unexpected_count"], detail=d["detail"])
+    def from_json(cls, d: Mapping[str, Any]) -> DqCheck:
+        return cls(
+            feed=d["feed"],
+            check=d["check"],
+            success=d["success"],
+            severity=Severity(d["severity"]),
+            element_count=d["element_count"],
+            unexpected_count=d["unexpected_count"],
+            detail=d["detail"],
+        )
 
 
 @dataclass(frozen=True)
@@ -153,15 +189,25 @@ class ParsedFile:
     warnings = property(lambda self: self.file.warnings)
 
     def to_json(self) -> dict:
-        return {**self.file.to_json(), "rows_in": self.rows_in, "rows_loaded": self.rows_loaded,
-                "rows_quarantined": self.rows_quarantined, "per_reason": dict(self.per_reason),
-                "per_warning": dict(self.per_warning)}
+        return {
+            **self.file.to_json(),
+            "rows_in": self.rows_in,
+            "rows_loaded": self.rows_loaded,
+            "rows_quarantined": self.rows_quarantined,
+            "per_reason": dict(self.per_reason),
+            "per_warning": dict(self.per_warning),
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "ParsedFile":
-        return cls(file=DeliveryFile.from_json(d), rows_in=d["rows_in"], rows_loaded=d["rows_loaded"],
-                   rows_quarantined=d["rows_quarantined"], per_reason=dict(d.get("per_reason", {})),
-                   per_warning=dict(d.get("per_warning", {})))
+    def from_json(cls, d: Mapping[str, Any]) -> ParsedFile:
+        return cls(
+            file=DeliveryFile.from_json(d),
+            rows_in=d["rows_in"],
+            rows_loaded=d["rows_loaded"],
+            rows_quarantined=d["rows_quarantined"],
+            per_reason=dict(d.get("per_reason", {})),
+            per_warning=dict(d.get("per_warning", {})),
+        )
 
     def info(self, dept: str, date: str, path: str | None = None) -> dict:
         out = {**self.to_json(), "dept": dept, "date": date}
@@ -189,12 +235,26 @@ class Verdict:
         return sum(f.rows_quarantined for f in self.files)
 
     def to_json(self) -> dict:
-        return {"dept": self.dept, "date": self.date, "status": str(self.status), "reasons": list(self.reasons),
-                "warnings": list(self.warnings), "files": [f.to_json() for f in self.files],
-                "checks": [c.to_json() for c in self.checks], "manifest_sha256": self.manifest_sha256}
+        return {
+            "dept": self.dept,
+            "date": self.date,
+            "status": str(self.status),
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "files": [f.to_json() for f in self.files],
+            "checks": [c.to_json() for c in self.checks],
+            "manifest_sha256": self.manifest_sha256,
+        }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> "Verdict":
-        return cls(dept=d["dept"], date=d["date"], status=DeliveryStatus(d["status"]),
-                   manifest_sha256=d["manifest_sha256"], reasons=list(d["reasons"]), warnings=list(d["warnings"]),
-                   files=[ParsedFile.from_json(f) for f in d["files"]], checks=[DqCheck.from_json(c) for c in d["checks"]])
+    def from_json(cls, d: Mapping[str, Any]) -> Verdict:
+        return cls(
+            dept=d["dept"],
+            date=d["date"],
+            status=DeliveryStatus(d["status"]),
+            manifest_sha256=d["manifest_sha256"],
+            reasons=list(d["reasons"]),
+            warnings=list(d["warnings"]),
+            files=[ParsedFile.from_json(f) for f in d["files"]],
+            checks=[DqCheck.from_json(c) for c in d["checks"]],
+        )

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import yaml
 
@@ -54,6 +55,7 @@ class Rules:
 
 
 # ---------------------------------------------------------------- the schema
+
 
 class _Bad(Exception):
     """A problem at a key path; ``load`` turns it into the one-sentence RulesError."""
@@ -103,6 +105,7 @@ def _range(lo, hi) -> str:
 class Dec(Spec):
     """An exact decimal: an integer, a decimal number as written in YAML (0.20) or a quoted
     decimal ("0.03"); never a boolean, NaN or infinity."""
+
     min: Decimal | int | None = None
     max: Decimal | int | None = None
     positive: bool = False
@@ -178,6 +181,7 @@ class List(Spec):
 @dataclass
 class Record(Spec):
     """A mapping with known keys: each required unless in ``optional``; no other key."""
+
     fields: dict
     optional: frozenset = frozenset()
 
@@ -199,6 +203,7 @@ class Record(Spec):
 @dataclass
 class Table(Spec):
     """A mapping whose keys are data (the values a feed sends, classes, severities)."""
+
     key: Spec
     value: Spec
     keys_exactly: tuple | None = None  # every one of these keys and no other
@@ -209,9 +214,12 @@ class Table(Spec):
         for k in value:
             if self.keys_exactly is not None and k not in self.keys_exactly:
                 quoted = isinstance(k, str) and k in map(str, self.keys_exactly)
-                raise _Bad(where + (k,), f"is not a known key of {'.'.join(map(str, where))} "
-                                         f"(known: {', '.join(map(str, self.keys_exactly))})"
-                                         + ("; write the number without quotes" if quoted else ""))
+                raise _Bad(
+                    where + (k,),
+                    f"is not a known key of {'.'.join(map(str, where))} "
+                    f"(known: {', '.join(map(str, self.keys_exactly))})"
+                    + ("; write the number without quotes" if quoted else ""),
+                )
             try:
                 self.key.check(k, where)
             except _Bad as e:
@@ -250,8 +258,10 @@ def _severity_table(value: Spec) -> Table:
 
 
 def _record_spec(value, where):
-    Record({"type": RECORD_TYPE, "severity": SEVERITY, "polarity": Str(choices=("negative", "positive"))},
-           optional=frozenset({"severity", "polarity"})).check(value, where)
+    Record(
+        {"type": RECORD_TYPE, "severity": SEVERITY, "polarity": Str(choices=("negative", "positive"))},
+        optional=frozenset({"severity", "polarity"}),
+    ).check(value, where)
     if value.get("polarity", "negative") == "negative" and "severity" not in value:
         raise _Bad(where + ("severity",), "is missing (a negative record has a severity from 1 to 4)")
     if value.get("polarity") == "positive" and "severity" in value:
@@ -262,8 +272,9 @@ def _record_types_spec() -> Record:
     tables = {}
     for f in _credit_feeds():
         col = f.column(f.type_column)
-        tables[f.feed_id] = Table(Str(choices=col.values, what=f" (the values of {f.feed_id}'s {col.source})"),
-                                  Custom(_record_spec))
+        tables[f.feed_id] = Table(
+            Str(choices=col.values, what=f" (the values of {f.feed_id}'s {col.source})"), Custom(_record_spec)
+        )
     return Record(tables)
 
 
@@ -278,84 +289,131 @@ def _check_ratio(value, where):
 
 # §4 and lifecycle.md §3: per final class the draw's sampling ratio, on-site and the class's
 # measures; the serious list's measures; per measure code its department and legal basis.
-MEASURES = Record({
-    "classes": Table(CLASS, Record({"sampling_ratio": Custom(_check_ratio), "onsite": Bool(),
-                                    "measures": List(MEASURE_CODE)}), keys_exactly=CLASSES),
-    "serious_list": List(MEASURE_CODE),
-    "codes": Table(MEASURE_CODE, Record({"dept": Str(choices=tuple(DEPARTMENTS), what=" (a department code)"),
-                                         "legal_basis": Str()})),
-})
+MEASURES = Record(
+    {
+        "classes": Table(
+            CLASS,
+            Record({"sampling_ratio": Custom(_check_ratio), "onsite": Bool(), "measures": List(MEASURE_CODE)}),
+            keys_exactly=CLASSES,
+        ),
+        "serious_list": List(MEASURE_CODE),
+        "codes": Table(
+            MEASURE_CODE,
+            Record({"dept": Str(choices=tuple(DEPARTMENTS), what=" (a department code)"), "legal_basis": Str()}),
+        ),
+    }
+)
 
 
 def _class_rule(fields: dict) -> Record:
     return Record({**fields, "label": LABEL}, optional=frozenset({"label"}))
 
 
-SCHEMA = Record({
-    "version_label": Str(),
-    # §1
-    "windows": Record({"default_by_severity": _severity_table(DAYS)}),
-    "record_types": _record_types_spec(),
-    "penalties": Record({
-        "light_categories": List(Str(choices=PENALTY_CATEGORIES, what=" (amr.penalties' 处罚类别)")),
-        "light_severity": SEVERITY,
-        "light_window_days": DAYS,
-        "heavy_categories": List(Str(choices=PENALTY_CATEGORIES, what=" (amr.penalties' 处罚类别)")),
-        "heavy_severity": SEVERITY,
-        "window_days": DAYS,
-        "large_amount_yuan": Dec(min=0),
-        "large_amount_severity_bump": BUMP,
-    }),
-    "lists": Record({"serious_max_days": DAYS}),
-    "cac": Record({"unrectified_severity_bump": BUMP, "rectified_window_days": DAYS}),
-    "customs_violations": Record({"large_amount_yuan": Dec(min=0), "large_amount_severity_bump": BUMP}),
-    # quality.md
-    "quality": Record({"max_quarantined_ratio": RATIO, "volume_factor": Dec(positive=True, text_ok=False),
-                       "volume_history": POSITIVE}),
-    "registry": Record({
-        "active_statuses": List(Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)"), min_len=1),
-        "revoked_status": Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)"),
-        "unclassified_statuses": List(Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)")),
-    }),
-    # §2
-    "identity": Record({
-        "registered_points": NON_NEG, "licence_displayed_points": NON_NEG,
-        "verified_recent_days": DAYS, "verified_recent_points": NON_NEG,
-        "verified_days": DAYS, "verified_points": NON_NEG,
-    }),
-    "evaluation": Record({
-        "months": POSITIVE,
-        "weights": Table(Str(), RATIO, keys_exactly=("overall_satisfaction", "product_quality", "brand_reputation",
-                                                     "after_sales")),
-        "scale": POSITIVE, "no_reviews_score": NON_NEG, "deleted_reviews_penalty": NON_NEG, "max": NON_NEG,
-    }),
-    "quality_score": Record({
-        "spot_check_days": DAYS, "no_spot_check_points": NON_NEG, "spot_check_scale": NON_NEG,
-        "passed_result": Str(choices=("合格", "不合格"), what=" (amr.spot_checks' 抽查结果)"),
-        "complaint_days": DAYS, "complaint_in_progress": NON_NEG,
-        "complaint_done_without_compensation": NON_NEG, "complaint_done_with_compensation": NON_NEG,
-        "complaint_cap": NON_NEG,
-    }),
-    "conduct": Record({"base": NON_NEG, "points_by_severity": _severity_table(NON_NEG), "positive_bonus": NON_NEG,
-                       "max": NON_NEG}),
-    # §3
-    "classes": Record({"thresholds": Table(Str(), Int(), keys_exactly=CLASSES[:-1]),
-                       "labels": Table(Str(), LABEL, keys_exactly=CLASSES)}),
-    "class_rules": Record({
-        "R_NEW": _class_rule({"established_days": DAYS, "base_class": CLASS}),
-        "R_SERIOUS": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
-        "R_REVOKED": _class_rule({"class": CLASS}),
-        "R_SEV4": _class_rule({"severity": SEVERITY, "class": CLASS}),
-        "R_ABNORMAL": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
-    }),
-    # §4
-    "measures": MEASURES,
-    # §5
-    "plan": Record({"schedule": Str(choices=("monthly", "daily")), "inspectors_per_operator": POSITIVE}),
-    # §6
-    "dishonest_list": Record({"record_types": List(RECORD_TYPE, min_len=1)}),
-    "risk_alerts": Record({"levels": Table(CLASS, LABEL), "max_reasons": POSITIVE}),
-}, optional=frozenset({"version_label"}))
+SCHEMA = Record(
+    {
+        "version_label": Str(),
+        # §1
+        "windows": Record({"default_by_severity": _severity_table(DAYS)}),
+        "record_types": _record_types_spec(),
+        "penalties": Record(
+            {
+                "light_categories": List(Str(choices=PENALTY_CATEGORIES, what=" (amr.penalties' 处罚类别)")),
+                "light_severity": SEVERITY,
+                "light_window_days": DAYS,
+                "heavy_categories": List(Str(choices=PENALTY_CATEGORIES, what=" (amr.penalties' 处罚类别)")),
+                "heavy_severity": SEVERITY,
+                "window_days": DAYS,
+                "large_amount_yuan": Dec(min=0),
+                "large_amount_severity_bump": BUMP,
+            }
+        ),
+        "lists": Record({"serious_max_days": DAYS}),
+        "cac": Record({"unrectified_severity_bump": BUMP, "rectified_window_days": DAYS}),
+        "customs_violations": Record({"large_amount_yuan": Dec(min=0), "large_amount_severity_bump": BUMP}),
+        # quality.md
+        "quality": Record(
+            {
+                "max_quarantined_ratio": RATIO,
+                "volume_factor": Dec(positive=True, text_ok=False),
+                "volume_history": POSITIVE,
+            }
+        ),
+        "registry": Record(
+            {
+                "active_statuses": List(
+                    Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)"), min_len=1
+                ),
+                "revoked_status": Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)"),
+                "unclassified_statuses": List(Str(choices=REGISTRATION_STATUSES, what=" (amr.operators' 登记状态)")),
+            }
+        ),
+        # §2
+        "identity": Record(
+            {
+                "registered_points": NON_NEG,
+                "licence_displayed_points": NON_NEG,
+                "verified_recent_days": DAYS,
+                "verified_recent_points": NON_NEG,
+                "verified_days": DAYS,
+                "verified_points": NON_NEG,
+            }
+        ),
+        "evaluation": Record(
+            {
+                "months": POSITIVE,
+                "weights": Table(
+                    Str(),
+                    RATIO,
+                    keys_exactly=("overall_satisfaction", "product_quality", "brand_reputation", "after_sales"),
+                ),
+                "scale": POSITIVE,
+                "no_reviews_score": NON_NEG,
+                "deleted_reviews_penalty": NON_NEG,
+                "max": NON_NEG,
+            }
+        ),
+        "quality_score": Record(
+            {
+                "spot_check_days": DAYS,
+                "no_spot_check_points": NON_NEG,
+                "spot_check_scale": NON_NEG,
+                "passed_result": Str(choices=("合格", "不合格"), what=" (amr.spot_checks' 抽查结果)"),
+                "complaint_days": DAYS,
+                "complaint_in_progress": NON_NEG,
+                "complaint_done_without_compensation": NON_NEG,
+                "complaint_done_with_compensation": NON_NEG,
+                "complaint_cap": NON_NEG,
+            }
+        ),
+        "conduct": Record(
+            {"base": NON_NEG, "points_by_severity": _severity_table(NON_NEG), "positive_bonus": NON_NEG, "max": NON_NEG}
+        ),
+        # §3
+        "classes": Record(
+            {
+                "thresholds": Table(Str(), Int(), keys_exactly=CLASSES[:-1]),
+                "labels": Table(Str(), LABEL, keys_exactly=CLASSES),
+            }
+        ),
+        "class_rules": Record(
+            {
+                "R_NEW": _class_rule({"established_days": DAYS, "base_class": CLASS}),
+                "R_SERIOUS": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
+                "R_REVOKED": _class_rule({"class": CLASS}),
+                "R_SEV4": _class_rule({"severity": SEVERITY, "class": CLASS}),
+                "R_ABNORMAL": _class_rule({"record_types": List(RECORD_TYPE, min_len=1), "class": CLASS}),
+            }
+        ),
+        # §4
+        "measures": MEASURES,
+        # §5
+        "plan": Record({"schedule": Str(choices=("monthly", "daily")), "inspectors_per_operator": POSITIVE}),
+        # §6
+        "dishonest_list": Record({"record_types": List(RECORD_TYPE, min_len=1)}),
+        "risk_alerts": Record({"levels": Table(CLASS, LABEL), "max_reasons": POSITIVE}),
+    },
+    optional=frozenset({"version_label"}),
+)
 
 
 def _consistent(data: dict) -> None:
@@ -365,10 +423,15 @@ def _consistent(data: dict) -> None:
         for value, spec in table.items():
             meaning = (spec.get("polarity", "negative"), spec.get("severity"))
             if types.setdefault(spec["type"], meaning) != meaning:
-                raise _Bad(("record_types", feed_id, value, "type"),
-                           f"gives {spec['type']} another polarity or severity than an earlier value does")
-    for where in (("class_rules", "R_SERIOUS", "record_types"), ("class_rules", "R_ABNORMAL", "record_types"),
-                  ("dishonest_list", "record_types")):
+                raise _Bad(
+                    ("record_types", feed_id, value, "type"),
+                    f"gives {spec['type']} another polarity or severity than an earlier value does",
+                )
+    for where in (
+        ("class_rules", "R_SERIOUS", "record_types"),
+        ("class_rules", "R_ABNORMAL", "record_types"),
+        ("dishonest_list", "record_types"),
+    ):
         node = data
         for part in where:
             node = node[part]
@@ -389,8 +452,11 @@ def _consistent(data: dict) -> None:
     if not t["A"] > t["B"] > t["C"]:
         raise _Bad(("classes", "thresholds"), f"must have A > B > C, not {t['A']}, {t['B']}, {t['C']}")
     m = data["measures"]
-    named: list[tuple[tuple, str]] = [(("measures", "classes", c, "measures", i), code) for c in m["classes"]
-             for i, code in enumerate(m["classes"][c]["measures"])]
+    named: list[tuple[tuple, str]] = [
+        (("measures", "classes", c, "measures", i), code)
+        for c in m["classes"]
+        for i, code in enumerate(m["classes"][c]["measures"])
+    ]
     named += [(("measures", "serious_list", i), code) for i, code in enumerate(m["serious_list"])]
     for where, code in named:
         if code not in m["codes"]:
@@ -409,8 +475,10 @@ def validate(data: Any, path: str) -> None:
     """Raise RulesError naming CREDIT_RULES, the file and the key path when ``data`` (the parsed
     file) is not a valid rule set."""
     if not isinstance(data, dict):
-        raise RulesError(f"CREDIT_RULES ({path}) must hold a mapping of the rules (scoring.md), not "
-                         f"{'an empty file' if data is None else _kind(data)}.")
+        raise RulesError(
+            f"CREDIT_RULES ({path}) must hold a mapping of the rules (scoring.md), not "
+            f"{'an empty file' if data is None else _kind(data)}."
+        )
     try:
         SCHEMA.check(data, ())
         _consistent(data)
@@ -430,8 +498,9 @@ class _Loader(yaml.SafeLoader):
                 key = self.construct_object(key_node, deep=True)
                 try:
                     if key in seen:
-                        raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} is given twice",
-                                                                key_node.start_mark)
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"the key {key!r} is given twice", key_node.start_mark
+                        )
                     seen.add(key)
                 except TypeError:  # an unhashable key: the base constructor says so
                     break

@@ -77,13 +77,13 @@ class Holder:
 
     @classmethod
     def of(cls, d: dict) -> Holder:
-        h = cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        h = cls(**{k: d.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]  # the lease file's JSON
         h.processes = dict(h.processes or {})
         return h
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _iso(t: dt.datetime) -> str:
@@ -96,7 +96,7 @@ def _start_time(pid: int) -> str | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat[stat.rindex(")") + 2:].split()[19]  # field 22 of proc(5)
+    return stat[stat.rindex(")") + 2 :].split()[19]  # field 22 of proc(5)
 
 
 def _alive(pid: int, start: str | None) -> bool:
@@ -197,9 +197,17 @@ def _try_take(settings: Settings, run_id: str, run_date: str | None, task: str |
             procs["runner"] = _process(runner)
         if task:
             procs[task] = _process(os.getpid())
-        _write(settings, Holder(run_id=run_id, run_date=run_date or (h.run_date if h else None),
-                                host=socket.gethostname(), since=h.since if h else _iso(now), heartbeat=_iso(now),
-                                processes=procs))
+        _write(
+            settings,
+            Holder(
+                run_id=run_id,
+                run_date=run_date or (h.run_date if h else None),
+                host=socket.gethostname(),
+                since=h.since if h else _iso(now),
+                heartbeat=_iso(now),
+                processes=procs,
+            ),
+        )
     return None
 
 
@@ -209,8 +217,7 @@ def _lasting_pid() -> int | None:
     return _runner_pid if _runner_pid == os.getpid() else None
 
 
-def acquire(settings: Settings, run_id: str, run_date: str | None, timeout: float, *,
-            task: str | None = None) -> None:
+def acquire(settings: Settings, run_id: str, run_date: str | None, timeout: float, *, task: str | None = None) -> None:
     """Take the run lock for ``run_id`` (at once if it holds it already), waiting at most
     ``timeout`` seconds while another live run holds it; then ``LockHeld`` naming that run.
     With ``task``, the lease names this process as that task's until :func:`holding` ends."""
@@ -224,13 +231,20 @@ def acquire(settings: Settings, run_id: str, run_date: str | None, timeout: floa
             return
         left = deadline - time.monotonic()
         if left <= 0:
-            waited = (f"this run waited {timeout:.0f} s (CREDIT_LOCK_TIMEOUT) and stops"
-                      if timeout > 0 else "this run stops")
-            raise LockHeld(f"another run holds the lock on the lake {settings.lake_dir}: {describe(other)}; "
-                           f"{waited}: rerun the date once that run has finished.")
+            waited = (
+                f"this run waited {timeout:.0f} s (CREDIT_LOCK_TIMEOUT) and stops" if timeout > 0 else "this run stops"
+            )
+            raise LockHeld(
+                f"another run holds the lock on the lake {settings.lake_dir}: {describe(other)}; "
+                f"{waited}: rerun the date once that run has finished."
+            )
         if told is None or told.run_id != other.run_id:
-            log.warning("the lake %s is locked by %s: waiting up to %.0f s more for it", settings.lake_dir,
-                        describe(other), left)
+            log.warning(
+                "the lake %s is locked by %s: waiting up to %.0f s more for it",
+                settings.lake_dir,
+                describe(other),
+                left,
+            )
             told = other
         time.sleep(min(POLL, left))
 
@@ -314,8 +328,9 @@ def holding(settings: Settings, run_id: str, run_date: str | None, task: str):
     t.join()
     why = lost[0] if lost else _sign_of_life(settings, run_id, task, end=True)
     if why is not None:
-        raise LockHeld(f"this run lost the lock on the lake {settings.lake_dir} while {task} ran: {why}; "
-                       "rerun the date.")
+        raise LockHeld(
+            f"this run lost the lock on the lake {settings.lake_dir} while {task} ran: {why}; rerun the date."
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -332,13 +347,17 @@ def _pg_holder(conn) -> str:
         "SELECT a.application_name, a.pid, a.client_addr, a.xact_start FROM pg_locks l "
         "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
         "AND l.classid = %(hi)s::oid AND l.objid = %(lo)s::oid AND l.pid <> pg_backend_pid()",
-        {"hi": PG_LOCK_KEY >> 32, "lo": PG_LOCK_KEY & 0xFFFFFFFF}).first()
+        {"hi": PG_LOCK_KEY >> 32, "lo": PG_LOCK_KEY & 0xFFFFFFFF},
+    ).first()
     if row is None:
         return "a session that has just ended"
     name = row.application_name or ""
     what = name.removeprefix("ecredit ") if name.startswith("ecredit ") else f"an unnamed session ({name!r})"
-    since = row.xact_start.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z") \
-        if row.xact_start else "-"
+    since = (
+        row.xact_start.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        if row.xact_start
+        else "-"
+    )
     return f"{what} (server pid {row.pid}, client {row.client_addr or 'local'}, since {since})"
 
 
@@ -350,22 +369,27 @@ def writing_warehouse(eng, run_id: str, run_date: str, timeout: float):
     where = eng.url.render_as_string(hide_password=True)
 
     def stop(who: str):
-        return LockHeld(f"another run holds the lock on the warehouse {where}: {who}; this run waited "
-                        f"{timeout:.0f} s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished.")
+        return LockHeld(
+            f"another run holds the lock on the warehouse {where}: {who}; this run waited "
+            f"{timeout:.0f} s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
+        )
 
     if eng.dialect.name == "postgresql":
         with eng.begin() as conn:
             # application_name names the holder to a waiting run (pg_stat_activity; at most 63 bytes)
-            conn.exec_driver_sql("SELECT set_config('application_name', %(n)s, true)",
-                                 {"n": f"ecredit run {run_id} (date {run_date})"[:63]})
+            conn.exec_driver_sql(
+                "SELECT set_config('application_name', %(n)s, true)",
+                {"n": f"ecredit run {run_id} (date {run_date})"[:63]},
+            )
             told = False
             while not conn.exec_driver_sql("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": PG_LOCK_KEY}).scalar():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise stop(_pg_holder(conn))
                 if not told:
-                    log.warning("the warehouse %s is locked by %s: waiting up to %.0f s for it", where,
-                                _pg_holder(conn), left)
+                    log.warning(
+                        "the warehouse %s is locked by %s: waiting up to %.0f s for it", where, _pg_holder(conn), left
+                    )
                     told = True
                 time.sleep(min(POLL, left))
             yield conn
@@ -397,8 +421,18 @@ def writing_warehouse(eng, run_id: str, run_date: str, timeout: float):
                 time.sleep(min(POLL, left))
         now = _iso(_now())
         me = os.getpid()
-        text = json.dumps(asdict(Holder(run_id=run_id, run_date=run_date, host=socket.gethostname(), since=now,
-                                        heartbeat=now, processes={"publish": _process(me)})))
+        text = json.dumps(
+            asdict(
+                Holder(
+                    run_id=run_id,
+                    run_date=run_date,
+                    host=socket.gethostname(),
+                    since=now,
+                    heartbeat=now,
+                    processes={"publish": _process(me)},
+                )
+            )
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, text.encode("utf-8"), 0)
         with eng.begin() as conn:

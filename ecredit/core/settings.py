@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_PII_KEY = "ecredit-demo-pii-key-not-for-production"
-DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"
+DEMO_DRAW_SECRET = "ecredit-demo-draw-secret-not-for-production"  # noqa: S105 - the demo's, refused in production
 DEFAULT_RULES = PROJECT_ROOT / "rules" / "default.yaml"
 # production secrets: 32 hex characters (128 bits) or more, e.g. `openssl rand -hex 32` (SECURITY.md)
 MIN_SECRET_LENGTH = 32
@@ -92,9 +92,7 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
     outbox = _path(env, "CREDIT_OUTBOX_DIR", str(data / "outbox"))
     warehouse_url = env.get("CREDIT_WAREHOUSE_URL") or f"sqlite:///{data / 'warehouse.db'}"
     if "://" not in warehouse_url:
-        raise SettingError(
-            f"CREDIT_WAREHOUSE_URL is not a SQLAlchemy URL (dialect://...): {warehouse_url!r}."
-        )
+        raise SettingError(f"CREDIT_WAREHOUSE_URL is not a SQLAlchemy URL (dialect://...): {warehouse_url!r}.")
 
     pii_key = env.get("CREDIT_PII_KEY") or DEMO_PII_KEY
     draw_secret = env.get("CREDIT_DRAW_SECRET") or DEMO_DRAW_SECRET
@@ -105,14 +103,20 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
             raise SettingError("CREDIT_DRAW_SECRET must be set to a secret of your own when CREDIT_ENV=production.")
         for name, value in (("CREDIT_PII_KEY", pii_key), ("CREDIT_DRAW_SECRET", draw_secret)):
             if len(value) < MIN_SECRET_LENGTH:
-                raise SettingError(f"{name} must be at least {MIN_SECRET_LENGTH} characters when "
-                                   f"CREDIT_ENV=production (it has {len(value)}).")
+                raise SettingError(
+                    f"{name} must be at least {MIN_SECRET_LENGTH} characters when "
+                    f"CREDIT_ENV=production (it has {len(value)})."
+                )
     if pii_key == DEMO_PII_KEY:
-        warnings.warn("CREDIT_PII_KEY is not set: using the DEMO key; natural persons' NP- keys are not secret.",
-                      stacklevel=2)
+        warnings.warn(
+            "CREDIT_PII_KEY is not set: using the DEMO key; natural persons' NP- keys are not secret.", stacklevel=2
+        )
     if draw_secret == DEMO_DRAW_SECRET:
-        warnings.warn("CREDIT_DRAW_SECRET is not set: using the DEMO secret; anyone can work out the inspection "
-                      "draws' salts, and so the plans, in advance.", stacklevel=2)
+        warnings.warn(
+            "CREDIT_DRAW_SECRET is not set: using the DEMO secret; anyone can work out the inspection "
+            "draws' salts, and so the plans, in advance.",
+            stacklevel=2,
+        )
 
     deadline = env.get("CREDIT_MANIFEST_DEADLINE", "06:00")
     m = re.fullmatch(r"(\d{1,2}):(\d{2})", deadline)
@@ -129,8 +133,10 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
 
     raw_timeout = (env.get("CREDIT_LOCK_TIMEOUT") or "").strip() or str(DEFAULT_LOCK_TIMEOUT)
     if not re.fullmatch(r"\d{1,6}", raw_timeout) or int(raw_timeout) > MAX_LOCK_TIMEOUT:
-        raise SettingError(f"CREDIT_LOCK_TIMEOUT must be a whole number of seconds from 0 to {MAX_LOCK_TIMEOUT}, "
-                           f"not {env.get('CREDIT_LOCK_TIMEOUT')!r}.")
+        raise SettingError(
+            f"CREDIT_LOCK_TIMEOUT must be a whole number of seconds from 0 to {MAX_LOCK_TIMEOUT}, "
+            f"not {env.get('CREDIT_LOCK_TIMEOUT')!r}."
+        )
 
     if check_landing and not landing.is_dir():
         raise SettingError(f"CREDIT_LANDING_DIR {landing} is not a readable directory.")
@@ -138,9 +144,17 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
         check_lake_key(lake, pii_key)
 
     return Settings(
-        landing_dir=landing, lake_dir=lake, warehouse_url=warehouse_url, outbox_dir=outbox,
-        pii_key=pii_key, draw_secret=draw_secret, env=credit_env, manifest_deadline=deadline,
-        rules_path=rules, spark_master=master, lock_timeout=int(raw_timeout),
+        landing_dir=landing,
+        lake_dir=lake,
+        warehouse_url=warehouse_url,
+        outbox_dir=outbox,
+        pii_key=pii_key,
+        draw_secret=draw_secret,
+        env=credit_env,
+        manifest_deadline=deadline,
+        rules_path=rules,
+        spark_master=master,
+        lock_timeout=int(raw_timeout),
     )
 
 
@@ -166,6 +180,8 @@ def check_lake_key(lake: Path, pii_key: str) -> None:
     if have == want:
         return
     if have is not None:
-        raise SettingError(f"CREDIT_PII_KEY is not the key that pseudonymised the parsed rows in {parsed} "
-                           "(see SECURITY.md, rotating the PII key: remove that folder, then backfill).")
+        raise SettingError(
+            f"CREDIT_PII_KEY is not the key that pseudonymised the parsed rows in {parsed} "
+            "(see SECURITY.md, rotating the PII key: remove that folder, then backfill)."
+        )
     lake_mod.write_json(mark, {"fingerprint": want})

@@ -15,21 +15,30 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from random import Random
-from typing import Callable, Optional
 
+from ecredit.core.checks import REASON_CODES, RETIRED_DISTRICT
 from ecredit.core.feeds import DEPARTMENTS, FEEDS
 
 from .entities import IdentifierMaker, _coprime_multiplier, make_entity
 from .formats import ISO
-from ecredit.core.checks import REASON_CODES, RETIRED_DISTRICT
-
 from .output import FeedOut
 from .records import (
-    CCREDIT, INCREMENT_RATES, INSP, OPS, UPDATABLE, build_new, check_registry,
-    history_bundle, inspector_row, new_customs_version, update, update_inspector,
+    CCREDIT,
+    INCREMENT_RATES,
+    INSP,
+    OPS,
+    UPDATABLE,
+    build_new,
+    check_registry,
+    history_bundle,
+    inspector_row,
+    new_customs_version,
+    update,
+    update_inspector,
 )
 
 EPOCH = dt.date(2000, 1, 1).toordinal()
@@ -46,8 +55,15 @@ def _stderr(line: str) -> None:
 
 
 class _Generator:
-    def __init__(self, out_dir: Path, operators: int, dates: list[dt.date], seed: int,
-                 dirty_rate: float, progress: Callable[[str], None]):
+    def __init__(
+        self,
+        out_dir: Path,
+        operators: int,
+        dates: list[dt.date],
+        seed: int,
+        dirty_rate: float,
+        progress: Callable[[str], None],
+    ):
         if not 0 <= operators <= 50_000_000:
             raise ValueError("operators must be between 0 and 50,000,000 (key serials are 33-bit)")
         if not dates:
@@ -109,7 +125,7 @@ class _Generator:
             r = Random(f"{self.seed}|{fid}|{ISO[self.d[k]]}|plan")
             S = self.registered_at(k) + self.M
             n = min(S, int(INCREMENT_RATES[fid] * S + r.random())) if S else 0
-            if n >= 10 ** 7:
+            if n >= 10**7:
                 raise ValueError("too many operators: an increment's key serials would overlap")
             a = _coprime_multiplier(r, S) if S > 1 else 1
             b = r.randrange(S) if S else 0
@@ -121,7 +137,7 @@ class _Generator:
         e = self.entity_at(k, (a * j + b) % S)
         D = self.d[k]
         r = Random(f"{self.seed}|{fid}|{ISO[D]}|{j}")
-        serial = 10 ** 11 + (D - EPOCH) * 10 ** 7 + j  # above every history serial
+        serial = 10**11 + (D - EPOCH) * 10**7 + j  # above every history serial
         return build_new(fid, e, r, serial, D, self.d[k - 1])
 
     # ---- one date ----
@@ -138,8 +154,10 @@ class _Generator:
         secs = time.monotonic() - t0
         rate = self.rows_total / secs if secs > 0 else 0.0
         dirty = ", ".join(f"{c} {n:,}" for c, n in self.dirty.items() if n) or "none"
-        self.progress(f"generate: done: {self.files} files, {self.rows_total:,} rows in {secs:.1f} s "
-                      f"({rate:,.0f} rows/s); dirty rows: {dirty}")
+        self.progress(
+            f"generate: done: {self.files} files, {self.rows_total:,} rows in {secs:.1f} s "
+            f"({rate:,.0f} rows/s); dirty rows: {dirty}"
+        )
         return {
             "out_dir": str(self.out),
             "seed": self.seed,
@@ -187,7 +205,8 @@ class _Generator:
                     self.dirty[c] += n
                 if any(out.dirty_counts.values()):
                     self.dirty_files.setdefault(dept, {}).setdefault(f.file, {})[date] = {
-                        c: n for c, n in out.dirty_counts.items() if n}
+                        c: n for c, n in out.dirty_counts.items() if n
+                    }
                 self.retired += out.retired
                 self.progress(f"generate: {dept} {date} {f.file} {rows:,} rows")
             manifest = {"dept": dept, "date": date, "files": entries}
@@ -219,8 +238,10 @@ class _Generator:
             if (i + 1) % step == 0 and N >= 1000:
                 rows = sum(out.rows for out in outs.values())
                 secs = time.monotonic() - t0
-                self.progress(f"generate: {date} history {i + 1:,}/{N:,} operators "
-                              f"({100 * (i + 1) // N}%), {rows:,} rows, {secs:.1f} s")
+                self.progress(
+                    f"generate: {date} history {i + 1:,}/{N:,} operators "
+                    f"({100 * (i + 1) // N}%), {rows:,} rows, {secs:.1f} s"
+                )
         insp = emit[INSP]
         for n in range(self.R0):
             insp(inspector_row(seed, n))
@@ -290,14 +311,19 @@ def _operator_update(e, ur: Random, D: int) -> list:
     return row
 
 
-def generate(out_dir: Path, operators: int, dates: list[dt.date], seed: int,
-             dirty_rate: float = 0.0, progress: Optional[Callable[[str], None]] = None) -> dict:
+def generate(
+    out_dir: Path,
+    operators: int,
+    dates: list[dt.date],
+    seed: int,
+    dirty_rate: float = 0.0,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Write every department's delivery for each date under ``out_dir/<dept>/<YYYY-MM-DD>/``,
     ``manifest.json`` last. The first date is the history load of ``operators`` operators; each
     later date an increment. Same arguments, byte-identical files. Returns a summary: files, rows
     per dept/file/date, dirty rows injected per reason code, warnings."""
-    g = _Generator(Path(out_dir), int(operators), list(dates), int(seed), float(dirty_rate),
-                   progress or _stderr)
+    g = _Generator(Path(out_dir), int(operators), list(dates), int(seed), float(dirty_rate), progress or _stderr)
     return g.run()
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from random import Random
-from typing import Optional
 
 from ecredit.core import ids
 from ecredit.core.feeds import DISTRICTS, RETIRED_DISTRICTS
@@ -28,8 +27,8 @@ from . import pools
 ENTERPRISE, INDIVIDUAL, NATURAL = "企业", "个体工商户", "自然人"
 
 USCC_ALPHABET = ids.USCC_ALPHABET
-_TAIL_MOD = 31 ** 9
-ORPHAN_TAIL_OFFSET = 10 ** 12
+_TAIL_MOD = 31**9
+ORPHAN_TAIL_OFFSET = 10**12
 
 _BIRTH_LO = dt.date(1950, 1, 1).toordinal()
 _BIRTH_DAYS = dt.date(2004, 12, 31).toordinal() - _BIRTH_LO + 1
@@ -96,9 +95,30 @@ def person_name(r: Random) -> str:
 
 class Entity:
     __slots__ = (
-        "orphan", "idx", "tag", "serial_base", "stype", "np", "uscc", "idno", "name", "person",
-        "district", "dabbr", "dname", "platform", "platforms", "url", "status", "shown", "verified",
-        "est", "risk", "quality", "volume", "customs_code",
+        "orphan",
+        "idx",
+        "tag",
+        "serial_base",
+        "stype",
+        "np",
+        "uscc",
+        "idno",
+        "name",
+        "person",
+        "district",
+        "dabbr",
+        "dname",
+        "platform",
+        "platforms",
+        "url",
+        "status",
+        "shown",
+        "verified",
+        "est",
+        "risk",
+        "quality",
+        "volume",
+        "customs_code",
     )
     orphan: bool
     idx: int
@@ -106,7 +126,7 @@ class Entity:
     serial_base: int
     stype: str  # 企业 / 个体工商户 / 自然人
     np: bool  # a natural person (自然人)
-    uscc: Optional[str]
+    uscc: str | None
     idno: str
     name: str
     person: str  # a person's name (personal data: never published)
@@ -115,28 +135,36 @@ class Entity:
     dname: str
     platform: str
     platforms: tuple[str, ...]
-    url: Optional[str]
-    status: Optional[str]
-    shown: Optional[str]
-    verified: Optional[int]  # date ordinals
+    url: str | None
+    status: str | None
+    shown: str | None
+    verified: int | None  # date ordinals
     est: int
     risk: float
     quality: float
     volume: int
-    customs_code: Optional[str]
+    customs_code: str | None
 
     def operator_row(self, iso) -> list:
         """The operators.csv row (nulls as None), columns in feeds.py order."""
         np = self.np
         return [
-            self.uscc, self.idno if np else None, self.name, self.stype, None if np else self.person,
-            self.district, self.platform, self.url, self.status, self.shown,
-            iso[self.verified] if self.verified else None, iso[self.est],
+            self.uscc,
+            self.idno if np else None,
+            self.name,
+            self.stype,
+            None if np else self.person,
+            self.district,
+            self.platform,
+            self.url,
+            self.status,
+            self.shown,
+            iso[self.verified] if self.verified else None,
+            iso[self.est],
         ]
 
 
-def make_entity(seed: int, idm: IdentifierMaker, orphan: bool, idx: int, anchor: int,
-                new: bool = False) -> Entity:
+def make_entity(seed: int, idm: IdentifierMaker, orphan: bool, idx: int, anchor: int, new: bool = False) -> Entity:
     """Operator ``idx`` (or orphan ``idx``) as of its anchor date (the ordinal of the delivery
     that first registers it). ``new``: registered in an increment (established recently)."""
     r = Random(f"{seed}|{'orphan' if orphan else 'op'}|{idx}")
@@ -187,7 +215,7 @@ def make_entity(seed: int, idm: IdentifierMaker, orphan: bool, idx: int, anchor:
         e.platforms = (p,) if p2 == p else (p, p2)
     else:
         e.platforms = (p,)
-    e.url = pools.PLATFORMS[p][1].format(n=r.randrange(10 ** 6, 10 ** 10)) if rnd() > 0.02 else None
+    e.url = pools.PLATFORMS[p][1].format(n=r.randrange(10**6, 10**10)) if rnd() > 0.02 else None
     # dates
     if new:
         est = anchor - int(rnd() * 60)
@@ -209,12 +237,15 @@ def make_entity(seed: int, idm: IdentifierMaker, orphan: bool, idx: int, anchor:
     q = 93.0 - 4.0 * e.risk + (rnd() - 0.5) * 12.0
     e.quality = 40.0 if q < 40.0 else (99.0 if q > 99.0 else q)
     e.volume = int(r.lognormvariate(4.0, 1.2)) + 1
-    e.customs_code = (f"4401{'39'[int(rnd() * 2)]}{'1236'[int(rnd() * 4)]}{r.randrange(10000):04d}"
-                      if stype == ENTERPRISE and rnd() < 0.12 else None)
+    e.customs_code = (
+        f"4401{'39'[int(rnd() * 2)]}{'1236'[int(rnd() * 4)]}{r.randrange(10000):04d}"
+        if stype == ENTERPRISE and rnd() < 0.12
+        else None
+    )
     return e
 
 
-def ids_for_record(e: Entity, r: Random) -> tuple[Optional[str], Optional[str]]:
+def ids_for_record(e: Entity, r: Random) -> tuple[str | None, str | None]:
     """(USCC, ID number) as a credit record names the entity: a natural person by ID number only;
     a 个体工商户 sometimes with its owner's ID number as well."""
     if e.np:

@@ -16,30 +16,50 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from random import Random
-from typing import Any, Callable
+from typing import Any
 
 from ecredit.core import ids
+from ecredit.core.checks import (
+    BAD_DATE,
+    BAD_DISTRICT,
+    BAD_ENUM,
+    BAD_ID_NO,
+    BAD_NUMBER,
+    BAD_USCC,
+    DUPLICATE_KEY,
+    MALFORMED,
+    MISSING_REQUIRED,
+    REASON_CODES,
+)
 from ecredit.core.feeds import (
-    DATE, DECIMAL, DISTRICT, ENUM, ID_NO, INT, MONTH, RETIRED_DISTRICTS, SCORE, TIMESTAMP, USCC,
+    DATE,
+    DECIMAL,
+    DISTRICT,
+    ENUM,
+    ID_NO,
+    INT,
+    MONTH,
+    RETIRED_DISTRICTS,
+    SCORE,
+    TIMESTAMP,
+    USCC,
     Feed,
 )
 
-from .formats import FORMATS, ISO, MONTH as MONTHS, MONTH_INDEX
-
-from ecredit.core.checks import (  # noqa: E402  (the reason codes have one definition)
-    BAD_DATE, BAD_DISTRICT, BAD_ENUM, BAD_ID_NO, BAD_NUMBER, BAD_USCC, DUPLICATE_KEY, MALFORMED,
-    MISSING_REQUIRED, REASON_CODES,
-)
+from .formats import FORMATS, ISO, MONTH_INDEX
+from .formats import MONTH as MONTHS
 
 # feeds.md null markers, weighted; 32 entries so that getrandbits(5) picks one.
 CSV_NULLS = ("",) * 14 + ("—",) * 4 + ("―",) * 3 + ("— —",) * 3 + ("/",) * 3 + ("无",) * 3 + (" ",) * 2
 assert len(CSV_NULLS) == 32
 
 INVALID_BYTES = "\udcff\udcfe"  # -> b"\xff\xfe" with surrogateescape
-FULL_WIDTH = str.maketrans("0123456789ABCDEFGHJKLMNPQRTUWXY",
-                           "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ")
+FULL_WIDTH = str.maketrans(
+    "0123456789ABCDEFGHJKLMNPQRTUWXY", "０１２３４５６７８９ＡＢＣＤＥＦＧＨＪＫＬＭＮＰＱＲＴＵＷＸＹ"
+)
 
 # Per department: CSV line terminator and quoting; JSON line terminator, ensure_ascii, separators.
 CSV_STYLE: dict[str, tuple[str, Any]] = {  # (line terminator, csv quoting)
@@ -66,15 +86,16 @@ BAD_NUMBERS = {
 }
 BAD_JSON_NUMBERS = ("12,5a", -100, "abc")
 _UNPARSEABLE = {  # (format key or kind) -> functions of (y, m, d) giving a value that does not parse
-    "iso": (lambda y, m, d: f"{y}-13-45", lambda y, m, d: f"{y}/{m:02d}/{d:02d}",
-            lambda y, m, d: f"{y}{m:02d}{d:02d}"),
+    "iso": (lambda y, m, d: f"{y}-13-45", lambda y, m, d: f"{y}/{m:02d}/{d:02d}", lambda y, m, d: f"{y}{m:02d}{d:02d}"),
     "slash": (lambda y, m, d: f"{y}-{m:02d}-{d:02d}", lambda y, m, d: f"{y}/13/45"),
     "compact": (lambda y, m, d: f"{y}-{m:02d}-{d:02d}", lambda y, m, d: f"{y}1345"),
     "chinese": (lambda y, m, d: f"{y}-{m:02d}-{d:02d}", lambda y, m, d: f"{y}年13月45日"),
     MONTH: (lambda y, m, d: f"{y}-13", lambda y, m, d: f"{y}/{m:02d}", lambda y, m, d: f"{y}{m:02d}"),
-    TIMESTAMP: (lambda y, m, d: f"{y}-{m:02d}-{d:02d}T10:00:00",
-                lambda y, m, d: f"{y}-{m:02d}-{d:02d} 25:61:00+08:00",
-                lambda y, m, d: f"{y}/{m}/{d} 10:00"),
+    TIMESTAMP: (
+        lambda y, m, d: f"{y}-{m:02d}-{d:02d}T10:00:00",
+        lambda y, m, d: f"{y}-{m:02d}-{d:02d} 25:61:00+08:00",
+        lambda y, m, d: f"{y}/{m}/{d} 10:00",
+    ),
 }
 
 
@@ -104,8 +125,12 @@ class FeedMeta:
                 key = feed.date_format if c.kind == DATE else c.kind
                 for v in range(len(_UNPARSEABLE[key])):
                     self.date_opts.append(("garbage", self.slots[i], key, v))
-        self.num_opts = [(self.slots[i], c.kind, v) for i, c in enumerate(feed.columns)
-                         if c.kind in (DECIMAL, INT, SCORE) for v in range(3)]
+        self.num_opts = [
+            (self.slots[i], c.kind, v)
+            for i, c in enumerate(feed.columns)
+            if c.kind in (DECIMAL, INT, SCORE)
+            for v in range(3)
+        ]
         codes = [MALFORMED, MISSING_REQUIRED]
         if self.ucol is not None:
             codes.append(BAD_USCC)
@@ -187,8 +212,11 @@ class FeedOut:
 
     # ---- clean rows ----
     def _emit_csv(self, row: list) -> None:
-        if self.dirty_rate and self.drnd() < self.dirty_rate and (
-                not self.cap or (self.ndirty + 1) * 5 <= self.rows + 1):
+        if (
+            self.dirty_rate
+            and self.drnd() < self.dirty_rate
+            and (not self.cap or (self.ndirty + 1) * 5 <= self.rows + 1)
+        ):
             self._dirty(row)
             return
         if None in row:
@@ -204,8 +232,11 @@ class FeedOut:
             self.flush()
 
     def _emit_json(self, obj: dict) -> None:
-        if self.dirty_rate and self.drnd() < self.dirty_rate and (
-                not self.cap or (self.ndirty + 1) * 5 <= self.rows + 1):
+        if (
+            self.dirty_rate
+            and self.drnd() < self.dirty_rate
+            and (not self.cap or (self.ndirty + 1) * 5 <= self.rows + 1)
+        ):
             self._dirty(obj)
             return
         self._json_nulls(obj)
@@ -334,7 +365,7 @@ class FeedOut:
             bad = base[:17] + a[(good + 1 + int(self.drnd() * 30)) % 31]
         elif kind == 1:  # a letter outside the alphabet
             p = 8 + int(self.drnd() * 9)
-            bad = base[:p] + "IOSVZ"[(v // 3) % 5] + base[p + 1:]
+            bad = base[:p] + "IOSVZ"[(v // 3) % 5] + base[p + 1 :]
         else:  # wrong length
             bad = base[:17] if (v // 3) % 2 == 0 else base + "1"
         row[c] = bad

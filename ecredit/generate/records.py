@@ -8,40 +8,103 @@ Builders return rows with ``None`` for a null; ``FeedOut`` decides how a null is
 from __future__ import annotations
 
 from random import Random
-from typing import Any, Optional
+from typing import Any
 
 from ecredit.core.feeds import FEEDS
 
 from . import pools
 from .entities import Entity, ids_for_record, person_name
-from .formats import COMPACT, ISO, MONTH, MONTH_INDEX, SLASH, YEAR, ZH_VARIANTS, month_last_day, \
-    shanghai_timestamp
+from .formats import COMPACT, ISO, MONTH, MONTH_INDEX, SLASH, YEAR, ZH_VARIANTS, month_last_day, shanghai_timestamp
 
-OPS, PEN, SPOT, COMP, LIST, INSP = ("amr.operators", "amr.penalties", "amr.spot_checks",
-                                    "amr.complaints", "amr.lists", "amr.inspectors")
-NDRC, CAC, PSB, EVAL, BREACH = ("ndrc.credit_lists", "cac.pi_violations", "psb.cases",
-                                "commerce.evaluations", "commerce.breaches")
-FIN, GDS, POST, CCREDIT, CVIOL = ("finance.finance_risk", "gds.licenses", "post.express_violations",
-                                  "customs.enterprise_credit", "customs.violations")
+OPS, PEN, SPOT, COMP, LIST, INSP = (
+    "amr.operators",
+    "amr.penalties",
+    "amr.spot_checks",
+    "amr.complaints",
+    "amr.lists",
+    "amr.inspectors",
+)
+NDRC, CAC, PSB, EVAL, BREACH = (
+    "ndrc.credit_lists",
+    "cac.pi_violations",
+    "psb.cases",
+    "commerce.evaluations",
+    "commerce.breaches",
+)
+FIN, GDS, POST, CCREDIT, CVIOL = (
+    "finance.finance_risk",
+    "gds.licenses",
+    "post.express_violations",
+    "customs.enterprise_credit",
+    "customs.violations",
+)
 
 # The column order the builders write; checked against feeds.py before generating.
 EXPECTED_COLUMNS = {
-    OPS: ("uscc", "id_no", "name", "subject_type", "legal_rep", "district_code", "platform",
-          "shop_url", "registration_status", "license_displayed", "last_verified_date",
-          "established_date"),
-    PEN: ("decision_no", "uscc", "id_no", "party_name", "violation_type", "penalty_category",
-          "amount_10k_yuan", "decision_date", "publicity_end", "status"),
+    OPS: (
+        "uscc",
+        "id_no",
+        "name",
+        "subject_type",
+        "legal_rep",
+        "district_code",
+        "platform",
+        "shop_url",
+        "registration_status",
+        "license_displayed",
+        "last_verified_date",
+        "established_date",
+    ),
+    PEN: (
+        "decision_no",
+        "uscc",
+        "id_no",
+        "party_name",
+        "violation_type",
+        "penalty_category",
+        "amount_10k_yuan",
+        "decision_date",
+        "publicity_end",
+        "status",
+    ),
     SPOT: ("check_no", "uscc", "id_no", "product_category", "result", "check_date"),
-    COMP: ("complaint_no", "uscc", "id_no", "complainant_name", "complainant_phone",
-           "complaint_category", "registered_date", "handling_status", "advance_compensation"),
+    COMP: (
+        "complaint_no",
+        "uscc",
+        "id_no",
+        "complainant_name",
+        "complainant_phone",
+        "complaint_category",
+        "registered_date",
+        "handling_status",
+        "advance_compensation",
+    ),
     LIST: ("list_type", "uscc", "id_no", "party_name", "reason", "listed_date", "removed_date"),
     INSP: ("inspector_id", "name", "certificate_no", "unit", "on_duty"),
     NDRC: ("uscc", "id_no", "party_name", "list_type", "basis", "start_date", "end_date"),
-    CAC: ("record_no", "uscc", "id_no", "party_name", "violation_type", "found_date",
-          "rectification_status", "withdrawn"),
+    CAC: (
+        "record_no",
+        "uscc",
+        "id_no",
+        "party_name",
+        "violation_type",
+        "found_date",
+        "rectification_status",
+        "withdrawn",
+    ),
     PSB: ("case_id", "uscc", "id_no", "case_type", "filed_at", "status"),
-    EVAL: ("platform", "uscc", "id_no", "eval_month", "overall_satisfaction", "product_quality",
-           "brand_reputation", "after_sales", "review_count", "deleted_review_count"),
+    EVAL: (
+        "platform",
+        "uscc",
+        "id_no",
+        "eval_month",
+        "overall_satisfaction",
+        "product_quality",
+        "brand_reputation",
+        "after_sales",
+        "review_count",
+        "deleted_review_count",
+    ),
     BREACH: ("record_no", "uscc", "id_no", "breach_type", "decided_date", "amount_yuan", "withdrawn"),
     FIN: ("record_no", "uscc", "id_no", "risk_type", "amount_yuan", "decided_date", "status"),
     GDS: ("licence_no", "uscc", "id_no", "licence_name", "valid_from", "valid_to", "licence_status"),
@@ -89,6 +152,7 @@ def _party_name(e: Entity, rnd) -> str:
 
 # ---------------------------------------------------------------- builders (row = list / dict)
 
+
 def b_penalty(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     rnd = r.random
     u, i = ids_for_record(e, r)
@@ -101,8 +165,18 @@ def b_penalty(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     pub = None if rnd() < 0.55 else ev + (90, 180, 365, 1095)[int(rnd() * 4)]
     x = rnd()
     status = "有效" if x < 0.93 else (None if x < 0.98 else "撤销")
-    return [f"穗{e.dabbr}市监处罚〔{YEAR[ev]}〕{serial}号", u, i, _party_name(e, rnd),
-            _pick(P.VIOLATION_W, rnd), cat, amount, ISO[ev], ISO[pub] if pub else None, status]
+    return [
+        f"穗{e.dabbr}市监处罚〔{YEAR[ev]}〕{serial}号",
+        u,
+        i,
+        _party_name(e, rnd),
+        _pick(P.VIOLATION_W, rnd),
+        cat,
+        amount,
+        ISO[ev],
+        ISO[pub] if pub else None,
+        status,
+    ]
 
 
 def b_spot(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
@@ -115,9 +189,9 @@ def b_spot(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
 def b_complaint(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     rnd = r.random
     u, i = ids_for_record(e, r)
-    phone = f"1{'3456789'[int(rnd() * 7)]}{r.randrange(10 ** 9):09d}"
+    phone = f"1{'3456789'[int(rnd() * 7)]}{r.randrange(10**9):09d}"
     x = rnd()
-    st: Optional[str]
+    st: str | None
     if D - ev < 30:
         st = "办理中" if x < 0.5 else "已办结"
     else:
@@ -125,8 +199,17 @@ def b_complaint(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     if rnd() < 0.02:
         st = None
     comp = "是" if (st == "已办结" and rnd() < 0.3) else ("否" if rnd() < 0.85 else None)
-    return [f"12315{YEAR[ev]}{serial:010d}", u, i, person_name(r), phone,
-            _pick(P.COMPLAINT_CATEGORIES, rnd), ISO[ev], st, comp]
+    return [
+        f"12315{YEAR[ev]}{serial:010d}",
+        u,
+        i,
+        person_name(r),
+        phone,
+        _pick(P.COMPLAINT_CATEGORIES, rnd),
+        ISO[ev],
+        st,
+        comp,
+    ]
 
 
 def b_list(e: Entity, r: Random, ltype: str, ev: int, removed) -> list:
@@ -142,8 +225,15 @@ def b_ndrc(e: Entity, r: Random, ltype: str, ev: int, end) -> dict:
     rnd = r.random
     u, i = ids_for_record(e, r)
     basis = _pick(P.NDRC_PUNISH_BASIS if ltype == "失信联合惩戒对象" else P.NDRC_REWARD_BASIS, rnd)
-    return {"uscc": u, "id_no": i, "name": _party_name(e, rnd), "list": ltype, "basis": basis,
-            "start": ISO[ev], "end": ISO[end] if end else None}
+    return {
+        "uscc": u,
+        "id_no": i,
+        "name": _party_name(e, rnd),
+        "list": ltype,
+        "basis": basis,
+        "start": ISO[ev],
+        "end": ISO[end] if end else None,
+    }
 
 
 def b_cac(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
@@ -151,8 +241,16 @@ def b_cac(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     u, i = ids_for_record(e, r)
     x = rnd()
     rect = ("已整改" if x < (0.75 if D - ev > 60 else 0.2) else "未整改") if rnd() > 0.05 else None
-    return [f"WX{YEAR[ev]}{serial:09d}", u, i, _party_name(e, rnd), _pick(P.CAC_W, rnd), SLASH[ev],
-            rect, _withdrawn_csv(rnd)]
+    return [
+        f"WX{YEAR[ev]}{serial:09d}",
+        u,
+        i,
+        _party_name(e, rnd),
+        _pick(P.CAC_W, rnd),
+        SLASH[ev],
+        rect,
+        _withdrawn_csv(rnd),
+    ]
 
 
 def b_psb(e: Entity, r: Random, serial: int, ev: int, D: int) -> dict:
@@ -164,8 +262,14 @@ def b_psb(e: Entity, r: Random, serial: int, ev: int, D: int) -> dict:
     ts = shanghai_timestamp(ev, secs, rnd(), frac)
     y = rnd()
     status = "立案侦查" if y < 0.6 else ("移送起诉" if y < 0.9 else ("撤案" if y < 0.95 else None))
-    return {"case_id": f"A{e.district}{YEAR[ev]}{serial:08d}", "uscc": u, "id_no": i,
-            "case_type": _pick(P.PSB_W, rnd), "filed_at": ts, "status": status}
+    return {
+        "case_id": f"A{e.district}{YEAR[ev]}{serial:08d}",
+        "uscc": u,
+        "id_no": i,
+        "case_type": _pick(P.PSB_W, rnd),
+        "filed_at": ts,
+        "status": status,
+    }
 
 
 def b_eval(e: Entity, r: Random, platform: str, mi: int) -> list:
@@ -188,8 +292,7 @@ def b_breach(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     rnd = r.random
     u, i = ids_for_record(e, r)
     amount = _money(rnd, 5000, 5_000_000) if rnd() > 0.1 else None
-    return [f"SW{YEAR[ev]}{serial:09d}", u, i, _pick(P.BREACH_W, rnd), ISO[ev], amount,
-            _withdrawn_csv(rnd)]
+    return [f"SW{YEAR[ev]}{serial:09d}", u, i, _pick(P.BREACH_W, rnd), ISO[ev], amount, _withdrawn_csv(rnd)]
 
 
 def b_finance(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
@@ -222,21 +325,34 @@ def b_licence(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
         st = "撤销"
     else:
         st = None
-    return [f"穗{e.dabbr}政数许〔{YEAR[ev]}〕{serial}号", u, i, _pick(P.LICENCE_NAMES, rnd), ISO[ev],
-            ISO[to] if to else None, st]
+    return [
+        f"穗{e.dabbr}政数许〔{YEAR[ev]}〕{serial}号",
+        u,
+        i,
+        _pick(P.LICENCE_NAMES, rnd),
+        ISO[ev],
+        ISO[to] if to else None,
+        st,
+    ]
 
 
 def b_post(e: Entity, r: Random, serial: int, ev: int, D: int) -> list:
     rnd = r.random
     u, i = ids_for_record(e, r)
     amount = str(500 * (1 + int(rnd() * rnd() * 60))) if rnd() > 0.1 else None
-    return [f"YZ{YEAR[ev]}{serial:09d}", u, i, _pick(P.POST_W, rnd), ZH_VARIANTS[r.getrandbits(3)][ev],
-            amount, _withdrawn_csv(rnd)]
+    return [
+        f"YZ{YEAR[ev]}{serial:09d}",
+        u,
+        i,
+        _pick(P.POST_W, rnd),
+        ZH_VARIANTS[r.getrandbits(3)][ev],
+        amount,
+        _withdrawn_csv(rnd),
+    ]
 
 
 def b_ccredit(e: Entity, r: Random, level: str, eff: int) -> dict:
-    return {"USCC": e.uscc, "CUSTOMS_CODE": e.customs_code, "CREDIT_LEVEL": level,
-            "EFFECTIVE_DATE": COMPACT[eff]}
+    return {"USCC": e.uscc, "CUSTOMS_CODE": e.customs_code, "CREDIT_LEVEL": level, "EFFECTIVE_DATE": COMPACT[eff]}
 
 
 def b_cviol(e: Entity, r: Random, serial: int, ev: int, D: int) -> dict:
@@ -252,8 +368,13 @@ def b_cviol(e: Entity, r: Random, serial: int, ev: int, D: int) -> dict:
         amount = f"{yuan}.5"  # a number sent as a string
     else:
         amount = None
-    row = {"DECISION_NO": f"穗关缉违字〔{YEAR[ev]}〕{serial}号", "USCC": e.uscc,
-           "TYPE": _pick(P.CUSTOMS_TYPE_W, rnd), "PENALTY_CNY": amount, "DECISION_DATE": COMPACT[ev]}
+    row = {
+        "DECISION_NO": f"穗关缉违字〔{YEAR[ev]}〕{serial}号",
+        "USCC": e.uscc,
+        "TYPE": _pick(P.CUSTOMS_TYPE_W, rnd),
+        "PENALTY_CNY": amount,
+        "DECISION_DATE": COMPACT[ev],
+    }
     y = rnd()
     if y < 0.25:
         row["WITHDRAWN"] = False
@@ -263,12 +384,21 @@ def b_cviol(e: Entity, r: Random, serial: int, ev: int, D: int) -> dict:
 
 
 SERIAL_BUILDERS = {
-    PEN: b_penalty, SPOT: b_spot, COMP: b_complaint, CAC: b_cac, PSB: b_psb, BREACH: b_breach,
-    FIN: b_finance, GDS: b_licence, POST: b_post, CVIOL: b_cviol,
+    PEN: b_penalty,
+    SPOT: b_spot,
+    COMP: b_complaint,
+    CAC: b_cac,
+    PSB: b_psb,
+    BREACH: b_breach,
+    FIN: b_finance,
+    GDS: b_licence,
+    POST: b_post,
+    CVIOL: b_cviol,
 }
 
 
 # ---------------------------------------------------------------- history: one entity's records
+
 
 def history_serial(n: int) -> int:
     """Key serial of an entity's n-th history record of a feed (n = serial_base + k): a bijection
@@ -439,8 +569,19 @@ def update(fid: str, row, ev: int, r: Random, D: int):
 
 # Expected new records per entity of the space, per increment (about 1 % of the history volume).
 INCREMENT_RATES = {
-    PEN: 0.0045, SPOT: 0.012, COMP: 0.02, LIST: 0.002, NDRC: 0.001, CAC: 0.0025, PSB: 0.0008,
-    EVAL: 0.10, BREACH: 0.0035, FIN: 0.0025, GDS: 0.012, POST: 0.0035, CVIOL: 0.0015,
+    PEN: 0.0045,
+    SPOT: 0.012,
+    COMP: 0.02,
+    LIST: 0.002,
+    NDRC: 0.001,
+    CAC: 0.0025,
+    PSB: 0.0008,
+    EVAL: 0.10,
+    BREACH: 0.0035,
+    FIN: 0.0025,
+    GDS: 0.012,
+    POST: 0.0035,
+    CVIOL: 0.0015,
 }
 
 
@@ -486,6 +627,7 @@ def new_customs_version(e: Entity, r: Random, D: int, Dprev: int):
 
 # ---------------------------------------------------------------- inspectors
 
+
 def inspector_row(seed: int, n: int) -> list:
     r = Random(f"{seed}|amr|inspector|{n}")
     rnd = r.random
@@ -496,7 +638,7 @@ def inspector_row(seed: int, n: int) -> list:
         unit = f"广州市{P.DISTRICT_NAMES[code][0]}区市场监督管理局"
     x = rnd()
     on = "是" if x < 0.9 else ("否" if x < 0.98 else None)
-    return [f"4401{n + 1:07d}", person_name(r), f"44{r.randrange(10 ** 9):09d}", unit, on]
+    return [f"4401{n + 1:07d}", person_name(r), f"44{r.randrange(10**9):09d}", unit, on]
 
 
 def update_inspector(row: list) -> list:

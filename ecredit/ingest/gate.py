@@ -13,15 +13,13 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Optional
 from zoneinfo import ZoneInfo
 
-from ecredit.core import checks
+from ecredit.core import checks, lake
 from ecredit.core import feeds as feeds_mod
-from ecredit.core import lake
 from ecredit.core.records import DeliveryFile, DeliveryStatus, FileWarning, GateResult
-from ecredit.ingest import parse
 from ecredit.core.settings import Settings
+from ecredit.ingest import parse
 
 log = logging.getLogger(__name__)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -63,21 +61,23 @@ def delivery_dates(settings: Settings, dept: str, up_to: dt.date) -> list[dt.dat
     return sorted(out)
 
 
-def manifest_ready(settings: Settings, dept: str, run_date: dt.date, scheduled: bool,
-                   now: Optional[dt.datetime] = None) -> bool:
+def manifest_ready(
+    settings: Settings, dept: str, run_date: dt.date, scheduled: bool, now: dt.datetime | None = None
+) -> bool:
     if manifest_path(settings, dept, run_date).is_file() or not scheduled:
         return True
     hh, mm = (int(x) for x in settings.manifest_deadline.split(":"))
     deadline = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(hh, mm), SHANGHAI)
     now = now or dt.datetime.now(SHANGHAI)
     if now >= deadline:
-        log.warning("%s: no manifest for %s by the deadline %s: the department is missing",
-                    dept, run_date, deadline.isoformat())
+        log.warning(
+            "%s: no manifest for %s by the deadline %s: the department is missing", dept, run_date, deadline.isoformat()
+        )
         return True
     return False
 
 
-def current_gate(settings: Settings, dept: str, date: dt.date) -> Optional[GateResult]:
+def current_gate(settings: Settings, dept: str, date: dt.date) -> GateResult | None:
     """The gate result of the delivery as it is in the landing zone now (None: not checked yet
     or no manifest)."""
     mp = manifest_path(settings, dept, date)
@@ -115,8 +115,9 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> GateResult:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
         return reject("manifest.json has no 'files' list")
     if manifest.get("dept") not in (None, dept) or manifest.get("date") not in (None, date.isoformat()):
-        return reject(f"manifest.json names {manifest.get('dept')}/{manifest.get('date')}, "
-                      f"not {dept}/{date.isoformat()}")
+        return reject(
+            f"manifest.json names {manifest.get('dept')}/{manifest.get('date')}, not {dept}/{date.isoformat()}"
+        )
 
     listed = set()
     for entry in manifest["files"]:
@@ -143,8 +144,10 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> GateResult:
             continue
         utf16 = _utf16_bom(path)
         if utf16:  # Excel's "Unicode text": nothing of it reads in the declared encoding
-            reject(f"{name}: UTF-16 (it begins with the byte-order mark {utf16}); feeds.md declares "
-                   f"{feed.declared_encoding}")
+            reject(
+                f"{name}: UTF-16 (it begins with the byte-order mark {utf16}); feeds.md declares "
+                f"{feed.declared_encoding}"
+            )
             continue
         rows = parse.count_rows(str(path), feed)
         claimed = entry.get("rows")
@@ -168,21 +171,36 @@ def gate_delivery(settings: Settings, dept: str, date: dt.date) -> GateResult:
         for extra in header.extra:
             result.warnings.append(f"{name}: unknown extra column {extra!r} ignored")
         if header.extra:
-            file_warnings.append(FileWarning(code=checks.EXTRA_COLUMN, count=len(header.extra),
-                                             columns=len(header.columns),
-                                             detail="unknown extra columns ignored: " + ", ".join(map(repr, header.extra))))
+            file_warnings.append(
+                FileWarning(
+                    code=checks.EXTRA_COLUMN,
+                    count=len(header.extra),
+                    columns=len(header.columns),
+                    detail="unknown extra columns ignored: " + ", ".join(map(repr, header.extra)),
+                )
+            )
         if header.out_of_place:
-            result.warnings.append(f"{name}: columns in another order than feeds.md, read by the header's "
-                                      f"names: {', '.join(header.columns)}")
-            file_warnings.append(FileWarning(code=checks.COLUMNS_REORDERED, count=len(header.out_of_place),
-                                             columns=len(header.columns),
-                                             detail=f"{len(header.out_of_place)} columns not where feeds.md lists them, "
-                                                    f"read by the header's names: {', '.join(header.columns)}"))
+            result.warnings.append(
+                f"{name}: columns in another order than feeds.md, read by the header's "
+                f"names: {', '.join(header.columns)}"
+            )
+            file_warnings.append(
+                FileWarning(
+                    code=checks.COLUMNS_REORDERED,
+                    count=len(header.out_of_place),
+                    columns=len(header.columns),
+                    detail=f"{len(header.out_of_place)} columns not where feeds.md lists them, "
+                    f"read by the header's names: {', '.join(header.columns)}",
+                )
+            )
         if feed.encoding == "gb18030" and _starts_with_utf8_bom(path):
-            result.warnings.append(f"{name}: begins with the UTF-8 byte-order mark though feeds.md declares "
-                                      f"{feed.declared_encoding}; read as UTF-8")
-        result.files.append(DeliveryFile(name=name, feed_id=feed.feed_id, rows=rows, sha256=sha,
-                                         warnings=tuple(file_warnings)))
+            result.warnings.append(
+                f"{name}: begins with the UTF-8 byte-order mark though feeds.md declares "
+                f"{feed.declared_encoding}; read as UTF-8"
+            )
+        result.files.append(
+            DeliveryFile(name=name, feed_id=feed.feed_id, rows=rows, sha256=sha, warnings=tuple(file_warnings))
+        )
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != "manifest.json" and p.name not in listed:
             result.warnings.append(f"{p.name}: present but not listed in the manifest; ignored")
@@ -212,8 +230,14 @@ def check(settings: Settings, dept: str, run_date: dt.date) -> dict:
     status = today.status if today else MISSING
     log.info("%s: delivery of %s is %s (%d deliveries checked now)", dept, run_date, status, checked)
     # a plain dict of plain strings: the task's return value (XCom)
-    return {"dept": dept, "run_date": run_date.isoformat(), "status": str(status), "checked_now": checked,
-            "reasons": list(today.reasons) if today else [], "warnings": list(today.warnings) if today else []}
+    return {
+        "dept": dept,
+        "run_date": run_date.isoformat(),
+        "status": str(status),
+        "checked_now": checked,
+        "reasons": list(today.reasons) if today else [],
+        "warnings": list(today.warnings) if today else [],
+    }
 
 
 def accepted_files(settings: Settings, up_to: dt.date) -> list[dict]:

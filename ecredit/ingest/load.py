@@ -15,18 +15,17 @@ import datetime as dt
 import errno
 import json
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecredit.core import checks
-from ecredit.core import failpoints
-from ecredit.core import lake
-from ecredit.core.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed, feed as feed_by_name
+from ecredit.core import checks, failpoints, lake
+from ecredit.core.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed
+from ecredit.core.feeds import feed as feed_by_name
 from ecredit.core.settings import Settings
 from ecredit.ingest import gate as delivery
 from ecredit.ingest import parse
@@ -41,7 +40,7 @@ def _wide_columns() -> list[str]:
         for c in f.columns:
             if c.kind in (PII, ID_NO):
                 continue
-            for n in ([c.name, c.name + "_date"] if c.kind == TIMESTAMP else [c.name]):
+            for n in [c.name, c.name + "_date"] if c.kind == TIMESTAMP else [c.name]:
                 if n not in names:
                     names.append(n)
     return names
@@ -64,13 +63,16 @@ PARTITION_FIELDS = [
     T.StructField("delivery_date", T.StringType(), False),
     T.StructField("file_sha", T.StringType(), False),
 ]
-ROW_SCHEMA = T.StructType(META_FIELDS + [T.StructField(c, T.StringType(), True) for c in WIDE_COLUMNS]
-                          + PARTITION_FIELDS)
+ROW_SCHEMA = T.StructType(
+    META_FIELDS + [T.StructField(c, T.StringType(), True) for c in WIDE_COLUMNS] + PARTITION_FIELDS
+)
 # What the parser yields: the rows as written, plus the values as sent (``checks.as_sent``, ID
 # numbers included) that the GX suites judge. ``as_sent`` lives in executor memory only: it is
 # dropped before anything is written.
 AS_SENT = checks.AS_SENT
-PARSE_SCHEMA = T.StructType(ROW_SCHEMA.fields + [T.StructField(AS_SENT, T.MapType(T.StringType(), T.StringType()), True)])
+PARSE_SCHEMA = T.StructType(
+    ROW_SCHEMA.fields + [T.StructField(AS_SENT, T.MapType(T.StringType(), T.StringType()), True)]
+)
 
 
 def key_string(feed: Feed, values: dict, operator_key: str | None) -> str | None:
@@ -93,10 +95,21 @@ def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Ite
     with open(info["path"], "rb") as stream:
         for raw in parse.iter_rows(stream, feed, part):
             if raw.values is None:
-                payload = checks.masked_payload(feed, raw.fields, None, raw.header)
-                payload["_detail"] = raw.malformed
-                yield (feed.dept, raw.line, None, False, None, [checks.MALFORMED], [],
-                       json.dumps(payload, ensure_ascii=False), *([None] * len(WIDE_COLUMNS)), *tail, None)
+                masked = checks.masked_payload(feed, raw.fields, None, raw.header)
+                masked["_detail"] = raw.malformed
+                yield (
+                    feed.dept,
+                    raw.line,
+                    None,
+                    False,
+                    None,
+                    [checks.MALFORMED],
+                    [],
+                    json.dumps(masked, ensure_ascii=False),
+                    *([None] * len(WIDE_COLUMNS)),
+                    *tail,
+                    None,
+                )
                 continue
             sent = checks.as_sent(feed, raw.values)
             values, reasons, warnings, op_key, natural = checks.check_sent(feed, sent, ddate, pii_key)
@@ -106,8 +119,19 @@ def parse_file(info: dict, pii_key: str, part: parse.Slice | None = None) -> Ite
             wide = [None] * len(WIDE_COLUMNS)
             for name, v in values.items():  # the feed's own columns; the other feeds' stay null
                 wide[WIDE_INDEX[name]] = v
-            yield (feed.dept, raw.line, op_key, natural, key_string(feed, values, op_key), reasons,
-                   warnings, payload, *wide, *tail, sent)
+            yield (
+                feed.dept,
+                raw.line,
+                op_key,
+                natural,
+                key_string(feed, values, op_key),
+                reasons,
+                warnings,
+                payload,
+                *wide,
+                *tail,
+                sent,
+            )
 
 
 FILE_COLUMNS = ["feed_id", "delivery_date", "file_sha"]
@@ -116,7 +140,7 @@ FILE_COLUMNS = ["feed_id", "delivery_date", "file_sha"]
 BROADCAST_REPEATED_KEYS = 2_000_000
 
 
-def _clean() -> "F.Column":
+def _clean() -> F.Column:
     return (F.size("reasons") == 0) & F.col("key_str").isNotNull()
 
 
@@ -124,9 +148,13 @@ def repeated_keys(rows: DataFrame) -> DataFrame:
     """The record keys that more than one clean row of a file carries (a clean row passes every
     other check), with the last such row's line: ``FILE_COLUMNS``, ``key_str``, ``_last_line``.
     Narrow: four columns of each row are aggregated, not the whole wide row sorted."""
-    return (rows.filter(_clean()).groupBy(*FILE_COLUMNS, "key_str")
-            .agg(F.max("source_line").alias("_last_line"), F.count(F.lit(1)).alias("_n"))
-            .filter(F.col("_n") > 1).drop("_n"))
+    return (
+        rows.filter(_clean())
+        .groupBy(*FILE_COLUMNS, "key_str")
+        .agg(F.max("source_line").alias("_last_line"), F.count(F.lit(1)).alias("_n"))
+        .filter(F.col("_n") > 1)
+        .drop("_n")
+    )
 
 
 def mark_duplicates(rows: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
@@ -143,13 +171,18 @@ def mark_duplicates(rows: DataFrame, repeated: DataFrame | None = None) -> DataF
     for f in FEEDS:
         cols = [F.col(c.name).alias(c.source) for c in f.columns if c.kind not in (PII, ID_NO)]
         branch = F.to_json(F.struct(*cols))
-        feed_cols = (F.when(F.col("feed_id") == f.feed_id, branch) if feed_cols is None
-                     else feed_cols.when(F.col("feed_id") == f.feed_id, branch))
+        feed_cols = (
+            F.when(F.col("feed_id") == f.feed_id, branch)
+            if feed_cols is None
+            else feed_cols.when(F.col("feed_id") == f.feed_id, branch)
+        )
     dup_col = F.col(checks.DUPLICATE_NOT_LAST)
-    return (joined.withColumn(checks.DUPLICATE_NOT_LAST, dup)
-            .withColumn("payload", F.when(dup_col, feed_cols).otherwise(F.col("payload")))
-            .withColumn("reasons", F.when(dup_col, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
-            .select(*rows.columns, checks.DUPLICATE_NOT_LAST))
+    return (
+        joined.withColumn(checks.DUPLICATE_NOT_LAST, dup)
+        .withColumn("payload", F.when(dup_col, feed_cols).otherwise(F.col("payload")))
+        .withColumn("reasons", F.when(dup_col, F.array(F.lit(checks.DUPLICATE_KEY))).otherwise(F.col("reasons")))
+        .select(*rows.columns, checks.DUPLICATE_NOT_LAST)
+    )
 
 
 # where a file's rows and done-marker are: the lake's layout is lake.py's
@@ -166,8 +199,9 @@ def parsed_problem(settings: Settings, info: dict, rows_in: int) -> str | None:
     import pyarrow.parquet as pq
 
     part = partition_path(settings, info)
-    files = sorted(p for p in part.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) \
-        if part.is_dir() else []
+    files = (
+        sorted(p for p in part.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) if part.is_dir() else []
+    )
     total = 0
     for p in files:
         try:
@@ -203,8 +237,11 @@ def lake_writes(settings: Settings, what: str):
         raise
     except Exception as e:
         if no_space(e):
-            raise LakeFull(errno.ENOSPC, f"{what}: no space left on the device of CREDIT_LAKE_DIR ({settings.lake_dir}); "
-                           "the attempt's partial output is never read: free space, then rerun the date") from e
+            raise LakeFull(
+                errno.ENOSPC,
+                f"{what}: no space left on the device of CREDIT_LAKE_DIR ({settings.lake_dir}); "
+                "the attempt's partial output is never read: free space, then rerun the date",
+            ) from e
         raise
 
 
@@ -252,14 +289,14 @@ def arrow_batches(rows: Iterator[tuple], schema, batch_rows: int = ARROW_BATCH_R
         yield build(batch)
 
 
-def parse_frame(spark: SparkSession, settings: Settings, files: list[dict],
-                slice_bytes: int = SLICE_BYTES) -> DataFrame:
+def parse_frame(
+    spark: SparkSession, settings: Settings, files: list[dict], slice_bytes: int = SLICE_BYTES
+) -> DataFrame:
     """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``)."""
     return mark_duplicates(parse_rows(spark, settings, files, slice_bytes))
 
 
-def parse_rows(spark: SparkSession, settings: Settings, files: list[dict],
-               slice_bytes: int = SLICE_BYTES) -> DataFrame:
+def parse_rows(spark: SparkSession, settings: Settings, files: list[dict], slice_bytes: int = SLICE_BYTES) -> DataFrame:
     """Every row of the files (PARSE_SCHEMA), parsed on the executors: one task per slice of a
     file, each handing Spark Arrow batches (no per-row pickling and conversion in the JVM).
     parse_file yields PARSE_SCHEMA's types by construction (tests/unit/test_parse_types.py checks
@@ -307,22 +344,32 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
     # Replaces the partitions of exactly these files (dynamic overwrite, explicit so that no session
     # setting can make it wipe the other files' rows): rows an earlier, killed attempt left for a
     # file without a done-marker are replaced, never read beside the new ones.
-    (rows.drop(AS_SENT, checks.DUPLICATE_NOT_LAST).write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
-     .partitionBy("feed_id", "delivery_date", "file_sha").parquet(str(rows_path(settings))))
+    (
+        rows.drop(AS_SENT, checks.DUPLICATE_NOT_LAST)
+        .write.mode("overwrite")
+        .option("partitionOverwriteMode", "dynamic")
+        .partitionBy("feed_id", "delivery_date", "file_sha")
+        .parquet(str(rows_path(settings)))
+    )
     failpoints.hit("ingest.rows_written")
     counts = {
         (r["feed_id"], r["delivery_date"], r["file_sha"]): r
-        for r in rows.groupBy("feed_id", "delivery_date", "file_sha").agg(
+        for r in rows.groupBy("feed_id", "delivery_date", "file_sha")
+        .agg(
             F.count(F.lit(1)).alias("rows_in"),
             F.sum(F.when(F.size("reasons") == 0, 1).otherwise(0)).alias("rows_loaded"),
-        ).collect()
+        )
+        .collect()
     }
     per_reason: dict = {}
     per_warning: dict = {}  # warnings of the rows that are kept (a quarantined row is listed with its errors)
     flagged = rows.filter((F.size("reasons") > 0) | (F.size("warnings") > 0)).select(
-        "feed_id", "delivery_date", "file_sha",
+        "feed_id",
+        "delivery_date",
+        "file_sha",
         F.explode(F.when(F.size("reasons") > 0, F.col("reasons")).otherwise(F.col("warnings"))).alias("code"),
-        (F.size("reasons") > 0).alias("error"))
+        (F.size("reasons") > 0).alias("error"),
+    )
     for r in flagged.groupBy("feed_id", "delivery_date", "file_sha", "code", "error").count().collect():
         into = per_reason if r["error"] else per_warning
         into.setdefault((r["feed_id"], r["delivery_date"], r["file_sha"]), {})[r["code"]] = int(r["count"])
@@ -335,18 +382,36 @@ def _run(spark: SparkSession, settings: Settings, todo: list[dict]) -> dict:
         reasons = per_reason.get(_file_id(info), {})
         problems = expectations.disagreements(gx[_file_id(info)], reasons)
         if problems:  # one definition per rule: a disagreement is a bug, never published
-            raise RuntimeError(f"{info['dept']} {info['date']} {info['name']}: the GX suite and the row split "
-                               "disagree: " + "; ".join(problems))
+            raise RuntimeError(
+                f"{info['dept']} {info['date']} {info['name']}: the GX suite and the row split "
+                "disagree: " + "; ".join(problems)
+            )
         problem = parsed_problem(settings, info, rows_in)
         if problem:  # what was written is not what was parsed: no marker, the file is parsed again
             raise RuntimeError(f"ingest: {problem}; no done-marker written for it")
         total += rows_in
-        lake.write_done(settings, info, {
-            **{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")}, "rows_in": rows_in,
-            "rows_loaded": loaded, "rows_quarantined": rows_in - loaded, "per_reason": reasons,
-            "per_warning": per_warning.get(_file_id(info), {}), "expectations": gx[_file_id(info)]})
-        log.info("ingest: %s %s %s: %d rows in, %d loaded, %d quarantined", info["dept"], info["date"],
-                 info["name"], rows_in, loaded, rows_in - loaded)
+        lake.write_done(
+            settings,
+            info,
+            {
+                **{k: info[k] for k in ("dept", "date", "feed_id", "name", "sha256")},
+                "rows_in": rows_in,
+                "rows_loaded": loaded,
+                "rows_quarantined": rows_in - loaded,
+                "per_reason": reasons,
+                "per_warning": per_warning.get(_file_id(info), {}),
+                "expectations": gx[_file_id(info)],
+            },
+        )
+        log.info(
+            "ingest: %s %s %s: %d rows in, %d loaded, %d quarantined",
+            info["dept"],
+            info["date"],
+            info["name"],
+            rows_in,
+            loaded,
+            rows_in - loaded,
+        )
     repeated.unpersist()
     parsed.unpersist()
     return {"files_parsed": len(todo), "rows": total}

@@ -16,9 +16,10 @@ import csv
 import io
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO
 
 from ecredit.core.feeds import Feed
 
@@ -37,7 +38,7 @@ def is_null_marker(value: str) -> bool:
     return value in NULL_MARKERS
 
 
-def clean_csv_value(value: str) -> Optional[str]:
+def clean_csv_value(value: str) -> str | None:
     v = value.strip()
     return None if v in NULL_MARKERS else v
 
@@ -45,12 +46,12 @@ def clean_csv_value(value: str) -> Optional[str]:
 @dataclass
 class RawRow:
     line: int
-    values: Optional[dict]  # canonical name -> str | None; None when MALFORMED
-    malformed: Optional[str] = None  # detail when MALFORMED
+    values: dict | None  # canonical name -> str | None; None when MALFORMED
+    malformed: str | None = None  # detail when MALFORMED
     fields: list = field(default_factory=list)  # what could be split, for the masked payload
     # CSV: the file's header (names as sent, in file order) when ``fields`` is a sound split of the
     # record, so that a MALFORMED row's fields are masked by the header's names, never by position
-    header: Optional[list] = None
+    header: list | None = None
 
 
 @dataclass
@@ -70,7 +71,7 @@ def out_of_place(columns: list, feed: Feed) -> list:
     return [a for a, b in zip(sent, listed) if a != b]
 
 
-def _physical_lines(stream: BinaryIO, limit: Optional[int] = None) -> Iterator[bytes]:
+def _physical_lines(stream: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
     """Split on LF only; a trailing CR (CRLF) is removed. A lone CR stays inside the line. The
     empty remainder after a final LF is not a line. ``limit``: read at most that many bytes."""
     pending = b""
@@ -97,8 +98,9 @@ def _decode(raw: bytes, encoding: str) -> tuple[str, bool]:
         return raw.decode(encoding, errors="replace"), False
 
 
-def csv_records(stream: BinaryIO, encoding: str, limit: Optional[int] = None,
-                first_line: int = 1) -> Iterator[tuple[int, str, bool]]:
+def csv_records(
+    stream: BinaryIO, encoding: str, limit: int | None = None, first_line: int = 1
+) -> Iterator[tuple[int, str, bool]]:
     """(first physical line number, record text, decodable) for every CSV record, header
     included. A record continues over line breaks while a quoted field is open. A BOM is dropped,
     declared or not; a file declared GBK that begins with the UTF-8 BOM is read as UTF-8 (its own
@@ -134,8 +136,9 @@ class Slice:
     """A part of one file that parses on its own exactly as it parses inside the whole file:
     ``start`` is a byte offset at a record boundary (0, or just after an LF that ends a record),
     ``length`` bytes are read (None: to the end), ``first_line`` is the physical line at ``start``."""
+
     start: int
-    length: Optional[int]
+    length: int | None
     first_line: int
 
 
@@ -207,7 +210,7 @@ def count_rows(path: str, feed: Feed) -> int:
 _CR = "\ue000"  # stands in for a lone CR while the csv module splits (a lone CR ends nothing)
 
 
-def _split(text: str) -> Optional[list[str]]:
+def _split(text: str) -> list[str] | None:
     try:
         rows = list(csv.reader(io.StringIO(text.replace("\r", _CR), newline=""), strict=True))
     except csv.Error:
@@ -230,7 +233,7 @@ def read_header(path: str, feed: Feed) -> Header:
     return Header(cols, missing, extra, out_of_place(cols, feed))
 
 
-def iter_rows(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
+def iter_rows(stream: BinaryIO, feed: Feed, part: Slice | None = None) -> Iterator[RawRow]:
     """Every data row of a file, or of one slice of it (``split_points``; the stream must be
     seekable then: a CSV slice reads the header from the file's start)."""
     if feed.fmt == "jsonl":
@@ -239,7 +242,7 @@ def iter_rows(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Ite
         yield from _iter_csv(stream, feed, part)
 
 
-def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
+def _iter_csv(stream: BinaryIO, feed: Feed, part: Slice | None = None) -> Iterator[RawRow]:
     if part is not None and part.start > 0:
         stream.seek(0)
         encoding = "utf-8" if stream.read(3) == BOM_UTF8 else feed.encoding
@@ -258,8 +261,13 @@ def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Ite
     for line, text, decodable in records:
         fields = _split(text)
         if not decodable:
-            yield RawRow(line, None, "undecodable bytes in the declared encoding", fields or [],
-                         header if fields is not None else None)
+            yield RawRow(
+                line,
+                None,
+                "undecodable bytes in the declared encoding",
+                fields or [],
+                header if fields is not None else None,
+            )
             continue
         if text == "":
             yield RawRow(line, None, "blank line", [])
@@ -274,14 +282,14 @@ def _iter_csv(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Ite
         if nul:
             yield RawRow(line, None, f"a NUL character in: {', '.join(nul)}", fields, header)
             continue
-        values: dict[str, Optional[str]] = {c.name: None for c in feed.columns}
+        values: dict[str, str | None] = {c.name: None for c in feed.columns}
         for name, raw in zip(names, fields):
             if name is not None:
                 values[name] = clean_csv_value(raw)
         yield RawRow(line, values, None, fields, header)
 
 
-def _json_scalar(v) -> tuple[Optional[str], bool]:
+def _json_scalar(v) -> tuple[str | None, bool]:
     """A JSON value as the string the checks see; (value, ok). Nested values are not scalars."""
     if v is None:
         return None, True
@@ -321,7 +329,7 @@ def _unicode_ok(v) -> bool:
     return True
 
 
-def _iter_jsonl(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> Iterator[RawRow]:
+def _iter_jsonl(stream: BinaryIO, feed: Feed, part: Slice | None = None) -> Iterator[RawRow]:
     if part is not None:
         stream.seek(part.start)
     lines = _physical_lines(stream, None if part is None else part.length)
@@ -354,13 +362,11 @@ def _iter_jsonl(stream: BinaryIO, feed: Feed, part: Optional[Slice] = None) -> I
             if not good:
                 bad.append(c.source)
         if bad:
-            yield RawRow(n, None, f"nested value where a scalar is expected: {', '.join(bad)}",
-                         [text])
+            yield RawRow(n, None, f"nested value where a scalar is expected: {', '.join(bad)}", [text])
             continue
         broken = [c.source for c in feed.columns if not _unicode_ok(obj.get(c.source))]
         if broken:
-            yield RawRow(n, None, f"a lone surrogate escape (no Unicode character) in: {', '.join(broken)}",
-                         [text])
+            yield RawRow(n, None, f"a lone surrogate escape (no Unicode character) in: {', '.join(broken)}", [text])
             continue
         nul = [c.source for c in feed.columns if "\x00" in (values[c.name] or "")]
         if nul:

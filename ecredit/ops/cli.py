@@ -1,13 +1,13 @@
 """The ``ecredit`` command line.
 
-    ecredit generate --out DIR --operators N --dates D1,D2,... --seed S [--dirty-rate R]
-    ecredit run --date D                 the DAG for D, in-process (Airflow's test runner)
-    ecredit backfill --from D1 --to D2   the DAG for each date in order
-    ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
-    ecredit demo                         generate, run a few dates, print a summary
-    ecredit verify-plan --date D [--version N]   re-run the inspection draw of D (a version) from the published tables
-    ecredit migrate [--url URL]          apply the warehouse migrations (sql/migrations), roles included
-    ecredit scan-pii [--data-dir DIR]    search the warehouse, outbox, lake and Airflow for personal data
+ecredit generate --out DIR --operators N --dates D1,D2,... --seed S [--dirty-rate R]
+ecredit run --date D                 the DAG for D, in-process (Airflow's test runner)
+ecredit backfill --from D1 --to D2   the DAG for each date in order
+ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
+ecredit demo                         generate, run a few dates, print a summary
+ecredit verify-plan --date D [--version N]   re-run the inspection draw of D (a version) from the published tables
+ecredit migrate [--url URL]          apply the warehouse migrations (sql/migrations), roles included
+ecredit scan-pii [--data-dir DIR]    search the warehouse, outbox, lake and Airflow for personal data
 """
 
 from __future__ import annotations
@@ -56,9 +56,7 @@ def cmd_generate(args) -> int:
 
 
 def _check_settings(warehouse: bool = False) -> int | None:
-    from ecredit.core import settings
-
-    from ecredit.core import rules
+    from ecredit.core import rules, settings
 
     try:
         cfg = settings.load(check_landing=True)
@@ -104,8 +102,10 @@ def cmd_backfill(args) -> int:
     print(f"ecredit backfill {args.from_date}..{args.to_date}: Airflow, Spark and GX logs in {log_file}", flush=True)
     with runner.output_to_log_file(log_file) as console:
         ok = runner.backfill(args.from_date, args.to_date, console=console)
-    print(f"ecredit backfill {args.from_date}..{args.to_date}: {'success' if ok else 'FAILED'}"
-          + ("" if ok else f"; see {log_file}"))
+    print(
+        f"ecredit backfill {args.from_date}..{args.to_date}: {'success' if ok else 'FAILED'}"
+        + ("" if ok else f"; see {log_file}")
+    )
     return 0 if ok else 1
 
 
@@ -140,8 +140,14 @@ def cmd_demo(args) -> int:
     print(f"demo: Airflow, Spark and GX logs in {log_file}", flush=True)
     with runner.output_to_log_file(log_file) as console:
         console.line(f"demo: generating {args.operators} operators' deliveries for {', '.join(map(str, args.dates))}")
-        generate_mod.generate(data / "landing", args.operators, args.dates, args.seed, args.dirty_rate,
-                              progress=runner.GenerationProgress(console, args.dates))
+        generate_mod.generate(
+            data / "landing",
+            args.operators,
+            args.dates,
+            args.seed,
+            args.dirty_rate,
+            progress=runner.GenerationProgress(console, args.dates),
+        )
         airflow_env.prepare_airflow_env()
         for i, d in enumerate(args.dates):
             console.line(f"demo: running the DAG for {d}")
@@ -149,8 +155,8 @@ def cmd_demo(args) -> int:
                 console.line(f"demo: the run of {d} FAILED; see {log_file}")
                 return 1
             console.bar(i + 1, len(args.dates), "dates")
-    from ecredit.outputs import report
     from ecredit.core import settings as settings_mod
+    from ecredit.outputs import report
 
     print(report.summary(args.dates[-1]))
     print(f"run report: {report.report_path(settings_mod.load(), args.dates[-1]).as_uri()}")
@@ -159,8 +165,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_verify_plan(args) -> int:
-    from ecredit.scoring import draw
     from ecredit.core import settings
+    from ecredit.scoring import draw
 
     try:
         return draw.main_verify(args.date.isoformat(), settings.load().warehouse_url, args.version)
@@ -170,8 +176,8 @@ def cmd_verify_plan(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from ecredit.warehouse import migrations
     from ecredit.core import settings
+    from ecredit.warehouse import migrations
     from ecredit.warehouse import schema as warehouse
 
     try:
@@ -184,9 +190,12 @@ def cmd_migrate(args) -> int:
     except migrations.MigrationError as e:
         print(f"ecredit: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # an unreachable server, a role without the rights
-        print(f"ecredit: the warehouse at {eng.url.render_as_string(hide_password=True)} cannot be migrated: "
-              f"{str(getattr(e, 'orig', e)).strip()}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001 - an unreachable server, a role without the rights
+        print(
+            f"ecredit: the warehouse at {eng.url.render_as_string(hide_password=True)} cannot be migrated: "
+            f"{str(getattr(e, 'orig', e)).strip()}",
+            file=sys.stderr,
+        )
         return 1
     print("applied: " + (", ".join(done) if done else "nothing (the schema is up to date)"))
     return 0
@@ -199,7 +208,9 @@ def cmd_scan_pii(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ecredit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="ecredit", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write department deliveries (feeds.md)")
@@ -240,11 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--version", type=_version, help="the version of D's draw to check (default: the one in force)")
     v.set_defaults(func=cmd_verify_plan)
 
-    s = sub.add_parser("scan-pii", help="search the warehouse, outbox, lake, Airflow logs and metadata DB for "
-                                        "personal data and the secrets (exit 1 on any hit)")
+    s = sub.add_parser(
+        "scan-pii",
+        help="search the warehouse, outbox, lake, Airflow logs and metadata DB for "
+        "personal data and the secrets (exit 1 on any hit)",
+    )
     s.add_argument("--data-dir", help="the parent of landing, lake, outbox and warehouse.db (CREDIT_DATA_DIR)")
-    s.add_argument("--also", action="append", default=[], metavar="FILE",
-                   help="a further text file to search, e.g. a captured console (repeatable)")
+    s.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a further text file to search, e.g. a captured console (repeatable)",
+    )
     s.set_defaults(func=cmd_scan_pii)
     return p
 

@@ -59,15 +59,14 @@ import unicodedata
 import warnings
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 from urllib.parse import unquote
 
-from ecredit.core import feeds
-from ecredit.core import ids
-from ecredit.ingest import parse
+from ecredit.core import feeds, ids
 from ecredit.core.settings import PROJECT_ROOT, Settings
+from ecredit.ingest import parse
 
 MIN_SECRET_LEN = 8
 MAX_TEXT_FILE = 512 * 1024 * 1024  # larger files are read in pieces
@@ -76,15 +75,32 @@ _DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{11})(?![0-9A-Za-z])")
 _MOBILE = re.compile(r"1[3-9]\d{9}")
 _ID_SHAPE = re.compile(r"\d{17}[\dX]")
 _PROVINCES = frozenset(
-    [str(p) for p in (*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55),
-                      *range(61, 66), 71, 81, 82, 83)])
+    [
+        str(p)
+        for p in (
+            *range(11, 16),
+            *range(21, 24),
+            *range(31, 38),
+            *range(41, 47),
+            *range(50, 55),
+            *range(61, 66),
+            71,
+            81,
+            82,
+            83,
+        )
+    ]
+)
 _UESC = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 # kinds
 ID_NO, ID_PATTERN, PHONE, PHONE_PATTERN = "id_no", "id_no(pattern)", "phone", "phone(pattern)"
 CERTIFICATE = "inspector_certificate"
-NAME_KINDS = {"legal_rep": "name:legal_rep", "complainant_name": "name:complainant",
-              "party_name": "name:natural_person"}
+NAME_KINDS = {
+    "legal_rep": "name:legal_rep",
+    "complainant_name": "name:complainant",
+    "party_name": "name:natural_person",
+}
 PII_KEY, DRAW_SECRET = "secret:CREDIT_PII_KEY", "secret:CREDIT_DRAW_SECRET"
 
 
@@ -120,11 +136,14 @@ class Needles:
 
     def summary(self) -> str:
         kinds = Counter(self.names.values())
-        parts = [f"{len(self.ids)} ID numbers", f"{len(self.phones)} phone numbers",
-                 f"{len(self.certificates)} inspectors' certificate numbers",
-                 f"{len(self.names)} names ({', '.join(f'{k[5:]} {n}' for k, n in sorted(kinds.items()))}; "
-                 f"{len(self.names_inside)} also inside longer text)",
-                 " and ".join(k[7:] for k in sorted(self.secrets.values())) or "no secret"]
+        parts = [
+            f"{len(self.ids)} ID numbers",
+            f"{len(self.phones)} phone numbers",
+            f"{len(self.certificates)} inspectors' certificate numbers",
+            f"{len(self.names)} names ({', '.join(f'{k[5:]} {n}' for k, n in sorted(kinds.items()))}; "
+            f"{len(self.names_inside)} also inside longer text)",
+            " and ".join(k[7:] for k in sorted(self.secrets.values())) or "no secret",
+        ]
         out = "searched for " + ", ".join(parts) + ", and the ID-number and mobile-number patterns"
         if self.skipped:
             out += "\nnot searched: " + "; ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
@@ -163,7 +182,7 @@ def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict, bool]]:
         dept = f.parent.parent.name
         try:
             fd = feeds.feed(dept, f.name)
-        except Exception:  # noqa: BLE001 - a file the registry does not know
+        except Exception:  # noqa: BLE001, S112 - a file the registry does not know
             continue
         text = f.read_bytes().decode(fd.encoding, errors="replace")
         if fd.fmt == "csv":
@@ -188,8 +207,11 @@ def _landing_rows(landing: Path) -> Iterator[tuple[feeds.Feed, dict, bool]]:
                 sound = isinstance(obj, dict) and attempt == line
                 if not isinstance(obj, dict):
                     obj = dict(re.findall(r"[\"']([A-Za-z_]+)[\"']\s*:\s*[\"']([^\"']*)[\"']", line))
-                yield fd, {c.name: obj.get(c.source) for c in fd.columns
-                           if isinstance(obj.get(c.source), (str, int, float))}, sound
+                yield (
+                    fd,
+                    {c.name: obj.get(c.source) for c in fd.columns if isinstance(obj.get(c.source), (str, int, float))},
+                    sound,
+                )
 
 
 def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
@@ -236,7 +258,7 @@ def collect_needles(settings: Settings, landing: Path | None = None) -> Needles:
         if p.is_file():
             legit_runs.update(_CJK.findall(p.read_text("utf-8", errors="replace")))
     lengths = {len(c) for c in candidates if len(c) >= 3}
-    legit_windows = {r[i:i + L] for r in legit_runs for L in lengths for i in range(len(r) - L + 1)}
+    legit_windows = {r[i : i + L] for r in legit_runs for L in lengths for i in range(len(r) - L + 1)}
     for name, kind in candidates.items():
         if name in registry_names:
             continue  # a natural person named by the registry's shop name: not personal
@@ -314,7 +336,7 @@ def find(text: str, needles: Needles, published: bool = True) -> Iterator[tuple[
                 continue
             for L in lengths:
                 for i in range(len(run) - L + 1):
-                    w = run[i:i + L]
+                    w = run[i : i + L]
                     if w in needles.names_inside:
                         yield needles.names[w], w
 
@@ -336,8 +358,9 @@ class Report:
         lines = [self.needles.summary(), ""]
         per_loc = Counter(h.location.split(":", 1)[0] for h in self.hits)
         for loc, what in self.scanned.items():
-            lines.append(f"{loc:<12} {', '.join(f'{n} {w}' for w, n in what.items()) or 'nothing'}: "
-                         f"{per_loc.get(loc, 0)} hits")
+            lines.append(
+                f"{loc:<12} {', '.join(f'{n} {w}' for w, n in what.items()) or 'nothing'}: {per_loc.get(loc, 0)} hits"
+            )
         for a in self.absent:
             lines.append(f"{a:<12} not found: not scanned")
         groups: dict = {}
@@ -375,7 +398,7 @@ def _cell_text(v) -> str | None:
             pass
         return b.decode("utf-8", errors="replace")
     if isinstance(v, int):
-        return str(v) if abs(v) >= 10 ** 10 else None
+        return str(v) if abs(v) >= 10**10 else None
     if isinstance(v, (dict, list)):
         return json.dumps(v, ensure_ascii=False, default=str)
     return None  # dates, decimals: not personal
@@ -418,11 +441,10 @@ def _scan_parquet(report: Report, path: Path, location: str, where: str) -> None
         if pa.types.is_dictionary(t):
             col = col.cast(t.value_type)
             t = t.value_type
-        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) \
-                or pa.types.is_large_binary(t):
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
             values = pc.unique(col).to_pylist()
         elif pa.types.is_integer(t):
-            values = [v for v in pc.unique(col).to_pylist() if v is not None and abs(v) >= 10 ** 10]
+            values = [v for v in pc.unique(col).to_pylist() if v is not None and abs(v) >= 10**10]
         elif pa.types.is_nested(t):
             values = [json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist() if v is not None]
         else:
@@ -477,11 +499,12 @@ def airflow_locations(env: dict | None = None) -> tuple[Path, str]:
 
 
 def _sqlite_missing(url: str) -> bool:
-    return url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file()
+    return url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).is_file()
 
 
-def scan(settings: Settings, *, env: dict | None = None, extra: Iterable[Path] = (),
-         needles: Needles | None = None) -> Report:
+def scan(
+    settings: Settings, *, env: dict | None = None, extra: Iterable[Path] = (), needles: Needles | None = None
+) -> Report:
     """Collect the needles from the landing zone and search every location; returns the report."""
     report = Report(needles or collect_needles(settings))
     if _sqlite_missing(settings.warehouse_url):

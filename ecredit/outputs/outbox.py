@@ -21,11 +21,11 @@ from pathlib import Path
 
 from ecredit.core import lake
 from ecredit.core import rules as rules_mod
+from ecredit.core.feeds import DEPARTMENTS
 from ecredit.core.records import DeliveryStatus
+from ecredit.core.settings import Settings
 from ecredit.ingest import gate as delivery
 from ecredit.quality import verdict as validation
-from ecredit.core.feeds import DEPARTMENTS
-from ecredit.core.settings import Settings
 
 # What a spreadsheet may run as a formula (OWASP "CSV injection"): = + - @ and a leading tab or
 # CR, and the full-width forms a CJK input method types.
@@ -70,6 +70,7 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
     if v.status in (DeliveryStatus.MISSING, DeliveryStatus.PENDING):
         return None
     path = settings.outbox_dir / dept / date.isoformat() / "rejections.csv"
+    rows: list[tuple]
     if v.status == DeliveryStatus.REJECTED:
         rows = [("", "", ERROR, "DELIVERY_REJECTED", json.dumps({"reasons": v.reasons}, ensure_ascii=False))]
     else:
@@ -77,10 +78,14 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
         for f in v.files:
             info = f.info(dept, date.isoformat())
             lines = [(1, WARNING, w.code, json.dumps({"detail": w.detail}, ensure_ascii=False)) for w in f.warnings]
-            lines += [(r["source_line"], ERROR, ";".join(r["reasons"]), r["payload"])
-                      for r in lake.quarantined_rows(settings, info)]
-            lines += [(r["source_line"], WARNING, ";".join(r["warnings"]), r["payload"])
-                      for r in lake.warned_rows(settings, info)]
+            lines += [
+                (r["source_line"], ERROR, ";".join(r["reasons"]), r["payload"])
+                for r in lake.quarantined_rows(settings, info)
+            ]
+            lines += [
+                (r["source_line"], WARNING, ";".join(r["warnings"]), r["payload"])
+                for r in lake.warned_rows(settings, info)
+            ]
             rows += [(f.name, *line) for line in sorted(lines, key=lambda x: x[0])]
     write_csv_atomic(path, REJECTIONS_HEADER, rows)
     return path
@@ -88,29 +93,56 @@ def rejections(settings: Settings, rules, dept: str, date: dt.date) -> Path | No
 
 def run_files(settings: Settings, run_date: dt.date) -> list[Path]:
     """The run date's list changes (all departments) and each department's own measures."""
-    names = {r["operator_key"]: r["name"] for r in lake.gold_rows(settings, run_date, "dim_operator", ["operator_key", "name"])}
-    names.update({r["operator_key"]: r["name"] for r in lake.gold_rows(settings, run_date, "serious_dishonest_list",
-                                                                ["operator_key", "name"])})
-    changes = sorted(lake.gold_rows(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
-                     key=lambda r: (r["change"], r["operator_key"], r["record_type"]))
-    measures = lake.gold_rows(settings, run_date, "supervision_measure",
-                     ["operator_key", "measure_code", "final_class", "responsible_dept", "basis", "legal_basis",
-                      "under_objection"])
+    names = {
+        r["operator_key"]: r["name"]
+        for r in lake.gold_rows(settings, run_date, "dim_operator", ["operator_key", "name"])
+    }
+    names.update(
+        {
+            r["operator_key"]: r["name"]
+            for r in lake.gold_rows(settings, run_date, "serious_dishonest_list", ["operator_key", "name"])
+        }
+    )
+    changes = sorted(
+        lake.gold_rows(settings, run_date, "dishonest_list_change", ["operator_key", "record_type", "change"]),
+        key=lambda r: (r["change"], r["operator_key"], r["record_type"]),
+    )
+    measures = lake.gold_rows(
+        settings,
+        run_date,
+        "supervision_measure",
+        ["operator_key", "measure_code", "final_class", "responsible_dept", "basis", "legal_basis", "under_objection"],
+    )
     out = []
     for dept in DEPARTMENTS:
         folder = settings.outbox_dir / dept / run_date.isoformat()
         p = folder / "serious_dishonest_changes.csv"
-        write_csv_atomic(p, ["operator_key", "name", "record_type", "change"],
-                         [(r["operator_key"], names.get(r["operator_key"], ""), r["record_type"], r["change"])
-                          for r in changes])
+        write_csv_atomic(
+            p,
+            ["operator_key", "name", "record_type", "change"],
+            [(r["operator_key"], names.get(r["operator_key"], ""), r["record_type"], r["change"]) for r in changes],
+        )
         out.append(p)
-        mine = sorted((r for r in measures if r["responsible_dept"] == dept),
-                      key=lambda r: (r["measure_code"], r["operator_key"]))
+        mine = sorted(
+            (r for r in measures if r["responsible_dept"] == dept), key=lambda r: (r["measure_code"], r["operator_key"])
+        )
         p = folder / "measures.csv"
-        write_csv_atomic(p, ["operator_key", "name", "final_class", "measure_code", "basis", "legal_basis",
-                             "under_objection"],
-                         [(r["operator_key"], names.get(r["operator_key"], ""), r["final_class"], r["measure_code"],
-                           r["basis"], r["legal_basis"], "true" if r["under_objection"] else "false") for r in mine])
+        write_csv_atomic(
+            p,
+            ["operator_key", "name", "final_class", "measure_code", "basis", "legal_basis", "under_objection"],
+            [
+                (
+                    r["operator_key"],
+                    names.get(r["operator_key"], ""),
+                    r["final_class"],
+                    r["measure_code"],
+                    r["basis"],
+                    r["legal_basis"],
+                    "true" if r["under_objection"] else "false",
+                )
+                for r in mine
+            ],
+        )
         out.append(p)
     return out
 

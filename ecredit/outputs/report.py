@@ -20,27 +20,41 @@ def summary(run_date: dt.date) -> str:
     lines = ["", f"ecredit — state as of {run_date}", "=" * 40]
     with eng.connect() as c:
         n_ops = c.execute(select(func.count()).select_from(wh.dim_operator)).scalar()
-        n_np = c.execute(select(func.count()).select_from(wh.dim_operator)
-                         .where(wh.dim_operator.c.operator_key.like("NP-%"))).scalar()
+        n_np = c.execute(
+            select(func.count()).select_from(wh.dim_operator).where(wh.dim_operator.c.operator_key.like("NP-%"))
+        ).scalar()
         rec = wh.fact_credit_record.c
         n_rec = c.execute(select(func.count()).select_from(wh.fact_credit_record)).scalar()
         n_active = c.execute(select(func.count()).where(rec.active)).scalar()
         n_orphan = c.execute(select(func.count()).where(~rec.in_registry)).scalar()
         lines.append(f"operators: {n_ops} ({n_np} natural persons, shown only by their NP- key)")
-        lines.append(f"credit records: {n_rec} ({n_active} active at {run_date}, {n_orphan} about operators "
-                     f"not in the registry)")
+        lines.append(
+            f"credit records: {n_rec} ({n_active} active at {run_date}, {n_orphan} about operators not in the registry)"
+        )
         sc = wh.operator_score.c
-        classes = dict(c.execute(select(sc.final_class, func.count()).where(sc.run_date == run_date)
-                                 .group_by(sc.final_class)).all())
-        alerts = c.execute(select(func.count()).select_from(wh.risk_alert)
-                           .where(wh.risk_alert.c.run_date == run_date)).scalar()  # the levels are the rules file's
-        lines.append("supervision classes at " + str(run_date) + ": "
-                     + ", ".join(f"{k} {classes.get(k, 0)}" for k in "ABCD")
-                     + f" (risk alerts: {alerts})")
+        classes: dict[str, int] = dict(
+            c.execute(
+                select(sc.final_class, func.count()).where(sc.run_date == run_date).group_by(sc.final_class)
+            ).all()
+        )
+        alerts = c.execute(
+            select(func.count()).select_from(wh.risk_alert).where(wh.risk_alert.c.run_date == run_date)
+        ).scalar()  # the levels are the rules file's
+        lines.append(
+            "supervision classes at "
+            + str(run_date)
+            + ": "
+            + ", ".join(f"{k} {classes.get(k, 0)}" for k in "ABCD")
+            + f" (risk alerts: {alerts})"
+        )
         lines.append("")
         lines.append("active records by type:")
-        for t, n in c.execute(select(rec.record_type, func.count()).where(rec.active)
-                              .group_by(rec.record_type).order_by(func.count().desc())):
+        for t, n in c.execute(
+            select(rec.record_type, func.count())
+            .where(rec.active)
+            .group_by(rec.record_type)
+            .order_by(func.count().desc())
+        ):
             lines.append(f"  {t:<26} {n:>7}")
         lines.append("")
         lines.append(f"feed status of {run_date}:")
@@ -55,25 +69,37 @@ def summary(run_date: dt.date) -> str:
             for code in reasons.split(","):
                 by_reason[code] = by_reason.get(code, 0) + 1
         lines.append("")
-        lines.append(f"rows quarantined in all deliveries so far: {n_q}"
-                     + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) + ")" if by_reason else ""))
-        rejected = c.execute(select(func.count()).select_from(wh.feed_status)
-                             .where(wh.feed_status.c.status == str(DeliveryStatus.REJECTED))).scalar()
+        lines.append(
+            f"rows quarantined in all deliveries so far: {n_q}"
+            + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(by_reason.items())) + ")" if by_reason else "")
+        )
+        rejected = c.execute(
+            select(func.count())
+            .select_from(wh.feed_status)
+            .where(wh.feed_status.c.status == str(DeliveryStatus.REJECTED))
+        ).scalar()
         lines.append(f"deliveries rejected: {rejected} (see dq_result and the outbox's rejections.csv)")
-    lines += ["", "where to look:",
-              f"  warehouse   {cfg.warehouse_url}",
-              f"  lake        {cfg.lake_dir}",
-              f"  outbox      {cfg.outbox_dir}  (rejections.csv per delivery; list changes and measures per run)",
-              f"  data docs   {lake.data_docs_index(cfg, run_date)}",
-              f"  landing     {cfg.landing_dir}"]
+    lines += [
+        "",
+        "where to look:",
+        f"  warehouse   {cfg.warehouse_url}",
+        f"  lake        {cfg.lake_dir}",
+        f"  outbox      {cfg.outbox_dir}  (rejections.csv per delivery; list changes and measures per run)",
+        f"  data docs   {lake.data_docs_index(cfg, run_date)}",
+        f"  landing     {cfg.landing_dir}",
+    ]
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- the run report (HTML)
 
 CLASS_COLOURS = {"A": "#2e7d32", "B": "#9ccc65", "C": "#f9a825", "D": "#c62828"}
-STATUS_COLOURS = {DeliveryStatus.OK: "#c8e6c9", DeliveryStatus.PARTIAL: "#fff59d", DeliveryStatus.REJECTED: "#ef9a9a",
-                  DeliveryStatus.MISSING: "#e0e0e0"}
+STATUS_COLOURS: dict[str, str] = {
+    DeliveryStatus.OK: "#c8e6c9",
+    DeliveryStatus.PARTIAL: "#fff59d",
+    DeliveryStatus.REJECTED: "#ef9a9a",
+    DeliveryStatus.MISSING: "#e0e0e0",
+}
 
 
 report_path = lake.report_index
@@ -91,10 +117,14 @@ def _bars(current: dict, previous: dict | None) -> str:
                 continue
             n = counts.get(c, 0)
             bh = int(h * n / top)
-            parts.append(f'<rect x="{x + j * (bar + 4)}" y="{h - bh + 10}" width="{bar}" height="{bh}" '
-                         f'fill="{CLASS_COLOURS[c]}" fill-opacity="{opacity}"><title>{c} {label}: {n}</title></rect>')
-            parts.append(f'<text x="{x + j * (bar + 4) + bar / 2}" y="{h - bh + 5}" font-size="11" '
-                         f'text-anchor="middle">{n}</text>')
+            parts.append(
+                f'<rect x="{x + j * (bar + 4)}" y="{h - bh + 10}" width="{bar}" height="{bh}" '
+                f'fill="{CLASS_COLOURS[c]}" fill-opacity="{opacity}"><title>{c} {label}: {n}</title></rect>'
+            )
+            parts.append(
+                f'<text x="{x + j * (bar + 4) + bar / 2}" y="{h - bh + 5}" font-size="11" '
+                f'text-anchor="middle">{n}</text>'
+            )
         parts.append(f'<text x="{x + bar + 2}" y="{h + 28}" font-size="14" text-anchor="middle">{c}</text>')
     parts.append("</svg>")
     return "".join(parts)
@@ -112,26 +142,54 @@ def html_report(run_date: dt.date):
     eng = connect(cfg)
     s, fs = wh.operator_score.c, wh.feed_status.c
     with eng.connect() as c:
-        current = dict(c.execute(select(s.final_class, func.count()).where(s.run_date == run_date).group_by(s.final_class)).all())
+        current: dict[str, int] = dict(
+            c.execute(select(s.final_class, func.count()).where(s.run_date == run_date).group_by(s.final_class)).all()
+        )
         prev_date = c.execute(select(func.max(s.run_date)).where(s.run_date < run_date)).scalar()
-        previous = dict(c.execute(select(s.final_class, func.count()).where(s.run_date == prev_date)
-                                  .group_by(s.final_class)).all()) if prev_date else None
-        dates = [r[0] for r in c.execute(select(fs.run_date).distinct().where(fs.run_date <= run_date)
-                                         .order_by(fs.run_date.desc()).limit(14))][::-1]
+        previous: dict[str, int] | None = (
+            dict(
+                c.execute(
+                    select(s.final_class, func.count()).where(s.run_date == prev_date).group_by(s.final_class)
+                ).all()
+            )
+            if prev_date
+            else None
+        )
+        dates = [
+            r[0]
+            for r in c.execute(
+                select(fs.run_date).distinct().where(fs.run_date <= run_date).order_by(fs.run_date.desc()).limit(14)
+            )
+        ][::-1]
         matrix = {(r.dept, r.run_date): r for r in c.execute(select(wh.feed_status).where(fs.run_date.in_(dates)))}
         rank = {k: i for i, k in enumerate("ABCD")}
-        changes = [r for r in c.execute(select(s.operator_key, s.previous_class, s.final_class, s.total_score,
-                                               s.rules_applied, s.reasons)
-                                        .where((s.run_date == run_date) & s.previous_class.isnot(None)
-                                               & (s.previous_class != s.final_class)))]
-        names = dict(c.execute(select(wh.dim_operator.c.operator_key, wh.dim_operator.c.name)
-                               .where(wh.dim_operator.c.operator_key.in_([r.operator_key for r in changes]))).all())
-        run = c.execute(select(wh.pipeline_run).where(wh.pipeline_run.c.run_date == run_date)
-                        .order_by(wh.pipeline_run.c.attempt_id.desc()).limit(1)).first()
+        changes = [
+            r
+            for r in c.execute(
+                select(
+                    s.operator_key, s.previous_class, s.final_class, s.total_score, s.rules_applied, s.reasons
+                ).where((s.run_date == run_date) & s.previous_class.isnot(None) & (s.previous_class != s.final_class))
+            )
+        ]
+        names = dict(
+            c.execute(
+                select(wh.dim_operator.c.operator_key, wh.dim_operator.c.name).where(
+                    wh.dim_operator.c.operator_key.in_([r.operator_key for r in changes])
+                )
+            ).all()
+        )
+        run = c.execute(
+            select(wh.pipeline_run)
+            .where(wh.pipeline_run.c.run_date == run_date)
+            .order_by(wh.pipeline_run.c.attempt_id.desc())
+            .limit(1)
+        ).first()
         dq = wh.dq_result.c
-        dq_warnings = c.execute(select(dq.dept, dq.feed, dq.check, dq.element_count, dq.unexpected_count, dq.detail)
-                                .where((dq.delivery_date == run_date) & (dq.severity == "warning") & ~dq.success)
-                                .order_by(dq.dept, dq.feed, dq.check)).all()
+        dq_warnings = c.execute(
+            select(dq.dept, dq.feed, dq.check, dq.element_count, dq.unexpected_count, dq.detail)
+            .where((dq.delivery_date == run_date) & (dq.severity == "warning") & ~dq.success)
+            .order_by(dq.dept, dq.feed, dq.check)
+        ).all()
     changes.sort(key=lambda r: (-abs(rank[r.final_class] - rank[r.previous_class]), r.operator_key))
     out = report_path(cfg, run_date)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -141,14 +199,21 @@ def html_report(run_date: dt.date):
     def why(r) -> str:
         reasons = json.loads(r.reasons)
         parts = [f"{x['rule']} → {x['effect']}" for x in reasons.get("rules", [])]
-        parts += [f"{x['record_type']} (severity {x['severity']}, {x['points']})"
-                  for x in sorted(reasons.get("records", []), key=lambda x: x["points"])[:3] if x["points"] < 0]
-        return "; ".join(parts) or "dimensions: " + ", ".join(f"{k.split('_')[0]} {v}" for k, v in reasons["dimensions"].items())
+        parts += [
+            f"{x['record_type']} (severity {x['severity']}, {x['points']})"
+            for x in sorted(reasons.get("records", []), key=lambda x: x["points"])[:3]
+            if x["points"] < 0
+        ]
+        return "; ".join(parts) or "dimensions: " + ", ".join(
+            f"{k.split('_')[0]} {v}" for k, v in reasons["dimensions"].items()
+        )
 
     rows = "".join(
         f"<tr><td><code>{escape(r.operator_key)}</code></td><td>{escape(names.get(r.operator_key) or '')}</td>"
         f"<td>{r.previous_class} → <b style='color:{CLASS_COLOURS[r.final_class]}'>{r.final_class}</b></td>"
-        f"<td>{r.total_score}</td><td>{escape(why(r))}</td></tr>" for r in changes[:20])
+        f"<td>{r.total_score}</td><td>{escape(why(r))}</td></tr>"
+        for r in changes[:20]
+    )
     head = "".join(f"<th>{d:%m-%d}</th>" for d in dates)
     body = ""
     for dept in DEPARTMENTS:
@@ -160,14 +225,24 @@ def html_report(run_date: dt.date):
             cells += f'<td style="background:{STATUS_COLOURS.get(st, "#fff")}" title="{tip}">{st}</td>'
         body += f"<tr><th>{dept}</th>{cells}</tr>"
     total = sum(current.values())
-    delta = "".join(f"<li>{c}: {current.get(c, 0)} ({current.get(c, 0) - (previous or {}).get(c, 0):+d})</li>"
-                    for c in "ABCD") if previous is not None else "".join(f"<li>{c}: {current.get(c, 0)}</li>" for c in "ABCD")
+    delta = (
+        "".join(
+            f"<li>{c}: {current.get(c, 0)} ({current.get(c, 0) - (previous or {}).get(c, 0):+d})</li>" for c in "ABCD"
+        )
+        if previous is not None
+        else "".join(f"<li>{c}: {current.get(c, 0)}</li>" for c in "ABCD")
+    )
     warnings = json.loads(run.warnings) if run is not None and run.warnings else []
     dq_rows = "".join(
         f"<tr><td>{escape(r.dept)}</td><td>{escape(r.feed)}</td><td><code>{escape(r.check)}</code></td>"
-        f"<td>{r.unexpected_count} of {r.element_count}</td><td>{escape(r.detail or '')}</td></tr>" for r in dq_warnings)
-    dq_section = (f"<table><tr><th>dept</th><th>feed</th><th>check</th><th>found</th><th>detail</th></tr>{dq_rows}</table>"
-                  if dq_warnings else "<p>None.</p>")
+        f"<td>{r.unexpected_count} of {r.element_count}</td><td>{escape(r.detail or '')}</td></tr>"
+        for r in dq_warnings
+    )
+    dq_section = (
+        f"<table><tr><th>dept</th><th>feed</th><th>check</th><th>found</th><th>detail</th></tr>{dq_rows}</table>"
+        if dq_warnings
+        else "<p>None.</p>"
+    )
     html = f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>ecredit run report {run_date}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:.5em 0}}

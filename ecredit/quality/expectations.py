@@ -17,30 +17,33 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import ClassVar, Optional, Union
+from typing import Any, ClassVar, Optional
 
 import pandas as pd  # module level: pandas_udf resolves its type hints in this module's globals
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-import great_expectations as gx  # noqa: E402
-from great_expectations.core.suite_parameters import SuiteParameterDict  # noqa: E402
-from great_expectations.execution_engine import PandasExecutionEngine, SparkDFExecutionEngine  # noqa: E402
-from great_expectations.expectations.expectation import ColumnMapExpectation  # noqa: E402
-from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial  # noqa: E402
+import great_expectations as gx
+from great_expectations.core.suite_parameters import SuiteParameterDict
+from great_expectations.execution_engine import PandasExecutionEngine, SparkDFExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from ecredit.core import checks  # noqa: E402
-from ecredit.core import lake  # noqa: E402
-from ecredit.core.feeds import DEPARTMENTS, FEEDS, Feed, feed as feed_by_name  # noqa: E402
-from ecredit.core.records import DeliveryStatus  # noqa: E402
-from ecredit.core.settings import PROJECT_ROOT  # noqa: E402
-from ecredit.ingest import gate as delivery  # noqa: E402
+from ecredit.core import (
+    checks,
+    lake,
+)
+from ecredit.core.feeds import DEPARTMENTS, FEEDS, Feed
+from ecredit.core.feeds import feed as feed_by_name
+from ecredit.core.records import DeliveryStatus
+from ecredit.core.settings import PROJECT_ROOT
+from ecredit.ingest import gate as delivery
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 DELIVERY_DATE_PARAM = {"$PARAMETER": "delivery_date"}
 
 
-def _rule(expectation: str, kwargs: dict) -> tuple[checks.Rule, Optional[dt.date]]:
+def _rule(expectation: str, kwargs: dict) -> tuple[checks.Rule, dt.date | None]:
     """The checks.Rule a GX expectation's arguments stand for, and the date a parameter resolved to."""
     args, when = [], None
     for k in ("date_format", "number_kind", "max_date", "as_of"):
@@ -59,7 +62,7 @@ def _condition(expectation: str, kwargs: dict):
     from pyspark.sql import functions as F
     from pyspark.sql.types import BooleanType
 
-    @F.pandas_udf(BooleanType())
+    @F.pandas_udf(BooleanType())  # type: ignore[call-overload]  # a Series -> Series UDF; the stubs miss it
     def ok(values: pd.Series) -> pd.Series:
         # a null arrives as None or NaN; null rows are not "unexpected" anyway (GX filters them)
         return values.map(lambda v: checks.value_ok(rule, v if isinstance(v, str) else None, when)).astype(bool)
@@ -90,51 +93,83 @@ def _make(expectation: str, metric: str, keys: tuple[str, ...], doc: str):
         cfg = configuration or (result.expectation_config if result else None)
         args = dict(cfg.kwargs) if cfg else {}
         extra = "".join(f"; {k} $" + k for k in keys if args.get(k) is not None)
-        return [RenderedStringTemplateContent(content_block_type="string_template", string_template={
-            "template": "$column values must be valid: " + _SENTENCE[expectation] + extra + ".",
-            "params": {k: args.get(k) for k in ("column", *keys)}, "styling": {"params": {}}})]
+        return [
+            RenderedStringTemplateContent(
+                content_block_type="string_template",
+                string_template={
+                    "template": "$column values must be valid: " + _SENTENCE[expectation] + extra + ".",
+                    "params": {k: args.get(k) for k in ("column", *keys)},
+                    "styling": {"params": {}},
+                },
+            )
+        ]
 
     from great_expectations.render import LegacyRendererType
     from great_expectations.render.renderer.renderer import renderer
 
     class_name = "".join(p.capitalize() for p in expectation.split("_"))
     Metric.__name__ = class_name.replace("Expect", "") + "Metric"
-    namespace = {
-        "__doc__": doc, "__module__": __name__, "map_metric": metric,
+    namespace: dict[str, Any] = {
+        "__doc__": doc,
+        "__module__": __name__,
+        "map_metric": metric,
         "success_keys": (*keys, "mostly"),
         "library_metadata": {"tags": ["ecredit", "quality.md"], "contributors": ["ecredit"]},
-        "__annotations__": {k: Optional[Union[str, SuiteParameterDict]] for k in keys}
+        # (Optional as GX declares its fields)
+        "__annotations__": {k: Optional[str | SuiteParameterDict] for k in keys}  # noqa: UP045
         | {"library_metadata": ClassVar[dict]},
     }
     namespace.update({k: None for k in keys})
     namespace["_prescriptive_renderer"] = classmethod(
-        renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)(_prescriptive_renderer))
+        renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)(_prescriptive_renderer)  # type: ignore[arg-type]
+    )
     cls = type(class_name, (ColumnMapExpectation,), namespace)
     return Metric, cls
 
 
 _CUSTOM = {
-    "expect_column_values_to_be_valid_uscc": ("column_values.ecredit_valid_uscc", (),
-                                              "统一社会信用代码: 18 characters of GB 32100 with a correct check character."),
-    "expect_column_values_to_be_valid_id_no": ("column_values.ecredit_valid_id_no", ("as_of",),
-                                               "证件号码: GB 11643 check character, a calendar birth date not after as_of."),
-    "expect_column_values_to_be_valid_date": ("column_values.ecredit_valid_date", ("date_format", "max_date"),
-                                              "A date in the feed's format (feeds.DATE_FORMATS), not after max_date."),
-    "expect_column_values_to_be_valid_month": ("column_values.ecredit_valid_month", ("max_date",),
-                                               "YYYY-MM whose first day is not after max_date."),
-    "expect_column_values_to_be_valid_timestamp": ("column_values.ecredit_valid_timestamp", ("max_date",),
-                                                   "ISO-8601 with an offset; its Shanghai date not after max_date."),
-    "expect_column_values_to_be_valid_number": ("column_values.ecredit_valid_number", ("number_kind",),
-                                                "A non-negative decimal, integer count, or 0..100 indicator."),
-    "expect_column_values_to_be_valid_district": ("column_values.ecredit_valid_district", (),
-                                                  "所属区划 starting with 4401 (Guangzhou)."),
+    "expect_column_values_to_be_valid_uscc": (
+        "column_values.ecredit_valid_uscc",
+        (),
+        "统一社会信用代码: 18 characters of GB 32100 with a correct check character.",
+    ),
+    "expect_column_values_to_be_valid_id_no": (
+        "column_values.ecredit_valid_id_no",
+        ("as_of",),
+        "证件号码: GB 11643 check character, a calendar birth date not after as_of.",
+    ),
+    "expect_column_values_to_be_valid_date": (
+        "column_values.ecredit_valid_date",
+        ("date_format", "max_date"),
+        "A date in the feed's format (feeds.DATE_FORMATS), not after max_date.",
+    ),
+    "expect_column_values_to_be_valid_month": (
+        "column_values.ecredit_valid_month",
+        ("max_date",),
+        "YYYY-MM whose first day is not after max_date.",
+    ),
+    "expect_column_values_to_be_valid_timestamp": (
+        "column_values.ecredit_valid_timestamp",
+        ("max_date",),
+        "ISO-8601 with an offset; its Shanghai date not after max_date.",
+    ),
+    "expect_column_values_to_be_valid_number": (
+        "column_values.ecredit_valid_number",
+        ("number_kind",),
+        "A non-negative decimal, integer count, or 0..100 indicator.",
+    ),
+    "expect_column_values_to_be_valid_district": (
+        "column_values.ecredit_valid_district",
+        (),
+        "所属区划 starting with 4401 (Guangzhou).",
+    ),
 }
 _SENTENCE = {name: doc.rstrip(".") for name, (_, _, doc) in _CUSTOM.items()}
 CUSTOM_EXPECTATIONS = {name: _make(name, metric, keys, doc)[1] for name, (metric, keys, doc) in _CUSTOM.items()}
 
 
 def _kwargs(rule: checks.Rule) -> dict:
-    out = {"column": rule.column}
+    out: dict[str, Any] = {"column": rule.column}
     for k, v in rule.kwargs:
         out[k] = DELIVERY_DATE_PARAM if v == checks.DELIVERY_DATE else (list(v) if isinstance(v, tuple) else v)
     return out
@@ -153,12 +188,20 @@ def suite_dict(feed: Feed) -> dict:
     return {
         "name": feed.feed_id,
         "meta": {"feed": feed.feed_id, "source": "ecredit/core/checks.py rules_for; quality.md"},
-        "expectations": [{"type": r.expectation, "kwargs": _kwargs(r), "meta": {"reason_code": r.code}}
-                         for r in checks.rules_for(feed)]
-        + [{"type": ROW_COUNT, "kwargs": {"value": ROWS_IN_PARAM}, "meta": {"reason_code": checks.MALFORMED},
-            "notes": "Every row of the file reaches these expectations: a row the parser set aside as MALFORMED "
-                     "(undecodable bytes, wrong number of fields, invalid JSON, a NUL, a blank line) is missing "
-                     "from the rows validated here, and counted by this expectation."}],
+        "expectations": [
+            {"type": r.expectation, "kwargs": _kwargs(r), "meta": {"reason_code": r.code}}
+            for r in checks.rules_for(feed)
+        ]
+        + [
+            {
+                "type": ROW_COUNT,
+                "kwargs": {"value": ROWS_IN_PARAM},
+                "meta": {"reason_code": checks.MALFORMED},
+                "notes": "Every row of the file reaches these expectations: a row the parser set aside as MALFORMED "
+                "(undecodable bytes, wrong number of fields, invalid JSON, a NUL, a blank line) is missing "
+                "from the rows validated here, and counted by this expectation.",
+            }
+        ],
     }
 
 
@@ -170,8 +213,10 @@ def load_suite(feed: Feed) -> gx.ExpectationSuite:
     data = json.loads(suite_path(feed).read_text("utf-8"))
     suite = gx.ExpectationSuite(**data)
     if len(suite.expectations) != len(data["expectations"]):
-        raise RuntimeError(f"{suite_path(feed)}: GX dropped expectations it does not know; "
-                           "import ecredit.quality.expectations before loading a suite")
+        raise RuntimeError(
+            f"{suite_path(feed)}: GX dropped expectations it does not know; "
+            "import ecredit.quality.expectations before loading a suite"
+        )
     return suite
 
 
@@ -207,11 +252,19 @@ def file_frame(rows, feed: Feed, info: dict):
     # one task for a small file (each GX metric is a Spark job: tasks cost more than rows there);
     # a big file gets up to a task per core, or its suite's Python checks run on one core
     # (the platform evaluations are two thirds of all rows)
-    parts = max(1, min(rows.sparkSession.sparkContext.defaultParallelism, int(info.get("rows") or 0) // FILE_ROWS_PER_TASK))
-    return (rows.filter((F.col("feed_id") == info["feed_id"]) & (F.col("delivery_date") == info["date"])
-                        & (F.col("file_sha") == info["sha256"]) & F.col(checks.AS_SENT).isNotNull())
-            .select("source_line", *(F.col(checks.AS_SENT)[c].alias(c) for c in columns), checks.DUPLICATE_NOT_LAST)
-            .coalesce(parts))
+    parts = max(
+        1, min(rows.sparkSession.sparkContext.defaultParallelism, int(info.get("rows") or 0) // FILE_ROWS_PER_TASK)
+    )
+    return (
+        rows.filter(
+            (F.col("feed_id") == info["feed_id"])
+            & (F.col("delivery_date") == info["date"])
+            & (F.col("file_sha") == info["sha256"])
+            & F.col(checks.AS_SENT).isNotNull()
+        )
+        .select("source_line", *(F.col(checks.AS_SENT)[c].alias(c) for c in columns), checks.DUPLICATE_NOT_LAST)
+        .coalesce(parts)
+    )
 
 
 def context(docs_dir: Path | None = None):
@@ -223,10 +276,15 @@ def context(docs_dir: Path | None = None):
     for name in list(ctx.list_data_docs_sites()):
         ctx.delete_data_docs_site(name)
     if docs_dir is not None:
-        ctx.add_data_docs_site("ecredit", {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        ctx.add_data_docs_site(
+            "ecredit",
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,  # type: ignore[typeddict-unknown-key]  # SiteBuilder takes it
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     return ctx
 
@@ -245,8 +303,11 @@ def validate(ctx, df, feed: Feed, delivery_date: dt.date, rows_in: int, result_f
     except KeyError:
         bd = asset.add_batch_definition_whole_dataframe("file")
     batch = bd.get_batch(batch_parameters={"dataframe": df})
-    return batch.validate(load_suite(feed), result_format=result_format or SUMMARY,
-                          expectation_parameters={"delivery_date": delivery_date.isoformat(), "rows_in": int(rows_in)})
+    return batch.validate(
+        load_suite(feed),
+        result_format=result_format or SUMMARY,
+        expectation_parameters={"delivery_date": delivery_date.isoformat(), "rows_in": int(rows_in)},
+    )
 
 
 def raised(exception_info: dict | None) -> str | None:
@@ -273,10 +334,17 @@ def summarise(result) -> list[dict]:
             value = cfg.kwargs.get("value")
             element_count = int(value) if isinstance(value, (int, float)) else 0
             unexpected_count = element_count - int(r.result.get("observed_value") or 0)
-        out.append({"expectation": cfg.type, "column": cfg.kwargs.get("column"),
-                    "reason_code": (cfg.meta or {}).get("reason_code"), "success": bool(r.success),
-                    "element_count": element_count, "unexpected_count": unexpected_count,
-                    "exception": raised(r.exception_info)})
+        out.append(
+            {
+                "expectation": cfg.type,
+                "column": cfg.kwargs.get("column"),
+                "reason_code": (cfg.meta or {}).get("reason_code"),
+                "success": bool(r.success),
+                "element_count": element_count,
+                "unexpected_count": unexpected_count,
+                "exception": raised(r.exception_info),
+            }
+        )
     return out
 
 
@@ -337,9 +405,16 @@ def validate_files(settings, rows, files: list[dict]) -> dict:
         tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(result.to_json_dict(), ensure_ascii=False, default=str), "utf-8")
         os.replace(tmp, path)
-        log.info("GX %s %s %s: %s, %d of %d expectations met (%.1f s)", info["dept"], info["date"], info["name"],
-                 "success" if result.success else "failed", result.statistics["successful_expectations"],
-                 result.statistics["evaluated_expectations"], time.monotonic() - t0)
+        log.info(
+            "GX %s %s %s: %s, %d of %d expectations met (%.1f s)",
+            info["dept"],
+            info["date"],
+            info["name"],
+            "success" if result.success else "failed",
+            result.statistics["successful_expectations"],
+            result.statistics["evaluated_expectations"],
+            time.monotonic() - t0,
+        )
         return (info["feed_id"], info["date"], info["sha256"]), summarise(result)
 
     if not files:
@@ -373,9 +448,12 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
     if site.exists():
         shutil.rmtree(site)
     ctx = context(site)
-    run_id = RunIdentifier(run_name=f"delivery {run_date.isoformat()}",
-                           run_time=dt.datetime.combine(run_date, dt.time(), dt.timezone.utc))
-    keys, rows, suites = [], [], set()
+    run_id = RunIdentifier(
+        run_name=f"delivery {run_date.isoformat()}", run_time=dt.datetime.combine(run_date, dt.time(), dt.UTC)
+    )
+    keys: list = []
+    rows: list[tuple] = []
+    suites: set = set()
     set_aside: dict = {}  # validation key -> the file's MALFORMED rows, shown on its page
     for dept in DEPARTMENTS:
         gate = delivery.current_gate(settings, dept, run_date)
@@ -396,8 +474,11 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
             data["meta"]["run_id"] = run_id.to_json_dict()
             result = expectationSuiteValidationResultSchema.load(data)
             batch = f"{dept} {f.name} {f.sha256[:12]}"
-            key = ValidationResultIdentifier(expectation_suite_identifier=ExpectationSuiteIdentifier(name=feed.feed_id),
-                                             run_id=run_id, batch_identifier=batch)
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=feed.feed_id),
+                run_id=run_id,
+                batch_identifier=batch,
+            )
             ctx.validation_results_store.set(key, result)
             if feed.feed_id not in suites:
                 ctx.suites.add(load_suite(feed))  # the suite's own page, linked from the results
@@ -407,11 +488,12 @@ def build_docs(settings, run_date: dt.date) -> Path | None:
             unexpected = sum(int(r.result.get("unexpected_count") or 0) for r in result.results)
             counts = lake.read_done(settings, info) or {}
             malformed = int(counts.get("per_reason", {}).get(checks.MALFORMED, 0))
-            detail = (f"{st['successful_expectations']} of {st['evaluated_expectations']} expectations met; "
-                      f"{unexpected} unexpected values")
+            detail = (
+                f"{st['successful_expectations']} of {st['evaluated_expectations']} expectations met; "
+                f"{unexpected} unexpected values"
+            )
             if malformed:  # never "succeeded, 0 unexpected" for a file with rows GX never saw
-                set_aside[key] = [r for r in lake.quarantined_rows(settings, info)
-                                  if checks.MALFORMED in r["reasons"]]
+                set_aside[key] = [r for r in lake.quarantined_rows(settings, info) if checks.MALFORMED in r["reasons"]]
                 detail += f"; {malformed} rows set aside before GX ran (MALFORMED: {_kinds(set_aside[key])})"
             kept = [w.code for w in f.warnings]
             kept += [f"{code} {n} rows" for code, n in sorted(counts.get("per_warning", {}).items())]
@@ -462,14 +544,17 @@ def _with_set_aside(page: str, malformed: list[dict]) -> str:
     body = "".join(
         f"<tr><td>{escape(d)}</td><td>{len(lines)}</td><td>{', '.join(map(str, lines[:SHOWN_LINES]))}"
         f"{' …' if len(lines) > SHOWN_LINES else ''}</td></tr>"
-        for d, lines in sorted(_details(malformed).items(), key=lambda x: (-len(x[1]), x[0])))
-    block = (f'<div id="ecredit-set-aside" class="alert alert-danger" style="margin:1em">'
-             f"<h4>{len(malformed)} rows set aside before validation (MALFORMED)</h4>"
-             "<p>The parser could not read these rows of the file into the feed's columns: they are not among the "
-             "rows validated below (the row count expectation counts them), and they are in <code>quarantine</code> "
-             "and the department's <code>rejections.csv</code>.</p>"
-             '<table class="table table-sm"><tr><th>reason</th><th>rows</th><th>lines</th></tr>'
-             f"{body}</table></div>")
+        for d, lines in sorted(_details(malformed).items(), key=lambda x: (-len(x[1]), x[0]))
+    )
+    block = (
+        f'<div id="ecredit-set-aside" class="alert alert-danger" style="margin:1em">'
+        f"<h4>{len(malformed)} rows set aside before validation (MALFORMED)</h4>"
+        "<p>The parser could not read these rows of the file into the feed's columns: they are not among the "
+        "rows validated below (the row count expectation counts them), and they are in <code>quarantine</code> "
+        "and the department's <code>rejections.csv</code>.</p>"
+        '<table class="table table-sm"><tr><th>reason</th><th>rows</th><th>lines</th></tr>'
+        f"{body}</table></div>"
+    )
     body_at = page.find("<body")
     if body_at < 0:
         return block + page
@@ -490,8 +575,10 @@ def _index_html(site: Path, run_date: dt.date, rows: list) -> str:
             if page is not None:
                 link = f'<a href="{quote(page.relative_to(site).as_posix())}">{escape(name)}</a>'
         css = {"succeeded": "ok", "failed": "bad", "rejected at the gate": "bad", "missing": "warn"}.get(status, "")
-        body.append(f'<tr class="{css}"><td>{escape(dept)}</td><td>{link}</td><td>{escape(status)}</td>'
-                    f"<td>{escape(detail)}</td></tr>")
+        body.append(
+            f'<tr class="{css}"><td>{escape(dept)}</td><td>{link}</td><td>{escape(status)}</td>'
+            f"<td>{escape(detail)}</td></tr>"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ecredit Data Docs {run_date}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;

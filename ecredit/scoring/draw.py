@@ -16,13 +16,19 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from ecredit.warehouse.schema import (
-    draw_commitment, inspection_draw, inspection_draw_input, inspection_plan, inspector, operator_score,
+    draw_commitment,
+    inspection_draw,
+    inspection_draw_input,
+    inspection_plan,
+    inspector,
+    operator_score,
     serious_dishonest_list,
 )
 
@@ -37,8 +43,11 @@ def parameters(rules) -> tuple[str, dict[str, str], dict[str, bool]]:
     """(schedule, sampling ratio per class as a decimal string, on-site per class) from the rules
     file (``plan.schedule``, ``measures.classes.<class>.sampling_ratio`` / ``onsite``)."""
     measures = rules.get("measures.classes")
-    return (str(rules.get("plan.schedule")), {c: str(m["sampling_ratio"]) for c, m in measures.items()},
-            {c: bool(m["onsite"]) for c, m in measures.items()})
+    return (
+        str(rules.get("plan.schedule")),
+        {c: str(m["sampling_ratio"]) for c, m in measures.items()},
+        {c: bool(m["onsite"]) for c, m in measures.items()},
+    )
 
 
 def inspectors_per_operator(rules) -> int:
@@ -96,8 +105,15 @@ def _ratio(cls: str, value: str | Decimal) -> Decimal:
     return r
 
 
-def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decimal], onsite: dict[str, bool],
-         inspectors_on_duty: list[str], per_operator: int, listed=frozenset()) -> tuple[list[dict], dict, list[str]]:
+def draw(
+    seed: str,
+    final_classes: dict[str, str],
+    ratios: Mapping[str, str | Decimal],
+    onsite: dict[str, bool],
+    inspectors_on_duty: list[str],
+    per_operator: int,
+    listed=frozenset(),
+) -> tuple[list[dict], dict, list[str]]:
     """Draw the inspection plan (scoring.md §5) from the seed, deterministically.
 
     ``final_classes`` maps operator key -> final class at D; ``inspectors_on_duty`` are the 执法人员编号
@@ -130,17 +146,31 @@ def draw(seed: str, final_classes: dict[str, str], ratios: dict[str, str | Decim
         keys = sorted(by_class.get(cls, []), key=lambda k: (_sha256(f"{seed}|{k}"), k))
         n = int((r * len(keys)).to_integral_value(rounding=ROUND_CEILING))
         required = bool(onsite.get(cls, False))
-        counts[cls] = {"operators": len(keys), "ratio": str(r), "drawn": n, "onsite": required,
-                       "inspectors_per_operator": per_operator}
+        counts[cls] = {
+            "operators": len(keys),
+            "ratio": str(r),
+            "drawn": n,
+            "onsite": required,
+            "inspectors_per_operator": per_operator,
+        }
         for key in keys[:n]:
             ids = sorted(pool, key=lambda i: (_sha256(f"{seed}|{key}|{i}"), i))[:per_operator]
-            rows.append({"operator_key": key, "final_class": cls, "inspector_ids": ",".join(ids),
-                         "onsite_required": required or key in listed, "seed": seed})
+            rows.append(
+                {
+                    "operator_key": key,
+                    "final_class": cls,
+                    "inspector_ids": ",".join(ids),
+                    "onsite_required": required or key in listed,
+                    "seed": seed,
+                }
+            )
 
     warnings: list[str] = []
     if rows and len(pool) < per_operator:
-        warnings.append(f"only {len(pool)} inspector(s) on duty (在岗): each of the {len(rows)} operators drawn "
-                        f"gets fewer than {per_operator} inspectors")
+        warnings.append(
+            f"only {len(pool)} inspector(s) on duty (在岗): each of the {len(rows)} operators drawn "
+            f"gets fewer than {per_operator} inspectors"
+        )
     return rows, counts, warnings
 
 
@@ -175,61 +205,121 @@ def verify_plan(engine: Engine, d: dt.date, version: int | None = None) -> tuple
     version was checked, then one per check.
     """
     with engine.connect() as conn:
-        versions = conn.execute(select(inspection_draw).where(inspection_draw.c.run_date == d)
-                                .order_by(inspection_draw.c.version)).mappings().all()
+        versions = (
+            conn.execute(
+                select(inspection_draw).where(inspection_draw.c.run_date == d).order_by(inspection_draw.c.version)
+            )
+            .mappings()
+            .all()
+        )
         if not versions:
             return False, [f"no draw was published for {d} (no inspection_draw row)"]
         in_force = next((v for v in versions if v["in_force"]), None)
         row = in_force if version is None else next((v for v in versions if v["version"] == version), None)
         if row is None:
             published = ", ".join(str(v["version"]) for v in versions)
-            return False, [f"the draw of {d} has no version {version} (published versions: {published})" if version
-                           else f"no version of the draw of {d} is in force (published versions: {published})"]
+            return False, [
+                f"the draw of {d} has no version {version} (published versions: {published})"
+                if version
+                else f"no version of the draw of {d} is in force (published versions: {published})"
+            ]
         ver = row["version"]
         commit = conn.execute(select(draw_commitment).where(draw_commitment.c.draw_date == d)).mappings().first()
         if row["inputs_kept"]:
-            kept = conn.execute(select(inspection_draw_input).where(
-                (inspection_draw_input.c.run_date == d) & (inspection_draw_input.c.version == ver))).mappings().all()
+            kept = (
+                conn.execute(
+                    select(inspection_draw_input).where(
+                        (inspection_draw_input.c.run_date == d) & (inspection_draw_input.c.version == ver)
+                    )
+                )
+                .mappings()
+                .all()
+            )
             classes = {k["item_key"]: k["final_class"] for k in kept if k["kind"] == "operator"}
             pool = [k["item_key"] for k in kept if k["kind"] == "inspector"]
             listed = {k["item_key"] for k in kept if k["kind"] == "listed"}
             drawn_on = "the classes the version was drawn on (inspection_draw_input)"
         else:
-            classes = dict(conn.execute(select(operator_score.c.operator_key, operator_score.c.final_class)
-                                        .where(operator_score.c.run_date == d)).all())
-            pool = list(conn.execute(select(inspector.c.inspector_id)
-                                     .where(inspector.c.run_date == d, inspector.c.on_duty.is_(True))).scalars())
-            listed = set(conn.execute(select(serious_dishonest_list.c.operator_key)
-                                      .where(serious_dishonest_list.c.run_date == d)).scalars())
+            classes = dict(
+                conn.execute(
+                    select(operator_score.c.operator_key, operator_score.c.final_class).where(
+                        operator_score.c.run_date == d
+                    )
+                ).all()
+            )
+            pool = list(
+                conn.execute(
+                    select(inspector.c.inspector_id).where(inspector.c.run_date == d, inspector.c.on_duty.is_(True))
+                ).scalars()
+            )
+            listed = set(
+                conn.execute(
+                    select(serious_dishonest_list.c.operator_key).where(serious_dishonest_list.c.run_date == d)
+                ).scalars()
+            )
             drawn_on = "the scores of D"
-        plan = {p["operator_key"]: dict(p) for p in conn.execute(select(inspection_plan).where(
-            (inspection_plan.c.run_date == d) & (inspection_plan.c.version == ver))).mappings()}
+        plan = {
+            p["operator_key"]: dict(p)
+            for p in conn.execute(
+                select(inspection_plan).where((inspection_plan.c.run_date == d) & (inspection_plan.c.version == ver))
+            ).mappings()
+        }
 
-    status = "in force" if row["in_force"] else (f"superseded: version {in_force['version']} is in force"
-                                                   if in_force else "not in force")
+    status = (
+        "in force"
+        if row["in_force"]
+        else (f"superseded: version {in_force['version']} is in force" if in_force else "not in force")
+    )
     at = row["published_at"]
-    at = ("at an unrecorded time" if at is None else  # a version published before migration 0003
-          at.isoformat(sep=" ", timespec="seconds") + (" UTC" if at.tzinfo is None else ""))  # SQLite keeps UTC, naive
+    at = (
+        "at an unrecorded time"
+        if at is None
+        # a version published before migration 0003
+        else at.isoformat(sep=" ", timespec="seconds") + (" UTC" if at.tzinfo is None else "")
+    )  # SQLite keeps UTC, naive
     header = f"version {ver} of {len(versions)} of the draw of {d} ({status}; published {at})"
     checks: list[tuple[bool, str]] = []
     revealed = salt_commitment(row["salt"])
     if commit is None:
         checks.append((False, f"no commitment published before the draw: draw_commitment has no row for {d}"))
     elif commit["published_run_date"] >= d:
-        checks.append((False, f"no commitment published before the draw: the commitment for {d} was published "
-                              f"by the run of {commit['published_run_date']}, not before {d}"))
+        checks.append(
+            (
+                False,
+                f"no commitment published before the draw: the commitment for {d} was published "
+                f"by the run of {commit['published_run_date']}, not before {d}",
+            )
+        )
     else:
         ok = revealed == commit["salt_sha256"]
-        checks.append((ok, f"salt {'matches' if ok else 'does NOT match'} the commitment published by the run of "
-                           f"{commit['published_run_date']}" + ("" if ok else
-                           f": SHA-256(salt) = {revealed}, committed {commit['salt_sha256']}")))
+        checks.append(
+            (
+                ok,
+                f"salt {'matches' if ok else 'does NOT match'} the commitment published by the run of "
+                f"{commit['published_run_date']}"
+                + ("" if ok else f": SHA-256(salt) = {revealed}, committed {commit['salt_sha256']}"),
+            )
+        )
     ok = revealed == row["salt_sha256"]
-    checks.append((ok, "SHA-256 of the salt " + ("matches the published salt_sha256" if ok else
-                       f"is {revealed}, the draw publishes {row['salt_sha256']}")))
+    checks.append(
+        (
+            ok,
+            "SHA-256 of the salt "
+            + (
+                "matches the published salt_sha256" if ok else f"is {revealed}, the draw publishes {row['salt_sha256']}"
+            ),
+        )
+    )
     s = seed(d, row["salt"])
     ok = s == row["seed"]
-    checks.append((ok, "seed matches SHA-256 of '<D>|<salt>'" if ok else
-                       f"seed mismatched: SHA-256 of '<D>|<salt>' is {s}, the draw publishes {row['seed']}"))
+    checks.append(
+        (
+            ok,
+            "seed matches SHA-256 of '<D>|<salt>'"
+            if ok
+            else f"seed mismatched: SHA-256 of '<D>|<salt>' is {s}, the draw publishes {row['seed']}",
+        )
+    )
 
     try:
         counts = json.loads(row["counts"], parse_float=Decimal)
@@ -238,18 +328,28 @@ def verify_plan(engine: Engine, d: dt.date, version: int | None = None) -> tuple
         per = {v.get("inspectors_per_operator", LEGACY_INSPECTORS_PER_OPERATOR) for v in counts.values()}
         if len(per) > 1:
             raise ValueError(f"the classes give different inspectors per operator ({sorted(per, key=str)})")
-        rows, expected_counts, _ = draw(s, classes, ratios, onsite, pool,
-                                        per.pop() if per else LEGACY_INSPECTORS_PER_OPERATOR, listed)
+        rows, expected_counts, _ = draw(
+            s, classes, ratios, onsite, pool, per.pop() if per else LEGACY_INSPECTORS_PER_OPERATOR, listed
+        )
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         checks.append((False, f"the draw cannot be re-run from the published counts: {e}"))
     else:
-        diff = [f"class {c}: published {counts.get(c, {}).get(k)} {k}, {drawn_on} give {n[k]}"
-                for c, n in expected_counts.items() for k in ("operators", "drawn")
-                if counts.get(c, {}).get(k) != n[k]]
+        diff = [
+            f"class {c}: published {counts.get(c, {}).get(k)} {k}, {drawn_on} give {n[k]}"
+            for c, n in expected_counts.items()
+            for k in ("operators", "drawn")
+            if counts.get(c, {}).get(k) != n[k]
+        ]
         checks.append((not diff, f"counts match {drawn_on}" if not diff else "counts differ: " + "; ".join(diff)))
         problems = _compare_plan(plan, {r["operator_key"]: r for r in rows})
-        checks.append((not problems, f"plan matches the draw ({len(rows)} operators)" if not problems else
-                                     "plan differs: " + "; ".join(problems)))
+        checks.append(
+            (
+                not problems,
+                f"plan matches the draw ({len(rows)} operators)"
+                if not problems
+                else "plan differs: " + "; ".join(problems),
+            )
+        )
     return all(ok for ok, _ in checks), [header] + [msg for _, msg in checks]
 
 

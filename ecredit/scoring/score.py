@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Optional
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -48,6 +47,7 @@ def _dec(v) -> Column:
 
 # ---------------------------------------------------------------- the four dimensions
 
+
 def identity(ops: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     """operator_key, identity_score: 40 registered (存续/在业, or a natural person) + 30 亮照亮证 +
     30 / 15 for a verification within 180 / 365 days. A null reads as the less favourable value."""
@@ -59,10 +59,13 @@ def identity_points(rules: Rules, run_date: dt.date) -> Column:
     p, reg = rules.get("identity"), rules.get("registry")
     registered = F.col("registration_status").isin(list(reg["active_statuses"])) | F.col("natural_person")
     verified = F.col("last_verified_date")
-    pts = (F.when(F.coalesce(registered, F.lit(False)), p["registered_points"]).otherwise(0)
-           + F.when(F.col("license_displayed") == "是", p["licence_displayed_points"]).otherwise(0)
-           + F.when(_within(verified, run_date, p["verified_recent_days"]), p["verified_recent_points"])
-           .when(_within(verified, run_date, p["verified_days"]), p["verified_points"]).otherwise(0))
+    pts = (
+        F.when(F.coalesce(registered, F.lit(False)), p["registered_points"]).otherwise(0)
+        + F.when(F.col("license_displayed") == "是", p["licence_displayed_points"]).otherwise(0)
+        + F.when(_within(verified, run_date, p["verified_recent_days"]), p["verified_recent_points"])
+        .when(_within(verified, run_date, p["verified_days"]), p["verified_points"])
+        .otherwise(0)
+    )
     return pts.cast("int")
 
 
@@ -79,7 +82,7 @@ def evaluation(evals: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     """operator_key, evaluation_score, evaluation_rows (for R_NEW): round(3 x mean composite
     weighted by 评价数), 180 when the counts sum to 0, minus 20 per row with 删除评价数 > 0, floor 0."""
     p = rules.get("evaluation")
-    composite: Optional[Column] = None
+    composite: Column | None = None
     for column, w in p["weights"].items():
         term = F.coalesce(F.col(column).cast(EXACT), _dec(0)) * _dec(w)
         composite = term if composite is None else composite + term
@@ -87,13 +90,18 @@ def evaluation(evals: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     rows = evaluation_window(evals, rules, run_date)
     n = F.coalesce(F.col("review_count"), F.lit(0)).cast(EXACT)
     agg = rows.groupBy("operator_key").agg(
-        F.sum(composite * n).alias("weighted"), F.sum(n).alias("reviews"),
+        F.sum(composite * n).alias("weighted"),
+        F.sum(n).alias("reviews"),
         F.count(F.lit(1)).alias("evaluation_rows"),
-        F.sum(F.when(F.coalesce(F.col("deleted_review_count"), F.lit(0)) > 0, 1).otherwise(0)).alias("deleting_rows"))
-    base = F.when(F.col("reviews") > 0, round_half_up_div(F.col("weighted") * _dec(p["scale"]), F.col("reviews"))) \
-        .otherwise(F.lit(int(p["no_reviews_score"])))
-    score = F.greatest(F.lit(0), F.least(F.lit(int(p["max"])), base)
-                       - F.col("deleting_rows") * F.lit(int(p["deleted_reviews_penalty"])))
+        F.sum(F.when(F.coalesce(F.col("deleted_review_count"), F.lit(0)) > 0, 1).otherwise(0)).alias("deleting_rows"),
+    )
+    base = F.when(
+        F.col("reviews") > 0, round_half_up_div(F.col("weighted") * _dec(p["scale"]), F.col("reviews"))
+    ).otherwise(F.lit(int(p["no_reviews_score"])))
+    score = F.greatest(
+        F.lit(0),
+        F.least(F.lit(int(p["max"])), base) - F.col("deleting_rows") * F.lit(int(p["deleted_reviews_penalty"])),
+    )
     return agg.select("operator_key", score.cast("int").alias("evaluation_score"), "evaluation_rows")
 
 
@@ -101,24 +109,41 @@ def quality(spot: DataFrame, complaints: DataFrame, rules: Rules, run_date: dt.d
     """operator_key, quality_score, spot_checks, complaints: spot-check part (150 without checks
     within 1095 days, else round(200 x passed / total)) minus the complaint deduction (capped)."""
     p = rules.get("quality_score")
-    checks = (spot.filter(_within(F.col("check_date"), run_date, p["spot_check_days"]))
-              .groupBy("operator_key").agg(F.count(F.lit(1)).alias("spot_checks"),
-                                           F.sum(F.when(F.col("result") == p["passed_result"], 1).otherwise(0)).alias("passed")))
+    checks = (
+        spot.filter(_within(F.col("check_date"), run_date, p["spot_check_days"]))
+        .groupBy("operator_key")
+        .agg(
+            F.count(F.lit(1)).alias("spot_checks"),
+            F.sum(F.when(F.col("result") == p["passed_result"], 1).otherwise(0)).alias("passed"),
+        )
+    )
     done = F.col("handling_status") == "已办结"  # null = 办理中 (the conservative reading)
     compensated = F.col("advance_compensation") == "是"  # null = 否
-    points = (F.when(F.coalesce(done, F.lit(False)) & F.coalesce(compensated, F.lit(False)),
-                     p["complaint_done_with_compensation"])
-              .when(F.coalesce(done, F.lit(False)), p["complaint_done_without_compensation"])
-              .otherwise(p["complaint_in_progress"]))
-    compl = (complaints.filter(_within(F.col("registered_date"), run_date, p["complaint_days"]))
-             .groupBy("operator_key").agg(F.count(F.lit(1)).alias("complaints"), F.sum(points).alias("deduction")))
-    spot_part = F.when(F.coalesce(F.col("spot_checks"), F.lit(0)) == 0, F.lit(int(p["no_spot_check_points"]))) \
-        .otherwise(F.expr(f"(2 * passed * {int(p['spot_check_scale'])} + spot_checks) div (2 * spot_checks)"))  # exact half-up in integers
+    points = (
+        F.when(
+            F.coalesce(done, F.lit(False)) & F.coalesce(compensated, F.lit(False)),
+            p["complaint_done_with_compensation"],
+        )
+        .when(F.coalesce(done, F.lit(False)), p["complaint_done_without_compensation"])
+        .otherwise(p["complaint_in_progress"])
+    )
+    compl = (
+        complaints.filter(_within(F.col("registered_date"), run_date, p["complaint_days"]))
+        .groupBy("operator_key")
+        .agg(F.count(F.lit(1)).alias("complaints"), F.sum(points).alias("deduction"))
+    )
+    spot_part = F.when(
+        F.coalesce(F.col("spot_checks"), F.lit(0)) == 0, F.lit(int(p["no_spot_check_points"]))
+    ).otherwise(
+        F.expr(f"(2 * passed * {int(p['spot_check_scale'])} + spot_checks) div (2 * spot_checks)")
+    )  # exact half-up in integers
     deduction = F.least(F.coalesce(F.col("deduction"), F.lit(0)), F.lit(int(p["complaint_cap"])))
-    return (checks.join(compl, "operator_key", "full")
-            .select("operator_key", F.greatest(F.lit(0), spot_part - deduction).cast("int").alias("quality_score"),
-                    F.coalesce("spot_checks", F.lit(0)).alias("spot_checks"),
-                    F.coalesce("complaints", F.lit(0)).alias("complaints")))
+    return checks.join(compl, "operator_key", "full").select(
+        "operator_key",
+        F.greatest(F.lit(0), spot_part - deduction).cast("int").alias("quality_score"),
+        F.coalesce("spot_checks", F.lit(0)).alias("spot_checks"),
+        F.coalesce("complaints", F.lit(0)).alias("complaints"),
+    )
 
 
 def record_points(records: DataFrame, rules: Rules) -> DataFrame:
@@ -126,9 +151,11 @@ def record_points(records: DataFrame, rules: Rules) -> DataFrame:
     bonus's marker): the credit-record part of the reasons."""
     pts = rules.get("conduct.points_by_severity")
     table = F.create_map(*[x for s in SEVERITIES for x in (F.lit(s), F.lit(int(pts[s])))])
-    return (records.filter(F.col("active"))
-            .withColumn("points", F.when(F.col("polarity") == "negative", -table[F.col("severity")]).otherwise(F.lit(0)))
-            .select("operator_key", "record_key", "record_type", "polarity", "severity", "dept", "event_date", "points"))
+    return (
+        records.filter(F.col("active"))
+        .withColumn("points", F.when(F.col("polarity") == "negative", -table[F.col("severity")]).otherwise(F.lit(0)))
+        .select("operator_key", "record_key", "record_type", "polarity", "severity", "dept", "event_date", "points")
+    )
 
 
 def conduct(active: DataFrame, rules: Rules) -> DataFrame:
@@ -141,23 +168,40 @@ def conduct(active: DataFrame, rules: Rules) -> DataFrame:
         F.sum("points").alias("negative_points"),
         F.max(F.when(F.col("polarity") == "positive", 1).otherwise(0)).alias("has_positive"),
         F.max(F.when(F.col("record_type").isin(serious), 1).otherwise(0)).alias("r_serious"),
-        F.max(F.when(negative & (F.col("severity") == int(r["R_SEV4"]["severity"]))
-                     & ~F.col("record_type").isin(serious), 1).otherwise(0)).alias("r_sev4"),
-        F.max(F.when(F.col("record_type").isin(list(r["R_ABNORMAL"]["record_types"])), 1).otherwise(0)).alias("r_abnormal"),
+        F.max(
+            F.when(
+                negative & (F.col("severity") == int(r["R_SEV4"]["severity"])) & ~F.col("record_type").isin(serious), 1
+            ).otherwise(0)
+        ).alias("r_sev4"),
+        F.max(F.when(F.col("record_type").isin(list(r["R_ABNORMAL"]["record_types"])), 1).otherwise(0)).alias(
+            "r_abnormal"
+        ),
         F.count(F.lit(1)).alias("active_records"),
-        F.sort_array(F.collect_list(F.struct(
-            F.col("points").alias("points"), "record_type", "severity", "dept", F.col("event_date").cast("string").alias("event_date"),
-            "record_key"))).alias("record_reasons"))
+        F.sort_array(
+            F.collect_list(
+                F.struct(
+                    F.col("points").alias("points"),
+                    "record_type",
+                    "severity",
+                    "dept",
+                    F.col("event_date").cast("string").alias("event_date"),
+                    "record_key",
+                )
+            )
+        ).alias("record_reasons"),
+    )
     score = F.lit(int(p["base"])) + F.col("negative_points") + F.col("has_positive") * F.lit(int(p["positive_bonus"]))
     return agg.withColumn("conduct_score", F.greatest(F.lit(0), F.least(F.lit(int(p["max"])), score)).cast("int"))
 
 
 # ---------------------------------------------------------------- classes
 
+
 def _score_class(total: Column, rules: Rules) -> Column:
     t = rules.get("classes.thresholds")
-    return (F.when(total >= int(t["A"]), "A").when(total >= int(t["B"]), "B")
-            .when(total >= int(t["C"]), "C").otherwise("D"))
+    return (
+        F.when(total >= int(t["A"]), "A").when(total >= int(t["B"]), "B").when(total >= int(t["C"]), "C").otherwise("D")
+    )
 
 
 def _rank(c: Column) -> Column:
@@ -165,64 +209,128 @@ def _rank(c: Column) -> Column:
 
 
 def _worst(*classes: Column) -> Column:
-    return F.element_at(F.array(*[F.lit(x) for x in CLASSES]), F.greatest(*[F.coalesce(_rank(c), F.lit(1)) for c in classes]).cast("int"))
+    return F.element_at(
+        F.array(*[F.lit(x) for x in CLASSES]),
+        F.greatest(*[F.coalesce(_rank(c), F.lit(1)) for c in classes]).cast("int"),
+    )
 
 
-def score(ops: DataFrame, records: DataFrame, evals: DataFrame, spot: DataFrame, complaints: DataFrame,
-          rules: Rules, run_date: dt.date, previous: DataFrame | None, rules_version: str) -> DataFrame:
+def score(
+    ops: DataFrame,
+    records: DataFrame,
+    evals: DataFrame,
+    spot: DataFrame,
+    complaints: DataFrame,
+    rules: Rules,
+    run_date: dt.date,
+    previous: DataFrame | None,
+    rules_version: str,
+) -> DataFrame:
     """``operator_score`` for D: every classified registry operator (not 注销 / 迁出), its four
     dimensions, total, score class, rules applied, final class, previous class and reasons."""
     reg, r = rules.get("registry"), rules.get("class_rules")
-    classified = ops.filter(~F.coalesce(F.col("registration_status").isin(list(reg["unclassified_statuses"])), F.lit(False)))
+    classified = ops.filter(
+        ~F.coalesce(F.col("registration_status").isin(list(reg["unclassified_statuses"])), F.lit(False))
+    )
     active = record_points(records, rules)
-    df = (classified.select("operator_key", "registration_status", "established_date",
-                            identity_points(rules, run_date).alias("identity_score"))
-          .join(evaluation(evals, rules, run_date), "operator_key", "left")
-          .join(quality(spot, complaints, rules, run_date), "operator_key", "left")
-          .join(conduct(active, rules), "operator_key", "left"))
+    df = (
+        classified.select(
+            "operator_key",
+            "registration_status",
+            "established_date",
+            identity_points(rules, run_date).alias("identity_score"),
+        )
+        .join(evaluation(evals, rules, run_date), "operator_key", "left")
+        .join(quality(spot, complaints, rules, run_date), "operator_key", "left")
+        .join(conduct(active, rules), "operator_key", "left")
+    )
     p_eval, p_q, p_c = rules.get("evaluation"), rules.get("quality_score"), rules.get("conduct")
-    df = (df.withColumn("evaluation_score", F.coalesce("evaluation_score", F.lit(int(p_eval["no_reviews_score"]))))
-          .withColumn("quality_score", F.coalesce("quality_score", F.lit(int(p_q["no_spot_check_points"]))))
-          .withColumn("conduct_score", F.coalesce("conduct_score", F.lit(int(p_c["base"]))))
-          .withColumn("total_score", F.col("identity_score") + F.col("evaluation_score") + F.col("quality_score")
-                      + F.col("conduct_score"))
-          .withColumn("score_class", _score_class(F.col("total_score"), rules)))
-    new = (_within(F.col("established_date"), run_date, r["R_NEW"]["established_days"])
-           & (F.coalesce(F.col("active_records"), F.lit(0)) == 0) & (F.coalesce(F.col("evaluation_rows"), F.lit(0)) == 0))
+    df = (
+        df.withColumn("evaluation_score", F.coalesce("evaluation_score", F.lit(int(p_eval["no_reviews_score"]))))
+        .withColumn("quality_score", F.coalesce("quality_score", F.lit(int(p_q["no_spot_check_points"]))))
+        .withColumn("conduct_score", F.coalesce("conduct_score", F.lit(int(p_c["base"]))))
+        .withColumn(
+            "total_score",
+            F.col("identity_score") + F.col("evaluation_score") + F.col("quality_score") + F.col("conduct_score"),
+        )
+        .withColumn("score_class", _score_class(F.col("total_score"), rules))
+    )
+    new = (
+        _within(F.col("established_date"), run_date, r["R_NEW"]["established_days"])
+        & (F.coalesce(F.col("active_records"), F.lit(0)) == 0)
+        & (F.coalesce(F.col("evaluation_rows"), F.lit(0)) == 0)
+    )
     revoked = F.col("registration_status") == reg["revoked_status"]
-    flags = {"R_NEW": F.coalesce(new, F.lit(False)), "R_SERIOUS": F.coalesce(F.col("r_serious"), F.lit(0)) == 1,
-             "R_REVOKED": F.coalesce(revoked, F.lit(False)), "R_SEV4": F.coalesce(F.col("r_sev4"), F.lit(0)) == 1,
-             "R_ABNORMAL": F.coalesce(F.col("r_abnormal"), F.lit(0)) == 1}
+    flags = {
+        "R_NEW": F.coalesce(new, F.lit(False)),
+        "R_SERIOUS": F.coalesce(F.col("r_serious"), F.lit(0)) == 1,
+        "R_REVOKED": F.coalesce(revoked, F.lit(False)),
+        "R_SEV4": F.coalesce(F.col("r_sev4"), F.lit(0)) == 1,
+        "R_ABNORMAL": F.coalesce(F.col("r_abnormal"), F.lit(0)) == 1,
+    }
     base = F.when(flags["R_NEW"], F.lit(r["R_NEW"]["base_class"])).otherwise(F.col("score_class"))
     effects = [F.when(flags[k], F.lit(r[k]["class"])) for k in ("R_SERIOUS", "R_REVOKED", "R_SEV4", "R_ABNORMAL")]
     applied = F.array_compact(F.array(*[F.when(flags[k], F.lit(k)) for k in sorted(flags)]))
-    rule_reasons = F.filter(F.array(*[F.struct(F.lit(k).alias("rule"), F.lit(r[k].get("class", r[k].get("base_class"))).alias("effect"))
-                                      for k in sorted(flags)]),
-                            lambda s: F.array_contains(applied, s["rule"]))
-    df = (df.withColumn("rules_applied_arr", applied)
-          .withColumn("final_class", _worst(base, *effects))
-          .withColumn("reasons", F.to_json(F.struct(
-              F.struct("identity_score", "evaluation_score", "quality_score", "conduct_score").alias("dimensions"),
-              F.col("score_class"),
-              F.coalesce(F.col("record_reasons"), F.array().cast(
-                  "array<struct<points:int,record_type:string,severity:int,dept:string,event_date:string,record_key:string>>"))
-              .alias("records"),
-              rule_reasons.alias("rules"),
-              F.coalesce("spot_checks", F.lit(0)).alias("spot_checks"),
-              F.coalesce("complaints", F.lit(0)).alias("complaints_in_window"),
-              F.coalesce("evaluation_rows", F.lit(0)).alias("evaluation_rows")), {"ignoreNullFields": "false"})))
+    rule_reasons = F.filter(
+        F.array(
+            *[
+                F.struct(F.lit(k).alias("rule"), F.lit(r[k].get("class", r[k].get("base_class"))).alias("effect"))
+                for k in sorted(flags)
+            ]
+        ),
+        lambda s: F.array_contains(applied, s["rule"]),
+    )
+    df = (
+        df.withColumn("rules_applied_arr", applied)
+        .withColumn("final_class", _worst(base, *effects))
+        .withColumn(
+            "reasons",
+            F.to_json(
+                F.struct(
+                    F.struct("identity_score", "evaluation_score", "quality_score", "conduct_score").alias(
+                        "dimensions"
+                    ),
+                    F.col("score_class"),
+                    F.coalesce(
+                        F.col("record_reasons"),
+                        F.array().cast(
+                            "array<struct<points:int,record_type:string,severity:int,dept:string,event_date:string,record_key:string>>"
+                        ),
+                    ).alias("records"),
+                    rule_reasons.alias("rules"),
+                    F.coalesce("spot_checks", F.lit(0)).alias("spot_checks"),
+                    F.coalesce("complaints", F.lit(0)).alias("complaints_in_window"),
+                    F.coalesce("evaluation_rows", F.lit(0)).alias("evaluation_rows"),
+                ),
+                {"ignoreNullFields": "false"},
+            ),
+        )
+    )
     if previous is not None:
-        df = df.join(previous.select("operator_key", F.col("final_class").alias("previous_class")), "operator_key", "left")
+        df = df.join(
+            previous.select("operator_key", F.col("final_class").alias("previous_class")), "operator_key", "left"
+        )
     else:
         df = df.withColumn("previous_class", F.lit(None).cast("string"))
     return df.select(
-        F.lit(run_date).alias("run_date"), "operator_key", "identity_score", "evaluation_score", "quality_score",
-        "conduct_score", "total_score", "score_class", "final_class", "previous_class",
-        F.array_join("rules_applied_arr", ",").alias("rules_applied"), "reasons",
-        F.lit(rules_version).alias("rules_version"))
+        F.lit(run_date).alias("run_date"),
+        "operator_key",
+        "identity_score",
+        "evaluation_score",
+        "quality_score",
+        "conduct_score",
+        "total_score",
+        "score_class",
+        "final_class",
+        "previous_class",
+        F.array_join("rules_applied_arr", ",").alias("rules_applied"),
+        "reasons",
+        F.lit(rules_version).alias("rules_version"),
+    )
 
 
 # ---------------------------------------------------------------- measures, list, alerts
+
 
 def measures(scores: DataFrame, records: DataFrame, rules: Rules) -> DataFrame:
     """``supervision_measure`` (lifecycle.md §3): one row per (classified operator, measure). A low
@@ -235,22 +343,36 @@ def measures(scores: DataFrame, records: DataFrame, rules: Rules) -> DataFrame:
     taken in yet (lifecycle.md §2)."""
     spec = rules.get("measures")
     spark = scores.sparkSession
-    codes = spark.createDataFrame([(code, c["dept"], c["legal_basis"]) for code, c in spec["codes"].items()],
-                                  "measure_code string, responsible_dept string, legal_basis string")
-    by_class = spark.createDataFrame([(c, code) for c, m in spec["classes"].items() for code in m["measures"]],
-                                     "final_class string, measure_code string")
+    codes = spark.createDataFrame(
+        [(code, c["dept"], c["legal_basis"]) for code, c in spec["codes"].items()],
+        "measure_code string, responsible_dept string, legal_basis string",
+    )
+    by_class = spark.createDataFrame(
+        [(c, code) for c, m in spec["classes"].items() for code in m["measures"]],
+        "final_class string, measure_code string",
+    )
     on_list = spark.createDataFrame([(code,) for code in spec["serious_list"]], "measure_code string")
-    listed = (records.filter(F.col("active") & F.col("record_type").isin(list(rules.get("dishonest_list.record_types"))))
-              .groupBy("operator_key")
-              .agg(F.array_join(F.array_sort(F.collect_set("record_key")), ",").alias("list_basis")))
+    listed = (
+        records.filter(F.col("active") & F.col("record_type").isin(list(rules.get("dishonest_list.record_types"))))
+        .groupBy("operator_key")
+        .agg(F.array_join(F.array_sort(F.collect_set("record_key")), ",").alias("list_basis"))
+    )
     ops = scores.select("run_date", "operator_key", "final_class").join(listed, "operator_key", "left")
-    rows = (ops.join(F.broadcast(by_class), "final_class")
-            .unionByName(ops.filter(F.col("list_basis").isNotNull()).crossJoin(F.broadcast(on_list)))
-            .dropDuplicates(["operator_key", "measure_code"]))
-    return (rows.join(F.broadcast(codes), "measure_code")
-            .select("run_date", "operator_key", "measure_code", "final_class", "responsible_dept",
-                    F.coalesce("list_basis", F.concat(F.lit("class:"), F.col("final_class"))).alias("basis"),
-                    "legal_basis", F.lit(False).alias("under_objection")))
+    rows = (
+        ops.join(F.broadcast(by_class), "final_class")
+        .unionByName(ops.filter(F.col("list_basis").isNotNull()).crossJoin(F.broadcast(on_list)))
+        .dropDuplicates(["operator_key", "measure_code"])
+    )
+    return rows.join(F.broadcast(codes), "measure_code").select(
+        "run_date",
+        "operator_key",
+        "measure_code",
+        "final_class",
+        "responsible_dept",
+        F.coalesce("list_basis", F.concat(F.lit("class:"), F.col("final_class"))).alias("basis"),
+        "legal_basis",
+        F.lit(False).alias("under_objection"),
+    )
 
 
 def dishonest_list(records: DataFrame, registry: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
@@ -258,25 +380,39 @@ def dishonest_list(records: DataFrame, registry: DataFrame, rules: Rules, run_da
     operator and type, classified or not; name from the registry only."""
     types = list(rules.get("dishonest_list.record_types"))
     names = registry.select("operator_key", "name")
-    return (records.filter(F.col("active") & F.col("record_type").isin(types))
-            .groupBy("operator_key", "record_type")
-            .agg(F.min("event_date").alias("listed_date"),
-                 F.min(F.struct("event_date", "dept"))["dept"].alias("source_dept"))
-            .join(names, "operator_key", "left")
-            .select(F.lit(run_date).alias("run_date"), "operator_key", "record_type",
-                    F.coalesce("name", F.lit("")).alias("name"), "source_dept", "listed_date"))
+    return (
+        records.filter(F.col("active") & F.col("record_type").isin(types))
+        .groupBy("operator_key", "record_type")
+        .agg(
+            F.min("event_date").alias("listed_date"), F.min(F.struct("event_date", "dept"))["dept"].alias("source_dept")
+        )
+        .join(names, "operator_key", "left")
+        .select(
+            F.lit(run_date).alias("run_date"),
+            "operator_key",
+            "record_type",
+            F.coalesce("name", F.lit("")).alias("name"),
+            "source_dept",
+            "listed_date",
+        )
+    )
 
 
 def list_changes(current: DataFrame, previous: DataFrame | None, run_date: dt.date) -> DataFrame:
     """ADDED / REMOVED against the list of the latest earlier run date (all ADDED on the first)."""
     cur = current.select("operator_key", "record_type").withColumn("now", F.lit(True))
     if previous is None:
-        return cur.select(F.lit(run_date).alias("run_date"), "operator_key", "record_type", F.lit("ADDED").alias("change"))
+        return cur.select(
+            F.lit(run_date).alias("run_date"), "operator_key", "record_type", F.lit("ADDED").alias("change")
+        )
     prev = previous.select("operator_key", "record_type").withColumn("before", F.lit(True))
     both = cur.join(prev, ["operator_key", "record_type"], "full")
-    return (both.filter(F.col("now").isNull() | F.col("before").isNull())
-            .select(F.lit(run_date).alias("run_date"), "operator_key", "record_type",
-                    F.when(F.col("now"), F.lit("ADDED")).otherwise(F.lit("REMOVED")).alias("change")))
+    return both.filter(F.col("now").isNull() | F.col("before").isNull()).select(
+        F.lit(run_date).alias("run_date"),
+        "operator_key",
+        "record_type",
+        F.when(F.col("now"), F.lit("ADDED")).otherwise(F.lit("REMOVED")).alias("change"),
+    )
 
 
 def _type_labels(rules: Rules) -> dict:
@@ -298,25 +434,57 @@ def risk_alerts(scores: DataFrame, registry: DataFrame, rules: Rules) -> DataFra
     types = _type_labels(rules)
     rule_map = F.create_map(*[x for k, v in rule_text.items() for x in (F.lit(k), F.lit(v))])
     type_map = F.create_map(*[x for k, v in types.items() for x in (F.lit(k), F.lit(v))])
-    schema = T.StructType([
-        T.StructField("records", T.ArrayType(T.StructType([
-            T.StructField("points", T.IntegerType()), T.StructField("record_type", T.StringType()),
-            T.StructField("severity", T.IntegerType())]))),
-        T.StructField("rules", T.ArrayType(T.StructType([T.StructField("rule", T.StringType())])))])
+    schema = T.StructType(
+        [
+            T.StructField(
+                "records",
+                T.ArrayType(
+                    T.StructType(
+                        [
+                            T.StructField("points", T.IntegerType()),
+                            T.StructField("record_type", T.StringType()),
+                            T.StructField("severity", T.IntegerType()),
+                        ]
+                    )
+                ),
+            ),
+            T.StructField("rules", T.ArrayType(T.StructType([T.StructField("rule", T.StringType())]))),
+        ]
+    )
     parsed = F.from_json("reasons", schema)
     rule_parts = F.transform(F.filter(parsed["rules"], lambda s: s["rule"] != "R_NEW"), lambda s: rule_map[s["rule"]])
-    record_parts = F.transform(F.filter(parsed["records"], lambda s: s["points"] < 0),
-                               lambda s: F.concat(F.coalesce(type_map[s["record_type"]], s["record_type"]),
-                                                  F.lit("（严重程度"), s["severity"].cast("string"), F.lit("）")))
+    record_parts = F.transform(
+        F.filter(parsed["records"], lambda s: s["points"] < 0),
+        lambda s: F.concat(
+            F.coalesce(type_map[s["record_type"]], s["record_type"]),
+            F.lit("（严重程度"),
+            s["severity"].cast("string"),
+            F.lit("）"),
+        ),
+    )
     parts = F.slice(F.array_distinct(F.concat(rule_parts, record_parts)), 1, int(p["max_reasons"]))
     level = F.create_map(*[x for k, v in p["levels"].items() for x in (F.lit(k), F.lit(v))])
     label = F.create_map(*[x for k, v in labels.items() for x in (F.lit(k), F.lit(v))])
     message = F.concat(
-        F.lit("信用等级"), F.col("final_class"), F.lit("（"), label[F.col("final_class")], F.lit("），信用分"),
-        F.col("total_score").cast("string"), F.lit("。"),
-        F.when(F.size(parts) > 0, F.concat(F.lit("主要原因："), F.array_join(parts, "；"), F.lit("。")))
-        .otherwise(F.lit("主要原因：综合评分偏低。")))
-    return (scores.filter(F.col("final_class").isin(list(p["levels"])))
-            .join(registry.select("operator_key", "name"), "operator_key", "left")
-            .select("run_date", "operator_key", F.coalesce("name", F.lit("")).alias("name"),
-                    level[F.col("final_class")].alias("level"), message.alias("message")))
+        F.lit("信用等级"),
+        F.col("final_class"),
+        F.lit("（"),
+        label[F.col("final_class")],
+        F.lit("），信用分"),
+        F.col("total_score").cast("string"),
+        F.lit("。"),
+        F.when(F.size(parts) > 0, F.concat(F.lit("主要原因："), F.array_join(parts, "；"), F.lit("。"))).otherwise(
+            F.lit("主要原因：综合评分偏低。")
+        ),
+    )
+    return (
+        scores.filter(F.col("final_class").isin(list(p["levels"])))
+        .join(registry.select("operator_key", "name"), "operator_key", "left")
+        .select(
+            "run_date",
+            "operator_key",
+            F.coalesce("name", F.lit("")).alias("name"),
+            level[F.col("final_class")].alias("level"),
+            message.alias("message"),
+        )
+    )

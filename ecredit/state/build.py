@@ -20,21 +20,34 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecredit.core import lake
-from ecredit.ingest import load as ingest
 from ecredit.core.feeds import CREDIT, FEEDS
 from ecredit.core.rules import SEVERITIES, Rules, to_decimal
 from ecredit.core.settings import Settings
+from ecredit.ingest import load as ingest
 from ecredit.quality import verdict as validation
 
 log = logging.getLogger(__name__)
 
 AMOUNT = T.DecimalType(20, 2)
-RECORD_COLUMNS = ["record_key", "operator_key", "dept", "feed_id", "record_type", "polarity", "severity",
-                  "event_date", "active_until", "withdrawn", "amount_yuan", "source_delivery_date",
-                  "source_line"]
+RECORD_COLUMNS = [
+    "record_key",
+    "operator_key",
+    "dept",
+    "feed_id",
+    "record_type",
+    "polarity",
+    "severity",
+    "event_date",
+    "active_until",
+    "withdrawn",
+    "amount_yuan",
+    "source_delivery_date",
+    "source_line",
+]
 
 
 # ---------------------------------------------------------------- reading and folding
+
 
 def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> DataFrame:
     """The loaded (not quarantined) rows of every applied delivery dated <= D."""
@@ -59,7 +72,8 @@ def _drop_markers(settings: Settings, files: list[dict], problems: list[str]) ->
         lake.drop_done(settings, f)
     raise ParsedRowsDamaged(
         "parsed rows in the lake are damaged: " + "; ".join(problems) + ". Their done-markers are removed: rerun "
-        "the date (`ecredit run --date D`); its ingest parses these files again from the landing zone.")
+        "the date (`ecredit run --date D`); its ingest parses these files again from the landing zone."
+    )
 
 
 def check_parsed(settings: Settings, files: list[dict]) -> None:
@@ -108,16 +122,18 @@ def _days(c: Column, n) -> Column:
 
 # ---------------------------------------------------------------- credit records (scoring.md §1)
 
+
 def _base(df: DataFrame, rules: Rules, feed_id: str, type_column: str, event: Column) -> DataFrame:
     table = rules.record_type_table(feed_id)
     dept, stem = feed_id.split(".")
-    return (df
-            .withColumn("record_key", F.concat(F.lit(f"{dept}:{stem}:"), F.col("key_str")))
-            .withColumn("record_type", _lookup(table, "type", type_column))
-            .withColumn("polarity", _lookup(table, "polarity", type_column))
-            .withColumn("severity", _lookup(table, "severity", type_column).cast("int"))
-            .withColumn("event_date", event)
-            .withColumn("source_delivery_date", _date("delivery_date")))
+    return (
+        df.withColumn("record_key", F.concat(F.lit(f"{dept}:{stem}:"), F.col("key_str")))
+        .withColumn("record_type", _lookup(table, "type", type_column))
+        .withColumn("polarity", _lookup(table, "polarity", type_column))
+        .withColumn("severity", _lookup(table, "severity", type_column).cast("int"))
+        .withColumn("event_date", event)
+        .withColumn("source_delivery_date", _date("delivery_date"))
+    )
 
 
 def _default_until(rules: Rules) -> Column:
@@ -126,10 +142,12 @@ def _default_until(rules: Rules) -> Column:
 
 
 def _finish(df: DataFrame, withdrawn: Column, until: Column, amount: Column | None = None) -> DataFrame:
-    return (df.withColumn("withdrawn", F.coalesce(withdrawn, F.lit(False)))
-            .withColumn("active_until", until)
-            .withColumn("amount_yuan", (amount if amount is not None else F.lit(None)).cast(AMOUNT))
-            .select(*RECORD_COLUMNS))
+    return (
+        df.withColumn("withdrawn", F.coalesce(withdrawn, F.lit(False)))
+        .withColumn("active_until", until)
+        .withColumn("amount_yuan", (amount if amount is not None else F.lit(None)).cast(AMOUNT))
+        .select(*RECORD_COLUMNS)
+    )
 
 
 def _bump(sev: Column, cond: Column, by: int) -> Column:
@@ -143,13 +161,21 @@ def penalties(folded: DataFrame, rules: Rules) -> DataFrame:
     light = F.col("penalty_category").isin(p["light_categories"])
     heavy = F.col("penalty_category").isin(p["heavy_categories"])
     amount = F.col("amount_10k_yuan").cast(T.DecimalType(24, 4)) * F.lit(10000)
-    sev = F.when(light, F.lit(int(p["light_severity"]))).when(heavy, F.lit(int(p["heavy_severity"]))) \
+    sev = (
+        F.when(light, F.lit(int(p["light_severity"])))
+        .when(heavy, F.lit(int(p["heavy_severity"])))
         .otherwise(F.col("severity"))
-    sev = _bump(sev, F.coalesce(amount >= F.lit(to_decimal(p["large_amount_yuan"])), F.lit(False)),
-                p["large_amount_severity_bump"])
-    until = (F.when(F.col("publicity_end").isNotNull(), _date("publicity_end"))
-             .when(light, _days(F.col("event_date"), p["light_window_days"] - 1))
-             .otherwise(_days(F.col("event_date"), p["window_days"] - 1)))
+    )
+    sev = _bump(
+        sev,
+        F.coalesce(amount >= F.lit(to_decimal(p["large_amount_yuan"])), F.lit(False)),
+        p["large_amount_severity_bump"],
+    )
+    until = (
+        F.when(F.col("publicity_end").isNotNull(), _date("publicity_end"))
+        .when(light, _days(F.col("event_date"), p["light_window_days"] - 1))
+        .otherwise(_days(F.col("event_date"), p["window_days"] - 1))
+    )
     return _finish(df.withColumn("severity", sev), F.col("status") == "撤销", until, amount)
 
 
@@ -180,15 +206,17 @@ def psb(folded: DataFrame, rules: Rules) -> DataFrame:
     return _finish(df, F.col("status") == "撤案", _default_until(rules))
 
 
-def _simple(folded: DataFrame, rules: Rules, feed_id: str, type_column: str, event: str,
-            withdrawn: Column, amount: str | None) -> DataFrame:
+def _simple(
+    folded: DataFrame, rules: Rules, feed_id: str, type_column: str, event: str, withdrawn: Column, amount: str | None
+) -> DataFrame:
     df = _base(_feed(folded, feed_id), rules, feed_id, type_column, _date(event))
     return _finish(df, withdrawn, _default_until(rules), F.col(amount) if amount else None)
 
 
 def customs_violations(folded: DataFrame, rules: Rules) -> DataFrame:
-    df = _base(_feed(folded, "customs.violations"), rules, "customs.violations", "violation_type",
-               _date("decision_date"))
+    df = _base(
+        _feed(folded, "customs.violations"), rules, "customs.violations", "violation_type", _date("decision_date")
+    )
     amount = F.col("amount_yuan").cast(AMOUNT)
     p = rules.get("customs_violations")
     big = F.coalesce(amount >= F.lit(to_decimal(p["large_amount_yuan"])), F.lit(False))
@@ -199,8 +227,13 @@ def customs_violations(folded: DataFrame, rules: Rules) -> DataFrame:
 def customs_credit(folded: DataFrame, rules: Rules) -> DataFrame:
     """Every version is kept; the level in force at D is the one with the latest EFFECTIVE_DATE
     <= D. A version counts from its date until the day before the next version's date."""
-    df = _base(_feed(folded, "customs.enterprise_credit"), rules, "customs.enterprise_credit",
-               "credit_level", _date("effective_date"))
+    df = _base(
+        _feed(folded, "customs.enterprise_credit"),
+        rules,
+        "customs.enterprise_credit",
+        "credit_level",
+        _date("effective_date"),
+    )
     nxt = F.lead("event_date").over(Window.partitionBy("operator_key").orderBy("event_date"))
     df = df.withColumn("active_until", F.date_sub(nxt, 1)).filter(F.col("record_type").isNotNull())
     return _finish(df, F.lit(False), F.col("active_until"))
@@ -209,16 +242,47 @@ def customs_credit(folded: DataFrame, rules: Rules) -> DataFrame:
 def credit_records(folded: DataFrame, rules: Rules) -> DataFrame:
     """All credit records of the state, timeless: activity at D is added by ``with_activity``."""
     parts = [
-        penalties(folded, rules), amr_lists(folded, rules), ndrc_lists(folded, rules), cac(folded, rules),
+        penalties(folded, rules),
+        amr_lists(folded, rules),
+        ndrc_lists(folded, rules),
+        cac(folded, rules),
         psb(folded, rules),
-        _simple(folded, rules, "commerce.breaches", "breach_type", "decided_date", F.col("withdrawn") == "是", "amount_yuan"),
-        _simple(folded, rules, "finance.finance_risk", "risk_type", "decided_date", F.col("status") == "已结清", "amount_yuan"),
-        _simple(folded, rules, "post.express_violations", "violation_type", "handled_date", F.col("withdrawn") == "是", "amount_yuan"),
-        customs_violations(folded, rules), customs_credit(folded, rules),
+        _simple(
+            folded, rules, "commerce.breaches", "breach_type", "decided_date", F.col("withdrawn") == "是", "amount_yuan"
+        ),
+        _simple(
+            folded,
+            rules,
+            "finance.finance_risk",
+            "risk_type",
+            "decided_date",
+            F.col("status") == "已结清",
+            "amount_yuan",
+        ),
+        _simple(
+            folded,
+            rules,
+            "post.express_violations",
+            "violation_type",
+            "handled_date",
+            F.col("withdrawn") == "是",
+            "amount_yuan",
+        ),
+        customs_violations(folded, rules),
+        customs_credit(folded, rules),
     ]
     assert {f.feed_id for f in FEEDS if f.table == CREDIT} == {
-        "amr.penalties", "amr.lists", "ndrc.credit_lists", "cac.pi_violations", "psb.cases", "commerce.breaches",
-        "finance.finance_risk", "post.express_violations", "customs.violations", "customs.enterprise_credit"}
+        "amr.penalties",
+        "amr.lists",
+        "ndrc.credit_lists",
+        "cac.pi_violations",
+        "psb.cases",
+        "commerce.breaches",
+        "finance.finance_risk",
+        "post.express_violations",
+        "customs.violations",
+        "customs.enterprise_credit",
+    }
     return reduce(DataFrame.unionByName, parts)
 
 
@@ -227,21 +291,39 @@ def with_activity(records: DataFrame, operators: DataFrame, run_date: dt.date) -
     d = F.lit(run_date)
     until = F.when(F.col("withdrawn"), F.lit(None).cast("date")).otherwise(F.col("active_until"))
     keys = operators.select("operator_key").distinct().withColumn("in_registry", F.lit(True))
-    return (records.withColumn("active_until", until)
-            .withColumn("active", ~F.col("withdrawn") & (F.col("event_date") <= d)
-                        & (F.col("active_until").isNull() | (d <= F.col("active_until"))))
-            .join(keys, "operator_key", "left")
-            .withColumn("in_registry", F.coalesce("in_registry", F.lit(False))))
+    return (
+        records.withColumn("active_until", until)
+        .withColumn(
+            "active",
+            ~F.col("withdrawn")
+            & (F.col("event_date") <= d)
+            & (F.col("active_until").isNull() | (d <= F.col("active_until"))),
+        )
+        .join(keys, "operator_key", "left")
+        .withColumn("in_registry", F.coalesce("in_registry", F.lit(False)))
+    )
 
 
 # ---------------------------------------------------------------- the other canonical tables
 
+
 def operators(folded: DataFrame) -> DataFrame:
     return _feed(folded, "amr.operators").select(
-        "operator_key", "uscc", "name", "subject_type", "district_code", "platform", "shop_url",
-        "registration_status", "license_displayed", _date("last_verified_date").alias("last_verified_date"),
-        _date("established_date").alias("established_date"), "natural_person",
-        _date("delivery_date").alias("source_delivery_date"), "source_line")
+        "operator_key",
+        "uscc",
+        "name",
+        "subject_type",
+        "district_code",
+        "platform",
+        "shop_url",
+        "registration_status",
+        "license_displayed",
+        _date("last_verified_date").alias("last_verified_date"),
+        _date("established_date").alias("established_date"),
+        "natural_person",
+        _date("delivery_date").alias("source_delivery_date"),
+        "source_line",
+    )
 
 
 def _source() -> list:
@@ -251,28 +333,47 @@ def _source() -> list:
 
 def licences(folded: DataFrame) -> DataFrame:
     return _feed(folded, "gds.licenses").select(
-        "operator_key", "licence_no", "licence_name", _date("valid_from").alias("valid_from"),
-        _date("valid_to").alias("valid_to"), "licence_status", *_source())
+        "operator_key",
+        "licence_no",
+        "licence_name",
+        _date("valid_from").alias("valid_from"),
+        _date("valid_to").alias("valid_to"),
+        "licence_status",
+        *_source(),
+    )
 
 
 def evaluations(folded: DataFrame) -> DataFrame:
     dec = T.DecimalType(7, 3)
     return _feed(folded, "commerce.evaluations").select(
-        "operator_key", "platform", F.to_date(F.concat("eval_month", F.lit("-01"))).alias("eval_month"),
-        *[F.col(c).cast(dec).alias(c) for c in ("overall_satisfaction", "product_quality", "brand_reputation", "after_sales")],
+        "operator_key",
+        "platform",
+        F.to_date(F.concat("eval_month", F.lit("-01"))).alias("eval_month"),
+        *[
+            F.col(c).cast(dec).alias(c)
+            for c in ("overall_satisfaction", "product_quality", "brand_reputation", "after_sales")
+        ],
         F.col("review_count").cast("long").alias("review_count"),
-        F.col("deleted_review_count").cast("long").alias("deleted_review_count"))
+        F.col("deleted_review_count").cast("long").alias("deleted_review_count"),
+    )
 
 
 def spot_checks(folded: DataFrame) -> DataFrame:
     return _feed(folded, "amr.spot_checks").select(
-        "operator_key", "check_no", "product_category", "result", _date("check_date").alias("check_date"), *_source())
+        "operator_key", "check_no", "product_category", "result", _date("check_date").alias("check_date"), *_source()
+    )
 
 
 def complaints(folded: DataFrame) -> DataFrame:
     return _feed(folded, "amr.complaints").select(
-        "operator_key", "complaint_no", "complaint_category", _date("registered_date").alias("registered_date"),
-        "handling_status", "advance_compensation", *_source())
+        "operator_key",
+        "complaint_no",
+        "complaint_category",
+        _date("registered_date").alias("registered_date"),
+        "handling_status",
+        "advance_compensation",
+        *_source(),
+    )
 
 
 def facts(lic: DataFrame, spot: DataFrame, compl: DataFrame) -> dict[str, DataFrame]:
@@ -280,13 +381,35 @@ def facts(lic: DataFrame, spot: DataFrame, compl: DataFrame) -> dict[str, DataFr
     check and complaint of the state, the feed's columns with operator_key for the identifiers
     (the complainant's name and phone never leave ingestion), and the current version's origin."""
     return {
-        "fact_license": lic.select(F.col("licence_no").alias("license_no"), "operator_key",
-                                   F.col("licence_name").alias("license_name"), "valid_from", "valid_to",
-                                   F.col("licence_status").alias("license_status"), "source_delivery_date", "source_line"),
-        "fact_spot_check": spot.select("check_no", "operator_key", "product_category", "result", "check_date",
-                                       "source_delivery_date", "source_line"),
-        "fact_complaint": compl.select("complaint_no", "operator_key", "complaint_category", "registered_date",
-                                       "handling_status", "advance_compensation", "source_delivery_date", "source_line"),
+        "fact_license": lic.select(
+            F.col("licence_no").alias("license_no"),
+            "operator_key",
+            F.col("licence_name").alias("license_name"),
+            "valid_from",
+            "valid_to",
+            F.col("licence_status").alias("license_status"),
+            "source_delivery_date",
+            "source_line",
+        ),
+        "fact_spot_check": spot.select(
+            "check_no",
+            "operator_key",
+            "product_category",
+            "result",
+            "check_date",
+            "source_delivery_date",
+            "source_line",
+        ),
+        "fact_complaint": compl.select(
+            "complaint_no",
+            "operator_key",
+            "complaint_category",
+            "registered_date",
+            "handling_status",
+            "advance_compensation",
+            "source_delivery_date",
+            "source_line",
+        ),
     }
 
 
@@ -296,17 +419,34 @@ def inspectors(folded: DataFrame) -> DataFrame:
 
 def dim_operator(ops: DataFrame, lic: DataFrame, run_date: dt.date) -> DataFrame:
     d = F.lit(run_date)
-    valid = (lic.filter((F.col("licence_status") == "有效") & (F.col("valid_from") <= d)
-                        & (F.col("valid_to").isNull() | (d <= F.col("valid_to"))))
-             .groupBy("operator_key").agg(F.count(F.lit(1)).alias("valid_licenses")))
-    return (ops.join(valid, "operator_key", "left")
-            .select("operator_key", "uscc", "name", "subject_type", "district_code", "platform", "shop_url",
-                    "registration_status", "license_displayed", "last_verified_date", "established_date",
-                    F.coalesce("valid_licenses", F.lit(0)).cast("int").alias("valid_licenses"),
-                    d.alias("updated_run_date")))
+    valid = (
+        lic.filter(
+            (F.col("licence_status") == "有效")
+            & (F.col("valid_from") <= d)
+            & (F.col("valid_to").isNull() | (d <= F.col("valid_to")))
+        )
+        .groupBy("operator_key")
+        .agg(F.count(F.lit(1)).alias("valid_licenses"))
+    )
+    return ops.join(valid, "operator_key", "left").select(
+        "operator_key",
+        "uscc",
+        "name",
+        "subject_type",
+        "district_code",
+        "platform",
+        "shop_url",
+        "registration_status",
+        "license_displayed",
+        "last_verified_date",
+        "established_date",
+        F.coalesce("valid_licenses", F.lit(0)).cast("int").alias("valid_licenses"),
+        d.alias("updated_run_date"),
+    )
 
 
 # ---------------------------------------------------------------- the job
+
 
 def state_dir(settings: Settings, run_date: dt.date) -> Path:
     return lake.state_dir(settings, run_date)
@@ -319,8 +459,17 @@ def gold_dir(settings: Settings, run_date: dt.date) -> Path:
 STATE_TABLES = ("licences", "evaluations", "spot_checks", "complaints", "inspectors")
 # what publish takes from gold/<D>/: the latest state, and the run date's rows of scoring.md
 GOLD_TABLES = ("dim_operator", "fact_credit_record", "fact_license", "fact_spot_check", "fact_complaint")
-RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
-              "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
+RUN_TABLES = (
+    "operator_score",
+    "supervision_measure",
+    "serious_dishonest_list",
+    "dishonest_list_change",
+    "risk_alert",
+    "inspector",
+    "inspection_plan",
+    "inspection_draw",
+    "draw_commitment",
+)
 BUILT_MARKER = lake.BUILT_MARKER  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
 # the readers of gold (pyarrow on the driver: publish, the outbox and the draw check need no Spark)
 gold_batches = lake.gold_batches
@@ -330,6 +479,7 @@ GOLD_BATCH = lake.GOLD_BATCH
 
 
 # ---------------------------------------------------------------- the published past (the warehouse)
+
 
 @contextmanager
 def published(settings: Settings):
@@ -367,14 +517,17 @@ def published_frame(spark: SparkSession, conn, table: str, run_date: dt.date, co
     t = wh.metadata.tables[table]
     schema = pa.schema([(c, _arrow_type(t.c[c])) for c in columns])
     result = conn.execution_options(stream_results=True, yield_per=GOLD_BATCH * 20).execute(
-        select(*[t.c[c] for c in columns]).where(t.c.run_date == run_date))
-    batches = [pa.RecordBatch.from_pylist([dict(zip(columns, r)) for r in part], schema=schema)
-               for part in result.partitions()]
+        select(*[t.c[c] for c in columns]).where(t.c.run_date == run_date)
+    )
+    batches = [
+        pa.RecordBatch.from_pylist([dict(zip(columns, r)) for r in part], schema=schema) for part in result.partitions()
+    ]
     return spark.createDataFrame(pa.Table.from_batches(batches, schema=schema))
 
 
-def previous_state(spark: SparkSession, conn, run_date: dt.date) -> tuple[dt.date | None, DataFrame | None,
-                                                                          DataFrame | None]:
+def previous_state(
+    spark: SparkSession, conn, run_date: dt.date
+) -> tuple[dt.date | None, DataFrame | None, DataFrame | None]:
     """(P, P's final classes, P's serious-dishonesty list) for P the latest run date before D that
     was published (``publish.previous_published_date``), from its published rows; Nones when no
     earlier date was published."""
@@ -383,8 +536,11 @@ def previous_state(spark: SparkSession, conn, run_date: dt.date) -> tuple[dt.dat
     prev = publish.previous_published_date(conn, run_date)
     if prev is None:
         return None, None, None
-    return (prev, published_frame(spark, conn, "operator_score", prev, ["operator_key", "final_class"]),
-            published_frame(spark, conn, "serious_dishonest_list", prev, ["operator_key", "record_type"]))
+    return (
+        prev,
+        published_frame(spark, conn, "operator_score", prev, ["operator_key", "final_class"]),
+        published_frame(spark, conn, "serious_dishonest_list", prev, ["operator_key", "record_type"]),
+    )
 
 
 def published_commitment(conn, draw_date: dt.date) -> dict | None:
@@ -395,26 +551,46 @@ def published_commitment(conn, draw_date: dt.date) -> dict | None:
     from ecredit.warehouse import schema as wh
 
     t = wh.draw_commitment
-    row = conn.execute(select(t.c.salt_sha256, t.c.published_run_date)
-                       .where((t.c.draw_date == draw_date) & (t.c.published_run_date < draw_date))).mappings().first()
+    row = (
+        conn.execute(
+            select(t.c.salt_sha256, t.c.published_run_date).where(
+                (t.c.draw_date == draw_date) & (t.c.published_run_date < draw_date)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
 def inspector_roster(insp: DataFrame, run_date: dt.date) -> DataFrame:
     """``inspector`` for D: the roster as delivered (在岗 null reads 否); no certificate numbers."""
-    return insp.select(F.lit(run_date).alias("run_date"), "inspector_id", "name", "unit",
-                       F.coalesce(F.col("on_duty") == "是", F.lit(False)).alias("on_duty"))
+    return insp.select(
+        F.lit(run_date).alias("run_date"),
+        "inspector_id",
+        "name",
+        "unit",
+        F.coalesce(F.col("on_duty") == "是", F.lit(False)).alias("on_duty"),
+    )
 
 
-PLAN_SCHEMA = ("run_date date, operator_key string, seed string, final_class string, inspector_ids string, "
-               "onsite_required boolean")
+PLAN_SCHEMA = (
+    "run_date date, operator_key string, seed string, final_class string, inspector_ids string, onsite_required boolean"
+)
 DRAW_SCHEMA = "run_date date, salt string, salt_sha256 string, seed string, counts string"
 COMMITMENT_SCHEMA = "draw_date date, salt_sha256 string, published_run_date date"
 
 
-def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date,
-                    scores: DataFrame, roster: DataFrame, committed: dict | None,
-                    listed: DataFrame | None = None) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
+def inspection_plan(
+    spark: SparkSession,
+    settings: Settings,
+    rules: Rules,
+    run_date: dt.date,
+    scores: DataFrame,
+    roster: DataFrame,
+    committed: dict | None,
+    listed: DataFrame | None = None,
+) -> tuple[DataFrame, DataFrame, DataFrame, list[str]]:
     """scoring.md §5 on the driver (``ecredit.scoring.draw``): the commitment to the next draw date, and on
     a draw date whose salt (from CREDIT_DRAW_SECRET) is the one ``committed`` to by an earlier
     run (``published_commitment``), the plan and the revealed draw; with warnings. No commitment,
@@ -432,22 +608,43 @@ def inspection_plan(spark: SparkSession, settings: Settings, rules: Rules, run_d
         if committed is None:
             warnings.append(f"no inspection plan for {run_date}: no run before it published a commitment to its draw")
         elif draw.salt_commitment(salt) != committed["salt_sha256"]:
-            warnings.append(f"no inspection plan for {run_date}: CREDIT_DRAW_SECRET does not give the salt that the run "
-                            f"of {committed['published_run_date']} committed to (was the secret changed?); a plan "
-                            "drawn with it would contradict the published commitment")
+            warnings.append(
+                f"no inspection plan for {run_date}: CREDIT_DRAW_SECRET does not give the salt that the run "
+                f"of {committed['published_run_date']} committed to (was the secret changed?); a plan "
+                "drawn with it would contradict the published commitment"
+            )
         else:
             seed = draw.seed(run_date, salt)
-            classes = {r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()}
+            classes = {
+                r["operator_key"]: r["final_class"] for r in scores.select("operator_key", "final_class").collect()
+            }
             on_duty = [r["inspector_id"] for r in roster.filter("on_duty").select("inspector_id").collect()]
-            on_list = {r["operator_key"] for r in listed.select("operator_key").collect()} if listed is not None else set()
-            rows, counts, more = draw.draw(seed, classes, ratios, onsite, on_duty, draw.inspectors_per_operator(rules),
-                                           on_list)
+            on_list = (
+                {r["operator_key"] for r in listed.select("operator_key").collect()} if listed is not None else set()
+            )
+            rows, counts, more = draw.draw(
+                seed, classes, ratios, onsite, on_duty, draw.inspectors_per_operator(rules), on_list
+            )
             warnings += [f"inspection plan {run_date}: {w}" for w in more]
-            plan_rows = [(run_date, r["operator_key"], r["seed"], r["final_class"], r["inspector_ids"], r["onsite_required"])
-                         for r in rows]
-            draw_rows = [(run_date, salt, draw.salt_commitment(salt), seed, json.dumps(counts, ensure_ascii=False, sort_keys=True))]
-    return (spark.createDataFrame(plan_rows, PLAN_SCHEMA), spark.createDataFrame(draw_rows, DRAW_SCHEMA),
-            spark.createDataFrame(commitment, COMMITMENT_SCHEMA), warnings)
+            plan_rows = [
+                (run_date, r["operator_key"], r["seed"], r["final_class"], r["inspector_ids"], r["onsite_required"])
+                for r in rows
+            ]
+            draw_rows = [
+                (
+                    run_date,
+                    salt,
+                    draw.salt_commitment(salt),
+                    seed,
+                    json.dumps(counts, ensure_ascii=False, sort_keys=True),
+                )
+            ]
+    return (
+        spark.createDataFrame(plan_rows, PLAN_SCHEMA),
+        spark.createDataFrame(draw_rows, DRAW_SCHEMA),
+        spark.createDataFrame(commitment, COMMITMENT_SCHEMA),
+        warnings,
+    )
 
 
 # Spark's words for a file it cannot read, the most telling last (the reason quotes its line)
@@ -467,9 +664,11 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
     pending = ingest.pending_files(settings, run_date)
     if pending:
         f = pending[0]
-        raise RuntimeError(f"build_state {run_date}: {len(pending)} accepted delivery file(s) dated <= {run_date} are "
-                           f"not parsed (first: {f['dept']} {f['date']} {f['name']}): the ingest stage did not "
-                           "finish; rerun the date")
+        raise RuntimeError(
+            f"build_state {run_date}: {len(pending)} accepted delivery file(s) dated <= {run_date} are "
+            f"not parsed (first: {f['dept']} {f['date']} {f['name']}): the ingest stage did not "
+            "finish; rerun the date"
+        )
     lake.drop_built(settings, run_date)  # rebuilt: publishable again only when whole
     with ingest.lake_writes(settings, f"build_state {run_date}"):
         try:
@@ -486,8 +685,11 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
                 raise
             lines = [ln.strip().lstrip(": ") for ln in text.splitlines() if ln.strip()]
             why = next((ln for k in _DAMAGED_READ[::-1] for ln in lines if k in ln), lines[0])[:400]
-            _drop_markers(settings, damaged, [f"{lake.partition_dir(settings, f)} cannot be read by Spark ({why})"
-                                              for f in damaged])
+            _drop_markers(
+                settings,
+                damaged,
+                [f"{lake.partition_dir(settings, f)} cannot be read by Spark ({why})" for f in damaged],
+            )
         lake.write_built(settings, run_date)
     return out
 
@@ -503,13 +705,22 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     parsed = read_parsed(spark, settings, rules, run_date)  # folded per feed by ``_feed``
     ops = operators(parsed).cache()
     lic = licences(parsed).cache()
-    tables = {"licences": lic, "evaluations": evaluations(parsed), "spot_checks": spot_checks(parsed),
-              "complaints": complaints(parsed), "inspectors": inspectors(parsed)}
+    tables = {
+        "licences": lic,
+        "evaluations": evaluations(parsed),
+        "spot_checks": spot_checks(parsed),
+        "complaints": complaints(parsed),
+        "inspectors": inspectors(parsed),
+    }
     sdir, gdir = lake.state_dir(settings, run_date), lake.gold_dir(settings, run_date)
     for name, df in tables.items():
         df.write.mode("overwrite").parquet(str(lake.state_table(settings, run_date, name)))
-    ops.write.mode("overwrite").parquet(str(lake.state_table(settings, run_date, "operators")))  # scoring's input, kept for make bench's baseline
-    dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "dim_operator")))
+    ops.write.mode("overwrite").parquet(
+        str(lake.state_table(settings, run_date, "operators"))
+    )  # scoring's input, kept for make bench's baseline
+    dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(
+        str(lake.gold_table(settings, run_date, "dim_operator"))
+    )
     state = {name: spark.read.parquet(str(lake.state_table(settings, run_date, name))) for name in tables}
     for name, df in facts(state["licences"], state["spot_checks"], state["complaints"]).items():
         df.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, name)))
@@ -517,21 +728,34 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     records.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "fact_credit_record")))
     records = spark.read.parquet(str(lake.gold_table(settings, run_date, "fact_credit_record"))).cache()
 
-    scores = scoring.score(ops, records, state["evaluations"], state["spot_checks"], state["complaints"], rules,
-                           run_date, previous_scores, rules.version)
+    scores = scoring.score(
+        ops,
+        records,
+        state["evaluations"],
+        state["spot_checks"],
+        state["complaints"],
+        rules,
+        run_date,
+        previous_scores,
+        rules.version,
+    )
     scores.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "operator_score")))
     scores = spark.read.parquet(str(lake.gold_table(settings, run_date, "operator_score"))).cache()
     listed = scoring.dishonest_list(records, ops, rules, run_date)
     listed.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))
     listed = spark.read.parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))
     roster = inspector_roster(state["inspectors"], run_date)
-    plan, drawn, commitment, warnings = inspection_plan(spark, settings, rules, run_date, scores, roster, committed,
-                                                        listed)
+    plan, drawn, commitment, warnings = inspection_plan(
+        spark, settings, rules, run_date, scores, roster, committed, listed
+    )
     outputs = {
         "supervision_measure": scoring.measures(scores, records, rules),
         "dishonest_list_change": scoring.list_changes(listed, previous_list, run_date),
         "risk_alert": scoring.risk_alerts(scores, ops, rules),
-        "inspector": roster, "inspection_plan": plan, "inspection_draw": drawn, "draw_commitment": commitment,
+        "inspector": roster,
+        "inspection_plan": plan,
+        "inspection_draw": drawn,
+        "draw_commitment": commitment,
     }
     for name, df in outputs.items():
         df.coalesce(1).write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, name)))

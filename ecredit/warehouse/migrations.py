@@ -44,8 +44,10 @@ LEDGER = "schema_migrations"
 VERSION_TABLE = "alembic_version"
 PIPELINE_ROLE = "ecredit_pipeline"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(postgresql|sqlite))?\.sql$")
-LEDGER_DDL = ("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL, "
-              "sha256 VARCHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL)")
+LEDGER_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR(200) NOT NULL, "
+    "sha256 VARCHAR(64) NOT NULL, applied_at TIMESTAMP NOT NULL)"
+)
 
 
 class MigrationError(RuntimeError):
@@ -96,11 +98,14 @@ def migration_file(version: int, dialect: str, folder: Path = MIGRATIONS_DIR) ->
     for m in available(dialect, folder):
         if m.version == version:
             return m
-    raise MigrationError(f"no migration {version:04d} for {dialect} under {folder} (revision {revision_id(version)} "
-                         "runs the file NNNN_<name>[.<dialect>].sql of its number)")
+    raise MigrationError(
+        f"no migration {version:04d} for {dialect} under {folder} (revision {revision_id(version)} "
+        "runs the file NNNN_<name>[.<dialect>].sql of its number)"
+    )
 
 
 # ---------------------------------------------------------------- the API: ecredit migrate, the pipeline, tests
+
 
 def alembic_config(engine: Engine | None = None, url: str | None = None, folder: Path = MIGRATIONS_DIR):
     """Alembic's Config for the warehouse at ``engine`` (or ``url``), without alembic.ini."""
@@ -158,6 +163,7 @@ def applied(engine: Engine) -> dict[int, str]:
 
 # ---------------------------------------------------------------- the environment (alembic/env.py)
 
+
 def migration_engine(url) -> Engine:
     """An engine to migrate with. SQLite: the driver's own transaction handling off and a real
     BEGIN per transaction, so that a migration's DDL, its ``alembic_version`` update and its
@@ -191,11 +197,15 @@ def check_checksums(ledger: dict[int, str], upto: int, dialect: str, folder: Pat
     for version in sorted(v for v in ledger if v <= upto):
         m = files.get(version)
         if m is None:
-            raise MigrationError(f"migration {version:04d} was applied to this warehouse but its file for {dialect} "
-                                 f"is gone from {folder}; migrations are frozen: restore it")
+            raise MigrationError(
+                f"migration {version:04d} was applied to this warehouse but its file for {dialect} "
+                f"is gone from {folder}; migrations are frozen: restore it"
+            )
         if ledger[version] != m.sha256:
-            raise MigrationError(f"migration {m.path.name} was changed after it was applied to this warehouse; "
-                                 "migrations are frozen: write a new one")
+            raise MigrationError(
+                f"migration {m.path.name} was changed after it was applied to this warehouse; "
+                "migrations are frozen: write a new one"
+            )
 
 
 def prepare(conn: Connection, script, folder: Path = MIGRATIONS_DIR) -> str | None:
@@ -213,18 +223,26 @@ def prepare(conn: Connection, script, folder: Path = MIGRATIONS_DIR) -> str | No
     if not heads and ledger:
         n = max(ledger)
         if sorted(ledger) != list(range(1, n + 1)):
-            raise MigrationError(f"schema_migrations lists migrations {sorted(ledger)}, not 1..{n}: this warehouse "
-                                 "cannot be adopted by Alembic")
+            raise MigrationError(
+                f"schema_migrations lists migrations {sorted(ledger)}, not 1..{n}: this warehouse "
+                "cannot be adopted by Alembic"
+            )
         adopted = revision_id(n)
         try:
             script.get_revision(adopted)
-        except Exception:
-            raise MigrationError(f"schema_migrations reaches migration {adopted}, which this release does not "
-                                 "know: migrate it with the release that wrote it") from None
+        except Exception:  # noqa: BLE001 - alembic raises several kinds for an unknown revision
+            raise MigrationError(
+                f"schema_migrations reaches migration {adopted}, which this release does not "
+                "know: migrate it with the release that wrote it"
+            ) from None
         check_checksums(ledger, n, dialect, folder)
         mc.stamp(script, adopted)
-        log.info("Adopted a warehouse of the runner before Alembic: schema_migrations lists 0001..%s, stamped "
-                 "revision %s (nothing re-run)", adopted, adopted)
+        log.info(
+            "Adopted a warehouse of the runner before Alembic: schema_migrations lists 0001..%s, stamped "
+            "revision %s (nothing re-run)",
+            adopted,
+            adopted,
+        )
         if dialect == "postgresql" and n >= 2:
             hand_version_table_to_pipeline(conn)
     elif heads:
@@ -243,6 +261,7 @@ def hand_version_table_to_pipeline(conn: Connection) -> None:
 
 
 # ---------------------------------------------------------------- revision bodies (alembic/versions/)
+
 
 def _split_sqlite(script: str, name: str) -> list[str]:
     """A SQLite script as statements (sqlite3 runs one statement per call; ``executescript``
@@ -291,11 +310,14 @@ def upgrade(version: int) -> None:
         raise
     except Exception as e:
         raise MigrationError(f"migration {m.path.name} failed: {str(getattr(e, 'orig', None) or e).strip()}") from e
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     conn.execute(text("DELETE FROM schema_migrations WHERE version = :v"), {"v": version})
-    conn.execute(text("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (:v, :n, :s, :at)")
-                 .bindparams(bindparam("at", type_=DateTime())),
-                 {"v": version, "n": m.name, "s": m.sha256, "at": now})
+    conn.execute(
+        text("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (:v, :n, :s, :at)").bindparams(
+            bindparam("at", type_=DateTime())
+        ),
+        {"v": version, "n": m.name, "s": m.sha256, "at": now},
+    )
     if version == 2 and conn.dialect.name == "postgresql":
         hand_version_table_to_pipeline(conn)
     attrs.setdefault("applied", []).append(m.path.name)
@@ -308,8 +330,10 @@ def downgrade_body(version: int, undo: dict[str, list[str]], why: str = "") -> N
     dialect = conn.dialect.name
     m = migration_file(version, dialect, folder)
     if dialect not in undo:
-        raise MigrationError(f"revision {m.revision} ({m.path.name}) cannot be downgraded on {dialect}: {why} "
-                             "Restore the backup taken before it was applied.")
+        raise MigrationError(
+            f"revision {m.revision} ({m.path.name}) cannot be downgraded on {dialect}: {why} "
+            "Restore the backup taken before it was applied."
+        )
     for stmt in undo[dialect]:
         conn.exec_driver_sql(stmt)
     conn.execute(text("DELETE FROM schema_migrations WHERE version = :v"), {"v": version})

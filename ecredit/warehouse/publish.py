@@ -9,22 +9,21 @@ import itertools
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, delete, func, insert, literal, null, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
-from ecredit.ingest import gate as delivery
-from ecredit.core import failpoints
-from ecredit.core import lake
-from ecredit.ingest import parse
+from ecredit.core import failpoints, lake, runlock
 from ecredit.core import rules as rules_mod
-from ecredit.core import runlock
-from ecredit.quality import verdict as validation
-from ecredit.warehouse import schema as wh
 from ecredit.core.feeds import DEPARTMENTS, feeds_of
 from ecredit.core.records import DeliveryStatus, Verdict
 from ecredit.core.settings import SettingError, Settings
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import parse
+from ecredit.quality import verdict as validation
+from ecredit.warehouse import schema as wh
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def connect(settings: Settings) -> Engine:
 
     url = settings.warehouse_url
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     eng = wh.engine_for(url)
     try:
         migrations.migrate(eng)
@@ -45,8 +44,10 @@ def connect(settings: Settings) -> Engine:
         raise SettingError(f"CREDIT_WAREHOUSE_URL: the warehouse cannot be reached ({str(e.orig).strip()}).") from None
     except (migrations.MigrationError, ProgrammingError) as e:
         e = getattr(e, "orig", e)
-        raise SettingError(f"CREDIT_WAREHOUSE_URL: the warehouse's schema is not up to date and this role cannot "
-                           f"migrate it; run `ecredit migrate --url <an administrator's URL>` ({e}).") from None
+        raise SettingError(
+            f"CREDIT_WAREHOUSE_URL: the warehouse's schema is not up to date and this role cannot "
+            f"migrate it; run `ecredit migrate --url <an administrator's URL>` ({e})."
+        ) from None
     return eng
 
 
@@ -60,13 +61,21 @@ def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list
         for d in delivery.delivery_dates(settings, dept, run_date):
             v = validation.verdict(settings, rules, dept, d, with_volume=False)
             if v.status == DeliveryStatus.PENDING:
-                raise RuntimeError(f"{dept} {d}: accepted by the gate but never parsed: the ingest stage did not "
-                                   "run for this date")
+                raise RuntimeError(
+                    f"{dept} {d}: accepted by the gate but never parsed: the ingest stage did not run for this date"
+                )
             applied += v.status == validation.APPLIED
             verdicts.append(v)
         today = next((v for v in verdicts if v.dept == dept and v.date == run_date.isoformat()), None)
-        row = {"run_date": run_date, "dept": dept, "deliveries_applied": applied,
-               "rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "status": str(DeliveryStatus.MISSING)}
+        row: dict[str, Any] = {
+            "run_date": run_date,
+            "dept": dept,
+            "deliveries_applied": applied,
+            "rows_in": 0,
+            "rows_loaded": 0,
+            "rows_quarantined": 0,
+            "status": str(DeliveryStatus.MISSING),
+        }
         if today is not None and today.status == DeliveryStatus.REJECTED:
             row["status"] = str(DeliveryStatus.REJECTED)
             folder = delivery.delivery_dir(settings, dept, run_date)
@@ -74,9 +83,9 @@ def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list
                 if (folder / f.file).is_file():
                     row["rows_in"] += parse.count_rows(str(folder / f.file), f)
         elif today is not None:
-            for f in today.files:
+            for parsed in today.files:
                 for k in ("rows_in", "rows_loaded", "rows_quarantined"):
-                    row[k] += getattr(f, k)
+                    row[k] += getattr(parsed, k)
             row["status"] = str(DeliveryStatus.APPLIED.published(row["rows_quarantined"]))  # a plain str: a column
         rows.append(row)
     return rows, verdicts
@@ -84,32 +93,46 @@ def feed_status_rows(settings: Settings, rules, run_date: dt.date) -> tuple[list
 
 def _validation_rows(settings: Settings, v: Verdict, run_id: str):
     ddate = dt.date.fromisoformat(v.date)
-    dq = [{**c.to_json(), "dept": v.dept, "delivery_date": ddate, "manifest_sha256": v.manifest_sha256, "run_id": run_id}
-          for c in v.checks]
+    dq = [
+        {**c.to_json(), "dept": v.dept, "delivery_date": ddate, "manifest_sha256": v.manifest_sha256, "run_id": run_id}
+        for c in v.checks
+    ]
     q = []
     if v.status == validation.APPLIED:  # a rejected delivery puts none of its rows in quarantine
         for f in v.files:
             stem = f.feed_id.split(".", 1)[1]
             for r in lake.quarantined_rows(settings, f.info(v.dept, v.date)):
-                q.append({"dept": v.dept, "feed": stem, "delivery_date": ddate, "source_line": r["source_line"],
-                          "reasons": ",".join(sorted(r["reasons"])), "payload": r["payload"],
-                          "manifest_sha256": v.manifest_sha256, "run_id": run_id})
+                q.append(
+                    {
+                        "dept": v.dept,
+                        "feed": stem,
+                        "delivery_date": ddate,
+                        "source_line": r["source_line"],
+                        "reasons": ",".join(sorted(r["reasons"])),
+                        "payload": r["payload"],
+                        "manifest_sha256": v.manifest_sha256,
+                        "run_id": run_id,
+                    }
+                )
     return dq, q
 
 
 CHECK_COLUMNS = ("feed", "check", "success", "severity", "element_count", "unexpected_count", "detail")
 
 
-def publish_validation(conn: Connection, settings: Settings, rules, verdicts: list[Verdict], run_id: str,
-                       run_date: dt.date | None = None) -> int:
+def publish_validation(
+    conn: Connection, settings: Settings, rules, verdicts: list[Verdict], run_id: str, run_date: dt.date | None = None
+) -> int:
     """dq_result and quarantine rows of every delivery not yet published in its present form
     (keyed by the delivery; validating it again writes the same rows, never duplicates). The
     deliveries dated D are checked again even so: their volume check reads the deliveries before
     them, which a late delivery changes; a backfill reruns every date after a late delivery, so
     each later delivery gets the checks it would have had on time (warehouse.md)."""
     dq = wh.dq_result.c
-    published = {(r.dept, r.delivery_date, r.manifest_sha256) for r in
-                 conn.execute(select(dq.dept, dq.delivery_date, dq.manifest_sha256).distinct())}
+    published = {
+        (r.dept, r.delivery_date, r.manifest_sha256)
+        for r in conn.execute(select(dq.dept, dq.delivery_date, dq.manifest_sha256).distinct())
+    }
     n = 0
     for v in verdicts:
         if v.manifest_sha256 is None:
@@ -121,8 +144,12 @@ def publish_validation(conn: Connection, settings: Settings, rules, verdicts: li
         full = validation.verdict(settings, rules, v.dept, ddate)  # with the volume check
         dq_rows, q_rows = _validation_rows(settings, full, run_id)
         if done:
-            stored = {tuple(r) for r in conn.execute(select(*(dq[c] for c in CHECK_COLUMNS)).where(
-                (dq.dept == v.dept) & (dq.delivery_date == ddate)))}
+            stored = {
+                tuple(r)
+                for r in conn.execute(
+                    select(*(dq[c] for c in CHECK_COLUMNS)).where((dq.dept == v.dept) & (dq.delivery_date == ddate))
+                )
+            }
             if stored == {tuple(r[c] for c in CHECK_COLUMNS) for r in dq_rows}:
                 continue
         for table in wh.VALIDATION_TABLES:
@@ -139,16 +166,22 @@ def publish_commitment(conn: Connection, rows: list[dict], warnings: list[str]) 
     t = wh.draw_commitment
     n = 0
     for r in rows:
-        have = conn.execute(select(t.c.published_run_date, t.c.salt_sha256).where(t.c.draw_date == r["draw_date"])).first()
+        have = conn.execute(
+            select(t.c.published_run_date, t.c.salt_sha256).where(t.c.draw_date == r["draw_date"])
+        ).first()
         if have is None:
             conn.execute(insert(t), [r])
             n += 1
         elif have.salt_sha256 != r["salt_sha256"]:
-            warnings.append(f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {r['draw_date']} that the "
-                            f"run of {have.published_run_date} published (was the secret changed?): the published "
-                            "commitment is kept, and that draw will make no plan")
+            warnings.append(
+                f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {r['draw_date']} that the "
+                f"run of {have.published_run_date} published (was the secret changed?): the published "
+                "commitment is kept, and that draw will make no plan"
+            )
         elif have.published_run_date >= r["published_run_date"]:
-            conn.execute(update(t).where(t.c.draw_date == r["draw_date"]).values(published_run_date=r["published_run_date"]))
+            conn.execute(
+                update(t).where(t.c.draw_date == r["draw_date"]).values(published_run_date=r["published_run_date"])
+            )
             n += 1
     return n
 
@@ -159,25 +192,42 @@ PLAN_FIELDS = ("operator_key", "seed", "final_class", "inspector_ids", "onsite_r
 
 def keep_draw_input(conn: Connection, run_date: dt.date, version: int) -> int:
     """Copy what version ``version`` of the draw of D was drawn on, D's published final classes,
-    inspectors on duty and operators on the serious-dishonesty list, into ``inspection_draw_input`` (before a rerun replaces those rows)."""
+    inspectors on duty and operators on the serious-dishonesty list, into ``inspection_draw_input``
+    (before a rerun replaces those rows)."""
     t, s, i = wh.inspection_draw_input, wh.operator_score, wh.inspector
     cols = ["run_date", "version", "kind", "item_key", "final_class"]
-    n = conn.execute(insert(t).from_select(cols, select(
-        s.c.run_date, literal(version, Integer), literal("operator", String), s.c.operator_key, s.c.final_class)
-        .where(s.c.run_date == run_date))).rowcount
-    n += conn.execute(insert(t).from_select(cols, select(
-        i.c.run_date, literal(version, Integer), literal("inspector", String), i.c.inspector_id, null())
-        .where((i.c.run_date == run_date) & i.c.on_duty.is_(True)))).rowcount
+    n = conn.execute(
+        insert(t).from_select(
+            cols,
+            select(
+                s.c.run_date, literal(version, Integer), literal("operator", String), s.c.operator_key, s.c.final_class
+            ).where(s.c.run_date == run_date),
+        )
+    ).rowcount
+    n += conn.execute(
+        insert(t).from_select(
+            cols,
+            select(
+                i.c.run_date, literal(version, Integer), literal("inspector", String), i.c.inspector_id, null()
+            ).where((i.c.run_date == run_date) & i.c.on_duty.is_(True)),
+        )
+    ).rowcount
     # the operators on the serious-dishonesty list of D: on site whatever their class (lifecycle.md §3)
     sl = wh.serious_dishonest_list
-    n += conn.execute(insert(t).from_select(cols, select(
-        sl.c.run_date, literal(version, Integer), literal("listed", String), sl.c.operator_key, null())
-        .where(sl.c.run_date == run_date).distinct())).rowcount
+    n += conn.execute(
+        insert(t).from_select(
+            cols,
+            select(sl.c.run_date, literal(version, Integer), literal("listed", String), sl.c.operator_key, null())
+            .where(sl.c.run_date == run_date)
+            .distinct(),
+        )
+    ).rowcount
     return n
 
 
-def publish_draw(conn: Connection, settings: Settings, run_date: dt.date, published_at: dt.datetime,
-                 warnings: list[str]) -> dict:
+def publish_draw(
+    conn: Connection, settings: Settings, run_date: dt.date, published_at: dt.datetime, warnings: list[str]
+) -> dict:
     """The draw of D, versioned (warehouse.md): a plan that differs from the version in force
     (another salt, seed, counts or plan row) is added as version max + 1 and put in force; the
     earlier versions and their plan rows stay. An identical plan adds nothing. Before D's
@@ -192,23 +242,42 @@ def publish_draw(conn: Connection, settings: Settings, run_date: dt.date, publis
     cur = conn.execute(select(d).where((d.c.run_date == run_date) & d.c.in_force.is_(True))).mappings().first()
     if cur is not None:
         if new and all(new[0][k] == cur[k] for k in DRAW_FIELDS):
-            published = conn.execute(select(*[p.c[k] for k in PLAN_FIELDS])
-                                     .where((p.c.run_date == run_date) & (p.c.version == cur["version"]))).all()
+            published = conn.execute(
+                select(*[p.c[k] for k in PLAN_FIELDS]).where(
+                    (p.c.run_date == run_date) & (p.c.version == cur["version"])
+                )
+            ).all()
             if {tuple(r) for r in published} == {tuple(r[k] for k in PLAN_FIELDS) for r in plan}:
                 return counts  # the plan in force, again
         if not cur["inputs_kept"]:
             counts["inspection_draw_input"] = keep_draw_input(conn, run_date, cur["version"])
-        conn.execute(update(d).where((d.c.run_date == run_date) & (d.c.version == cur["version"]))
-                     .values(in_force=not new, inputs_kept=True))
+        conn.execute(
+            update(d)
+            .where((d.c.run_date == run_date) & (d.c.version == cur["version"]))
+            .values(in_force=not new, inputs_kept=True)
+        )
         if not new:
-            warnings.append(f"inspection plan {run_date}: this run made no plan; version {cur['version']} of "
-                            f"{run_date}'s plan, published earlier, stays in force")
+            warnings.append(
+                f"inspection plan {run_date}: this run made no plan; version {cur['version']} of "
+                f"{run_date}'s plan, published earlier, stays in force"
+            )
             return counts
     elif not new:
         return counts
     version = (conn.execute(select(func.max(d.c.version)).where(d.c.run_date == run_date)).scalar() or 0) + 1
-    conn.execute(insert(d), [{"run_date": run_date, "version": version, **new[0], "in_force": True,
-                              "inputs_kept": False, "published_at": published_at}])
+    conn.execute(
+        insert(d),
+        [
+            {
+                "run_date": run_date,
+                "version": version,
+                **new[0],
+                "in_force": True,
+                "inputs_kept": False,
+                "published_at": published_at,
+            }
+        ],
+    )
     rows = [{"run_date": run_date, "version": version, **r} for r in plan]
     if conn.dialect.name == "postgresql":
         counts["inspection_plan"] = copy_rows(conn, p.name, [c.name for c in p.columns], [rows])
@@ -216,8 +285,9 @@ def publish_draw(conn: Connection, settings: Settings, run_date: dt.date, publis
         counts["inspection_plan"] = _insert(conn, p, [rows])
     counts["inspection_draw"] = 1
     if cur is not None:
-        log.info("inspection plan %s: version %d added and in force; version %d kept", run_date, version,
-                 cur["version"])
+        log.info(
+            "inspection plan %s: version %d added and in force; version %d kept", run_date, version, cur["version"]
+        )
     return counts
 
 
@@ -282,7 +352,9 @@ def stage(conn: Connection, table, batches) -> int:
 
 def swap_in(conn: Connection, table) -> int:
     cols = ", ".join(f'"{c.name}"' for c in table.columns)
-    return conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{STAGE_PREFIX}{table.name}"').rowcount
+    return conn.exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{STAGE_PREFIX}{table.name}"'
+    ).rowcount
 
 
 def drop_stages(conn: Connection, staged: dict) -> None:
@@ -314,29 +386,38 @@ def previous_published_date(conn: Connection, run_date: dt.date) -> dt.date | No
 
 
 def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: dt.datetime | None = None) -> dict:
-    started_at = started_at or dt.datetime.now(dt.timezone.utc)
+    started_at = started_at or dt.datetime.now(dt.UTC)
     rule_set = rules_mod.load(settings.rules_path)
     eng = connect(settings)
     gold = lake.gold_dir(settings, run_date)
     if not lake.is_built(settings, run_date):
-        raise RuntimeError(f"{gold} is not a finished build (no {lake.BUILT_MARKER}): the build_state stage did not "
-                           f"finish for {run_date}; rerun the date")
+        raise RuntimeError(
+            f"{gold} is not a finished build (no {lake.BUILT_MARKER}): the build_state stage did not "
+            f"finish for {run_date}; rerun the date"
+        )
     status_rows, verdicts = feed_status_rows(settings, rule_set, run_date)
     counts: dict = {}
-    warnings = [f"{r['dept']}: delivery of {run_date} is {r['status']}" for r in status_rows
-                if r["status"] in (delivery.MISSING, delivery.REJECTED)]
+    warnings = [
+        f"{r['dept']}: delivery of {run_date} is {r['status']}"
+        for r in status_rows
+        if r["status"] in (delivery.MISSING, delivery.REJECTED)
+    ]
     warnings += lake.read_gold_warnings(settings, run_date)
-    warnings += [f"{dept} {run_date}: {w}" for dept in DEPARTMENTS
-                 for w in validation.verdict(settings, rule_set, dept, run_date).warnings]
+    warnings += [
+        f"{dept} {run_date}: {w}"
+        for dept in DEPARTMENTS
+        for w in validation.verdict(settings, rule_set, dept, run_date).warnings
+    ]
     # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
     with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
         # first: a superseded draw version keeps the operator_score and inspector rows replaced below
-        counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.timezone.utc), warnings))
+        counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.UTC), warnings))
         latest = latest_published_date(conn)
         replace_state = latest is None or run_date >= latest
         if not replace_state:
-            warnings.append(f"dim_operator and fact_credit_record keep the state of {latest}, "
-                            f"the latest run date so far")
+            warnings.append(
+                f"dim_operator and fact_credit_record keep the state of {latest}, the latest run date so far"
+            )
 
         def new_rows(table):
             if table is wh.feed_status:
@@ -347,7 +428,9 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         tables = list(wh.PER_RUN_TABLES) + (list(wh.LATEST_STATE_TABLES) if replace_state else [])
 
         def clear(table):  # D's rows, or the whole latest state
-            conn.execute(delete(table) if table in wh.LATEST_STATE_TABLES else delete(table).where(table.c.run_date == run_date))
+            conn.execute(
+                delete(table) if table in wh.LATEST_STATE_TABLES else delete(table).where(table.c.run_date == run_date)
+            )
 
         staged: dict = {}
         if conn.dialect.name == "postgresql":
@@ -372,8 +455,11 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
                 counts[table.name] = swap_in(conn, table)
                 if n == 0:
                     failpoints.hit("publish.swapping")
-        counts["draw_commitment"] = publish_commitment(conn, lake.gold_rows(
-            settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]), warnings)
+        counts["draw_commitment"] = publish_commitment(
+            conn,
+            lake.gold_rows(settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]),
+            warnings,
+        )
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
         drop_stages(conn, staged)
     # committed: D is published (the next run date's previous state reads it from the warehouse)
@@ -387,11 +473,19 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
 
 def record_attempt(eng: Engine, run_date, run_id, started_at, status, reason, warnings, rules_version, counts) -> None:
     with eng.begin() as conn:
-        conn.execute(insert(wh.pipeline_run).values(
-            run_date=run_date, run_id=run_id, started_at=started_at,
-            finished_at=dt.datetime.now(dt.timezone.utc), status=status, reason=reason,
-            warnings=json.dumps(warnings or [], ensure_ascii=False), rules_version=rules_version,
-            counts=json.dumps(counts or {}, ensure_ascii=False)))
+        conn.execute(
+            insert(wh.pipeline_run).values(
+                run_date=run_date,
+                run_id=run_id,
+                started_at=started_at,
+                finished_at=dt.datetime.now(dt.UTC),
+                status=status,
+                reason=reason,
+                warnings=json.dumps(warnings or [], ensure_ascii=False),
+                rules_version=rules_version,
+                counts=json.dumps(counts or {}, ensure_ascii=False),
+            )
+        )
 
 
 def unrecorded_dir(settings: Settings) -> Path:
@@ -407,23 +501,43 @@ def record_failed_run(settings: Settings, run_date: str | None, run_id: str, rea
 
     try:
         version = rules_mod.load(settings.rules_path).version
-    except Exception:  # the rules file may be what failed
+    except Exception:  # noqa: BLE001 - the rules file may be what failed
         version = None
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     try:
         eng = connect(settings)
-        record_attempt(eng, dt.date.fromisoformat(run_date) if run_date else None, run_id, None,
-                       "failed", reason[:4000], [], version, {})
+        record_attempt(
+            eng,
+            dt.date.fromisoformat(run_date) if run_date else None,
+            run_id,
+            None,
+            "failed",
+            reason[:4000],
+            [],
+            version,
+            {},
+        )
         flush_unrecorded(settings, eng)
     except (SQLAlchemyError, SettingError) as e:
         try:
             folder = unrecorded_dir(settings)
             key = f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}"
-            lake.write_json(lake.unrecorded_file(settings, key), {
-                "run_date": run_date, "run_id": run_id, "finished_at": now.isoformat(), "reason": reason[:4000],
-                "rules_version": version, "key": key})
-            log.error("could not record the failed run in pipeline_run (%s); kept in %s until the warehouse "
-                      "is back", e, folder)
+            lake.write_json(
+                lake.unrecorded_file(settings, key),
+                {
+                    "run_date": run_date,
+                    "run_id": run_id,
+                    "finished_at": now.isoformat(),
+                    "reason": reason[:4000],
+                    "rules_version": version,
+                    "key": key,
+                },
+            )
+            log.error(
+                "could not record the failed run in pipeline_run (%s); kept in %s until the warehouse is back",
+                e,
+                folder,
+            )
         except OSError as e2:
             log.error("could not record the failed run in pipeline_run (%s) nor in the lake (%s)", e, e2)
 
@@ -438,12 +552,25 @@ def flush_unrecorded(settings: Settings, eng: Engine) -> int:
             counts = json.dumps({"recorded_late": r["key"]})
             t = wh.pipeline_run
             with eng.begin() as conn:
-                if conn.execute(select(func.count()).select_from(t).where((t.c.run_id == r["run_id"])
-                                                                           & (t.c.counts == counts))).scalar() == 0:
-                    conn.execute(insert(t).values(
-                        run_date=dt.date.fromisoformat(r["run_date"]) if r["run_date"] else None, run_id=r["run_id"],
-                        started_at=None, finished_at=dt.datetime.fromisoformat(r["finished_at"]), status="failed",
-                        reason=r["reason"], warnings="[]", rules_version=r["rules_version"], counts=counts))
+                if (
+                    conn.execute(
+                        select(func.count()).select_from(t).where((t.c.run_id == r["run_id"]) & (t.c.counts == counts))
+                    ).scalar()
+                    == 0
+                ):
+                    conn.execute(
+                        insert(t).values(
+                            run_date=dt.date.fromisoformat(r["run_date"]) if r["run_date"] else None,
+                            run_id=r["run_id"],
+                            started_at=None,
+                            finished_at=dt.datetime.fromisoformat(r["finished_at"]),
+                            status="failed",
+                            reason=r["reason"],
+                            warnings="[]",
+                            rules_version=r["rules_version"],
+                            counts=counts,
+                        )
+                    )
                     n += 1
             p.unlink()
         except (OSError, ValueError, KeyError, TypeError, SQLAlchemyError) as e:

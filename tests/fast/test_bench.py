@@ -27,17 +27,46 @@ def days(n: int) -> dt.date:
 
 DEC = pa.decimal128(7, 3)
 SCHEMAS = {
-    "operators": pa.schema([("operator_key", pa.string()), ("registration_status", pa.string()),
-                            ("established_date", pa.date32()), ("natural_person", pa.bool_()),
-                            ("license_displayed", pa.string()), ("last_verified_date", pa.date32())]),
-    "records": pa.schema([("operator_key", pa.string()), ("record_type", pa.string()), ("polarity", pa.string()),
-                          ("severity", pa.int32()), ("active", pa.bool_())]),
-    "evaluations": pa.schema([("operator_key", pa.string()), ("eval_month", pa.date32()),
-                              ("overall_satisfaction", DEC), ("product_quality", DEC), ("brand_reputation", DEC),
-                              ("after_sales", DEC), ("review_count", pa.int64()), ("deleted_review_count", pa.int64())]),
+    "operators": pa.schema(
+        [
+            ("operator_key", pa.string()),
+            ("registration_status", pa.string()),
+            ("established_date", pa.date32()),
+            ("natural_person", pa.bool_()),
+            ("license_displayed", pa.string()),
+            ("last_verified_date", pa.date32()),
+        ]
+    ),
+    "records": pa.schema(
+        [
+            ("operator_key", pa.string()),
+            ("record_type", pa.string()),
+            ("polarity", pa.string()),
+            ("severity", pa.int32()),
+            ("active", pa.bool_()),
+        ]
+    ),
+    "evaluations": pa.schema(
+        [
+            ("operator_key", pa.string()),
+            ("eval_month", pa.date32()),
+            ("overall_satisfaction", DEC),
+            ("product_quality", DEC),
+            ("brand_reputation", DEC),
+            ("after_sales", DEC),
+            ("review_count", pa.int64()),
+            ("deleted_review_count", pa.int64()),
+        ]
+    ),
     "spot_checks": pa.schema([("operator_key", pa.string()), ("check_date", pa.date32()), ("result", pa.string())]),
-    "complaints": pa.schema([("operator_key", pa.string()), ("registered_date", pa.date32()),
-                             ("handling_status", pa.string()), ("advance_compensation", pa.string())]),
+    "complaints": pa.schema(
+        [
+            ("operator_key", pa.string()),
+            ("registered_date", pa.date32()),
+            ("handling_status", pa.string()),
+            ("advance_compensation", pa.string()),
+        ]
+    ),
 }
 OLD = days(3000)
 OCT = dt.date(2026, 10, 1)
@@ -60,31 +89,42 @@ ROWS = {
         ("OP_X", "注销", OLD, False, "是", days(10)),  # not classified
     ],
     "records": [
-        ("OP_B", "PEN_FALSE_AD", "negative", 2, True), ("OP_B", "PEN_OTHER", "negative", 1, True),
-        ("OP_B", "PSB_FRAUD", "negative", 4, False), ("OP_B", "NDRC_REWARD", "positive", None, True),
+        ("OP_B", "PEN_FALSE_AD", "negative", 2, True),
+        ("OP_B", "PEN_OTHER", "negative", 1, True),
+        ("OP_B", "PSB_FRAUD", "negative", 4, False),
+        ("OP_B", "NDRC_REWARD", "positive", None, True),
         ("OP_C", "LIST_SERIOUS", "negative", 4, True),
-        ("OP_R", "LIST_ABNORMAL", "negative", 2, True), ("OP_R", "PSB_FRAUD", "negative", 4, True),
-        ("NP-V", "LIST_ABNORMAL", "negative", 2, True), ("NP-V", "NDRC_REWARD", "positive", None, True),
+        ("OP_R", "LIST_ABNORMAL", "negative", 2, True),
+        ("OP_R", "PSB_FRAUD", "negative", 4, True),
+        ("NP-V", "LIST_ABNORMAL", "negative", 2, True),
+        ("NP-V", "NDRC_REWARD", "positive", None, True),
         ("OP_N", "PEN_OTHER", "negative", 1, False),  # inactive: OP_N has no active record
         ("ORPHAN", "LIST_SERIOUS", "negative", 4, True),  # not in the registry: no score row
     ],
     "evaluations": [
-        ev("OP_A", 80, 5), ev("OP_A", 81, 1),
+        ev("OP_A", 80, 5),
+        ev("OP_A", 81, 1),
         ("OP_B", OCT, Decimal("90"), Decimal("80"), Decimal("70"), Decimal("60"), 100, 0),
-        ev("OP_B", 50, 300, deleted=2), ev("OP_B", 10, 1000, month=dt.date(2025, 10, 1)),
+        ev("OP_B", 50, 300, deleted=2),
+        ev("OP_B", 10, 1000, month=dt.date(2025, 10, 1)),
         ev("OP_R", 100, 0, deleted=1),
         ev("NP-V", 90, 10),
     ],
     "spot_checks": [
-        ("OP_A", days(30), "合格"), ("OP_A", days(400), "合格"),
-        ("OP_B", days(10), "合格"), ("OP_B", days(20), "合格"), ("OP_B", days(30), "不合格"),
+        ("OP_A", days(30), "合格"),
+        ("OP_A", days(400), "合格"),
+        ("OP_B", days(10), "合格"),
+        ("OP_B", days(20), "合格"),
+        ("OP_B", days(30), "不合格"),
         ("OP_B", days(1095), "不合格"),  # 1095 days before D: outside (D - 1095, D]
         *[("OP_C", days(5 + i), "合格" if i == 0 else "不合格") for i in range(16)],
         ("OP_N", days(3), "合格"),
         ("NP-V", days(3), "合格"),
     ],
     "complaints": [
-        ("OP_B", days(10), "办理中", None), ("OP_B", days(20), "已办结", None), ("OP_B", days(30), "已办结", "是"),
+        ("OP_B", days(10), "办理中", None),
+        ("OP_B", days(20), "已办结", None),
+        ("OP_B", days(30), "已办结", "是"),
         ("OP_B", days(400), "办理中", None),
         *[("OP_R", days(i + 1), None, None) for i in range(11)],  # null status = 办理中
     ],
@@ -151,8 +191,10 @@ def test_baseline_compare_counts_disagreements(inputs, default_rules, tmp_path):
     assert (cmp["only_in_pipeline"], cmp["only_in_baseline"], cmp["differ"]["final_class"]) == (0, 1, 1)
     assert cmp["class_disagreements"] == 2 and cmp["agrees"] is False
     assert cmp["differ"]["total_score"] == 0
-    pq.write_table(pa.Table.from_pylist([dict(zip(baseline.RESULT_COLUMNS, (k, *v))) for k, v in EXPECTED.items()]),
-                   tmp_path / "same.parquet")
+    pq.write_table(
+        pa.Table.from_pylist([dict(zip(baseline.RESULT_COLUMNS, (k, *v))) for k, v in EXPECTED.items()]),
+        tmp_path / "same.parquet",
+    )
     assert baseline.compare(con, table, tmp_path / "same.parquet")["agrees"] is True
 
 
@@ -172,17 +214,29 @@ def test_the_sql_takes_its_numbers_from_the_rules_file(inputs, default_rules):
 
 
 def _fake_result():
-    stages = {"generate": 1.0, "gate": 0.5, "ingest": 10.0, "validate": 5.0, "score": 20.0, "plan": 1.0,
-              "publish": 2.0}
-    cmp = {"operators": 100, "only_in_pipeline": 0, "only_in_baseline": 0, "class_disagreements": 0,
-           "agrees": True, "differ": {c: 0 for c in baseline.RESULT_COLUMNS[1:]}}
+    stages = {"generate": 1.0, "gate": 0.5, "ingest": 10.0, "validate": 5.0, "score": 20.0, "plan": 1.0, "publish": 2.0}
+    cmp = {
+        "operators": 100,
+        "only_in_pipeline": 0,
+        "only_in_baseline": 0,
+        "class_disagreements": 0,
+        "agrees": True,
+        "differ": {c: 0 for c in baseline.RESULT_COLUMNS[1:]},
+    }
     return {
-        "scale": 100, "dates": ["2026-11-01", "2026-11-02"], "session_start_s": 9.0,
+        "scale": 100,
+        "dates": ["2026-11-01", "2026-11-02"],
+        "session_start_s": 9.0,
         "history": {"stages": stages, "records": 2000, "publish_rows": 4000},
         "daily": {"stages": {k: v / 10 for k, v in stages.items()}, "records": 20, "publish_rows": 400},
-        "spark_score": {"full_s": 3.0, "classes_s": 2.0}, "daily_spark_score": {"full_s": 1.0, "classes_s": 1.0},
+        "spark_score": {"full_s": 3.0, "classes_s": 2.0},
+        "daily_spark_score": {"full_s": 1.0, "classes_s": 1.0},
         "baseline": {"connect_s": 0.01, "query_s": 0.5, "compare": cmp},
-        "daily_baseline": {"connect_s": 0.01, "query_s": 0.1, "compare": {**cmp, "class_disagreements": 2, "agrees": False}},
+        "daily_baseline": {
+            "connect_s": 0.01,
+            "query_s": 0.1,
+            "compare": {**cmp, "class_disagreements": 2, "agrees": False},
+        },
         "memory": {"driver_python": 100.0, "jvm": 1000.0, "python_workers": 200.0, "total": 1300.0},
     }
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from ecredit.core import checks
-from ecredit.ingest import parse
 from ecredit.core.feeds import FEEDS
+from ecredit.ingest import parse
 from tests.expected import read_rows
 
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]

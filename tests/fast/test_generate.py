@@ -18,14 +18,26 @@ from pathlib import Path
 import pytest
 
 from ecredit.core import ids
-from ecredit.core.feeds import (
-    DATE, DATE_FORMATS, DECIMAL, DEPARTMENTS, DISTRICT, DISTRICTS, ENUM, FEEDS, ID_NO, INT, MONTH, SCORE,
-    TIMESTAMP, USCC, feed, feeds_of,
-)
-from ecredit.generate import generate
-from ecredit.generate import pools
 from ecredit.core.checks import REASON_CODES
-
+from ecredit.core.feeds import (
+    DATE,
+    DATE_FORMATS,
+    DECIMAL,
+    DEPARTMENTS,
+    DISTRICT,
+    DISTRICTS,
+    ENUM,
+    FEEDS,
+    ID_NO,
+    INT,
+    MONTH,
+    SCORE,
+    TIMESTAMP,
+    USCC,
+    feed,
+    feeds_of,
+)
+from ecredit.generate import generate, pools
 
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 5)]
 N = 1500
@@ -52,6 +64,7 @@ def dirty(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- reading, independently
+
 
 def read_rows(path: Path, f):
     """(line number, values by source or None when undecodable/not an object) per data row;
@@ -203,6 +216,7 @@ def all_rows(root: Path, dept_file: str, D: dt.date):
 
 # ---------------------------------------------------------------- layout, manifests, bytes
 
+
 def test_every_file_and_manifest(clean):
     root, summary = clean
     for dept in DEPARTMENTS:
@@ -249,8 +263,9 @@ def test_determinism(clean, tmp_path):
             a = (root / dept / D.isoformat() / "manifest.json").read_bytes()
             assert a == (again / dept / D.isoformat() / "manifest.json").read_bytes()
             for f in feeds_of(dept):
-                assert (root / dept / D.isoformat() / f.file).read_bytes() == \
-                    (again / dept / D.isoformat() / f.file).read_bytes()
+                assert (root / dept / D.isoformat() / f.file).read_bytes() == (
+                    again / dept / D.isoformat() / f.file
+                ).read_bytes()
         for f in feeds_of(dept):
             d1 = DATES[0].isoformat()
             assert (root / dept / d1 / f.file).read_bytes() != (other / dept / d1 / f.file).read_bytes()
@@ -283,6 +298,7 @@ def test_pools_are_gbk():
 
 # ---------------------------------------------------------------- content
 
+
 def test_clean_rows_are_all_valid(clean):
     root, _ = clean
     for D in DATES:
@@ -301,10 +317,15 @@ def test_identifiers_pass_ids_after_normalising(clean):
                     if v is None or c.kind not in (USCC, ID_NO):
                         continue
                     n = ids.normalise(v)
-                    assert (ids.uscc_valid(n) if c.kind == USCC else ids.id_valid(n, D)), (f.feed_id, v)
+                    assert ids.uscc_valid(n) if c.kind == USCC else ids.id_valid(n, D), (f.feed_id, v)
                     if n != v:
-                        variants["full-width" if any(ord(ch) > 0xFF00 for ch in v) else
-                                 "lower" if v != v.upper() else "spaces"] += 1
+                        variants[
+                            "full-width"
+                            if any(ord(ch) > 0xFF00 for ch in v)
+                            else "lower"
+                            if v != v.upper()
+                            else "spaces"
+                        ] += 1
     assert variants["full-width"] and variants["lower"] and variants["spaces"], variants
 
 
@@ -324,8 +345,9 @@ def test_date_formats(clean):
     stamps = [r["filed_at"] for r in all_rows(root, "psb/cases.jsonl", DATES[0])]
     assert {s[-6:] for s in stamps if not s.endswith("Z")} == {"+08:00", "+00:00"}
     assert any(s.endswith("Z") for s in stamps) and any("." in s for s in stamps)
-    differs = [s for s in stamps
-               if dt.datetime.fromisoformat(s).date() != dt.datetime.fromisoformat(s).astimezone(SH).date()]
+    differs = [
+        s for s in stamps if dt.datetime.fromisoformat(s).date() != dt.datetime.fromisoformat(s).astimezone(SH).date()
+    ]
     assert differs  # UTC date != Shanghai date
     credit = all_rows(root, "customs/enterprise_credit.jsonl", DATES[0])
     assert any(parse_date(r["EFFECTIVE_DATE"], "compact") > DATES[0] for r in credit)  # announced ahead
@@ -346,8 +368,11 @@ def test_null_markers_and_padding(clean):
     assert any("\n" in v for rec in csv.reader(io.StringIO(lists, newline="")) for v in rec)  # quoted line break
     ndrc = (root / "ndrc" / DATES[0].isoformat() / "credit_lists.jsonl").read_text("utf-8").splitlines()
     objs = [json.loads(line) for line in ndrc]
-    assert any("id_no" not in o for o in objs) and any(o.get("id_no") == "" for o in objs) and \
-        any("id_no" in o and o["id_no"] is None for o in objs)
+    assert (
+        any("id_no" not in o for o in objs)
+        and any(o.get("id_no") == "" for o in objs)
+        and any("id_no" in o and o["id_no"] is None for o in objs)
+    )
 
 
 def test_operators_registry(clean):
@@ -394,8 +419,7 @@ def test_natural_persons_orphans_and_both_identifiers(clean):
                 total += 1
                 orphans += key not in registry
                 natural += key.startswith("NP:")
-                has_id = "id_no" in [c.name for c in f.columns] and \
-                    v.get(f.column("id_no").source) is not None
+                has_id = "id_no" in [c.name for c in f.columns] and v.get(f.column("id_no").source) is not None
                 both += has_id and not key.startswith("NP:")
     assert 0.005 <= orphans / total <= 0.06
     assert natural > 0.05 * total
@@ -423,8 +447,9 @@ def test_updates_and_revocations_on_later_dates(clean):
             "post": by_key("post/express_violations.csv", D, lambda v: v["记录编号"]),
             "cviol": by_key("customs/violations.jsonl", D, lambda v: v["DECISION_NO"]),
             "ops": by_key("amr/operators.csv", D, lambda v: operator_key(None, v)),
-            "ccredit": by_key("customs/enterprise_credit.jsonl", D,
-                              lambda v: (ids.normalise(v["USCC"]), v["EFFECTIVE_DATE"])),
+            "ccredit": by_key(
+                "customs/enterprise_credit.jsonl", D, lambda v: (ids.normalise(v["USCC"]), v["EFFECTIVE_DATE"])
+            ),
         }
         if k:
             for kind, rows in cur.items():
@@ -459,9 +484,19 @@ def test_updates_and_revocations_on_later_dates(clean):
                             seen["operator_verified"] += 1
         for kind, rows in cur.items():
             earlier.setdefault(kind, {}).update(rows)
-    for what in ("penalty_revoked", "list_removed", "ndrc_end", "psb_dropped", "finance_settled",
-                 "licence_cancelled", "withdrawn_csv", "withdrawn_customs", "operator_status",
-                 "operator_verified", "ccredit_future"):
+    for what in (
+        "penalty_revoked",
+        "list_removed",
+        "ndrc_end",
+        "psb_dropped",
+        "finance_settled",
+        "licence_cancelled",
+        "withdrawn_csv",
+        "withdrawn_customs",
+        "operator_status",
+        "operator_verified",
+        "ccredit_future",
+    ):
         assert seen[what] > 0, (what, seen)
     # new operators in increments, established recently
     new_ops = set(earlier["ops"]) - set(by_key("amr/operators.csv", DATES[0], lambda v: operator_key(None, v)))
@@ -475,14 +510,18 @@ def test_updates_and_revocations_on_later_dates(clean):
 def test_increment_event_dates_are_recent(clean):
     root, _ = clean
     D = DATES[1]
-    for dept_file, column in (("amr/penalties.csv", "处罚决定日期"), ("amr/complaints.csv", "登记日期"),
-                              ("gds/licenses.csv", "有效期自")):
+    for dept_file, column in (
+        ("amr/penalties.csv", "处罚决定日期"),
+        ("amr/complaints.csv", "登记日期"),
+        ("gds/licenses.csv", "有效期自"),
+    ):
         days = [parse_date(v[column], "iso") for v in all_rows(root, dept_file, D)]
         assert all(d <= D for d in days)
         assert any(D - dt.timedelta(days=15) <= d for d in days), dept_file
 
 
 # ---------------------------------------------------------------- dirty rows
+
 
 def test_dirty_rows_every_reason_code(dirty):
     root, summary = dirty
@@ -515,6 +554,7 @@ def test_dirty_bytes_are_undecodable(dirty):
 
 
 # ---------------------------------------------------------------- progress, arguments, memory
+
 
 def test_progress_lines(tmp_path):
     lines = []

@@ -4,7 +4,6 @@ import pytest
 
 from ecredit.core import ids
 
-
 VALID_USCC = ["91110000600037341L", "91440300568520498A", "92340602MA2PBMEM24"]
 
 
@@ -13,15 +12,18 @@ def test_known_valid_uscc(code):
     assert ids.uscc_valid(code)
 
 
-@pytest.mark.parametrize("code,why", [
-    ("91110000600037341M", "wrong check character"),
-    ("9111000060003734L", "17 characters"),
-    ("91110000600037341LL", "19 characters"),
-    ("9111000060003734IL", "letter I is not in the alphabet"),
-    ("91110000600O37341L", "letter O is not in the alphabet"),
-    ("", "empty"),
-    (None, "null"),
-])
+@pytest.mark.parametrize(
+    "code,why",
+    [
+        ("91110000600037341M", "wrong check character"),
+        ("9111000060003734L", "17 characters"),
+        ("91110000600037341LL", "19 characters"),
+        ("9111000060003734IL", "letter I is not in the alphabet"),
+        ("91110000600O37341L", "letter O is not in the alphabet"),
+        ("", "empty"),
+        (None, "null"),
+    ],
+)
 def test_invalid_uscc(code, why):
     assert not ids.uscc_valid(code), why
 
@@ -47,12 +49,15 @@ def test_known_valid_id(id_no):
     assert ids.id_valid(id_no)
 
 
-@pytest.mark.parametrize("id_no,why", [
-    ("110105194912310021", "wrong check character"),
-    ("11010519491231002", "17 characters"),
-    ("1101051949123100AX", "letters in the digits"),
-    ("110105199902310025", "February 31st"),
-])
+@pytest.mark.parametrize(
+    "id_no,why",
+    [
+        ("110105194912310021", "wrong check character"),
+        ("11010519491231002", "17 characters"),
+        ("1101051949123100AX", "letters in the digits"),
+        ("110105199902310025", "February 31st"),
+    ],
+)
 def test_invalid_id(id_no, why):
     fixed = id_no
     if why == "February 31st":  # give it a correct check character so only the date is wrong

@@ -18,8 +18,12 @@ PACKAGE = ROOT / "ecredit"
 
 # The modules that build or run Spark jobs (the Spark stages of docs/architecture.md).
 SPARK_STAGES = {
-    "ecredit.spark", "ecredit.ingest.load", "ecredit.quality.expectations", "ecredit.quality.verdict",
-    "ecredit.state.build", "ecredit.scoring.score",
+    "ecredit.spark",
+    "ecredit.ingest.load",
+    "ecredit.quality.expectations",
+    "ecredit.quality.verdict",
+    "ecredit.state.build",
+    "ecredit.scoring.score",
 }
 
 
@@ -72,8 +76,11 @@ def imports_of(name: str, *, module_level_only: bool) -> set[str]:
                 # importing a.b.c runs a/__init__ and a/b/__init__ first
                 parts = m.split(".")
                 # (a package that holds ``name`` is initialised before it: no edge back to it)
-                resolved.update(p for p in (".".join(parts[:i]) for i in range(2, len(parts)))
-                                if p != name and not name.startswith(p + "."))
+                resolved.update(
+                    p
+                    for p in (".".join(parts[:i]) for i in range(2, len(parts)))
+                    if p != name and not name.startswith(p + ".")
+                )
         else:
             resolved.add(m.split(".")[0])
     return resolved
@@ -90,7 +97,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if m not in graph:
                 continue
             if state.get(m) == 1:
-                return stack[stack.index(m):] + [m]
+                return stack[stack.index(m) :] + [m]
             if m not in state:
                 found = dfs(m)
                 if found:

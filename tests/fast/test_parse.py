@@ -8,9 +8,8 @@ import json
 import pytest
 
 from ecredit.core import checks
-from ecredit.ingest import parse
 from ecredit.core.feeds import feed
-
+from ecredit.ingest import parse
 
 D = dt.date(2026, 11, 1)
 SPOT = feed("amr", "spot_checks.csv")
@@ -22,9 +21,11 @@ def rows(data: bytes, f=SPOT):
 
 
 def test_gbk_crlf_and_quoted_newline_line_numbers():
-    text = (HEADER + "\r\n"
-            "C1,91440300568520498A,,\"服装\r\n鞋帽\",合格,2026-10-01\r\n"
-            "C2,91440300568520498A,, 家电 ,不合格,2026-10-02\r\n")
+    text = (
+        HEADER + "\r\n"
+        'C1,91440300568520498A,,"服装\r\n鞋帽",合格,2026-10-01\r\n'
+        "C2,91440300568520498A,, 家电 ,不合格,2026-10-02\r\n"
+    )
     out = rows(text.encode("gbk"))
     assert [r.line for r in out] == [2, 4]
     assert out[0].values["product_category"] == "服装\n鞋帽"
@@ -38,8 +39,11 @@ def test_gb18030_rare_character_survives():
 
 
 def test_undecodable_bytes_are_malformed_and_the_rest_survives():
-    data = (HEADER + "\n").encode("gbk") + b"C1,\xff\xff,,x,\xba\xcf\xb8\xf1,2026-10-01\n" + \
-        "C2,91440300568520498A,,家电,合格,2026-10-02\n".encode("gbk")
+    data = (
+        (HEADER + "\n").encode("gbk")
+        + b"C1,\xff\xff,,x,\xba\xcf\xb8\xf1,2026-10-01\n"
+        + "C2,91440300568520498A,,家电,合格,2026-10-02\n".encode("gbk")
+    )
     out = rows(data)
     assert out[0].values is None and "undecodable" in out[0].malformed
     assert out[1].values["check_no"] == "C2"
@@ -84,8 +88,16 @@ def test_schema_drift_and_extra_columns(tmp_path):
 def test_jsonl_rows():
     cases = feed("psb", "cases.jsonl")
     lines = [
-        json.dumps({"case_id": "P1", "uscc": "91440300568520498A", "case_type": "网络诈骗",
-                    "filed_at": "2026-10-01T20:00:00Z", "status": None}, ensure_ascii=False),
+        json.dumps(
+            {
+                "case_id": "P1",
+                "uscc": "91440300568520498A",
+                "case_type": "网络诈骗",
+                "filed_at": "2026-10-01T20:00:00Z",
+                "status": None,
+            },
+            ensure_ascii=False,
+        ),
         "{not json",
         "",
         json.dumps({"case_id": "P4", "uscc": {"nested": 1}}),
@@ -112,15 +124,18 @@ def test_check_clean_row():
     assert values["check_date"] == "2026-10-01"
 
 
-@pytest.mark.parametrize("change,code", [
-    ({"check_no": None}, "MISSING_REQUIRED"),
-    ({"uscc": None}, "MISSING_REQUIRED"),
-    ({"uscc": "91440300568520498B"}, "BAD_USCC"),
-    ({"result": "优秀"}, "BAD_ENUM"),
-    ({"check_date": "2026/10/01"}, "BAD_DATE"),
-    ({"check_date": "2026-02-30"}, "BAD_DATE"),
-    ({"check_date": "2026-11-02"}, "BAD_DATE"),  # after the delivery date
-])
+@pytest.mark.parametrize(
+    "change,code",
+    [
+        ({"check_no": None}, "MISSING_REQUIRED"),
+        ({"uscc": None}, "MISSING_REQUIRED"),
+        ({"uscc": "91440300568520498B"}, "BAD_USCC"),
+        ({"result": "优秀"}, "BAD_ENUM"),
+        ({"check_date": "2026/10/01"}, "BAD_DATE"),
+        ({"check_date": "2026-02-30"}, "BAD_DATE"),
+        ({"check_date": "2026-11-02"}, "BAD_DATE"),  # after the delivery date
+    ],
+)
 def test_check_reason_codes(change, code):
     _, reasons, *_ = check(SPOT, {**GOOD_SPOT, **change})
     assert reasons == [code]
@@ -129,6 +144,7 @@ def test_check_reason_codes(change, code):
 def test_natural_person_key_and_no_id_in_values():
     body = "44010619800101001"
     from ecredit.core import ids
+
     id_no = body + ids.id_check_char(body)
     values, reasons, _, key, natural = check(SPOT, {**GOOD_SPOT, "uscc": None, "id_no": id_no})
     assert reasons == [] and natural and key == ids.np_key(id_no, "k")
@@ -137,8 +153,16 @@ def test_natural_person_key_and_no_id_in_values():
 
 def test_numbers_and_districts():
     ev = feed("commerce", "evaluations.csv")
-    good = {"platform": "P", "uscc": "91440300568520498A", "eval_month": "2026-10", "overall_satisfaction": "90",
-            "product_quality": "80.5", "brand_reputation": "70", "after_sales": "60", "review_count": "12"}
+    good = {
+        "platform": "P",
+        "uscc": "91440300568520498A",
+        "eval_month": "2026-10",
+        "overall_satisfaction": "90",
+        "product_quality": "80.5",
+        "brand_reputation": "70",
+        "after_sales": "60",
+        "review_count": "12",
+    }
     assert check(ev, good)[1] == []
     assert check(ev, {**good, "overall_satisfaction": "105"})[1] == ["BAD_NUMBER"]
     assert check(ev, {**good, "review_count": "1.5"})[1] == ["BAD_NUMBER"]
@@ -163,8 +187,14 @@ def test_psb_timestamp_shanghai_date():
 def test_masked_payload_hides_personal_data():
     comp = feed("amr", "complaints.csv")
     vals = {c.name: None for c in comp.columns}
-    vals.update({"complaint_no": "X", "complainant_name": "张三", "complainant_phone": "13800138000",
-                 "id_no": "11010519491231002X"})
+    vals.update(
+        {
+            "complaint_no": "X",
+            "complainant_name": "张三",
+            "complainant_phone": "13800138000",
+            "id_no": "11010519491231002X",
+        }
+    )
     text = json.dumps(checks.masked_payload(comp, [], vals), ensure_ascii=False)
     assert "张三" not in text and "13800138000" not in text and "11010519491231002X" not in text
     assert "X" in text
@@ -215,24 +245,47 @@ def test_a_nul_character_is_malformed():
 
 def test_json_lines_that_are_not_json_or_no_text():
     cases = feed("psb", "cases.jsonl")
-    lines = ['{"case_id": ' + "[" * 50_000 + "]" * 50_000 + "}",
-             '{"case_id": NaN}',
-             '{"case_id": "P\\ud800"}',
-             '{"case_id": "P\\u0000"}',
-             '{"case_id": "  P5  ", "uscc": 12.50}']
+    lines = [
+        '{"case_id": ' + "[" * 50_000 + "]" * 50_000 + "}",
+        '{"case_id": NaN}',
+        '{"case_id": "P\\ud800"}',
+        '{"case_id": "P\\u0000"}',
+        '{"case_id": "  P5  ", "uscc": 12.50}',
+    ]
     out = rows("\n".join(lines).encode("utf-8"), cases)
-    assert [r.malformed for r in out[:4]] == ["invalid JSON: nested too deeply to read", "invalid JSON: NaN is not JSON",
-                                              "a lone surrogate escape (no Unicode character) in: case_id",
-                                              "a NUL character in: case_id"]
+    assert [r.malformed for r in out[:4]] == [
+        "invalid JSON: nested too deeply to read",
+        "invalid JSON: NaN is not JSON",
+        "a lone surrogate escape (no Unicode character) in: case_id",
+        "a NUL character in: case_id",
+    ]
     assert out[4].values["case_id"] == "P5" and out[4].values["uscc"] == "12.50"  # trimmed; numbers exact
 
 
-@pytest.mark.parametrize("amount,ok", [("１２００．５０", True), ("٣٠٠", False), ("1_000", False), ("1e30", False),
-                                       ("99999999999999.99", True), ("1e-999999999", False), ("0.5", True)])
+@pytest.mark.parametrize(
+    "amount,ok",
+    [
+        ("１２００．５０", True),
+        ("٣٠٠", False),
+        ("1_000", False),
+        ("1e30", False),
+        ("99999999999999.99", True),
+        ("1e-999999999", False),
+        ("0.5", True),
+    ],
+)
 def test_amounts_full_width_other_scripts_and_size(amount, ok):
     pen = feed("amr", "penalties.csv")
-    values, reasons, *_ = check(pen, {"decision_no": "X1", "uscc": "91440300568520498A", "violation_type": "其他",
-                                      "decision_date": "２０２６-１０-０１", "amount_10k_yuan": amount})
+    values, reasons, *_ = check(
+        pen,
+        {
+            "decision_no": "X1",
+            "uscc": "91440300568520498A",
+            "violation_type": "其他",
+            "decision_date": "２０２６-１０-０１",
+            "amount_10k_yuan": amount,
+        },
+    )
     assert (reasons == []) == ok
     assert values["decision_date"] == "2026-10-01"
     if amount == "１２００．５０":
@@ -241,8 +294,16 @@ def test_amounts_full_width_other_scripts_and_size(amount, ok):
 
 def test_counts_beyond_the_warehouse_are_bad_numbers():
     ev = feed("commerce", "evaluations.csv")
-    good = {"platform": "P", "uscc": "91440300568520498A", "eval_month": "２０２６-１０", "overall_satisfaction": "90",
-            "product_quality": "80", "brand_reputation": "70", "after_sales": "60", "review_count": "１２"}
+    good = {
+        "platform": "P",
+        "uscc": "91440300568520498A",
+        "eval_month": "２０２６-１０",
+        "overall_satisfaction": "90",
+        "product_quality": "80",
+        "brand_reputation": "70",
+        "after_sales": "60",
+        "review_count": "１２",
+    }
     values, reasons, *_ = check(ev, good)
     assert reasons == [] and (values["eval_month"], values["review_count"]) == ("2026-10", "12")
     assert check(ev, {**good, "review_count": "9" * 5000})[1] == ["BAD_NUMBER"]
@@ -250,5 +311,7 @@ def test_counts_beyond_the_warehouse_are_bad_numbers():
 
 
 def test_a_json_object_naming_a_field_twice_is_malformed():
-    out = rows(b'{"case_id": "P1", "uscc": "91440300568520498A", "uscc": "91440101MA5CXXXX08"}\n', feed("psb", "cases.jsonl"))
+    out = rows(
+        b'{"case_id": "P1", "uscc": "91440300568520498A", "uscc": "91440101MA5CXXXX08"}\n', feed("psb", "cases.jsonl")
+    )
     assert out[0].values is None and out[0].malformed == 'invalid JSON: the field "uscc" appears twice'

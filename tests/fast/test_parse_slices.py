@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ecredit.core.feeds import FEEDS
+from ecredit.core.feeds import feed as feed_by_name
 from ecredit.ingest import parse
-from ecredit.core.feeds import FEEDS, feed as feed_by_name
-
 
 CSV_FEED = next(f for f in FEEDS if f.fmt != "jsonl" and f.encoding == "utf-8")
 GBK_FEED = next(f for f in FEEDS if f.fmt != "jsonl" and f.encoding == "gb18030")
@@ -84,7 +84,7 @@ def test_hand_made_csv(tmp_path, prefix):
 def test_gbk_file_with_utf8_bom_and_undecodable_bytes(tmp_path):
     path = tmp_path / GBK_FEED.file
     body = _hand_made_csv(GBK_FEED).replace(b"x,x", "\u5e97,x".encode("gb18030"), 3)
-    body = body.replace(b"\na\rb", b"\n\x81\"\rb", 1)  # a bad lead byte before a quote
+    body = body.replace(b"\na\rb", b'\n\x81"\rb', 1)  # a bad lead byte before a quote
     path.write_bytes(body)
     _assert_same(path, GBK_FEED)
     path.write_bytes(parse.BOM_UTF8 + _hand_made_csv(GBK_FEED).replace(b"x,x", "\u5e97,x".encode("utf-8"), 3))

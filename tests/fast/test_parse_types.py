@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql.types import _make_type_verifier
 
+from ecredit.core.feeds import feed as feed_by_name
 from ecredit.ingest import gate as delivery
 from ecredit.ingest import load as ingest
-from ecredit.core.feeds import feed as feed_by_name
-
 
 
 def _files(landing: Path) -> list[dict]:
@@ -33,8 +32,16 @@ def _files(landing: Path) -> list[dict]:
             except KeyError:
                 continue
             if path.is_file():
-                out.append({"dept": dept, "name": path.name, "date": date, "feed_id": f.feed_id,
-                            "path": str(path), "sha256": delivery.sha256_file(path)})
+                out.append(
+                    {
+                        "dept": dept,
+                        "name": path.name,
+                        "date": date,
+                        "feed_id": f.feed_id,
+                        "path": str(path),
+                        "sha256": delivery.sha256_file(path),
+                    }
+                )
     return out
 
 
@@ -52,8 +59,9 @@ def _check(files: list[dict]) -> tuple[int, set]:
 def test_generated_rows_have_the_schemas_types(tmp_path):
     from ecredit.generate import generate
 
-    generate(tmp_path, 40, [dt.date(2026, 11, 1), dt.date(2026, 11, 2)], seed=3, dirty_rate=0.2,
-             progress=lambda m: None)
+    generate(
+        tmp_path, 40, [dt.date(2026, 11, 1), dt.date(2026, 11, 2)], seed=3, dirty_rate=0.2, progress=lambda m: None
+    )
     rows, feeds = _check(_files(tmp_path))
     assert len(feeds) == 16 and rows > 500
 
@@ -87,5 +95,3 @@ def _one_file() -> dict:
     row = ["x"] * len(header)
     write_delivery(root, "amr", "2026-11-01", {"operators.csv": [row]})
     return _files(root)[0]
-
-

@@ -14,8 +14,8 @@ import json
 import pytest
 
 from ecredit.core import checks
-from ecredit.ingest import load as ingest
 from ecredit.core.feeds import FEEDS, ID_NO, PII
+from ecredit.ingest import load as ingest
 from tests import header_cases as hc
 
 CSV_FEEDS = [f for f in FEEDS if f.fmt == "csv"]
@@ -107,8 +107,9 @@ def test_a_reordered_or_wider_csv_file_reads_as_the_ordered_one(tmp_path, feed, 
         assert a == b, case
 
 
-@pytest.mark.parametrize("order,extra", [("ordered", False), ("reversed", False), ("ordered", True)],
-                         ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "order,extra", [("ordered", False), ("reversed", False), ("ordered", True)], ids=lambda v: str(v)
+)
 @pytest.mark.parametrize("feed", JSON_FEEDS, ids=lambda f: f.feed_id)
 def test_json_rows_are_masked_by_field_name_and_unknown_fields_never_kept(tmp_path, feed, order, extra):
     cases = hc.json_cases(feed, order, extra, 10)
@@ -154,8 +155,8 @@ def test_the_gate_accepts_and_warns_of_a_reordered_header_and_an_extra_column(tm
     count (columns out of place, extra columns), for dq_result and rejections.csv."""
     import datetime as dt
 
-    from ecredit.ingest import gate as delivery
     from ecredit.core import settings as settings_mod
+    from ecredit.ingest import gate as delivery
 
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": "k"})
     head = hc.header(feed, order, extra)

@@ -10,25 +10,32 @@ import os
 import pytest
 
 from ecredit import pipeline
-from ecredit.ops import cli
 from ecredit.core import settings
 from ecredit.core.settings import DEFAULT_RULES
-
+from ecredit.ops import cli
 
 DEFAULT_TEXT = open(DEFAULT_RULES, encoding="utf-8").read()
 
 # each kind of malformed file: (edit of the default file's text, the sentence after "CREDIT_RULES (<path>): ")
 KINDS = {
     "broken YAML": (("  base: 400\n", "  base: 400\n  oops: [\n"), "is not valid YAML: line "),
-    "unknown top-level key": (("version_label:", "bonus_points: 5\nversion_label:"),
-                              ": bonus_points is not a known key at the top level"),
-    "unknown nested key": (("  positive_bonus: 50\n", "  positive_bonus: 50\n  bonus: 5\n"),
-                           ": conduct.bonus is not a known key of conduct"),
-    "wrong type": (("{1: 20, 2: 60, 3: 150, 4: 400}", "{1: 20, 2: 60, 3: abc, 4: 400}"),
-                   ": conduct.points_by_severity.3 must be an integer, not 'abc'."),
+    "unknown top-level key": (
+        ("version_label:", "bonus_points: 5\nversion_label:"),
+        ": bonus_points is not a known key at the top level",
+    ),
+    "unknown nested key": (
+        ("  positive_bonus: 50\n", "  positive_bonus: 50\n  bonus: 5\n"),
+        ": conduct.bonus is not a known key of conduct",
+    ),
+    "wrong type": (
+        ("{1: 20, 2: 60, 3: 150, 4: 400}", "{1: 20, 2: 60, 3: abc, 4: 400}"),
+        ": conduct.points_by_severity.3 must be an integer, not 'abc'.",
+    ),
     "missing key": (("  complaint_cap: 100\n", ""), ": quality_score.complaint_cap is missing."),
-    "misspelt section": (("lists:\n  serious_max_days: 1095", "listz:\n  serious_max_days: 1095"),
-                         ": listz is not a known key"),
+    "misspelt section": (
+        ("lists:\n  serious_max_days: 1095", "listz:\n  serious_max_days: 1095"),
+        ": listz is not a known key",
+    ),
     "wrong value": (("schedule: monthly", "schedule: weekly"), ": plan.schedule must be one of monthly, daily"),
 }
 
@@ -61,13 +68,13 @@ def test_resolve_run_date_stops_with_one_sentence(tmp_path, env, kind):
     assert msg.startswith(f"CREDIT_RULES ({path})") and said in msg and "\n" not in msg, msg
 
 
-
 def test_resolve_run_date_passes_with_the_default_file(env):
     assert pipeline.resolve_run_date("2026-11-03", None) == {"run_date": "2026-11-03", "scheduled": False}
 
 
-@pytest.mark.parametrize("command", [["run", "--date", "2026-11-03"],
-                                     ["backfill", "--from", "2026-11-01", "--to", "2026-11-03"]])
+@pytest.mark.parametrize(
+    "command", [["run", "--date", "2026-11-03"], ["backfill", "--from", "2026-11-01", "--to", "2026-11-03"]]
+)
 @pytest.mark.parametrize("kind", ["broken YAML", "wrong type"])
 def test_ecredit_run_exits_2_with_the_sentence_before_any_task(tmp_path, env, capsys, command, kind):
     from ecredit.airflow import env as airflow_env

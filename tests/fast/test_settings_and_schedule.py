@@ -7,23 +7,29 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ecredit import pipeline
-from ecredit.ingest import gate as delivery
 from ecredit.core import settings
+from ecredit.ingest import gate as delivery
 
 SH = ZoneInfo("Asia/Shanghai")
 
 
-@pytest.mark.parametrize("env,name", [
-    ({"CREDIT_ENV": "production"}, "CREDIT_PII_KEY"),
-    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "k" * 32}, "CREDIT_DRAW_SECRET"),
-    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "s3cret", "CREDIT_DRAW_SECRET": "d" * 32}, "CREDIT_PII_KEY"),
-    ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "k" * 32, "CREDIT_DRAW_SECRET": "d" * 31}, "CREDIT_DRAW_SECRET"),
-    ({"CREDIT_ENV": "staging"}, "CREDIT_ENV"),
-    ({"CREDIT_WAREHOUSE_URL": "warehouse.db"}, "CREDIT_WAREHOUSE_URL"),
-    ({"CREDIT_MANIFEST_DEADLINE": "25:00"}, "CREDIT_MANIFEST_DEADLINE"),
-    ({"CREDIT_RULES": "/no/such/rules.yaml"}, "CREDIT_RULES"),
-    ({"SPARK_MASTER": "mesos://x"}, "SPARK_MASTER"),
-])
+@pytest.mark.parametrize(
+    "env,name",
+    [
+        ({"CREDIT_ENV": "production"}, "CREDIT_PII_KEY"),
+        ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "k" * 32}, "CREDIT_DRAW_SECRET"),
+        ({"CREDIT_ENV": "production", "CREDIT_PII_KEY": "s3cret", "CREDIT_DRAW_SECRET": "d" * 32}, "CREDIT_PII_KEY"),
+        (
+            {"CREDIT_ENV": "production", "CREDIT_PII_KEY": "k" * 32, "CREDIT_DRAW_SECRET": "d" * 31},
+            "CREDIT_DRAW_SECRET",
+        ),
+        ({"CREDIT_ENV": "staging"}, "CREDIT_ENV"),
+        ({"CREDIT_WAREHOUSE_URL": "warehouse.db"}, "CREDIT_WAREHOUSE_URL"),
+        ({"CREDIT_MANIFEST_DEADLINE": "25:00"}, "CREDIT_MANIFEST_DEADLINE"),
+        ({"CREDIT_RULES": "/no/such/rules.yaml"}, "CREDIT_RULES"),
+        ({"SPARK_MASTER": "mesos://x"}, "SPARK_MASTER"),
+    ],
+)
 def test_a_wrong_setting_names_itself(env, name):
     with pytest.raises(settings.SettingError, match=name):
         settings.load(env)
@@ -50,11 +56,14 @@ def test_run_date_param_wins(tmp_path, monkeypatch):
         pipeline.resolve_run_date("3 Nov", None)
 
 
-@pytest.mark.parametrize("logical,expected", [
-    (dt.datetime(2026, 11, 4, 2, 0, tzinfo=SH), "2026-11-03"),           # 02:00 Shanghai on X -> X - 1
-    (dt.datetime(2026, 11, 3, 18, 0, tzinfo=dt.timezone.utc), "2026-11-03"),  # = 02:00 on the 4th in Shanghai
-    (dt.datetime(2026, 11, 3, 15, 59, tzinfo=dt.timezone.utc), "2026-11-02"),  # 23:59 on the 3rd in Shanghai
-])
+@pytest.mark.parametrize(
+    "logical,expected",
+    [
+        (dt.datetime(2026, 11, 4, 2, 0, tzinfo=SH), "2026-11-03"),  # 02:00 Shanghai on X -> X - 1
+        (dt.datetime(2026, 11, 3, 18, 0, tzinfo=dt.UTC), "2026-11-03"),  # = 02:00 on the 4th in Shanghai
+        (dt.datetime(2026, 11, 3, 15, 59, tzinfo=dt.UTC), "2026-11-02"),  # 23:59 on the 3rd in Shanghai
+    ],
+)
 def test_scheduled_run_date_is_the_day_before_in_shanghai(tmp_path, monkeypatch, logical, expected):
     monkeypatch.setenv("CREDIT_DATA_DIR", str(tmp_path))
     (tmp_path / "landing").mkdir()

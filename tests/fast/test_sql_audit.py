@@ -12,7 +12,6 @@ import ast
 import re
 from pathlib import Path
 
-
 from ecredit.warehouse import schema as wh
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,8 +42,12 @@ def dynamic_sql(source: str) -> list[tuple[int, str]]:
             literal = "".join(v.value for v in node.values if isinstance(v, ast.Constant))
             if SQL_WORDS.search(literal):
                 exprs = [v.value for v in node.values if isinstance(v, ast.FormattedValue)]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
-              and sqlish(node.func.value)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and sqlish(node.func.value)
+        ):
             exprs = [*node.args, *(k.value for k in node.keywords)]
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and sqlish(node.left):
             exprs = [node.right]
@@ -56,15 +59,18 @@ def dynamic_sql(source: str) -> list[tuple[int, str]]:
 
 def test_the_audit_catches_a_value_in_sql_text():
     bad = [
-        'conn.execute(text(f"SELECT * FROM quarantine WHERE dept = \'{dept}\'"))',
-        'conn.exec_driver_sql("DELETE FROM t WHERE name = \'%s\'" % name)',
+        "conn.execute(text(f\"SELECT * FROM quarantine WHERE dept = '{dept}'\"))",
+        "conn.exec_driver_sql(\"DELETE FROM t WHERE name = '%s'\" % name)",
         'cur.execute("UPDATE t SET a = {}".format(value))',
         'sql = "INSERT INTO t VALUES (\'" + value + "\')"',
     ]
     for snippet in bad:
         assert dynamic_sql(snippet), snippet
-    good = ['conn.execute(text("SELECT * FROM quarantine WHERE dept = :dept"), {"dept": dept})',
-            'log.info(f"published {n} rows for {d}")', 'conn.execute(delete(t).where(t.c.run_date == d))']
+    good = [
+        'conn.execute(text("SELECT * FROM quarantine WHERE dept = :dept"), {"dept": dept})',
+        'log.info(f"published {n} rows for {d}")',
+        "conn.execute(delete(t).where(t.c.run_date == d))",
+    ]
     for snippet in good:
         assert dynamic_sql(snippet) == [], snippet
 

@@ -22,8 +22,7 @@ REJECTED = ("psb", "2026-11-02")  # (dept, date) of the delivery the fixture cor
 
 
 def run_cli(args: list[str], env: dict, timeout: int = 1800) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ECREDIT), *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([str(ECREDIT), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def log_file(proc: subprocess.CompletedProcess) -> Path:
@@ -54,10 +53,22 @@ def e2e(tmp_path_factory):
     text = (ROOT / "rules" / "default.yaml").read_text("utf-8")
     assert "  schedule: monthly" in text
     rules.write_text(text.replace("  schedule: monthly", "  schedule: daily"), "utf-8")
-    env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY=PII_KEY, AIRFLOW_HOME=str(root / "airflow"),
-               SPARK_LOCAL_IP="127.0.0.1", CREDIT_RULES=str(rules), CREDIT_DRAW_SECRET=DRAW_SECRET)
-    summary = generate(root / "landing", 150, [dt.date.fromisoformat(d) for d in DATES], seed=11,
-                       dirty_rate=0.0, progress=lambda m: None)
+    env.update(
+        CREDIT_DATA_DIR=str(root),
+        CREDIT_PII_KEY=PII_KEY,
+        AIRFLOW_HOME=str(root / "airflow"),
+        SPARK_LOCAL_IP="127.0.0.1",
+        CREDIT_RULES=str(rules),
+        CREDIT_DRAW_SECRET=DRAW_SECRET,
+    )
+    summary = generate(
+        root / "landing",
+        150,
+        [dt.date.fromisoformat(d) for d in DATES],
+        seed=11,
+        dirty_rate=0.0,
+        progress=lambda m: None,
+    )
     # one delivery is broken in transit: its bytes no longer match its manifest (rejected)
     with open(root / "landing" / REJECTED[0] / REJECTED[1] / "cases.jsonl", "ab") as f:
         f.write(b'{"case_id": "X-1"}\n')
@@ -68,8 +79,14 @@ def e2e(tmp_path_factory):
         proc = run_cli(args, env)
         runs[" ".join(args)] = {"proc": proc, "seconds": time.time() - t0}
         assert proc.returncode == 0, f"ecredit {' '.join(args)} failed:\n{full_output(proc)[-9000:]}"
-    return {"root": root, "env": env, "summary": summary, "runs": runs, "rules": rules,
-            "warehouse": f"sqlite:///{root / 'warehouse.db'}"}
+    return {
+        "root": root,
+        "env": env,
+        "summary": summary,
+        "runs": runs,
+        "rules": rules,
+        "warehouse": f"sqlite:///{root / 'warehouse.db'}",
+    }
 
 
 DIRTY_OPERATORS = 70
@@ -93,14 +110,25 @@ def plant_dirty_copies(landing: Path, day: str) -> list[dict]:
 
     registry = (landing / "amr" / day / "operators.csv").read_bytes().decode("gb18030", "replace")
     shops = {val(r["主体名称"]) for r in csv.DictReader(io.StringIO(registry, newline=""))}
-    natural = lambda r, name: val(r.get(name)) and not val(r.get("uscc", r.get("统一社会信用代码")))  # noqa: E731
+    natural = lambda r, name: val(r.get(name)) and not val(r.get("uscc", r.get("统一社会信用代码")))
     wanted = [  # file, encoding, the date column to break, which row
         ("amr", "operators.csv", "gb18030", "成立日期", lambda r: val(r["法定代表人"])),
         ("amr", "operators.csv", "gb18030", "成立日期", lambda r: natural(r, "证件号码")),
         ("amr", "complaints.csv", "gb18030", "登记日期", lambda r: val(r["投诉人姓名"]) and val(r["投诉人电话"])),
-        ("cac", "pi_violations.csv", "utf-8-sig", "发现日期",
-         lambda r: natural(r, "证件号码") and val(r["主体名称"]) not in shops),
-        ("ndrc", "credit_lists.jsonl", "utf-8", "start", lambda r: natural(r, "id_no") and val(r.get("name")) not in shops),
+        (
+            "cac",
+            "pi_violations.csv",
+            "utf-8-sig",
+            "发现日期",
+            lambda r: natural(r, "证件号码") and val(r["主体名称"]) not in shops,
+        ),
+        (
+            "ndrc",
+            "credit_lists.jsonl",
+            "utf-8",
+            "start",
+            lambda r: natural(r, "id_no") and val(r.get("name")) not in shops,
+        ),
     ]
     planted = []
     for dept, name, encoding, date_column, want in wanted:
@@ -109,14 +137,18 @@ def plant_dirty_copies(landing: Path, day: str) -> list[dict]:
         term = "\r\n" if b"\r\n" in data else "\n"
         lines = data.split(term.encode())
         header = None if name.endswith(".jsonl") else next(csv.reader([lines[0].decode(encoding)]))
-        for raw in lines[0 if header is None else 1:]:
+        for raw in lines[0 if header is None else 1 :]:
             try:
                 text = raw.decode(encoding)
                 row = json.loads(text) if header is None else dict(zip(header, next(csv.reader([text]))))
             except (ValueError, StopIteration):
                 continue
-            if (header is None or len(row) == len(header)) and val(row.get(date_column)) and want(row) and \
-                    not any(p["dept"] == dept and p["file"] == name and p["row"] == row for p in planted):
+            if (
+                (header is None or len(row) == len(header))
+                and val(row.get(date_column))
+                and want(row)
+                and not any(p["dept"] == dept and p["file"] == name and p["row"] == row for p in planted)
+            ):
                 break
         else:
             raise AssertionError(f"no row of {dept}/{day}/{name} to plant")
@@ -153,10 +185,21 @@ def dirty_e2e(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("dirty_e2e")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
-    env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY=PII_KEY, AIRFLOW_HOME=str(root / "airflow"),
-               SPARK_LOCAL_IP="127.0.0.1", CREDIT_DRAW_SECRET=DRAW_SECRET)
-    summary = generate(root / "landing", DIRTY_OPERATORS, [dt.date.fromisoformat(d) for d in DATES], seed=29,
-                       dirty_rate=0.04, progress=lambda m: None)
+    env.update(
+        CREDIT_DATA_DIR=str(root),
+        CREDIT_PII_KEY=PII_KEY,
+        AIRFLOW_HOME=str(root / "airflow"),
+        SPARK_LOCAL_IP="127.0.0.1",
+        CREDIT_DRAW_SECRET=DRAW_SECRET,
+    )
+    summary = generate(
+        root / "landing",
+        DIRTY_OPERATORS,
+        [dt.date.fromisoformat(d) for d in DATES],
+        seed=29,
+        dirty_rate=0.04,
+        progress=lambda m: None,
+    )
     planted = plant_dirty_copies(root / "landing", DATES[0])
     runs = {}
     after_first = tmp_path_factory.mktemp("dirty_after_first")
@@ -169,5 +212,13 @@ def dirty_e2e(tmp_path_factory):
             for sub in ("lake", "outbox"):
                 shutil.copytree(root / sub, after_first / sub)
             shutil.copy(root / "warehouse.db", after_first / "warehouse.db")
-    return {"root": root, "env": env, "summary": summary, "runs": runs, "after_first": after_first,
-            "planted": planted, "rules": ROOT / "rules" / "default.yaml", "warehouse": f"sqlite:///{root / 'warehouse.db'}"}
+    return {
+        "root": root,
+        "env": env,
+        "summary": summary,
+        "runs": runs,
+        "after_first": after_first,
+        "planted": planted,
+        "rules": ROOT / "rules" / "default.yaml",
+        "warehouse": f"sqlite:///{root / 'warehouse.db'}",
+    }

@@ -20,14 +20,12 @@ import pytest
 
 from ecredit.airflow import runner
 
-pytestmark = pytest.mark.integration
-
 SMOKE_DAG = "ecredit_runner_smoke"
 PY_ONLY_DAG = "ecredit_runner_python_only"
 FAILING_DAG = "ecredit_runner_failing"
 FAIL_FAST_DAG = "ecredit_runner_fail_fast"
 
-SPARK_APP = '''
+SPARK_APP = """
 import argparse, json, os, sys
 from pyspark.sql import SparkSession
 
@@ -45,9 +43,9 @@ with open(a.out, "a") as f:
                         "driver_python": sys.executable, "executor_python": executor_python,
                         "driver_host": spark.conf.get("spark.driver.host")}) + "\\n")
 spark.stop()
-'''
+"""
 
-DAG_FILE = '''
+DAG_FILE = """
 import pendulum
 from airflow.sdk import DAG, task
 
@@ -103,7 +101,7 @@ with DAG("{failing}", **ARGS):
         raise RuntimeError("this task fails on purpose")
 
     explode()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +112,18 @@ def smoke(tmp_path_factory, airflow_home):
     out.mkdir()
     app = root / "smoke_app.py"
     app.write_text(SPARK_APP)
-    (dags / "runner_smoke.py").write_text(textwrap.dedent(DAG_FILE.format(
-        out=str(out), app=str(app), smoke=SMOKE_DAG, py_only=PY_ONLY_DAG, failing=FAILING_DAG,
-        fail_fast=FAIL_FAST_DAG)))
+    (dags / "runner_smoke.py").write_text(
+        textwrap.dedent(
+            DAG_FILE.format(
+                out=str(out),
+                app=str(app),
+                smoke=SMOKE_DAG,
+                py_only=PY_ONLY_DAG,
+                failing=FAILING_DAG,
+                fail_fast=FAIL_FAST_DAG,
+            )
+        )
+    )
     return {"dags": dags, "out": out}
 
 
@@ -173,9 +180,11 @@ def test_python_and_spark_tasks_run_and_a_date_can_be_rerun(smoke, record_proper
     spark_s = [t["spark"] for t in timings]
     overhead = [round(t["wall_s"] - t["spark"] - t["resolve_run_date"] - t["write_date"], 2) for t in timings]
     record_property("runner_timings", json.dumps(timings))
-    print(f"\n[timings] runs: {json.dumps(timings)}"
-          f"\n[timings] spark-submit (trivial app): {spark_s} s"
-          f"\n[timings] DAG.test overhead beyond task work: {overhead} s")
+    print(
+        f"\n[timings] runs: {json.dumps(timings)}"
+        f"\n[timings] spark-submit (trivial app): {spark_s} s"
+        f"\n[timings] DAG.test overhead beyond task work: {overhead} s"
+    )
 
 
 def test_python_only_run_timing_and_bool_result(smoke, record_property):
@@ -208,7 +217,7 @@ def test_no_run_date_or_a_wrong_setting_fails_the_spark_task_at_once(smoke, monk
 def test_backfill_runs_in_order_and_stops_at_the_first_failure(smoke):
     before = _lines(smoke["out"] / "python.txt")
     assert runner.backfill("2024-07-01", "2024-07-03", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
-    added = _lines(smoke["out"] / "python.txt")[len(before):]
+    added = _lines(smoke["out"] / "python.txt")[len(before) :]
     assert [line.split()[0] for line in added] == ["2024-07-01", "2024-07-02", "2024-07-03"]
 
     from airflow.models.dagrun import DagRun
@@ -216,8 +225,7 @@ def test_backfill_runs_in_order_and_stops_at_the_first_failure(smoke):
 
     with create_session() as session:
         n_before = len(DagRun.find(dag_id=FAILING_DAG, session=session))
-    assert runner.backfill("2024-07-01", "2024-07-03", dag_id=FAILING_DAG,
-                                    dags_folder=smoke["dags"]) is False
+    assert runner.backfill("2024-07-01", "2024-07-03", dag_id=FAILING_DAG, dags_folder=smoke["dags"]) is False
     with create_session() as session:
         assert len(DagRun.find(dag_id=FAILING_DAG, session=session)) == n_before + 1  # stopped after one
 
@@ -227,7 +235,7 @@ def test_a_malformed_date_is_refused_before_airflow_runs(smoke):
         runner.run_dag_for_date("2024-13-01", dag_id=PY_ONLY_DAG, dags_folder=smoke["dags"])
 
 
-CONSOLE_RUN = '''
+CONSOLE_RUN = """
 import sys
 from ecredit.airflow import runner
 
@@ -235,7 +243,7 @@ with runner.output_to_log_file(sys.argv[1]) as console:
     print("printed inside: to the log file")
     ok = runner.run_dag_for_date("2024-08-01", dag_id=sys.argv[2], dags_folder=sys.argv[3], console=console)
 print("after:", "success" if ok else "FAILED")
-'''
+"""
 
 
 def test_the_console_has_one_line_per_task_and_the_log_file_the_rest(smoke, tmp_path):
@@ -246,9 +254,14 @@ def test_the_console_has_one_line_per_task_and_the_log_file_the_rest(smoke, tmp_
     import subprocess
 
     log = tmp_path / "logs" / "run.log"
-    proc = subprocess.run([sys.executable, "-c", CONSOLE_RUN, str(log), SMOKE_DAG, str(smoke["dags"])],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ),
-                          cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-c", CONSOLE_RUN, str(log), SMOKE_DAG, str(smoke["dags"])],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ),
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"{SMOKE_DAG} 2024-08-01:"

@@ -20,9 +20,16 @@ from sqlalchemy import create_engine, select
 from ecredit.warehouse import schema as wh
 from tests.integration.conftest import DATES, full_output, run_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.cluster]
-RUN_TABLES = ("operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
-              "risk_alert", "inspector", "feed_status")
+pytestmark = pytest.mark.cluster
+RUN_TABLES = (
+    "operator_score",
+    "supervision_measure",
+    "serious_dishonest_list",
+    "dishonest_list_change",
+    "risk_alert",
+    "inspector",
+    "feed_status",
+)
 
 
 def free_port() -> int:
@@ -41,18 +48,31 @@ def spark_class() -> Path:
 def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("cluster")
     port, ui = free_port(), free_port()
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(work / "logs"),
-           "SPARK_WORKER_DIR": str(work / "work")}
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(work / "logs"),
+        "SPARK_WORKER_DIR": str(work / "work"),
+    }
     logs = []
 
     def start(name, *args):
         log = open(work / f"{name}.log", "w")
         logs.append(log)
-        return subprocess.Popen([str(spark_class()), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [str(spark_class()), *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
-    master = start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
-                   "--webui-port", str(ui))
+    master = start(
+        "master",
+        "org.apache.spark.deploy.master.Master",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--webui-port",
+        str(ui),
+    )
     procs = [master]
     url = f"spark://127.0.0.1:{port}"
     try:
@@ -61,9 +81,23 @@ def cluster(tmp_path_factory):
             assert time.time() < deadline and master.poll() is None, (work / "master.log").read_text()[-2000:]
             time.sleep(1)
         for i in range(2):
-            procs.append(start(f"worker{i}", "org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1",
-                               "--cores", "1", "--memory", "1g", "--webui-port", str(free_port()),
-                               "--work-dir", str(work / f"worker{i}")))
+            procs.append(
+                start(
+                    f"worker{i}",
+                    "org.apache.spark.deploy.worker.Worker",
+                    url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "1g",
+                    "--webui-port",
+                    str(free_port()),
+                    "--work-dir",
+                    str(work / f"worker{i}"),
+                )
+            )
         deadline = time.time() + 90
         while _alive_workers(ui) < 2:
             assert time.time() < deadline, [(work / f"worker{i}.log").read_text()[-1500:] for i in range(2)]
@@ -112,15 +146,23 @@ def _published(url: str, table: str, date: str) -> list[str]:
 def test_a_date_on_the_cluster_equals_the_local_run(e2e, cluster, tmp_path):
     d = DATES[0]
     root = tmp_path / "data"
-    shutil.copytree(e2e["root"] / "landing", root / "landing",
-                    ignore=lambda folder, names: [n for n in names if n[:4] == "2026" and n != d])
-    env = {**e2e["env"], "CREDIT_DATA_DIR": str(root), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "SPARK_MASTER": cluster["url"]}
+    shutil.copytree(
+        e2e["root"] / "landing",
+        root / "landing",
+        ignore=lambda folder, names: [n for n in names if n[:4] == "2026" and n != d],
+    )
+    env = {
+        **e2e["env"],
+        "CREDIT_DATA_DIR": str(root),
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "SPARK_MASTER": cluster["url"],
+    }
     proc = run_cli(["run", "--date", d], env, timeout=900)
     assert proc.returncode == 0, full_output(proc)[-6000:]
     assert f"--master {cluster['url']}" in full_output(proc)  # the Spark jobs went to the cluster (the log file)
-    apps = json.loads(__import__("urllib.request").request.urlopen(
-        f"http://127.0.0.1:{cluster['ui']}/json/", timeout=5).read())["completedapps"]
+    apps = json.loads(
+        __import__("urllib.request").request.urlopen(f"http://127.0.0.1:{cluster['ui']}/json/", timeout=5).read()
+    )["completedapps"]
     assert {a["name"] for a in apps} >= {"ecredit-ingest", "ecredit-build-state"}
     for table in ("dim_operator", "fact_credit_record", *RUN_TABLES[:-1]):
         assert _gold(root, d, table) == _gold(e2e["root"], d, table), table

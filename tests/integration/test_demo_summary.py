@@ -20,7 +20,6 @@ from sqlalchemy import create_engine, text
 from ecredit.outputs import report
 from tests.integration.conftest import DATES, PII_KEY
 
-pytestmark = pytest.mark.integration
 DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
 
 
@@ -40,23 +39,27 @@ def parse(summary: str) -> dict:
     out = {}
     m = re.search(r"^operators: (\d+) \((\d+) natural persons", summary, re.M)
     out["operators"], out["natural"] = int(m[1]), int(m[2])
-    m = re.search(r"^credit records: (\d+) \((\d+) active at (\S+), (\d+) about operators not in the registry\)", summary, re.M)
+    m = re.search(
+        r"^credit records: (\d+) \((\d+) active at (\S+), (\d+) about operators not in the registry\)", summary, re.M
+    )
     out["records"], out["active"], out["active_at"], out["orphans"] = int(m[1]), int(m[2]), m[3], int(m[4])
-    m = re.search(r"^supervision classes at (\S+): A (\d+), B (\d+), C (\d+), D (\d+) \(risk alerts: (\d+)\)", summary, re.M)
+    m = re.search(
+        r"^supervision classes at (\S+): A (\d+), B (\d+), C (\d+), D (\d+) \(risk alerts: (\d+)\)", summary, re.M
+    )
     out["classes_at"] = m[1]
     out["classes"] = dict(zip("ABCD", map(int, m.groups()[1:5])))
     out["alerts"] = int(m[6])
     i = lines.index("active records by type:")
     out["by_type"] = {}
-    for line in lines[i + 1:]:
+    for line in lines[i + 1 :]:
         if not line.strip():
             break
         t, n = line.split()
         out["by_type"][t] = int(n)
     i = next(k for k, line in enumerate(lines) if line.startswith("feed status of "))
-    out["feed_status_of"] = lines[i][len("feed status of "):-1]
+    out["feed_status_of"] = lines[i][len("feed status of ") : -1]
     out["feed_status"] = {}
-    for line in lines[i + 2:]:
+    for line in lines[i + 2 :]:
         if not line.strip():
             break
         dept, status, rows_in, loaded, quarantined = line.split()
@@ -72,6 +75,7 @@ def parse(summary: str) -> dict:
 def warehouse_says(url: str, d: str) -> dict:
     """The same numbers, counted here."""
     with create_engine(url).connect() as c:
+
         def one(sql, **p):
             return c.execute(text(sql), p).scalar()
 
@@ -85,20 +89,33 @@ def warehouse_says(url: str, d: str) -> dict:
             "records": one("SELECT count(*) FROM fact_credit_record"),
             "active": one("SELECT count(*) FROM fact_credit_record WHERE active"),
             "active_at": str(one("SELECT max(updated_run_date) FROM dim_operator")),
-            "orphans": one("SELECT count(*) FROM fact_credit_record WHERE operator_key NOT IN "
-                           "(SELECT operator_key FROM dim_operator)"),
+            "orphans": one(
+                "SELECT count(*) FROM fact_credit_record WHERE operator_key NOT IN "
+                "(SELECT operator_key FROM dim_operator)"
+            ),
             "classes_at": d,
-            "classes": {k: one("SELECT count(*) FROM operator_score WHERE run_date = :d AND final_class = :k", d=d, k=k)
-                        for k in "ABCD"},
+            "classes": {
+                k: one("SELECT count(*) FROM operator_score WHERE run_date = :d AND final_class = :k", d=d, k=k)
+                for k in "ABCD"
+            },
             "alerts": one("SELECT count(*) FROM risk_alert WHERE run_date = :d", d=d),
-            "by_type": dict(all_("SELECT record_type, count(*) FROM fact_credit_record WHERE active GROUP BY record_type")),
+            "by_type": dict(
+                all_("SELECT record_type, count(*) FROM fact_credit_record WHERE active GROUP BY record_type")
+            ),
             "feed_status_of": d,
-            "feed_status": {r[0]: tuple(r[1:]) for r in all_(
-                "SELECT dept, status, rows_in, rows_loaded, rows_quarantined FROM feed_status WHERE run_date = :d", d=d)},
+            "feed_status": {
+                r[0]: tuple(r[1:])
+                for r in all_(
+                    "SELECT dept, status, rows_in, rows_loaded, rows_quarantined FROM feed_status WHERE run_date = :d",
+                    d=d,
+                )
+            },
             "quarantined": one("SELECT count(*) FROM quarantine"),
             "by_reason": dict(reasons),
-            "rejected": one("SELECT count(*) FROM (SELECT DISTINCT dept, delivery_date FROM dq_result "
-                            "WHERE \"check\" = 'delivery_gate' AND NOT success)"),
+            "rejected": one(
+                "SELECT count(*) FROM (SELECT DISTINCT dept, delivery_date FROM dq_result "
+                "WHERE \"check\" = 'delivery_gate' AND NOT success)"
+            ),
         }
 
 
@@ -115,9 +132,13 @@ def test_the_summary_is_what_the_warehouse_holds(request, monkeypatch, city):
     assert got["rejected"] == (1 if city == "e2e" else 0)
     if city == "dirty_e2e":  # every reason code the city holds, with its rows
         assert got["quarantined"] > 50 and len(got["by_reason"]) >= 6
-    assert paths == {"warehouse": f"sqlite:///{root / 'warehouse.db'}", "lake": str(root / "lake"),
-                     "outbox": str(root / "outbox"), "landing": str(root / "landing"),
-                     "data docs": str(root / "lake" / "data_docs" / DATES[-1] / "index.html")}
+    assert paths == {
+        "warehouse": f"sqlite:///{root / 'warehouse.db'}",
+        "lake": str(root / "lake"),
+        "outbox": str(root / "outbox"),
+        "landing": str(root / "landing"),
+        "data docs": str(root / "lake" / "data_docs" / DATES[-1] / "index.html"),
+    }
     assert Path(paths["data docs"]).is_file() and (Path(paths["outbox"]) / "amr" / DATES[-1]).is_dir()
 
 
@@ -169,9 +190,14 @@ def test_ecredit_demo_prints_the_summary_of_its_last_date(e2e, monkeypatch, tmp_
     logs = sorted((tmp_path / "airflow" / "logs" / "console").glob("ecredit-demo-*.log"))
     assert len(logs) == 1 and out.splitlines()[0] == f"demo: Airflow, Spark and GX logs in {logs[0]}"
     bars = [line for line in out.splitlines() if line.startswith("[")]
-    assert bars == ["[###.......] 1/3 dates generated", "[#######...] 2/3 dates generated",
-                    "[##########] 3/3 dates generated",
-                    "[###.......] 1/3 dates", "[#######...] 2/3 dates", "[##########] 3/3 dates"]
+    assert bars == [
+        "[###.......] 1/3 dates generated",
+        "[#######...] 2/3 dates generated",
+        "[##########] 3/3 dates generated",
+        "[###.......] 1/3 dates",
+        "[#######...] 2/3 dates",
+        "[##########] 3/3 dates",
+    ]
     assert all(f"  a_task  success  1.0 s ({d})" in out for d in DATES)
     # ... and the log file: the generator's messages and what the runs wrote, none of it on the console
     logged = logs[0].read_text("utf-8")
@@ -187,12 +213,24 @@ def test_ecredit_run_and_backfill_print_one_line_per_task_and_log_the_rest(e2e):
     Spark applications' output and the Great Expectations output are in the log file."""
     from tests.integration.conftest import log_file
 
-    want = {"resolve_run_date", "take_lock", "ingest", "departments_validated", "build_state", "data_docs",
-            "publish", "push", "report", "release_lock"}
+    want = {
+        "resolve_run_date",
+        "take_lock",
+        "ingest",
+        "departments_validated",
+        "build_state",
+        "data_docs",
+        "publish",
+        "push",
+        "report",
+        "release_lock",
+    }
     want |= {f"{d}.{t}" for d in DEPTS for t in ("wait_for_manifest", "check_delivery")}
     want |= {f"validate[{d}]" for d in DEPTS}
-    for args, dates in ((f"run --date {DATES[0]}", DATES[:1]),
-                        (f"backfill --from {DATES[1]} --to {DATES[-1]}", DATES[1:])):
+    for args, dates in (
+        (f"run --date {DATES[0]}", DATES[:1]),
+        (f"backfill --from {DATES[1]} --to {DATES[-1]}", DATES[1:]),
+    ):
         proc = e2e["runs"][args]["proc"]
         lines = proc.stdout.splitlines()
         name = args.split()[0]
@@ -202,7 +240,7 @@ def test_ecredit_run_and_backfill_print_one_line_per_task_and_log_the_rest(e2e):
         at = 1
         for i, d in enumerate(dates):
             assert lines[at] == f"ecommerce_credit_daily {d}:", lines[at]
-            tasks = lines[at + 1:at + 1 + len(want)]
+            tasks = lines[at + 1 : at + 1 + len(want)]
             got = {}
             for line in tasks:
                 task, state, seconds, unit = line.split()

@@ -14,14 +14,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ecredit import pipeline
-from ecredit.ingest import gate as delivery
 from ecredit.core import feeds
-from ecredit.ingest import load as ingest
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
 from tests.helpers import gates_accepted
 
-pytestmark = pytest.mark.integration
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
 
 
@@ -67,8 +66,16 @@ def test_quarantine_is_exactly_the_injected_dirt(dirty):
     assert len(quarantined) == dirty["summary"]["dirty_total"]
     per_code = Counter(code for r in quarantined for code in r["reasons"])
     assert dict(per_code) == injected
-    assert set(injected) >= {"MALFORMED", "MISSING_REQUIRED", "BAD_USCC", "BAD_ID_NO", "BAD_ENUM", "BAD_DATE",
-                             "BAD_NUMBER", "DUPLICATE_KEY"}
+    assert set(injected) >= {
+        "MALFORMED",
+        "MISSING_REQUIRED",
+        "BAD_USCC",
+        "BAD_ID_NO",
+        "BAD_ENUM",
+        "BAD_DATE",
+        "BAD_NUMBER",
+        "DUPLICATE_KEY",
+    }
 
 
 def test_published_quarantine_is_the_ledger_per_file_and_code(dirty):
@@ -98,8 +105,9 @@ def test_dq_result_counts_per_reason_and_per_expectation(dirty):
         assert (count["element_count"], count["unexpected_count"]) == (rows_in, codes.get("MALFORMED", 0)), key
         # the column expectations judge the parsed rows: every row but the MALFORMED ones
         assert {r["element_count"] for r in gx.values()} == {rows_in - codes.get("MALFORMED", 0)}, key
-        assert gx["gx:expect_column_values_to_be_in_set(_duplicate_not_last)"]["unexpected_count"] == \
-            codes.get("DUPLICATE_KEY", 0), key
+        assert gx["gx:expect_column_values_to_be_in_set(_duplicate_not_last)"]["unexpected_count"] == codes.get(
+            "DUPLICATE_KEY", 0
+        ), key
     # a clean file: every expectation met
     clean = [k for k in by_file if k not in dirty["ledger"] and k[1] != "*"]
     assert clean and all(r["success"] for k in clean for c, r in by_file[k].items() if c.startswith("gx:"))
@@ -108,8 +116,12 @@ def test_dq_result_counts_per_reason_and_per_expectation(dirty):
 def test_feed_status_shows_the_three_numbers(dirty):
     for r in dirty["query"]("SELECT * FROM feed_status"):
         d = str(r["run_date"])
-        want = sum(n for (dept, _, dd), codes in dirty["ledger"].items() if dept == r["dept"] and dd == d
-                   for n in codes.values())
+        want = sum(
+            n
+            for (dept, _, dd), codes in dirty["ledger"].items()
+            if dept == r["dept"] and dd == d
+            for n in codes.values()
+        )
         assert r["rows_quarantined"] == want, r
         assert r["rows_in"] == r["rows_loaded"] + r["rows_quarantined"], r
         assert r["status"] == ("partial" if want else "ok"), r
@@ -121,7 +133,14 @@ def test_quarantined_rows_keep_line_and_masked_content(dirty):
     for r in quarantined:
         payload = json.loads(r["payload"])
         assert not {"id_no", "complainant_name", "complainant_phone", "legal_rep", "party_name"} & set(payload)
-        for k in ("证件号码", "投诉人姓名", "投诉人电话", "法定代表人", "id_no", "name" if r["dept"] == "ndrc" else "-"):
+        for k in (
+            "证件号码",
+            "投诉人姓名",
+            "投诉人电话",
+            "法定代表人",
+            "id_no",
+            "name" if r["dept"] == "ndrc" else "-",
+        ):
             v = payload.get(k)
             assert not v or set(v) == {"*"}, (k, v)
 
@@ -132,10 +151,17 @@ def test_rejections_csv_lists_the_quarantined_rows(dirty):
         for d in DATES:
             data = (cfg.outbox_dir / dept / d.isoformat() / "rejections.csv").read_bytes()
             assert data.startswith(b"\xef\xbb\xbf")
-            want = sum(n for (dd, _, day), codes in dirty["ledger"].items() if dd == dept and day == d.isoformat()
-                       for n in codes.values())
-            lines = dirty["query"]("SELECT source_line FROM quarantine WHERE dept = :dept AND delivery_date = :d",
-                                   dept=dept, d=d.isoformat())
+            want = sum(
+                n
+                for (dd, _, day), codes in dirty["ledger"].items()
+                if dd == dept and day == d.isoformat()
+                for n in codes.values()
+            )
+            lines = dirty["query"](
+                "SELECT source_line FROM quarantine WHERE dept = :dept AND delivery_date = :d",
+                dept=dept,
+                d=d.isoformat(),
+            )
             body = data.decode("utf-8-sig")
             assert len(lines) == want
             for r in lines:  # every quarantined line is listed for the department to fix
@@ -187,6 +213,9 @@ def test_data_docs_open_in_a_browser(dirty):
     first = re.search(r'href="(validations/[^"]+)"', html).group(1)
     page = dom(index.parent.as_uri() + "/" + first)
     assert "Expectation Validation Result" in page and "values must be valid" in page
-    for name, url in (("data_docs_index.png", index.as_uri()), ("data_docs_validation.png", index.parent.as_uri() + "/" + first)):
+    for name, url in (
+        ("data_docs_index.png", index.as_uri()),
+        ("data_docs_validation.png", index.parent.as_uri() + "/" + first),
+    ):
         subprocess.run([browser, *flags, f"--screenshot={out / name}", url], capture_output=True, timeout=120)
         assert (out / name).stat().st_size > 5000

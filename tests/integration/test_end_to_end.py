@@ -15,7 +15,6 @@ from sqlalchemy import create_engine, select, text
 from tests.expected import ENCODING, expected_state, is_withdrawn
 from tests.integration.conftest import DATES, PII_KEY, REJECTED, run_cli
 
-pytestmark = pytest.mark.integration
 DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
 
 
@@ -39,7 +38,9 @@ def test_dim_operator_holds_every_registered_operator(e2e, expected):
     got = {r["operator_key"] for r in query(e2e, "SELECT operator_key FROM dim_operator")}
     assert got == expected["operators"]
     assert any(k.startswith("NP-") for k in got)  # natural persons, by pseudonym only
-    assert {str(r["updated_run_date"]) for r in query(e2e, "SELECT DISTINCT updated_run_date FROM dim_operator")} == {DATES[-1]}
+    assert {str(r["updated_run_date"]) for r in query(e2e, "SELECT DISTINCT updated_run_date FROM dim_operator")} == {
+        DATES[-1]
+    }
 
 
 def test_fact_credit_record_holds_every_record(e2e, expected):
@@ -48,7 +49,10 @@ def test_fact_credit_record_holds_every_record(e2e, expected):
 
 
 def test_withdrawals_fold_latest_wins(e2e, expected):
-    got = {r["record_key"]: bool(r["withdrawn"]) for r in query(e2e, "SELECT record_key, withdrawn FROM fact_credit_record")}
+    got = {
+        r["record_key"]: bool(r["withdrawn"])
+        for r in query(e2e, "SELECT record_key, withdrawn FROM fact_credit_record")
+    }
     want = {k: is_withdrawn(k, r) for k, r in expected["records"].items()}
     assert got == want
     assert sum(want.values()) > 0  # the generator's increments revoke and withdraw records
@@ -76,15 +80,24 @@ def test_a_rejected_delivery_marks_its_department_and_the_run_goes_on(e2e):
     its department's validate task failed in Airflow, and every run still succeeded."""
     rows = query(e2e, "SELECT * FROM feed_status WHERE dept = :dept AND run_date = :d", dept=REJECTED[0], d=REJECTED[1])
     assert rows[0]["status"] == "rejected" and rows[0]["rows_loaded"] == 0 and rows[0]["rows_quarantined"] == 0
-    dq = query(e2e, "SELECT * FROM dq_result WHERE dept = :dept AND delivery_date = :d", dept=REJECTED[0], d=REJECTED[1])
+    dq = query(
+        e2e, "SELECT * FROM dq_result WHERE dept = :dept AND delivery_date = :d", dept=REJECTED[0], d=REJECTED[1]
+    )
     assert [(r["check"], bool(r["success"])) for r in dq] == [("delivery_gate", False)]
     assert "manifest" in dq[0]["detail"]
     meta = create_engine(f"sqlite:///{e2e['root'] / 'airflow' / 'airflow.db'}")
     with meta.connect() as c:
         # validate is mapped over the departments; each instance is named by its department
-        states = {(r.rendered_map_index, r.state) for r in c.execute(text(
-            "SELECT rendered_map_index, state FROM task_instance WHERE task_id = 'validate' AND run_id IN "
-            "(SELECT run_id FROM dag_run WHERE conf LIKE :d)"), {"d": f'%{REJECTED[1]}%'})}
+        states = {
+            (r.rendered_map_index, r.state)
+            for r in c.execute(
+                text(
+                    "SELECT rendered_map_index, state FROM task_instance WHERE task_id = 'validate' AND run_id IN "
+                    "(SELECT run_id FROM dag_run WHERE conf LIKE :d)"
+                ),
+                {"d": f"%{REJECTED[1]}%"},
+            )
+        }
     assert (REJECTED[0], "failed") in states
     assert {d for d, _ in states} == set(DEPTS)
     assert {s for d, s in states if d != REJECTED[0]} == {"success"}
@@ -124,9 +137,11 @@ def personal_data(landing):
     found = {"id": set(), "name": set(), "phone": set()}
     public = set()
     for r in rows:
-        def val(k):
+
+        def val(k, r=r):
             v = r.get(k)
             return v.strip() if isinstance(v, str) and v.strip() not in NULLS else None
+
         natural = (val("证件号码") or val("id_no")) and not (val("统一社会信用代码") or val("uscc") or val("USCC"))
         for k in r:
             v = val(k) if isinstance(k, str) else None
@@ -149,7 +164,11 @@ def leaks(text, needles):
     a name as a whole run of CJK characters (after decoding \\uXXXX escapes)."""
     text = unicodedata.normalize("NFKC", re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text))
     digits = set(re.findall(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{11})(?![0-9A-Za-z])", text))
-    return ({x.upper() for x in digits} & needles["id"]) | (digits & needles["phone"]) | (set(_CJK.findall(text)) & needles["name"])
+    return (
+        ({x.upper() for x in digits} & needles["id"])
+        | (digits & needles["phone"])
+        | (set(_CJK.findall(text)) & needles["name"])
+    )
 
 
 @pytest.mark.parametrize("city", ["dirty_e2e", "e2e"])
@@ -162,8 +181,9 @@ def test_no_personal_data_in_the_warehouse_or_the_outbox(request, city):
 
     run = request.getfixturevalue(city)
     needles = personal_data(run["root"] / "landing")
-    assert len(needles["id"]) > 10 and len(needles["name"]) > 10 and len(needles["phone"]) > 10, \
-        {k: len(v) for k, v in needles.items()}
+    assert len(needles["id"]) > 10 and len(needles["name"]) > 10 and len(needles["phone"]) > 10, {
+        k: len(v) for k, v in needles.items()
+    }
     found = {}
     with create_engine(run["warehouse"]).connect() as c:
         for name, table in wh.metadata.tables.items():
@@ -175,8 +195,10 @@ def test_no_personal_data_in_the_warehouse_or_the_outbox(request, city):
         found[f"file {p.relative_to(run['root'])}"] = leaks(p.read_bytes().decode("utf-8-sig", "replace"), needles)
     assert {k: len(v) for k, v in found.items() if v} == {}  # counts only: the values stay out of the report
     if city == "dirty_e2e":  # the rows that carry personal data were quarantined, with their content
-        quarantine = {(r["dept"], r["feed"], str(r["delivery_date"]), r["source_line"]): r
-                      for r in query(run, "SELECT * FROM quarantine")}
+        quarantine = {
+            (r["dept"], r["feed"], str(r["delivery_date"]), r["source_line"]): r
+            for r in query(run, "SELECT * FROM quarantine")
+        }
         for p in run["planted"]:
             q = quarantine[(p["dept"], p["file"].rsplit(".", 1)[0], DATES[0], p["line"])]
             masked = json.loads(q["payload"])
@@ -186,16 +208,29 @@ def test_no_personal_data_in_the_warehouse_or_the_outbox(request, city):
             assert all(set(masked[k]) == {"*"} for k in carried), (p["dept"], p["file"], sorted(carried))
 
 
-PER_RUN = ("feed_status", "operator_score", "supervision_measure", "serious_dishonest_list", "dishonest_list_change",
-           "risk_alert", "inspector", "inspection_plan", "inspection_draw", "draw_commitment")
+PER_RUN = (
+    "feed_status",
+    "operator_score",
+    "supervision_measure",
+    "serious_dishonest_list",
+    "dishonest_list_change",
+    "risk_alert",
+    "inspector",
+    "inspection_plan",
+    "inspection_draw",
+    "draw_commitment",
+)
 
 
 def test_a_backfill_gives_the_same_tables_as_the_original_runs(e2e):
     """Rerunning D2..D3 (D3 already published when D2 runs again) replaces their rows with the
     same rows: previous classes, list changes and commitments come from the run date before."""
+
     def snapshot():
-        out = {t: sorted(json.dumps(r, sort_keys=True, default=str) for r in query(e2e, f"SELECT * FROM {t}"))
-               for t in ("dim_operator", "fact_credit_record", *PER_RUN)}
+        out = {
+            t: sorted(json.dumps(r, sort_keys=True, default=str) for r in query(e2e, f"SELECT * FROM {t}"))
+            for t in ("dim_operator", "fact_credit_record", *PER_RUN)
+        }
         return out
 
     before = snapshot()

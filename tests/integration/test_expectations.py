@@ -10,21 +10,20 @@ from collections import defaultdict
 import pyarrow.parquet as pq
 import pytest
 
-from ecredit.ingest import gate as delivery
-from ecredit.quality import expectations
 from ecredit.core import feeds
-from ecredit.ingest import load as ingest
 from ecredit.core import settings as settings_mod
 from ecredit.core.feeds import FEEDS
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.quality import expectations
 
-pytestmark = pytest.mark.integration
 D = dt.date(2026, 11, 1)
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, spark):
-    from ecredit.quality import expectations as ex
     from ecredit.generate import generate
+    from ecredit.quality import expectations as ex
 
     root = tmp_path_factory.mktemp("gx")
     summary = generate(root / "landing", 60, [D], seed=9, dirty_rate=0.08, progress=lambda m: None)
@@ -46,14 +45,35 @@ def corpus(tmp_path_factory, spark):
     for info in files:
         f = feeds.feed(info["dept"], info["name"])
         df = ex.file_frame(parsed, f, info)
-        results[f.feed_id] = (df.count(), ex.validate(ctx, df, f, D, info["rows"], result_format={
-            "result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]}), info)
+        results[f.feed_id] = (
+            df.count(),
+            ex.validate(
+                ctx,
+                df,
+                f,
+                D,
+                info["rows"],
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]},
+            ),
+            info,
+        )
     return {"split": split, "results": results, "summary": summary, "malformed": malformed, "cfg": cfg}
 
 
 def test_the_corpus_is_dirty_in_every_way(corpus):
-    assert all(corpus["summary"]["dirty"][c] > 0 for c in ("MALFORMED", "MISSING_REQUIRED", "BAD_USCC", "BAD_ID_NO",
-                                                          "BAD_ENUM", "BAD_DATE", "BAD_NUMBER", "DUPLICATE_KEY"))
+    assert all(
+        corpus["summary"]["dirty"][c] > 0
+        for c in (
+            "MALFORMED",
+            "MISSING_REQUIRED",
+            "BAD_USCC",
+            "BAD_ID_NO",
+            "BAD_ENUM",
+            "BAD_DATE",
+            "BAD_NUMBER",
+            "DUPLICATE_KEY",
+        )
+    )
 
 
 @pytest.mark.parametrize("feed", FEEDS, ids=lambda f: f.feed_id)
@@ -99,18 +119,32 @@ def test_disagreement_is_detected():
     """The job's runtime guard: counts that cannot come from one definition are reported."""
     from ecredit.quality import expectations as ex
 
-    summary = [{"expectation": "e", "column": "a", "reason_code": "BAD_DATE", "unexpected_count": 2, "exception": None},
-               {"expectation": "e", "column": "b", "reason_code": "BAD_DATE", "unexpected_count": 3, "exception": None},
-               {"expectation": "d", "column": "_duplicate_not_last", "reason_code": "DUPLICATE_KEY",
-                "unexpected_count": 1, "exception": None}]
+    summary = [
+        {"expectation": "e", "column": "a", "reason_code": "BAD_DATE", "unexpected_count": 2, "exception": None},
+        {"expectation": "e", "column": "b", "reason_code": "BAD_DATE", "unexpected_count": 3, "exception": None},
+        {
+            "expectation": "d",
+            "column": "_duplicate_not_last",
+            "reason_code": "DUPLICATE_KEY",
+            "unexpected_count": 1,
+            "exception": None,
+        },
+    ]
     assert ex.disagreements(summary, {"BAD_DATE": 4, "DUPLICATE_KEY": 1, "MALFORMED": 7}) == []
     assert ex.disagreements(summary, {"BAD_DATE": 5 + 1, "DUPLICATE_KEY": 1}) != []  # more than the sum
     assert ex.disagreements(summary, {"BAD_DATE": 2, "DUPLICATE_KEY": 1}) != []  # fewer than the largest
     assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 0}) != []
     assert ex.disagreements(summary, {"BAD_DATE": 3, "DUPLICATE_KEY": 1, "BAD_ENUM": 1}) != []  # no expectation
     # with the row count (every suite since issue 14), MALFORMED rows must be exactly the rows GX never saw
-    counted = summary + [{"expectation": ex.ROW_COUNT, "column": None, "reason_code": "MALFORMED",
-                          "unexpected_count": 7, "exception": None}]
+    counted = summary + [
+        {
+            "expectation": ex.ROW_COUNT,
+            "column": None,
+            "reason_code": "MALFORMED",
+            "unexpected_count": 7,
+            "exception": None,
+        }
+    ]
     assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1, "MALFORMED": 7}) == []
     assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1, "MALFORMED": 6}) != []
     assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1}) != []
@@ -126,7 +160,9 @@ def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark)
     assert len(tasks) > 10 * len(files)
     sliced = ingest.parse_frame(spark, cfg, files, slice_bytes=300).drop(ingest.AS_SENT, "_duplicate_not_last")
     got = sorted(json.dumps(r.asDict(), sort_keys=True, ensure_ascii=False) for r in sliced.collect())
-    lake = sorted(json.dumps(r, sort_keys=True, ensure_ascii=False) for r in pq.read_table(str(ingest.rows_path(cfg))).to_pylist())
+    lake = sorted(
+        json.dumps(r, sort_keys=True, ensure_ascii=False) for r in pq.read_table(str(ingest.rows_path(cfg))).to_pylist()
+    )
     assert len(got) == len(lake) == sum(f["rows"] for f in files)
     assert got == lake
     assert any(json.loads(r)["reasons"] == ["DUPLICATE_KEY"] for r in got)

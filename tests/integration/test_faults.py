@@ -31,19 +31,17 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from ecredit.ingest import gate as delivery
+from ecredit.airflow.callbacks import on_task_failure
 from ecredit.core import feeds
-from ecredit.ingest import load as ingest
-from ecredit.warehouse import migrations
-from ecredit.warehouse import publish
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
-from ecredit.state import build as state
-from ecredit.warehouse import schema as wh
-from ecredit.airflow.callbacks import on_task_failure
 from ecredit.core.settings import SettingError
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.state import build as state
+from ecredit.warehouse import migrations, publish
+from ecredit.warehouse import schema as wh
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 OPERATORS, SEED = 40, 31
@@ -55,8 +53,11 @@ RUN_ID = "manual__faulted"
 
 # ---------------------------------------------------------------- helpers
 
+
 def cfg_at(root: Path, url: str | None = None) -> settings_mod.Settings:
-    return settings_mod.load({"CREDIT_DATA_DIR": str(root), **SECRETS, **({"CREDIT_WAREHOUSE_URL": url} if url else {})})
+    return settings_mod.load(
+        {"CREDIT_DATA_DIR": str(root), **SECRETS, **({"CREDIT_WAREHOUSE_URL": url} if url else {})}
+    )
 
 
 def gates(cfg, d):
@@ -77,7 +78,9 @@ def snapshot(url: str) -> dict:
             if name == "pipeline_run":
                 continue
             cols = [col for col in t.columns if col.name != "run_id"]
-            out[name] = sorted(json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*cols)))
+            out[name] = sorted(
+                json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*cols))
+            )
     return out
 
 
@@ -89,10 +92,21 @@ def runs(url: str) -> list[dict]:
 def parsed_rows(cfg) -> list[tuple]:
     """(feed, delivery date, file sha, line, record key, reasons) of every parsed row a reader of
     the lake sees (pyarrow's dataset rules, like Spark's: names starting with '.' or '_' are not read)."""
-    t = pq.read_table(str(ingest.rows_path(cfg)), columns=["feed_id", "delivery_date", "file_sha", "source_line",
-                                                           "key_str", "reasons"])
-    return sorted((str(r["feed_id"]), str(r["delivery_date"]), str(r["file_sha"]), r["source_line"], r["key_str"] or "",
-                   ",".join(r["reasons"])) for r in t.to_pylist())
+    t = pq.read_table(
+        str(ingest.rows_path(cfg)),
+        columns=["feed_id", "delivery_date", "file_sha", "source_line", "key_str", "reasons"],
+    )
+    return sorted(
+        (
+            str(r["feed_id"]),
+            str(r["delivery_date"]),
+            str(r["file_sha"]),
+            r["source_line"],
+            r["key_str"] or "",
+            ",".join(r["reasons"]),
+        )
+        for r in t.to_pylist()
+    )
 
 
 def gold(cfg, d) -> dict:
@@ -100,8 +114,9 @@ def gold(cfg, d) -> dict:
     for name in state.GOLD_TABLES + state.RUN_TABLES:
         path = state.gold_dir(cfg, d) / name
         files = sorted(path.glob("*.parquet"))
-        out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for f in files
-                           for r in pq.read_table(str(f)).to_pylist())
+        out[name] = sorted(
+            json.dumps(r, sort_keys=True, default=str) for f in files for r in pq.read_table(str(f)).to_pylist()
+        )
     return out
 
 
@@ -158,7 +173,7 @@ def pg_available() -> bool:
         with create_engine(PG_ADMIN.format(db="postgres")).connect() as c:
             c.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
@@ -173,8 +188,9 @@ def pg_admin(sql: str, **params) -> list:
 
 
 def pg_kick(db: str) -> None:
-    pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()",
-             d=db)
+    pg_admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()", d=db
+    )
 
 
 @pytest.fixture
@@ -205,6 +221,7 @@ def warehouse_for(kind: str, root: Path, pg_name: str | None) -> str:
 
 # ---------------------------------------------------------------- the unfaulted reference
 
+
 @pytest.fixture(scope="module")
 def ref(tmp_path_factory, spark):
     from ecredit.generate import generate
@@ -223,17 +240,34 @@ def ref(tmp_path_factory, spark):
     build(spark, cfg, D2)
     d2_built = shutil.copytree(root, base / "d2_built")
     publish.publish_run(cfg, D2, "ref-d2")
-    out = {"after_d1": after_d1, "d2_built": d2_built, "wh_d1": snapshot(cfg_at(after_d1).warehouse_url),
-           "wh_d2": snapshot(cfg.warehouse_url), "parsed": parsed_rows(cfg), "gold": gold(cfg, D2)}
+    out = {
+        "after_d1": after_d1,
+        "d2_built": d2_built,
+        "wh_d1": snapshot(cfg_at(after_d1).warehouse_url),
+        "wh_d2": snapshot(cfg.warehouse_url),
+        "parsed": parsed_rows(cfg),
+        "gold": gold(cfg, D2),
+    }
     # the reference is worth comparing with: both dates' deliveries parsed, every table filled
     assert len({r[:3] for r in out["parsed"]}) == 32
-    assert all(out["wh_d2"][t] for t in ("dim_operator", "fact_credit_record", "operator_score", "feed_status",
-                                         "dq_result", "draw_commitment", "inspector"))
+    assert all(
+        out["wh_d2"][t]
+        for t in (
+            "dim_operator",
+            "fact_credit_record",
+            "operator_score",
+            "feed_status",
+            "dq_result",
+            "draw_commitment",
+            "inspector",
+        )
+    )
     assert out["wh_d2"] != out["wh_d1"]
     return out
 
 
 # ---------------------------------------------------------------- 1. the Spark job killed mid-ingest
+
 
 def test_ingest_killed_after_writing_rows_before_done_markers(ref, tmp_path, spark, airflow_home, monkeypatch):
     from ecredit.airflow.operators import EcreditSparkSubmitOperator
@@ -283,9 +317,11 @@ def test_ingest_killed_after_writing_rows_before_done_markers(ref, tmp_path, spa
 
 # ---------------------------------------------------------------- 2. publish killed
 
-CHILD_PUBLISH = ("import datetime as dt, sys\n"
-                 "from ecredit.warehouse import publish\nfrom ecredit.core import settings\n"
-                 "publish.publish_run(settings.load(), dt.date.fromisoformat(sys.argv[1]), 'killed')\n")
+CHILD_PUBLISH = (
+    "import datetime as dt, sys\n"
+    "from ecredit.warehouse import publish\nfrom ecredit.core import settings\n"
+    "publish.publish_run(settings.load(), dt.date.fromisoformat(sys.argv[1]), 'killed')\n"
+)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -298,8 +334,14 @@ def test_publish_killed(ref, tmp_path, kind, point, request, monkeypatch):
     assert snapshot(url) == ref["wh_d1"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
     env.update(cfg.as_env(), CREDIT_FAILPOINT=point, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", CHILD_PUBLISH, D2.isoformat()], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD_PUBLISH, D2.isoformat()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
 
     if kind == "postgresql":  # the server ends the dead client's session: its transaction and stages
@@ -325,6 +367,7 @@ def test_publish_killed(ref, tmp_path, kind, point, request, monkeypatch):
 
 
 # ---------------------------------------------------------------- 3. the warehouse unreachable
+
 
 def _closed_port() -> int:
     with socket.socket() as s:
@@ -367,6 +410,7 @@ def test_warehouse_gone_mid_run_then_back(ref, tmp_path, pg_db, monkeypatch):
 
 
 # ---------------------------------------------------------------- 4. a full disk under the lake
+
 
 def test_disk_full_while_ingest_writes_done_markers(ref, tmp_path, spark, monkeypatch):
     root = fresh(ref, "after_d1", tmp_path)
@@ -413,8 +457,10 @@ def test_disk_full_while_the_state_build_writes_gold(ref, tmp_path, spark, monke
             shutil.rmtree(path)
             (victim / "_temporary" / "0").mkdir(parents=True)
             (victim / "_temporary" / "0" / "part-00000.snappy.parquet").write_bytes(b"PAR1\x15\x00")
-            raise RuntimeError("An error occurred while calling o1234.parquet.\n: org.apache.spark.SparkException: "
-                               "Job aborted.\nCaused by: java.io.IOException: No space left on device")
+            raise RuntimeError(
+                "An error occurred while calling o1234.parquet.\n: org.apache.spark.SparkException: "
+                "Job aborted.\nCaused by: java.io.IOException: No space left on device"
+            )
         return real(self, path, *a, **kw)
 
     monkeypatch.setattr(DataFrameWriter, "parquet", full)
@@ -435,6 +481,7 @@ def test_disk_full_while_the_state_build_writes_gold(ref, tmp_path, spark, monke
 
 
 # ---------------------------------------------------------------- 5. a corrupt Parquet file in the lake
+
 
 @pytest.mark.parametrize("damage", ["truncated", "overwritten"])
 def test_corrupt_parsed_rows_are_parsed_again(ref, tmp_path, spark, damage, monkeypatch):

@@ -10,8 +10,6 @@ from ecredit.core import settings as settings_mod
 from ecredit.state import build as state
 from tests.helpers import gates_accepted, write_delivery
 
-pytestmark = pytest.mark.integration
-
 OP1 = "91440300568520498A"
 OP2 = "91110000600037341L"
 D1, D2 = "2026-11-01", "2026-11-02"
@@ -22,27 +20,55 @@ def landed(tmp_path_factory, spark, default_rules):
     root = tmp_path_factory.mktemp("fold")
     cfg = settings_mod.load({"CREDIT_DATA_DIR": str(root)})
     land = cfg.landing_dir
-    op = lambda uscc, status: [uscc, "", "某某商贸有限公司", "企业", "王五", "440106", "天猫", "https://x", status, "是", "2026-10-01", "2020-01-01"]
+    op = lambda uscc, status: [
+        uscc,
+        "",
+        "某某商贸有限公司",
+        "企业",
+        "王五",
+        "440106",
+        "天猫",
+        "https://x",
+        status,
+        "是",
+        "2026-10-01",
+        "2020-01-01",
+    ]
     pen = lambda no, status: [no, OP1, "", "某某商贸", "虚假宣传", "罚款", "1", "2026-10-01", "", status]
     lst = lambda removed: ["严重违法失信名单", OP2, "", "", "原因", "2026-09-01", removed]
-    write_delivery(land, "amr", D1, {
-        "operators.csv": [op(OP1, "存续"), op(OP2, "在业")],
-        "penalties.csv": [pen("P-1", "有效"), pen("P-2", "有效")],
-        "lists.csv": [lst("")],
-    })
-    write_delivery(land, "amr", D2, {
-        "operators.csv": [op(OP2, "吊销")],
-        "penalties.csv": [pen("P-1", "撤销")],
-        "lists.csv": [lst("2026-11-02")],
-    })
+    write_delivery(
+        land,
+        "amr",
+        D1,
+        {
+            "operators.csv": [op(OP1, "存续"), op(OP2, "在业")],
+            "penalties.csv": [pen("P-1", "有效"), pen("P-2", "有效")],
+            "lists.csv": [lst("")],
+        },
+    )
+    write_delivery(
+        land,
+        "amr",
+        D2,
+        {
+            "operators.csv": [op(OP2, "吊销")],
+            "penalties.csv": [pen("P-1", "撤销")],
+            "lists.csv": [lst("2026-11-02")],
+        },
+    )
     out = {}
     for d in (D1, D2):
         date = dt.date.fromisoformat(d)
-        pipeline.run_stages(spark, cfg, date, rules=default_rules, depts=("amr",), until="build",
-                            after=gates_accepted)
+        pipeline.run_stages(spark, cfg, date, rules=default_rules, depts=("amr",), until="build", after=gates_accepted)
         out[d] = {
-            "records": {r["record_key"]: r.asDict() for r in spark.read.parquet(str(state.gold_dir(cfg, date) / "fact_credit_record")).collect()},
-            "operators": {r["operator_key"]: r.asDict() for r in spark.read.parquet(str(state.gold_dir(cfg, date) / "dim_operator")).collect()},
+            "records": {
+                r["record_key"]: r.asDict()
+                for r in spark.read.parquet(str(state.gold_dir(cfg, date) / "fact_credit_record")).collect()
+            },
+            "operators": {
+                r["operator_key"]: r.asDict()
+                for r in spark.read.parquet(str(state.gold_dir(cfg, date) / "dim_operator")).collect()
+            },
         }
     return out
 

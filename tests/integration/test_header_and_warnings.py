@@ -24,20 +24,19 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ecredit import pipeline
-from ecredit.ingest import gate as delivery
-from ecredit.quality import expectations
 from ecredit.core import feeds
-from ecredit.ingest import load as ingest
-from ecredit.outputs import report
 from ecredit.core import rules as rules_mod
-from ecredit.ops import scan_pii
 from ecredit.core import settings as settings_mod
 from ecredit.core.feeds import DISTRICT, RETIRED_DISTRICTS
 from ecredit.core.settings import DEFAULT_RULES
+from ecredit.ingest import gate as delivery
+from ecredit.ingest import load as ingest
+from ecredit.ops import scan_pii
+from ecredit.outputs import report
+from ecredit.quality import expectations
 from tests import header_cases as hc
 from tests.helpers import gates_accepted
 
-pytestmark = pytest.mark.integration
 DATES = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
 LAYOUT = {DATES[0]: ("reversed", False), DATES[1]: ("rotated", True)}
 CSV_MALFORMED = {"undecodable", "too_many_fields", "too_few_fields", "nul", "blank_line"}
@@ -90,8 +89,13 @@ def _rewrite(folder, date, n0) -> dict:
             body = hc.json_bytes(lines + [line for _, line, _ in cases])
             rows = len(objs) + len(cases)
         files[entry["name"]] = (body, rows)
-        out[entry["name"]] = {"feed": feed, "head": head, "retired": retired, "rows": rows,
-                              "added": [(first + i, case, row) for i, (case, _, row) in enumerate(cases)]}
+        out[entry["name"]] = {
+            "feed": feed,
+            "head": head,
+            "retired": retired,
+            "rows": rows,
+            "added": [(first + i, case, row) for i, (case, _, row) in enumerate(cases)],
+        }
     hc.write_files(folder, files, folder.parent.name, date.isoformat())
     return out, n0 + 10 * len(out)
 
@@ -130,10 +134,18 @@ def run(tmp_path_factory, spark):
         with eng.connect() as c:
             return [dict(r._mapping) for r in c.execute(text(sql), params)]
 
-    ids = sorted({row["id_no"] for w in written.values() for f in w.values() for _, _, row in f["added"]
-                  if row.get("id_no")})
-    return {"cfg": cfg, "env": env, "written": written, "query": query, "docs": docs, "reports": reports,
-            "personal": hc.personal(ids)}
+    ids = sorted(
+        {row["id_no"] for w in written.values() for f in w.values() for _, _, row in f["added"] if row.get("id_no")}
+    )
+    return {
+        "cfg": cfg,
+        "env": env,
+        "written": written,
+        "query": query,
+        "docs": docs,
+        "reports": reports,
+        "personal": hc.personal(ids),
+    }
 
 
 def _files(run):
@@ -149,8 +161,12 @@ def _malformed(w):
 def test_scan_pii_finds_nothing(run):
     report_ = scan_pii.scan(run["cfg"], env=run["env"])
     n = report_.needles
-    ours = {row["id_no"] for _, _, _, w in _files(run) for _, case, row in w["added"]
-            if row.get("id_no") and case != "too_few_fields"}  # shifted by a field: found by the ID pattern
+    ours = {
+        row["id_no"]
+        for _, _, _, w in _files(run)
+        for _, case, row in w["added"]
+        if row.get("id_no") and case != "too_few_fields"
+    }  # shifted by a field: found by the ID pattern
     assert ours and ours <= n.ids  # it searched for this module's ID numbers ...
     assert {hc.NAMES["legal_rep"], hc.NAMES["complainant_name"], hc.NAMES["party_name"]} <= set(n.names)
     assert hc.PHONE in n.phones
@@ -194,8 +210,12 @@ def test_quarantine_holds_the_added_rows_masked_by_the_files_header(run):
             assert hc.EXTRA_SOURCE not in payload
             if feed.fmt == "csv" and case == "nul":  # matched to the header's names, masked
                 t = hc.target(feed)
-                want_payload = {c.source: ("*" * len(row[c.name] or "") if c.kind in (feeds.ID_NO, feeds.PII)
-                                           else row[c.name] or "") for c in feed.columns}
+                want_payload = {
+                    c.source: (
+                        "*" * len(row[c.name] or "") if c.kind in (feeds.ID_NO, feeds.PII) else row[c.name] or ""
+                    )
+                    for c in feed.columns
+                }
                 assert payload == {**want_payload, "_detail": f"a NUL character in: {t.source}"}, (dept, name)
                 n_checked += 1
             if case in ("too_many_fields", "too_few_fields") or feed.fmt == "jsonl" and case in JSON_MALFORMED:
@@ -205,7 +225,9 @@ def test_quarantine_holds_the_added_rows_masked_by_the_files_header(run):
 
 def test_every_file_reconciles(run):
     for dept, d, name, w in _files(run):
-        info = next(f for f in delivery.current_gate(run["cfg"], dept, d).files if f.name == name).info(dept, d.isoformat())
+        info = next(f for f in delivery.current_gate(run["cfg"], dept, d).files if f.name == name).info(
+            dept, d.isoformat()
+        )
         c = ingest.file_counts(run["cfg"], info)
         bad = sum(case not in ("clean", "retired") for _, case, _ in w["added"])
         assert (c["rows_in"], c["rows_quarantined"]) == (w["rows"], bad), (dept, d, name)
@@ -228,8 +250,11 @@ def test_dq_result_counts_the_warnings_and_the_rows_set_aside(run):
     for dept, d, name, w in _files(run):
         feed = w["feed"]
         checks = dq[(dept, feed.stem, d.isoformat())]
-        warnings = {c: (r["success"], r["unexpected_count"]) for c, r in checks.items() if r["severity"] == "warning"
-                    and c != "volume"}
+        warnings = {
+            c: (r["success"], r["unexpected_count"])
+            for c, r in checks.items()
+            if r["severity"] == "warning" and c != "volume"
+        }
         want = {}
         if feed.fmt == "csv":
             moved = _out_of_place(feed, w["head"])
@@ -244,11 +269,16 @@ def test_dq_result_counts_the_warnings_and_the_rows_set_aside(run):
         # MALFORMED rows: counted by the suite's row count, never "succeeded, 0 unexpected"
         rc = checks["gx:expect_table_row_count_to_equal()"]
         n_malformed = sum(case in _malformed(w) for _, case, _ in w["added"])
-        assert (rc["success"], rc["element_count"], rc["unexpected_count"], rc["severity"]) == \
-            (False, w["rows"], n_malformed, "error"), (dept, d, name)
+        assert (rc["success"], rc["element_count"], rc["unexpected_count"], rc["severity"]) == (
+            False,
+            w["rows"],
+            n_malformed,
+            "error",
+        ), (dept, d, name)
         assert checks["rows:MALFORMED"]["unexpected_count"] == n_malformed
-    assert all(_out_of_place(feeds.feed(dept, name), w["head"]) for dept, d, name, w in _files(run)
-               if w["head"])  # every CSV file is reordered
+    assert all(
+        _out_of_place(feeds.feed(dept, name), w["head"]) for dept, d, name, w in _files(run) if w["head"]
+    )  # every CSV file is reordered
     assert any(len(w["retired"]) > 1 for *_, w in _files(run))  # the generator's retired districts too
 
 
@@ -288,7 +318,9 @@ def test_the_run_report_shows_the_warnings(run):
     for d in DATES:
         html = run["reports"][d].read_text("utf-8")
         section = html.split("Data-quality warnings of the deliveries dated", 1)[1].split("<h2>", 1)[0]
-        rows = re.findall(r"<tr><td>(\w+)</td><td>(\w+)</td><td><code>([^<]+)</code></td><td>(\d+) of (\d+)</td>", section)
+        rows = re.findall(
+            r"<tr><td>(\w+)</td><td>(\w+)</td><td><code>([^<]+)</code></td><td>(\d+) of (\d+)</td>", section
+        )
         want = set()
         for (dept, dd), by_name in run["written"].items():
             if dd != d:
@@ -311,8 +343,11 @@ def test_data_docs_show_the_rows_set_aside(run):
     for d in DATES:
         index = run["docs"][d]
         html = index.read_text("utf-8")
-        rows = re.findall(r'<tr class="(\w*)"><td>(\w+)</td><td><a href="([^"]+)">([^<]+)</a></td><td>(\w+)</td>'
-                          r"<td>([^<]*)</td>", html)
+        rows = re.findall(
+            r'<tr class="(\w*)"><td>(\w+)</td><td><a href="([^"]+)">([^<]+)</a></td><td>(\w+)</td>'
+            r"<td>([^<]*)</td>",
+            html,
+        )
         assert len(rows) == sum(len(v) for (dept, dd), v in run["written"].items() if dd == d)
         for _, dept, href, name, status, detail in rows:
             w = run["written"][(dept, d)][name]

@@ -19,23 +19,20 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 
 from ecredit import pipeline
-from ecredit.core import feeds
-from ecredit.core import ids
-from ecredit.warehouse import migrations
-from ecredit.outputs import outbox
-from ecredit.warehouse import publish
+from ecredit.core import feeds, ids
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
+from ecredit.outputs import outbox
+from ecredit.warehouse import migrations, publish
 from ecredit.warehouse import schema as wh
 from tests.helpers import write_delivery
 
-pytestmark = pytest.mark.integration
 D = dt.date(2026, 11, 1)
 DROP = "'; DROP TABLE operator_score; --"
 DELETE = "Robert'); DELETE FROM quarantine;--"
 HYPERLINK = '=HYPERLINK("http://evil","x")'
 PLUS, MINUS, AT = "+1+1", "-2+3", "@SUM(A1)"
-QUOTES = "O'Brien \"the\" back\\slash\x07bell 100%s :x ?"  # quotes, backslash, a control char, paramstyles
+QUOTES = 'O\'Brien "the" back\\slash\x07bell 100%s :x ?'  # quotes, backslash, a control char, paramstyles
 HOSTILE_NAMES = [DROP, DELETE, HYPERLINK, PLUS, MINUS, AT, QUOTES]
 FORMULA = (HYPERLINK, PLUS, MINUS, AT)
 CASE_ID = "A1'); DROP TABLE fact_credit_record; --"
@@ -63,37 +60,103 @@ def _idno(first17: str) -> str:
 NP_ID = _idno("44010619900307123")
 BAD_ID = NP_ID[:17] + ("1" if NP_ID[17] != "1" else "2")  # wrong check character: BAD_ID_NO
 NP_SHOP, NP_OWN_NAME, LEGAL_REP = "晓燕好物小店", "黄晓燕", "欧阳志明"
-COMPLAINANTS = [("陈伟华", "13912345678"), ("李敏", "13800138000"), ("周丽娟", "13700001111"),
-                ("郭建国", "15012340000"), ("叶思琪", "18612345678"), ("马超", "17700007777")]
+COMPLAINANTS = [
+    ("陈伟华", "13912345678"),
+    ("李敏", "13800138000"),
+    ("周丽娟", "13700001111"),
+    ("郭建国", "15012340000"),
+    ("叶思琪", "18612345678"),
+    ("马超", "17700007777"),
+]
 
 
 def _landing(root):
     land = root / "landing"
     names = HOSTILE_NAMES + PLAIN
-    ops = [[u, None, n, "企业", LEGAL_REP if i == 0 else "张三", "440106", "淘宝", f"https://shop{i}.taobao.com", "存续",
-            "是", "2026-01-01", "2020-01-01"] for i, (u, n) in enumerate(zip(USCCS, names))]
-    ops += [[None, NP_ID, NP_SHOP, "自然人", None, "440104", "抖音", None, None, "是", "2026-01-01", "2021-01-01"],
-            [None, BAD_ID, "星辰家居好物", "自然人", None, "440104", "抖音", None, None, "是", "2026-01-01", "2021-01-01"]]
-    lists = [["严重违法失信名单", u, None, n, f"{DELETE} 因刷单炒信受到较重行政处罚", "2026-10-01", None]
-             for u, n in zip(USCCS, HOSTILE_NAMES)]
-    penalties = [[DECISION, USCCS[-1], None, PLAIN[-1], "虚假宣传", "罚款", "1.5", "2026-10-01", None, "有效"],
-                 # quarantined (a date that is none): its hostile decision number goes to rejections.csv
-                 [f"{HYPERLINK}〔2026〕2号", USCCS[-2], None, PLAIN[-2], "虚假宣传", "罚款", "1", "2026-13-45", None, "有效"],
-                 ["穗天市监处罚〔2026〕3号", None, NP_ID, NP_OWN_NAME, "虚假宣传", "警告", "0", "2026-10-02", None, "有效"]]
+    ops = [
+        [
+            u,
+            None,
+            n,
+            "企业",
+            LEGAL_REP if i == 0 else "张三",
+            "440106",
+            "淘宝",
+            f"https://shop{i}.taobao.com",
+            "存续",
+            "是",
+            "2026-01-01",
+            "2020-01-01",
+        ]
+        for i, (u, n) in enumerate(zip(USCCS, names))
+    ]
+    ops += [
+        [None, NP_ID, NP_SHOP, "自然人", None, "440104", "抖音", None, None, "是", "2026-01-01", "2021-01-01"],
+        [None, BAD_ID, "星辰家居好物", "自然人", None, "440104", "抖音", None, None, "是", "2026-01-01", "2021-01-01"],
+    ]
+    lists = [
+        ["严重违法失信名单", u, None, n, f"{DELETE} 因刷单炒信受到较重行政处罚", "2026-10-01", None]
+        for u, n in zip(USCCS, HOSTILE_NAMES)
+    ]
+    penalties = [
+        [DECISION, USCCS[-1], None, PLAIN[-1], "虚假宣传", "罚款", "1.5", "2026-10-01", None, "有效"],
+        # quarantined (a date that is none): its hostile decision number goes to rejections.csv
+        [f"{HYPERLINK}〔2026〕2号", USCCS[-2], None, PLAIN[-2], "虚假宣传", "罚款", "1", "2026-13-45", None, "有效"],
+        ["穗天市监处罚〔2026〕3号", None, NP_ID, NP_OWN_NAME, "虚假宣传", "警告", "0", "2026-10-02", None, "有效"],
+    ]
     # clean rows enough to keep each file's quarantined share at or under 20 % (else rejected)
-    penalties += [[f"穗天市监处罚〔2026〕{4 + i}号", u, None, n, "其他", "警告", "0", "2026-10-02", None, "有效"]
-                  for i, (u, n) in enumerate(zip(USCCS[-3:], PLAIN))]
-    complaints = [[f"12315202600000000{i:02d}", USCCS[-1], None, name, phone, "商品质量",
-                   "2026-02-30" if i == 1 else "2026-10-03", "已办结", "否"]  # one quarantined (BAD_DATE)
-                  for i, (name, phone) in enumerate(COMPLAINANTS)]
-    inspectors = [[INSPECTOR_ID, INSPECTOR_NAME, "44123456789", f"{AT} 广州市市场监督管理局", "是"],
-                  ["4401000002", "李静", "44123456780", "广州市市场监督管理局", "是"],
-                  ["4401000003", "王强", "44123456781", "广州市市场监督管理局", "是"]]
-    write_delivery(land, "amr", D.isoformat(), {"operators.csv": ops, "lists.csv": lists, "penalties.csv": penalties,
-                                                "inspectors.csv": inspectors, "complaints.csv": complaints})
-    write_delivery(land, "psb", D.isoformat(), {"cases.jsonl": [
-        {"case_id": CASE_ID, "uscc": USCCS[-3], "id_no": None, "case_type": "刷单炒信",
-         "filed_at": "2026-10-05T10:00:00+08:00", "status": "立案侦查"}]})
+    penalties += [
+        [f"穗天市监处罚〔2026〕{4 + i}号", u, None, n, "其他", "警告", "0", "2026-10-02", None, "有效"]
+        for i, (u, n) in enumerate(zip(USCCS[-3:], PLAIN))
+    ]
+    complaints = [
+        [
+            f"12315202600000000{i:02d}",
+            USCCS[-1],
+            None,
+            name,
+            phone,
+            "商品质量",
+            "2026-02-30" if i == 1 else "2026-10-03",
+            "已办结",
+            "否",
+        ]  # one quarantined (BAD_DATE)
+        for i, (name, phone) in enumerate(COMPLAINANTS)
+    ]
+    inspectors = [
+        [INSPECTOR_ID, INSPECTOR_NAME, "44123456789", f"{AT} 广州市市场监督管理局", "是"],
+        ["4401000002", "李静", "44123456780", "广州市市场监督管理局", "是"],
+        ["4401000003", "王强", "44123456781", "广州市市场监督管理局", "是"],
+    ]
+    write_delivery(
+        land,
+        "amr",
+        D.isoformat(),
+        {
+            "operators.csv": ops,
+            "lists.csv": lists,
+            "penalties.csv": penalties,
+            "inspectors.csv": inspectors,
+            "complaints.csv": complaints,
+        },
+    )
+    write_delivery(
+        land,
+        "psb",
+        D.isoformat(),
+        {
+            "cases.jsonl": [
+                {
+                    "case_id": CASE_ID,
+                    "uscc": USCCS[-3],
+                    "id_no": None,
+                    "case_type": "刷单炒信",
+                    "filed_at": "2026-10-05T10:00:00+08:00",
+                    "status": "立案侦查",
+                }
+            ]
+        },
+    )
     # cac: an extra column whose header is hostile (ignored with a warning)
     f = feeds.feed("cac", "pi_violations.csv")
     buf = io.StringIO(newline="")
@@ -104,8 +167,16 @@ def _landing(root):
     folder = land / "cac" / D.isoformat()
     folder.mkdir(parents=True)
     (folder / "pi_violations.csv").write_bytes(data)
-    (folder / "manifest.json").write_text(json.dumps({"dept": "cac", "date": D.isoformat(), "files": [
-        {"name": "pi_violations.csv", "rows": 1, "sha256": hashlib.sha256(data).hexdigest()}]}), "utf-8")
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "dept": "cac",
+                "date": D.isoformat(),
+                "files": [{"name": "pi_violations.csv", "rows": 1, "sha256": hashlib.sha256(data).hexdigest()}],
+            }
+        ),
+        "utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +201,14 @@ def _rows(url, table):
 
 
 EXPECTED_COUNTS = {
-    "dim_operator": len(HOSTILE_NAMES) + len(PLAIN) + 1, "fact_credit_record": len(HOSTILE_NAMES) + 5 + 1 + 1,
-    "serious_dishonest_list": len(HOSTILE_NAMES), "dishonest_list_change": len(HOSTILE_NAMES),
-    "inspector": 3, "quarantine": 3, "pipeline_run": 1, "feed_status": len(feeds.DEPARTMENTS),
+    "dim_operator": len(HOSTILE_NAMES) + len(PLAIN) + 1,
+    "fact_credit_record": len(HOSTILE_NAMES) + 5 + 1 + 1,
+    "serious_dishonest_list": len(HOSTILE_NAMES),
+    "dishonest_list_change": len(HOSTILE_NAMES),
+    "inspector": 3,
+    "quarantine": 3,
+    "pipeline_run": 1,
+    "feed_status": len(feeds.DEPARTMENTS),
     "operator_score": len(HOSTILE_NAMES) + len(PLAIN) + 1,
 }
 
@@ -145,7 +221,7 @@ def check_warehouse(url):
     assert sorted(r["name"] for r in _rows(url, "dim_operator")) == sorted(HOSTILE_NAMES + PLAIN + [NP_SHOP])
     assert sorted(r["name"] for r in _rows(url, "serious_dishonest_list")) == sorted(HOSTILE_NAMES)
     measures = [r["operator_key"] for r in _rows(url, "supervision_measure")]
-    assert all(measures.count(u) == 9 for u in USCCS[:len(HOSTILE_NAMES)])  # on the serious list: all nine
+    assert all(measures.count(u) == 9 for u in USCCS[: len(HOSTILE_NAMES)])  # on the serious list: all nine
     assert {r["name"] for r in _rows(url, "risk_alert")} >= set(HOSTILE_NAMES)
     keys = {r["record_key"] for r in _rows(url, "fact_credit_record")}
     assert f"amr:penalties:{DECISION}" in keys and f"psb:cases:{CASE_ID}" in keys
@@ -172,8 +248,13 @@ def test_hostile_text_arrives_unchanged_in_postgresql(hostile):
     try:
         migrations.migrate(wh.engine_for(ADMIN.format(db=name)))
         url = PIPELINE.format(db=name)
-        cfg = settings_mod.load({"CREDIT_DATA_DIR": str(hostile["root"]), "CREDIT_PII_KEY": "injection-test-key",
-                                 "CREDIT_WAREHOUSE_URL": url})
+        cfg = settings_mod.load(
+            {
+                "CREDIT_DATA_DIR": str(hostile["root"]),
+                "CREDIT_PII_KEY": "injection-test-key",
+                "CREDIT_WAREHOUSE_URL": url,
+            }
+        )
         publish.publish_run(cfg, D, RUN_ID)  # COPY into the staging tables, then the swap
         check_warehouse(url)
         publish.publish_run(cfg, D, RUN_ID)  # and again: D's rows replaced, nothing doubled
@@ -209,14 +290,17 @@ def test_outbox_cells_are_neutralised_exactly_when_they_start_a_formula(hostile)
     assert json.loads(rejected[4])["行政处罚决定书文号"] == f"{HYPERLINK}〔2026〕2号"  # inside JSON: not a formula
     # the extra column's hostile header: a warning at line 1, inside JSON, neutralised by nothing
     [extra] = _cells(out / "cac" / D.isoformat() / "rejections.csv")[1:]
-    assert extra[:4] == ["pi_violations.csv", "1", "warning", "EXTRA_COLUMN"] and repr(HEADER) in json.loads(extra[4])["detail"]
+    assert (
+        extra[:4] == ["pi_violations.csv", "1", "warning", "EXTRA_COLUMN"]
+        and repr(HEADER) in json.loads(extra[4])["detail"]
+    )
 
 
 def test_neutralise_rules():
     n = outbox.neutralise
     for s in ("=1+1", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "-5", "＝1+1", "＋1", "－1", "＠SUM(A1)"):
         assert n(s) == "'" + s
-    for s in ("", "a=1", " =1", "'=1", "{\"a\": \"=1\"}", "NP-0123", "91440106MA59AAAA0X"):
+    for s in ("", "a=1", " =1", "'=1", '{"a": "=1"}', "NP-0123", "91440106MA59AAAA0X"):
         assert n(s) == s
     # numbers written as numbers (the line column) are never prefixed, negative ones included
     assert n(3) == "3" and n(-5) == "-5" and n(None) == ""
@@ -227,8 +311,8 @@ def test_no_personal_data_leaks_from_the_dirty_rows(hostile):
     check character, complainants' names and phones in a quarantined row, a natural person named
     by her own name, a legal representative): `scan-pii` over its warehouse, lake (Data Docs
     included) and outbox finds none of it."""
-    from ecredit.quality import expectations
     from ecredit.ops import scan_pii
+    from ecredit.quality import expectations
 
     cfg = hostile["cfg"]
     expectations.build_docs(cfg, D)

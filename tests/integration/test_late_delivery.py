@@ -25,7 +25,6 @@ from sqlalchemy import DateTime, create_engine, select, text
 from ecredit.warehouse import schema as wh
 from tests.integration.conftest import DATES, run_cli
 
-pytestmark = pytest.mark.integration
 LATE = ("amr", DATES[1])  # the delivery that comes late
 ASIDE = {"run_id", "attempt_id"}  # which run validated or published a row: legitimately different
 
@@ -39,8 +38,10 @@ def snapshot(url: str) -> dict:
             if name == "pipeline_run":
                 continue
             cols = [col for col in table.columns if col.name not in ASIDE and not isinstance(col.type, DateTime)]
-            out[name] = sorted(json.dumps(dict(r._mapping), sort_keys=True, default=str, ensure_ascii=False)
-                               for r in c.execute(select(*cols)))
+            out[name] = sorted(
+                json.dumps(dict(r._mapping), sort_keys=True, default=str, ensure_ascii=False)
+                for r in c.execute(select(*cols))
+            )
     return out
 
 
@@ -71,8 +72,14 @@ def late(dirty_e2e, tmp_path_factory):
     shutil.move(held, root / "landing" / LATE[0] / LATE[1])  # it arrives
     procs.append(run_cli(["backfill", "--from", DATES[1], "--to", DATES[-1]], env))
     assert procs[-1].returncode == 0, procs[-1].stdout[-4000:] + procs[-1].stderr[-3000:]
-    return {"root": root, "url": url, "before": before, "tables": snapshot(url), "outbox": outbox(root),
-            "on_time": {"tables": snapshot(on_time["warehouse"]), "outbox": outbox(on_time["root"])}}
+    return {
+        "root": root,
+        "url": url,
+        "before": before,
+        "tables": snapshot(url),
+        "outbox": outbox(root),
+        "on_time": {"tables": snapshot(on_time["warehouse"]), "outbox": outbox(on_time["root"])},
+    }
 
 
 def query(url, sql, **params):
@@ -83,11 +90,15 @@ def query(url, sql, **params):
 def test_the_delivery_was_missing_and_the_tables_differed(late, dirty_e2e):
     """Before it arrived, amr was `missing` on D2 and the tables were not the on-time ones: the
     comparison below means something."""
-    status = {json.loads(r)["dept"]: json.loads(r)["status"] for r in late["before"]["tables"]["feed_status"]
-              if json.loads(r)["run_date"] == LATE[1]}
+    status = {
+        json.loads(r)["dept"]: json.loads(r)["status"]
+        for r in late["before"]["tables"]["feed_status"]
+        if json.loads(r)["run_date"] == LATE[1]
+    }
     assert status[LATE[0]] == "missing"
     assert {"feed_status", "fact_credit_record", "operator_score", "dq_result"} <= differing(
-        late["before"]["tables"], late["on_time"]["tables"])
+        late["before"]["tables"], late["on_time"]["tables"]
+    )
     assert f"{LATE[0]}/{LATE[1]}/rejections.csv" not in late["before"]["outbox"]
     # the late delivery has rows of its own to quarantine and to apply
     dirty = dirty_e2e["summary"]["dirty_files"][LATE[0]]
@@ -101,8 +112,18 @@ def test_after_the_backfill_every_table_is_as_if_it_had_come_on_time(late):
         assert got[t] == want[t], (t, sorted(set(got[t]) ^ set(want[t]))[:6])
     q = [json.loads(r) for r in got["quarantine"]]
     assert any((r["dept"], r["delivery_date"]) == LATE for r in q)  # validated by the backfill
-    assert all(len(want[t]) > 0 for t in ("dim_operator", "fact_credit_record", "operator_score", "quarantine",
-                                           "dq_result", "supervision_measure", "serious_dishonest_list"))
+    assert all(
+        len(want[t]) > 0
+        for t in (
+            "dim_operator",
+            "fact_credit_record",
+            "operator_score",
+            "quarantine",
+            "dq_result",
+            "supervision_measure",
+            "serious_dishonest_list",
+        )
+    )
 
 
 def test_after_the_backfill_the_outbox_is_as_if_it_had_come_on_time(late):
@@ -115,6 +136,11 @@ def test_after_the_backfill_the_outbox_is_as_if_it_had_come_on_time(late):
 def test_every_attempt_was_recorded(late):
     runs = query(late["url"], "SELECT run_date, status, warnings FROM pipeline_run ORDER BY attempt_id")
     assert [(str(r["run_date"]), r["status"]) for r in runs] == [
-        (DATES[0], "success"), (DATES[1], "success"), (DATES[2], "success"), (DATES[1], "success"), (DATES[2], "success")]
+        (DATES[0], "success"),
+        (DATES[1], "success"),
+        (DATES[2], "success"),
+        (DATES[1], "success"),
+        (DATES[2], "success"),
+    ]
     assert f"{LATE[0]}: delivery of {LATE[1]} is missing" in runs[1]["warnings"]
     assert f"{LATE[0]}: delivery of {LATE[1]} is missing" not in runs[3]["warnings"]

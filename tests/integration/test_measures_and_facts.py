@@ -9,14 +9,11 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select, text
 
 from ecredit.warehouse import schema as wh
 from tests.expected import read_rows
 from tests.expected_scores import expected_facts, expected_measures, expected_scores
-
-pytestmark = pytest.mark.integration
 
 MEASURE_COLUMNS = ("final_class", "responsible_dept", "basis", "legal_basis", "under_objection")
 FACT_TABLES = ("fact_license", "fact_spot_check", "fact_complaint")
@@ -28,8 +25,15 @@ def _rows(url: str, table: str) -> list[dict]:
         return [dict(r._mapping) for r in c.execute(select(wh.metadata.tables[table]))]
 
 
-def measure_differences(url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path,
-                        skip=frozenset(), only: list[str] | None = None) -> tuple[list[str], Counter]:
+def measure_differences(
+    url: str,
+    landing: Path,
+    dates: list[str],
+    pii_key: str,
+    rules_path: Path,
+    skip=frozenset(),
+    only: list[str] | None = None,
+) -> tuple[list[str], Counter]:
     """Every difference between the published supervision_measure rows and the oracle, per date of
     `only` (default: every date); and what the oracle's rows cover (to show the comparison is not
     vacuous)."""
@@ -64,11 +68,16 @@ def test_every_published_measure_follows_lifecycle_3(e2e):
     objection flag, as the oracle gives them; the run covers every kind of row."""
     from tests.integration.conftest import DATES, PII_KEY, REJECTED
 
-    diffs, seen = measure_differences(e2e["warehouse"], e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"],
-                                      skip={REJECTED})
-    assert not diffs, f"{len(diffs)} supervision_measure differences from the oracle, the first 10:\n" + "\n".join(diffs[:10])
+    diffs, seen = measure_differences(
+        e2e["warehouse"], e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED}
+    )
+    assert not diffs, f"{len(diffs)} supervision_measure differences from the oracle, the first 10:\n" + "\n".join(
+        diffs[:10]
+    )
     # class D without the list: on-site inspection only; the listed: all nine; A-C without the list: none
-    assert seen[("class:D", "ONSITE_INSPECTION")] > 0 and not [k for k in seen if k[0] == "class:D" and k[1] != "ONSITE_INSPECTION"]
+    assert seen[("class:D", "ONSITE_INSPECTION")] > 0 and not [
+        k for k in seen if k[0] == "class:D" and k[1] != "ONSITE_INSPECTION"
+    ]
     assert all(seen[("listed", code)] > 0 for code in ("ONSITE_INSPECTION", "NO_COMMITMENT", "PLATFORM_PROMOTION"))
     assert seen["classified operators without a measure"] > 0
 
@@ -83,22 +92,34 @@ def test_the_measure_comparison_can_fail(e2e, tmp_path):
     url = f"sqlite:///{copy}"
     d = DATES[-1]
     with create_engine(url).begin() as c:
-        moved = c.execute(text("UPDATE supervision_measure SET basis = 'class:D' WHERE run_date = :d AND operator_key = "
-                               "(SELECT MIN(operator_key) FROM supervision_measure WHERE run_date = :d "
-                               "AND basis <> 'class:D')"), {"d": d}).rowcount
-        c_op = c.execute(text("SELECT MIN(operator_key) FROM operator_score WHERE run_date = :d AND final_class = 'C'"),
-                         {"d": d}).scalar()
-        c.execute(text("INSERT INTO supervision_measure SELECT run_date, :op, 'PLATFORM_PROMOTION', 'C', 'commerce', "
-                       "'class:C', legal_basis, under_objection FROM supervision_measure WHERE run_date = :d LIMIT 1"),
-                  {"d": d, "op": c_op})
-    diffs, _ = measure_differences(url, e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED},
-                                   only=[d])
+        moved = c.execute(
+            text(
+                "UPDATE supervision_measure SET basis = 'class:D' WHERE run_date = :d AND operator_key = "
+                "(SELECT MIN(operator_key) FROM supervision_measure WHERE run_date = :d "
+                "AND basis <> 'class:D')"
+            ),
+            {"d": d},
+        ).rowcount
+        c_op = c.execute(
+            text("SELECT MIN(operator_key) FROM operator_score WHERE run_date = :d AND final_class = 'C'"), {"d": d}
+        ).scalar()
+        c.execute(
+            text(
+                "INSERT INTO supervision_measure SELECT run_date, :op, 'PLATFORM_PROMOTION', 'C', 'commerce', "
+                "'class:C', legal_basis, under_objection FROM supervision_measure WHERE run_date = :d LIMIT 1"
+            ),
+            {"d": d, "op": c_op},
+        )
+    diffs, _ = measure_differences(
+        url, e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED}, only=[d]
+    )
     assert any(f"'{c_op}', 'PLATFORM_PROMOTION'): published" in x for x in diffs), diffs[:5]
     assert sum("basis expected" in x for x in diffs) == moved == 9 and len(diffs) == 1 + moved
 
 
-def fact_differences(url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path,
-                     skip=frozenset()) -> tuple[list[str], dict]:
+def fact_differences(
+    url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path, skip=frozenset()
+) -> tuple[list[str], dict]:
     """Every difference between the three fact tables and the oracle's state at the latest date."""
     want_all = expected_facts(landing, dates, max(dates), pii_key, rules_path, skip)
     diffs, sizes = [], {}
@@ -123,8 +144,9 @@ def test_the_fact_tables_hold_the_latest_state_of_licences_spot_checks_and_compl
     and source_line, for every licence, spot check and complaint of the state at the latest date."""
     from tests.integration.conftest import DATES, PII_KEY, REJECTED
 
-    diffs, sizes = fact_differences(e2e["warehouse"], e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"],
-                                    skip={REJECTED})
+    diffs, sizes = fact_differences(
+        e2e["warehouse"], e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED}
+    )
     assert not diffs, f"{len(diffs)} differences from the oracle, the first 10:\n" + "\n".join(diffs[:10])
     assert all(n > 20 for n in sizes.values()), sizes
     # later deliveries replaced earlier versions: some rows come from each date
@@ -139,8 +161,12 @@ def test_the_fact_comparison_can_fail(e2e, tmp_path):
     shutil.copy(e2e["root"] / "warehouse.db", copy)
     url = f"sqlite:///{copy}"
     with create_engine(url).begin() as c:
-        c.execute(text("UPDATE fact_complaint SET handling_status = '已办结' "
-                       "WHERE complaint_no = (SELECT MIN(complaint_no) FROM fact_complaint WHERE handling_status = '办理中')"))
+        c.execute(
+            text(
+                "UPDATE fact_complaint SET handling_status = '已办结' "
+                "WHERE complaint_no = (SELECT MIN(complaint_no) FROM fact_complaint WHERE handling_status = '办理中')"
+            )
+        )
         c.execute(text("DELETE FROM fact_license WHERE license_no = (SELECT MIN(license_no) FROM fact_license)"))
     diffs, _ = fact_differences(url, e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED})
     assert len(diffs) == 2, diffs

@@ -14,11 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ecredit.ops import scan_pii
 from ecredit.core import settings as settings_mod
+from ecredit.ops import scan_pii
 from tests.integration.conftest import DRAW_SECRET, PII_KEY, full_output
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +59,9 @@ def test_the_scanner_finds_this_runs_values_planted_in_copies(e2e, scanned, tmp_
     a_complainant = sorted(k for k, v in n.names.items() if v == "name:complainant")[0]
     shutil.copy(root / "warehouse.db", tmp_path / "warehouse.db")
     with sqlite3.connect(tmp_path / "warehouse.db") as c:
-        c.execute("UPDATE dim_operator SET name = ? WHERE rowid = (SELECT min(rowid) FROM dim_operator)",
-                  (f"店主{an_id}",))
+        c.execute(
+            "UPDATE dim_operator SET name = ? WHERE rowid = (SELECT min(rowid) FROM dim_operator)", (f"店主{an_id}",)
+        )
     shutil.copytree(root / "outbox" / "amr", tmp_path / "outbox" / "amr")
     csv = next((tmp_path / "outbox" / "amr").rglob("measures.csv"))
     csv.write_bytes(csv.read_bytes() + f"NP-0000000000000000,{a_phone},D,M1\r\n".encode())
@@ -72,25 +71,46 @@ def test_the_scanner_finds_this_runs_values_planted_in_copies(e2e, scanned, tmp_
     shutil.copy(root / "airflow" / "airflow.db", tmp_path / "airflow" / "airflow.db")
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as c:
         assert c.execute("SELECT count(*) FROM xcom").fetchone()[0] > 0
-        c.execute("UPDATE xcom SET value = ? WHERE rowid = (SELECT min(rowid) FROM xcom)",
-                  (json.dumps({"complainant": a_complainant}),))
+        c.execute(
+            "UPDATE xcom SET value = ? WHERE rowid = (SELECT min(rowid) FROM xcom)",
+            (json.dumps({"complainant": a_complainant}),),
+        )
         assert c.execute("SELECT count(*) FROM rendered_task_instance_fields").fetchone()[0] > 0
-        c.execute("UPDATE rendered_task_instance_fields SET rendered_fields = ? "
-                  "WHERE rowid = (SELECT min(rowid) FROM rendered_task_instance_fields)",
-                  (json.dumps({"env_vars": {"CREDIT_PII_KEY": PII_KEY}}),))
+        c.execute(
+            "UPDATE rendered_task_instance_fields SET rendered_fields = ? "
+            "WHERE rowid = (SELECT min(rowid) FROM rendered_task_instance_fields)",
+            (json.dumps({"env_vars": {"CREDIT_PII_KEY": PII_KEY}}),),
+        )
     (tmp_path / "airflow" / "logs" / "attempt=1.log").write_text(f"INFO secret {DRAW_SECRET}\n", "utf-8")
-    env = {**e2e["env"], "CREDIT_LANDING_DIR": str(root / "landing"), "CREDIT_LAKE_DIR": str(tmp_path / "lake"),
-           "CREDIT_OUTBOX_DIR": str(tmp_path / "outbox"), "CREDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.db'}",
-           "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    env = {
+        **e2e["env"],
+        "CREDIT_LANDING_DIR": str(root / "landing"),
+        "CREDIT_LAKE_DIR": str(tmp_path / "lake"),
+        "CREDIT_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "CREDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.db'}",
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+    }
     report = scan_pii.scan(settings_mod.load(env), env=env, needles=n)
-    got = sorted({(h.location.split(":", 1)[0], h.location.rsplit(":", 1)[-1] if h.location.startswith("lake") else
-                   h.location.split(":", 1)[1].split("/")[0], h.kind) for h in report.hits})
-    assert got == [("airflow-db", "rendered_task_instance_fields.rendered_fields", "secret:CREDIT_PII_KEY"),
-                   ("airflow-db", "xcom.value", "name:complainant"),
-                   ("airflow-logs", "attempt=1.log:1", "secret:CREDIT_DRAW_SECRET"),
-                   ("lake", "name", "name:legal_rep"),
-                   ("outbox", "amr", "phone"),
-                   ("warehouse", "dim_operator.name", "id_no")], report.render()
+    got = sorted(
+        {
+            (
+                h.location.split(":", 1)[0],
+                h.location.rsplit(":", 1)[-1]
+                if h.location.startswith("lake")
+                else h.location.split(":", 1)[1].split("/")[0],
+                h.kind,
+            )
+            for h in report.hits
+        }
+    )
+    assert got == [
+        ("airflow-db", "rendered_task_instance_fields.rendered_fields", "secret:CREDIT_PII_KEY"),
+        ("airflow-db", "xcom.value", "name:complainant"),
+        ("airflow-logs", "attempt=1.log:1", "secret:CREDIT_DRAW_SECRET"),
+        ("lake", "name", "name:legal_rep"),
+        ("outbox", "amr", "phone"),
+        ("warehouse", "dim_operator.name", "id_no"),
+    ], report.render()
     assert an_id not in report.render() and a_rep not in report.render()
 
 
@@ -100,8 +120,12 @@ def test_the_pii_key_is_nowhere_in_airflow(e2e, scanned):
     there and the key went to every spark-submit."""
     home = e2e["root"] / "airflow"
     with sqlite3.connect(home / "airflow.db") as c:
-        fields = {t: json.loads(f) for t, f in c.execute(
-            "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE task_id IN ('ingest', 'build_state')")}
+        fields = {
+            t: json.loads(f)
+            for t, f in c.execute(
+                "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE task_id IN ('ingest', 'build_state')"
+            )
+        }
     assert set(fields) == {"ingest", "build_state"} and all("env_vars" in f for f in fields.values())
     assert all("--date" in f["application_args"] for f in fields.values())  # the rendered fields are real
     key = PII_KEY.encode()
@@ -120,17 +144,26 @@ def test_the_scanner_reads_the_published_licences_spot_checks_and_complaints(e2e
     a_complainant = sorted(k for k, v in n.names.items() if v == "name:complainant")[0]
     shutil.copy(root / "warehouse.db", tmp_path / "warehouse.db")
     with sqlite3.connect(tmp_path / "warehouse.db") as c:
-        for table, col, value in (("fact_complaint", "complaint_category", a_complainant),
-                                  ("fact_spot_check", "product_category", sorted(n.phones)[0]),
-                                  ("fact_license", "license_name", sorted(n.ids)[0])):
+        for table, col, value in (
+            ("fact_complaint", "complaint_category", a_complainant),
+            ("fact_spot_check", "product_category", sorted(n.phones)[0]),
+            ("fact_license", "license_name", sorted(n.ids)[0]),
+        ):
             assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] > 0
             c.execute(f"UPDATE {table} SET {col} = ? WHERE rowid = (SELECT min(rowid) FROM {table})", (value,))
     for d in ("lake", "outbox", "airflow"):
         (tmp_path / d).mkdir()
-    env = {**e2e["env"], "CREDIT_LANDING_DIR": str(root / "landing"), "CREDIT_LAKE_DIR": str(tmp_path / "lake"),
-           "CREDIT_OUTBOX_DIR": str(tmp_path / "outbox"), "CREDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.db'}",
-           "AIRFLOW_HOME": str(tmp_path / "airflow")}
+    env = {
+        **e2e["env"],
+        "CREDIT_LANDING_DIR": str(root / "landing"),
+        "CREDIT_LAKE_DIR": str(tmp_path / "lake"),
+        "CREDIT_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "CREDIT_WAREHOUSE_URL": f"sqlite:///{tmp_path / 'warehouse.db'}",
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+    }
     report = scan_pii.scan(settings_mod.load(env), env=env, needles=n)
     assert sorted({(h.location.split(":", 1)[1], h.kind) for h in report.hits}) == [
-        ("fact_complaint.complaint_category", "name:complainant"), ("fact_license.license_name", "id_no"),
-        ("fact_spot_check.product_category", "phone")], report.render()
+        ("fact_complaint.complaint_category", "name:complainant"),
+        ("fact_license.license_name", "id_no"),
+        ("fact_spot_check.product_category", "phone"),
+    ], report.render()

@@ -28,41 +28,47 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from ecredit import pipeline
-from ecredit.ops import cli
-from ecredit.ingest import gate as delivery
-from ecredit.scoring import draw
-from ecredit.warehouse import migrations
-from ecredit.warehouse import publish
 from ecredit.core import rules as rules_mod
-from ecredit.state import build as state
 from ecredit.core import settings as settings_mod
+from ecredit.ingest import gate as delivery
+from ecredit.ops import cli
+from ecredit.scoring import draw
+from ecredit.state import build as state
+from ecredit.warehouse import migrations, publish
 from ecredit.warehouse import schema as wh
 from tests.helpers import gates_accepted
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 D1, D2, D3 = dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)
 OPERATORS, SEED = 40, 47
 SECRET, OTHER_SECRET = "published-past-draw-secret", "a-changed-draw-secret"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 PG_PIPELINE = "postgresql+psycopg://ecredit_pipeline@127.0.0.1:5432/{db}"
-CHILD_PUBLISH = ("import datetime as dt, sys\n"
-                 "from ecredit.warehouse import publish\nfrom ecredit.core import settings\n"
-                 "publish.publish_run(settings.load(), dt.date.fromisoformat(sys.argv[1]), 'killed')\n")
+CHILD_PUBLISH = (
+    "import datetime as dt, sys\n"
+    "from ecredit.warehouse import publish\nfrom ecredit.core import settings\n"
+    "publish.publish_run(settings.load(), dt.date.fromisoformat(sys.argv[1]), 'killed')\n"
+)
 
 
 # ---------------------------------------------------------------- helpers
 
+
 def cfg_at(root: Path, rules: Path, url: str | None = None, secret: str = SECRET) -> settings_mod.Settings:
-    env = {"CREDIT_DATA_DIR": str(root), "CREDIT_RULES": str(rules), "CREDIT_PII_KEY": "published-past-pii-key",
-           "CREDIT_DRAW_SECRET": secret}
+    env = {
+        "CREDIT_DATA_DIR": str(root),
+        "CREDIT_RULES": str(rules),
+        "CREDIT_PII_KEY": "published-past-pii-key",
+        "CREDIT_DRAW_SECRET": secret,
+    }
     return settings_mod.load({**env, **({"CREDIT_WAREHOUSE_URL": url} if url else {})})
 
 
 def run_date(spark, cfg, d: dt.date, publish_it: bool = True) -> None:
     """A run of D in-process: the gates, ingest, the state build and (unless told) publish."""
-    pipeline.run_stages(spark, cfg, d, run_id=f"run-{d}", until="publish" if publish_it else "build",
-                        after=gates_accepted)
+    pipeline.run_stages(
+        spark, cfg, d, run_id=f"run-{d}", until="publish" if publish_it else "build", after=gates_accepted
+    )
 
 
 def snapshot(url: str, when: bool = False) -> dict:
@@ -74,7 +80,9 @@ def snapshot(url: str, when: bool = False) -> dict:
             if name == "pipeline_run":
                 continue
             cols = [col for col in t.columns if col.name != "run_id" and (when or col.name != "published_at")]
-            out[name] = sorted(json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*cols)))
+            out[name] = sorted(
+                json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*cols))
+            )
     return out
 
 
@@ -93,8 +101,9 @@ def gold(cfg, d) -> dict:
     out = {}
     for name in state.GOLD_TABLES + state.RUN_TABLES:
         files = sorted((state.gold_dir(cfg, d) / name).glob("*.parquet"))
-        out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for f in files
-                           for r in pq.read_table(str(f)).to_pylist())
+        out[name] = sorted(
+            json.dumps(r, sort_keys=True, default=str) for f in files for r in pq.read_table(str(f)).to_pylist()
+        )
     return out
 
 
@@ -115,7 +124,7 @@ def pg_available() -> bool:
         with create_engine(PG_ADMIN.format(db="postgres")).connect() as c:
             c.execute(text("SELECT 1"))
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
@@ -138,8 +147,9 @@ def pg_empty():
     name = f"ecredit_past_{uuid.uuid4().hex[:10]}"
     pg_admin(f'CREATE DATABASE "{name}"')
     yield name
-    pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
-             "AND pid <> pg_backend_pid()")
+    pg_admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
     pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
 
 
@@ -164,11 +174,18 @@ def warehouse_for(kind: str, root: Path, rules: Path, pg_name: str | None, upto:
 def kill_publish(cfg, d: dt.date, point: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDIT_")}
     env.update(cfg.as_env(), CREDIT_FAILPOINT=point, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-c", CHILD_PUBLISH, d.isoformat()], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD_PUBLISH, d.isoformat()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # ---------------------------------------------------------------- the undisturbed reference
+
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory, spark):
@@ -188,20 +205,29 @@ def history(tmp_path_factory, spark):
     publish.publish_run(cfg, D2, f"run-{D2}")
     d2_published = shutil.copytree(root, base / "d2_published")
     run_date(spark, cfg, D3)
-    out = {"rules": rules, "d2_built": d2_built, "d2_published": d2_published,
-           "wh_d2": snapshot(cfg_at(d2_published, rules).warehouse_url), "wh_d3": snapshot(cfg.warehouse_url),
-           "gold_d3": gold(cfg, D3)}
+    out = {
+        "rules": rules,
+        "d2_built": d2_built,
+        "d2_published": d2_published,
+        "wh_d2": snapshot(cfg_at(d2_published, rules).warehouse_url),
+        "wh_d3": snapshot(cfg.warehouse_url),
+        "gold_d3": gold(cfg, D3),
+    }
     # the reference is worth comparing with: D2 and D3 drew, and D3's previous state is D2's
     url = cfg.warehouse_url
     for d in (D2, D3):
         assert rows(url, "SELECT count(*) AS n FROM inspection_plan WHERE run_date = :d", d=d)[0]["n"] > 0, d
     assert rows(url, "SELECT count(*) AS n FROM inspection_plan WHERE run_date = :d", d=D1)[0]["n"] == 0
-    assert {str(r["draw_date"]): str(r["published_run_date"]) for r in rows(url, "SELECT * FROM draw_commitment")} \
-        == {str(D2): str(D1), str(D3): str(D2), "2026-11-04": str(D3)}
+    assert {str(r["draw_date"]): str(r["published_run_date"]) for r in rows(url, "SELECT * FROM draw_commitment")} == {
+        str(D2): str(D1),
+        str(D3): str(D2),
+        "2026-11-04": str(D3),
+    }
     return out
 
 
 # ---------------------------------------------------------------- item 8: a kill between commit and what follows
+
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_publish_killed_after_its_commit_then_the_next_date(history, tmp_path, spark, kind, request):
@@ -220,14 +246,17 @@ def test_publish_killed_after_its_commit_then_the_next_date(history, tmp_path, s
     assert gold(cfg, D3) == history["gold_d3"]
     assert snapshot(url) == history["wh_d3"]
     # the same, said without the reference: previous_class is D2's final class, D3 drew
-    d2 = {r["operator_key"]: r["final_class"]
-          for r in rows(url, "SELECT operator_key, final_class FROM operator_score WHERE run_date = :d", d=D2)}
+    d2 = {
+        r["operator_key"]: r["final_class"]
+        for r in rows(url, "SELECT operator_key, final_class FROM operator_score WHERE run_date = :d", d=D2)
+    }
     d3 = rows(url, "SELECT operator_key, previous_class FROM operator_score WHERE run_date = :d", d=D3)
     assert d3 and all(r["previous_class"] == d2.get(r["operator_key"]) for r in d3)
     assert draw.verify_plan(wh.engine_for(url), D3)[0]
 
 
 # ---------------------------------------------------------------- item 3: the draw and its commitment
+
 
 def test_a_changed_draw_secret_makes_no_plan_and_says_so(history, tmp_path, spark):
     root = fresh(history, "d2_built", tmp_path)
@@ -238,8 +267,10 @@ def test_a_changed_draw_secret_makes_no_plan_and_says_so(history, tmp_path, spar
     url = cfg.warehouse_url
     assert rows(url, "SELECT * FROM inspection_draw") == [] and rows(url, "SELECT * FROM inspection_plan") == []
     said = [w for w in warnings_of(url, D2) if w.startswith(f"no inspection plan for {D2}")]
-    assert len(said) == 1 and "CREDIT_DRAW_SECRET does not give the salt that the run of 2026-11-01 committed to" \
-        in said[0], said
+    assert (
+        len(said) == 1
+        and "CREDIT_DRAW_SECRET does not give the salt that the run of 2026-11-01 committed to" in said[0]
+    ), said
     assert OTHER_SECRET not in json.dumps(warnings_of(url, D2)) and SECRET not in json.dumps(warnings_of(url, D2))
     ok, messages = draw.verify_plan(wh.engine_for(url), D2)
     assert not ok and messages == [f"no draw was published for {D2} (no inspection_draw row)"]
@@ -266,21 +297,29 @@ def test_a_rerun_with_a_changed_secret_keeps_the_plan_in_force(history, tmp_path
     url = cfg.warehouse_url
     said = warnings_of(url, D2)
     assert any("CREDIT_DRAW_SECRET does not give the salt that the run of 2026-11-01" in w for w in said), said
-    assert any(w == f"inspection plan {D2}: this run made no plan; version 1 of {D2}'s plan, published earlier, "
-                    "stays in force" for w in said), said
-    assert any(w.startswith(f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {D3} that the run "
-                            f"of {D2} published") for w in said), said
+    assert any(
+        w == f"inspection plan {D2}: this run made no plan; version 1 of {D2}'s plan, published earlier, stays in force"
+        for w in said
+    ), said
+    assert any(
+        w.startswith(
+            f"CREDIT_DRAW_SECRET does not give the commitment to the draw of {D3} that the run of {D2} published"
+        )
+        for w in said
+    ), said
     # the published plan and commitments are the reference's; the plan's inputs are kept
     ref, now = history["wh_d2"], snapshot(url)
     assert now["inspection_plan"] == ref["inspection_plan"] and now["draw_commitment"] == ref["draw_commitment"]
-    assert [(r["version"], r["in_force"], r["inputs_kept"]) for r in rows(url, "SELECT * FROM inspection_draw")] \
-        == [(1, True, True)]
+    assert [(r["version"], r["in_force"], r["inputs_kept"]) for r in rows(url, "SELECT * FROM inspection_draw")] == [
+        (1, True, True)
+    ]
     ok, messages = draw.verify_plan(wh.engine_for(url), D2)
     assert ok, messages
     assert "counts match the classes the version was drawn on (inspection_draw_input)" in messages
 
 
 # ---------------------------------------------------------------- item 3: versions of a draw date's plan
+
 
 def correct_roster(cfg, d: dt.date, off_duty: str) -> None:
     """A corrected amr delivery of D: inspector ``off_duty`` is 在岗 否 from D on (its row as in the
@@ -300,8 +339,9 @@ def correct_roster(cfg, d: dt.date, off_duty: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, tmp_path, spark, kind, request,
-                                                                     monkeypatch, capsys):
+def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(
+    history, tmp_path, spark, kind, request, monkeypatch, capsys
+):
     pg_name = request.getfixturevalue("pg_db") if kind == "postgresql" else None
     root = fresh(history, "d2_published", tmp_path)
     rules = history["rules"]
@@ -309,10 +349,13 @@ def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, t
     cfg = cfg_at(root, rules, url)
     first = rows(url, "SELECT * FROM inspection_plan WHERE run_date = :d", d=D2)
     first_draw = rows(url, "SELECT * FROM inspection_draw WHERE run_date = :d", d=D2)
-    classes = {r["operator_key"]: r["final_class"]
-               for r in rows(url, "SELECT operator_key, final_class FROM operator_score WHERE run_date = :d", d=D2)}
-    on_duty = {r["inspector_id"] for r in rows(url, "SELECT inspector_id FROM inspector WHERE run_date = :d "
-                                                    "AND on_duty", d=D2)}
+    classes = {
+        r["operator_key"]: r["final_class"]
+        for r in rows(url, "SELECT operator_key, final_class FROM operator_score WHERE run_date = :d", d=D2)
+    }
+    on_duty = {
+        r["inspector_id"] for r in rows(url, "SELECT inspector_id FROM inspector WHERE run_date = :d AND on_duty", d=D2)
+    }
     drawn_inspector = first[0]["inspector_ids"].split(",")[0]
     assert [(r["version"], r["in_force"]) for r in first_draw] == [(1, True)]
 
@@ -322,11 +365,12 @@ def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, t
     versions = rows(url, "SELECT * FROM inspection_draw WHERE run_date = :d ORDER BY version", d=D2)
     assert [(r["version"], r["in_force"], r["inputs_kept"]) for r in versions] == [(1, False, True), (2, True, False)]
     strip = ("in_force", "inputs_kept")
-    assert {k: v for k, v in versions[0].items() if k not in strip} == \
-        {k: v for k, v in first_draw[0].items() if k not in strip}  # version 1 as it was published
+    assert {k: v for k, v in versions[0].items() if k not in strip} == {
+        k: v for k, v in first_draw[0].items() if k not in strip
+    }  # version 1 as it was published
     assert versions[1]["published_at"] is not None and versions[1]["seed"] == versions[0]["seed"]
     plans = rows(url, "SELECT * FROM inspection_plan WHERE run_date = :d", d=D2)
-    key = lambda r: (r["version"], r["operator_key"])  # noqa: E731
+    key = lambda r: (r["version"], r["operator_key"])
     assert sorted([r for r in plans if r["version"] == 1], key=key) == sorted(first, key=key)
     second = [r for r in plans if r["version"] == 2]
     assert second and all(drawn_inspector not in r["inspector_ids"].split(",") for r in second)
@@ -335,8 +379,9 @@ def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, t
     assert {r["item_key"]: r["final_class"] for r in kept if r["kind"] == "operator"} == classes
     assert {r["item_key"] for r in kept if r["kind"] == "inspector"} == on_duty
     assert {r["version"] for r in kept} == {1}
-    now = {r["inspector_id"] for r in rows(url, "SELECT inspector_id FROM inspector WHERE run_date = :d AND on_duty",
-                                           d=D2)}
+    now = {
+        r["inspector_id"] for r in rows(url, "SELECT inspector_id FROM inspector WHERE run_date = :d AND on_duty", d=D2)
+    }
     assert now == on_duty - {drawn_inspector}
 
     # both versions verify, each from what it was drawn on
@@ -344,8 +389,9 @@ def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, t
     ok, messages = draw.verify_plan(engine, D2)
     assert ok and messages[0].startswith(f"version 2 of 2 of the draw of {D2} (in force; published "), messages
     ok, messages = draw.verify_plan(engine, D2, 1)
-    assert ok and messages[0].startswith(f"version 1 of 2 of the draw of {D2} (superseded: version 2 is in force; "
-                                         "published "), messages
+    assert ok and messages[0].startswith(
+        f"version 1 of 2 of the draw of {D2} (superseded: version 2 is in force; published "
+    ), messages
     ok, messages = draw.verify_plan(engine, D2, 3)
     assert not ok and messages == [f"the draw of {D2} has no version 3 (published versions: 1, 2)"]
     for k in [k for k in os.environ if k.startswith("CREDIT_")]:
@@ -363,6 +409,7 @@ def test_a_corrected_delivery_adds_a_plan_version_and_keeps_the_first(history, t
 
 # ---------------------------------------------------------------- migration 0003 on PostgreSQL
 
+
 @pytest.mark.postgres
 def test_migration_0003_on_postgres_keeps_the_published_plans_as_version_1(pg_empty):
     """A database migrated before 0003 with a published draw: after 0003 the draw is version 1, in
@@ -370,29 +417,47 @@ def test_migration_0003_on_postgres_keeps_the_published_plans_as_version_1(pg_em
     versions and the kept inputs, and cannot write them."""
     name = pg_empty
     admin = PG_ADMIN.format(db=name)
-    assert migrations.migrate(wh.engine_for(admin), "0002") == ["0001_tables.postgresql.sql",
-                                                               "0002_roles.postgresql.sql"]
+    assert migrations.migrate(wh.engine_for(admin), "0002") == [
+        "0001_tables.postgresql.sql",
+        "0002_roles.postgresql.sql",
+    ]
     with create_engine(admin).begin() as c:
         c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}')"))
         c.execute(text("INSERT INTO inspection_plan VALUES ('2026-12-01', 'OP1', 'cc', 'D', 'ZF-1,ZF-2', true)"))
-        for at, status in (("2026-12-02 02:10:00+00", "success"), ("2026-12-02 03:10:00+00", "success"),
-                           ("2026-12-02 04:10:00+00", "failed")):
-            c.execute(text("INSERT INTO pipeline_run (run_date, run_id, finished_at, status) "
-                           "VALUES ('2026-12-01', 'r', :at, :s)"), {"at": at, "s": status})
+        for at, status in (
+            ("2026-12-02 02:10:00+00", "success"),
+            ("2026-12-02 03:10:00+00", "success"),
+            ("2026-12-02 04:10:00+00", "failed"),
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO pipeline_run (run_date, run_id, finished_at, status) "
+                    "VALUES ('2026-12-01', 'r', :at, :s)"
+                ),
+                {"at": at, "s": status},
+            )
     # 0003 alone first (later migrations, 0004 on, are not what this test is about), then the rest
     assert migrations.migrate(wh.engine_for(admin), "0003") == ["0003_draw_versions.postgresql.sql"]
     assert migrations.migrate(wh.engine_for(admin))[0].startswith("0004_")
     draws = rows(admin, "SELECT version, in_force, inputs_kept, published_at FROM inspection_draw")
-    assert draws == [{"version": 1, "in_force": True, "inputs_kept": False,
-                      "published_at": dt.datetime(2026, 12, 2, 3, 10, tzinfo=dt.timezone.utc)}]
+    assert draws == [
+        {
+            "version": 1,
+            "in_force": True,
+            "inputs_kept": False,
+            "published_at": dt.datetime(2026, 12, 2, 3, 10, tzinfo=dt.UTC),
+        }
+    ]
     assert rows(admin, "SELECT version, operator_key FROM inspection_plan") == [{"version": 1, "operator_key": "OP1"}]
     with pytest.raises(Exception, match="ux_inspection_draw_in_force"):  # one version in force per date
         with create_engine(admin).begin() as c:
-            c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}', 2, "
-                           "true, false, now())"))
+            c.execute(
+                text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}', 2, true, false, now())")
+            )
     with create_engine(admin).connect() as c:
-        owners = dict(c.execute(text("SELECT tablename, tableowner FROM pg_tables WHERE tablename LIKE "
-                                     "'inspection%'")).all())
+        owners = dict(
+            c.execute(text("SELECT tablename, tableowner FROM pg_tables WHERE tablename LIKE 'inspection%'")).all()
+        )
     assert set(owners.values()) == {"ecredit_pipeline"}, owners
     for role in ("ecredit_amr", "ecredit_customs"):
         dept = f"postgresql+psycopg://{role}@127.0.0.1:5432/{name}"

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
 from sqlalchemy import create_engine, select
 
 from ecredit.airflow import runner
-from ecredit.warehouse import schema as wh
 from ecredit.core.settings import DEFAULT_RULES
-
-pytestmark = pytest.mark.integration
+from ecredit.warehouse import schema as wh
 
 
 def test_a_malformed_rules_file_stops_the_run_at_its_first_task(tmp_path, monkeypatch, airflow_home):
@@ -27,16 +24,22 @@ def test_a_malformed_rules_file_stops_the_run_at_its_first_task(tmp_path, monkey
     data = tmp_path / "data"
     (data / "landing").mkdir(parents=True)
     rules = tmp_path / "rules.yaml"
-    rules.write_text(open(DEFAULT_RULES, encoding="utf-8").read().replace(
-        "{1: 20, 2: 60, 3: 150, 4: 400}", "{1: 20, 2: 60, 3: abc, 4: 400}"), "utf-8")
+    rules.write_text(
+        open(DEFAULT_RULES, encoding="utf-8")
+        .read()
+        .replace("{1: 20, 2: 60, 3: 150, 4: 400}", "{1: 20, 2: 60, 3: abc, 4: 400}"),
+        "utf-8",
+    )
     monkeypatch.setenv("CREDIT_DATA_DIR", str(data))
     monkeypatch.setenv("CREDIT_RULES", str(rules))
     sentence = f"CREDIT_RULES ({rules}): conduct.points_by_severity.3 must be an integer, not 'abc'."
 
     dr = runner.run_dag("2026-11-03")
     with create_session() as session:
-        states = {(ti.task_id, ti.map_index): str(getattr(ti.state, "value", ti.state))
-                  for ti in dr.get_task_instances(session=session)}
+        states = {
+            (ti.task_id, ti.map_index): str(getattr(ti.state, "value", ti.state))
+            for ti in dr.get_task_instances(session=session)
+        }
     assert str(getattr(dr.state, "value", dr.state)) == "failed"
     assert states.pop(("resolve_run_date", -1)) == "failed"
     assert ("validate", 0) in states and ("build_state", -1) in states and ("ingest", -1) in states

@@ -23,12 +23,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, select
 
-from ecredit.ingest import load as ingest
 from ecredit.core import runlock
 from ecredit.core import settings as settings_mod
+from ecredit.ingest import load as ingest
 from ecredit.warehouse import schema as wh
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ECREDIT = Path(sys.executable).parent / "ecredit"
 D1 = "2026-11-01"
@@ -50,14 +49,18 @@ def folder(landing: Path, root: Path) -> dict:
     root.mkdir(parents=True)
     shutil.copytree(landing, root / "landing")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
-    env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY="lock-pii-key", CREDIT_DRAW_SECRET="lock-draw-secret",
-               AIRFLOW_HOME=str(root / "airflow"), SPARK_LOCAL_IP="127.0.0.1")
+    env.update(
+        CREDIT_DATA_DIR=str(root),
+        CREDIT_PII_KEY="lock-pii-key",
+        CREDIT_DRAW_SECRET="lock-draw-secret",
+        AIRFLOW_HOME=str(root / "airflow"),
+        SPARK_LOCAL_IP="127.0.0.1",
+    )
     return env
 
 
 def ecredit(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(ECREDIT), *args], cwd=ROOT, env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen([str(ECREDIT), *args], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
 def settings_of(env: dict) -> settings_mod.Settings:
@@ -71,8 +74,9 @@ def snapshot(url: str) -> dict:
         for name, t in wh.metadata.tables.items():
             if name != "pipeline_run":
                 cols = [col for col in t.columns if col.name != "run_id"]
-                out[name] = sorted(json.dumps(dict(r._mapping), sort_keys=True, default=str)
-                                   for r in c.execute(select(*cols)))
+                out[name] = sorted(
+                    json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*cols))
+                )
     return out
 
 
@@ -102,9 +106,11 @@ def test_a_run_stops_with_one_sentence_while_another_run_holds_the_lock(landing,
     rc = ecredit(["run", "--date", D1], {**env, "CREDIT_LOCK_TIMEOUT": "5"}, log).wait(900)
     text = log.read_text("utf-8", "replace")
     assert rc == 1, text[-4000:]
-    sentence = (f"another run holds the lock on the lake {cfg.lake_dir}: run {holder} (date 2026-10-31, "
-                f"pid {os.getpid()}, host {socket.gethostname()}, since {since}); this run waited 5 s "
-                "(CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished.")
+    sentence = (
+        f"another run holds the lock on the lake {cfg.lake_dir}: run {holder} (date 2026-10-31, "
+        f"pid {os.getpid()}, host {socket.gethostname()}, since {since}); this run waited 5 s "
+        "(CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
+    )
     assert sentence in text, text[-4000:]
     failed = [r for r in runs(cfg.warehouse_url) if r["status"] == "failed"]
     assert [(r["run_date"], r["reason"]) for r in failed] == [(dt.date.fromisoformat(D1), "take_lock: " + sentence)]
@@ -121,8 +127,9 @@ def test_a_run_stops_with_one_sentence_while_another_run_holds_the_lock(landing,
 def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, tmp_path):
     t0 = time.monotonic()
     ref_env = folder(landing, tmp_path / "sequential")
-    assert ecredit(["run", "--date", D1], ref_env, tmp_path / "sequential.log").wait(1800) == 0, \
-        (tmp_path / "sequential.log").read_text("utf-8", "replace")[-4000:]
+    assert ecredit(["run", "--date", D1], ref_env, tmp_path / "sequential.log").wait(1800) == 0, (
+        tmp_path / "sequential.log"
+    ).read_text("utf-8", "replace")[-4000:]
     t1 = time.monotonic()
 
     env = folder(landing, tmp_path / "together")
@@ -134,7 +141,9 @@ def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, 
     assert rcs == [0, 0], "\n\n".join(t[-4000:] for t in texts)
 
     # one run waited for the other: its take_lock ended after the other's release_lock
-    waited = [i for i, t in enumerate(texts) if re.search(r"is locked by run manual__\S+ \(date 2026-11-01, pid \d+", t)]
+    waited = [
+        i for i, t in enumerate(texts) if re.search(r"is locked by run manual__\S+ \(date 2026-11-01, pid \d+", t)
+    ]
     assert len(waited) == 1, "neither or both runs waited for the lock"
     second, first = task_times(texts[waited[0]]), task_times(texts[1 - waited[0]])
     assert second["take_lock"] > first["release_lock"] > first["publish"]
@@ -156,11 +165,13 @@ def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, 
     # and the files pushed to the departments
     outbox = {p.relative_to(cfg.outbox_dir): p.read_bytes() for p in cfg.outbox_dir.rglob("*") if p.is_file()}
     ref_outbox = settings_of(ref_env).outbox_dir
-    assert outbox and outbox == {p.relative_to(ref_outbox): p.read_bytes() for p in ref_outbox.rglob("*") if p.is_file()}
+    assert outbox and outbox == {
+        p.relative_to(ref_outbox): p.read_bytes() for p in ref_outbox.rglob("*") if p.is_file()
+    }
     print(f"\nsequential run {t1 - t0:.0f} s; two runs together {time.monotonic() - t1:.0f} s")
 
 
-LOCK_DAG = '''
+LOCK_DAG = """
 import json
 
 import pendulum
@@ -201,11 +212,12 @@ for dag_id, fail in (("ecredit_lock_ok", False), ("ecredit_lock_failing", True))
         resolved = resolve()
         locked = take().as_setup()
         resolved >> locked >> write(resolved["run_date"]) >> release().as_teardown(setups=locked)
-'''
+"""
 
 
-def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_run(tmp_path, airflow_home,
-                                                                                       monkeypatch):
+def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_run(
+    tmp_path, airflow_home, monkeypatch
+):
     """The DAG's pattern in small, in-process (Airflow's setup and teardown with the project's
     take_run_lock, writing_stage and release_run_lock): the writing task works under its run's
     lock; the teardown gives it back when the task failed; a run that finds the lock held stops at
@@ -228,8 +240,10 @@ def test_the_lock_is_given_back_when_the_run_fails_and_never_taken_from_another_
     assert str(getattr(dr2.state, "value", dr2.state)) == "failed"  # the teardown's success is not the run's
     seen = [json.loads(line) for line in out.read_text().splitlines()]
     me = os.getpid()  # the in-process runner, and the writing task's process
-    assert seen == [{"run_id": dr.run_id, "holder": dr.run_id, "pids": {"runner": me, "write": me}},
-                    {"run_id": dr2.run_id, "holder": dr2.run_id, "pids": {"runner": me, "write": me}}]
+    assert seen == [
+        {"run_id": dr.run_id, "holder": dr.run_id, "pids": {"runner": me, "write": me}},
+        {"run_id": dr2.run_id, "holder": dr2.run_id, "pids": {"runner": me, "write": me}},
+    ]
     assert runlock.holder(cfg) is None  # both runs gave it back, the failed one too
 
     runlock.acquire(cfg, "scheduled__holder", "2024-04-30", 0, task="ingest")  # names this live process

@@ -7,15 +7,20 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from tests.expected_scores import expected_scores
 
-pytestmark = pytest.mark.integration
-
-SCORE_COLUMNS = ["identity_score", "evaluation_score", "quality_score", "conduct_score", "total_score",
-                 "score_class", "final_class", "rules_applied"]
+SCORE_COLUMNS = [
+    "identity_score",
+    "evaluation_score",
+    "quality_score",
+    "conduct_score",
+    "total_score",
+    "score_class",
+    "final_class",
+    "rules_applied",
+]
 
 
 def _reason_records(reasons: dict) -> list:
@@ -31,8 +36,9 @@ def _reason_rules(reasons: dict) -> str:
     return ",".join(sorted(r.get("rule") if isinstance(r, dict) else r for r in reasons.get("rules", [])))
 
 
-def score_differences(warehouse_url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path,
-                      skip=frozenset()) -> list[str]:
+def score_differences(
+    warehouse_url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path, skip=frozenset()
+) -> list[str]:
     """Every difference between the published operator_score rows of `dates` and the oracle."""
     with create_engine(warehouse_url).connect() as c:
         rows = [dict(r._mapping) for r in c.execute(text("SELECT * FROM operator_score"))]
@@ -62,10 +68,13 @@ def score_differences(warehouse_url: str, landing: Path, dates: list[str], pii_k
             if previous is None or previous in oracle:
                 prev = oracle[previous].get(k, {}).get("final_class") if previous else None
                 if g["previous_class"] != prev:
-                    diffs.append(f"{d} {k}: previous_class expected {prev!r} (at {previous}), "
-                                 f"published {g['previous_class']!r}")
+                    diffs.append(
+                        f"{d} {k}: previous_class expected {prev!r} (at {previous}), published {g['previous_class']!r}"
+                    )
             if g["rules_version"] != rules_version:
-                diffs.append(f"{d} {k}: rules_version {g['rules_version']!r}, the rules file's SHA-256 is {rules_version}")
+                diffs.append(
+                    f"{d} {k}: rules_version {g['rules_version']!r}, the rules file's SHA-256 is {rules_version}"
+                )
             try:
                 reasons = json.loads(g["reasons"])
                 recs, rules_named = _reason_records(reasons), _reason_rules(reasons)
@@ -84,12 +93,15 @@ def score_differences(warehouse_url: str, landing: Path, dates: list[str], pii_k
     return diffs
 
 
-def assert_scores_match(warehouse_url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path,
-                        skip=frozenset()) -> None:
+def assert_scores_match(
+    warehouse_url: str, landing: Path, dates: list[str], pii_key: str, rules_path: Path, skip=frozenset()
+) -> None:
     """For every date, the operator_score rows equal the oracle's: the same operator keys, every
     score, class, rule, previous class and the rules version; the first 10 differences on failure."""
     diffs = score_differences(warehouse_url, landing, dates, pii_key, rules_path, skip)
-    assert not diffs, f"{len(diffs)} operator_score differences from the oracle, the first 10:\n" + "\n".join(diffs[:10])
+    assert not diffs, f"{len(diffs)} operator_score differences from the oracle, the first 10:\n" + "\n".join(
+        diffs[:10]
+    )
 
 
 def test_every_published_score_follows_the_spec(e2e):
@@ -109,7 +121,14 @@ def test_the_oracle_can_fail(e2e, tmp_path):
     copy = tmp_path / "w.db"
     shutil.copy(e2e["root"] / "warehouse.db", copy)
     with create_engine(f"sqlite:///{copy}").begin() as c:
-        c.execute(text("UPDATE operator_score SET quality_score = quality_score + 1 WHERE operator_key = "
-                       "(SELECT MIN(operator_key) FROM operator_score WHERE run_date = :d) AND run_date = :d"), {"d": DATES[1]})
-    diffs = score_differences(f"sqlite:///{copy}", e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED})
+        c.execute(
+            text(
+                "UPDATE operator_score SET quality_score = quality_score + 1 WHERE operator_key = "
+                "(SELECT MIN(operator_key) FROM operator_score WHERE run_date = :d) AND run_date = :d"
+            ),
+            {"d": DATES[1]},
+        )
+    diffs = score_differences(
+        f"sqlite:///{copy}", e2e["root"] / "landing", DATES, PII_KEY, e2e["rules"], skip={REJECTED}
+    )
     assert len(diffs) == 1 and "quality_score" in diffs[0]

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DAG_ID = "ecommerce_credit_daily"
@@ -33,9 +32,12 @@ def free_port() -> int:
 
 
 def call(url, token=None, data=None, method=None):
-    req = urllib.request.Request(url, data=json.dumps(data).encode() if data is not None else None, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(data).encode() if data is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+    )
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.status, json.loads(r.read() or b"{}")
 
@@ -62,20 +64,32 @@ def ui(tmp_path_factory):
     generate(root / "landing", 40, [dt.date.fromisoformat(RUN_DATE)], seed=7, dirty_rate=0.02, progress=lambda m: None)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
-    env.update(CREDIT_DATA_DIR=str(root), CREDIT_PII_KEY="ui-test-key", AIRFLOW_HOME=str(root / "airflow"),
-               SPARK_LOCAL_IP="127.0.0.1",
-               # no scheduled run of yesterday when the test unpauses the DAG: only the triggered one
-               AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False")
+    env.update(
+        CREDIT_DATA_DIR=str(root),
+        CREDIT_PII_KEY="ui-test-key",
+        AIRFLOW_HOME=str(root / "airflow"),
+        SPARK_LOCAL_IP="127.0.0.1",
+        # no scheduled run of yesterday when the test unpauses the DAG: only the triggered one
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
+    )
     log = open(root / "ui.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "ecredit"), "ui", "--port", str(port)], cwd=ROOT,
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ecredit"), "ui", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     state = {"proc": proc, "base": base, "root": root, "port": port}
     try:
         wait_for(lambda: call(f"{base}/api/v2/monitor/health")[0] == 200, 240, "the API server")
         pw_file = root / "airflow" / "simple_auth_manager_passwords.json.generated"
         state["password"] = wait_for(lambda: json.loads(pw_file.read_text())["admin"], 60, "the admin password")
-        state["token"] = call(f"{base}/auth/token", data={"username": "admin", "password": state["password"]})[1]["access_token"]
+        state["token"] = call(f"{base}/auth/token", data={"username": "admin", "password": state["password"]})[1][
+            "access_token"
+        ]
         yield state
     finally:
         if proc.poll() is None:
@@ -97,18 +111,30 @@ def green_run(ui):
     base, token = ui["base"], ui["token"]
     wait_for(lambda: call(f"{base}/api/v2/dags/{DAG_ID}", token), 180, "the DAG")
     call(f"{base}/api/v2/dags/{DAG_ID}", token, data={"is_paused": False}, method="PATCH")
-    _, run = call(f"{base}/api/v2/dags/{DAG_ID}/dagRuns", token,
-                  data={"logical_date": None, "conf": {"run_date": RUN_DATE}}, method="POST")
+    _, run = call(
+        f"{base}/api/v2/dags/{DAG_ID}/dagRuns",
+        token,
+        data={"logical_date": None, "conf": {"run_date": RUN_DATE}},
+        method="POST",
+    )
     run_id = run["dag_run_id"]
-    final = wait_for(lambda: (lambda r: r if r["state"] in ("success", "failed") else None)(
-        call(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}", token)[1]), 600, "the run to end")
+    final = wait_for(
+        lambda: (lambda r: r if r["state"] in ("success", "failed") else None)(
+            call(f"{base}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id)}", token)[1]
+        ),
+        600,
+        "the run to end",
+    )
     return {"run_id": run_id, "state": final["state"]}
 
 
 def test_a_run_triggered_through_the_api_goes_green(ui, green_run):
     assert green_run["state"] == "success", (ui["root"] / "ui.log").read_text()[-4000:]
-    _, tis = call(f"{ui['base']}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(green_run['run_id'])}"
-                  f"/taskInstances?limit=100", ui["token"])
+    _, tis = call(
+        f"{ui['base']}/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(green_run['run_id'])}"
+        f"/taskInstances?limit=100",
+        ui["token"],
+    )
     states = {(t["task_id"], t.get("rendered_map_index")): t["state"] for t in tis["task_instances"]}
     assert states[("publish", None)] == "success" and states[("validate", "amr")] == "success"
     assert (ui["root"] / "lake" / "data_docs" / RUN_DATE / "index.html").is_file()
@@ -143,14 +169,17 @@ def test_grid_and_graph_views_show_the_departments_and_the_green_run(ui, green_r
         groups = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
         # the run's page: the grid (its run bar) beside the task instances, by department group
         driver.get(f"{base}/dags/{DAG_ID}/runs/{urllib.request.quote(green_run['run_id'])}")
-        WebDriverWait(driver, 90).until(lambda d: all(f"{g}.check_delivery" in d.page_source for g in groups)
-                                        and "publish" in d.page_source)
+        WebDriverWait(driver, 90).until(
+            lambda d: all(f"{g}.check_delivery" in d.page_source for g in groups) and "publish" in d.page_source
+        )
         WebDriverWait(driver, 30).until(lambda d: "Success" in d.find_element(By.TAG_NAME, "body").text)
         body = driver.find_element(By.TAG_NAME, "body").text
         assert green_run["run_id"] in body and "Failed" not in body
         # a wide grid / graph panel (react-resizable-panels keeps its layout in localStorage)
-        driver.execute_script("localStorage.setItem('react-resizable-panels:grid-ltr', JSON.stringify("
-                              "{'details-panel,main-panel': {'expandToSizes': {}, 'layout': [60, 40]}}))")
+        driver.execute_script(
+            "localStorage.setItem('react-resizable-panels:grid-ltr', JSON.stringify("
+            "{'details-panel,main-panel': {'expandToSizes': {}, 'layout': [60, 40]}}))"
+        )
         driver.refresh()
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[aria-label^='Show Grid']"))
         driver.find_element(By.CSS_SELECTOR, "[aria-label^='Show Grid']").click()

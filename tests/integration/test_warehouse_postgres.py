@@ -14,19 +14,30 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
-from ecredit.warehouse import migrations
-from ecredit.warehouse import publish
 from ecredit.core import settings as settings_mod
+from ecredit.warehouse import migrations, publish
 from ecredit.warehouse import schema as wh
 from tests.integration.conftest import DATES, PII_KEY, run_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+pytestmark = pytest.mark.postgres
 ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
 PIPELINE = "postgresql+psycopg://ecredit_pipeline@127.0.0.1:5432/{db}"
 DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
-PUBLIC = ("dim_operator", "fact_credit_record", "operator_score", "serious_dishonest_list", "dishonest_list_change",
-          "risk_alert", "inspection_plan", "inspection_draw", "draw_commitment", "inspector",
-          "fact_license", "fact_spot_check", "fact_complaint")
+PUBLIC = (
+    "dim_operator",
+    "fact_credit_record",
+    "operator_score",
+    "serious_dishonest_list",
+    "dishonest_list_change",
+    "risk_alert",
+    "inspection_plan",
+    "inspection_draw",
+    "draw_commitment",
+    "inspector",
+    "fact_license",
+    "fact_spot_check",
+    "fact_complaint",
+)
 OWN_ROWS = {"supervision_measure": "responsible_dept", "feed_status": "dept", "dq_result": "dept"}
 
 
@@ -60,14 +71,21 @@ def pg():
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable")
     name = new_database()
     assert migrations.migrate(wh.engine_for(ADMIN.format(db=name))) == [
-        m.path.name for m in migrations.available("postgresql")]
+        m.path.name for m in migrations.available("postgresql")
+    ]
     yield name
     drop_database(name)
 
 
 def cfg_for(e2e, url):
-    return settings_mod.load({"CREDIT_DATA_DIR": str(e2e["root"]), "CREDIT_PII_KEY": PII_KEY,
-                              "CREDIT_RULES": str(e2e["rules"]), "CREDIT_WAREHOUSE_URL": url})
+    return settings_mod.load(
+        {
+            "CREDIT_DATA_DIR": str(e2e["root"]),
+            "CREDIT_PII_KEY": PII_KEY,
+            "CREDIT_RULES": str(e2e["rules"]),
+            "CREDIT_WAREHOUSE_URL": url,
+        }
+    )
 
 
 def rows(url, table, aside=()):
@@ -85,15 +103,20 @@ def snapshot(url, tables=None, aside=()):
 
 # ---------------------------------------------------------------- migrations
 
+
 def _schema(url):
     insp = inspect(create_engine(url))
-    return {t: ({c["name"] for c in insp.get_columns(t)}, tuple(insp.get_pk_constraint(t)["constrained_columns"]))
-            for t in wh.metadata.tables}
+    return {
+        t: ({c["name"] for c in insp.get_columns(t)}, tuple(insp.get_pk_constraint(t)["constrained_columns"]))
+        for t in wh.metadata.tables
+    }
 
 
 def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_path):
-    want = {t.name: ({c.name for c in t.columns}, tuple(c.name for c in t.primary_key.columns))
-            for t in wh.metadata.tables.values()}
+    want = {
+        t.name: ({c.name for c in t.columns}, tuple(c.name for c in t.primary_key.columns))
+        for t in wh.metadata.tables.values()
+    }
     sqlite_url = f"sqlite:///{tmp_path / 'w.db'}"
     assert migrations.migrate(wh.engine_for(sqlite_url)) == [m.path.name for m in migrations.available("sqlite")]
     assert migrations.migrate(wh.engine_for(sqlite_url)) == []  # applied once
@@ -102,19 +125,34 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
     assert migrations.migrate(wh.engine_for(ADMIN.format(db=pg))) == []
     # every table and column carries a comment: the data dictionary
     with create_engine(ADMIN.format(db=pg)).connect() as c:
-        missing = c.execute(text(
-            "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
-            "AND c.relname NOT IN ('schema_migrations', 'alembic_version') AND a.attnum > 0 AND NOT a.attisdropped "
-            "AND col_description(c.oid, a.attnum) IS NULL")).fetchall()
+        missing = c.execute(
+            text(
+                "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
+                "AND c.relname NOT IN ('schema_migrations', 'alembic_version') AND a.attnum > 0 AND NOT a.attisdropped "
+                "AND col_description(c.oid, a.attnum) IS NULL"
+            )
+        ).fetchall()
         assert missing == []
         # what dq_result's checks and severities mean (migration 0005: warnings) is warehouse.py's
-        said = dict(c.execute(text(
-            "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
-            "WHERE a.attrelid = 'dq_result'::regclass AND a.attname IN ('check', 'success', 'severity')")).all())
+        said = dict(
+            c.execute(
+                text(
+                    "SELECT a.attname, col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                    "WHERE a.attrelid = 'dq_result'::regclass AND a.attname IN ('check', 'success', 'severity')"
+                )
+            ).all()
+        )
         assert said == {k: wh.dq_result.c[k].comment for k in ("check", "success", "severity")}
-        assert c.execute(text("SELECT count(*) FROM pg_class WHERE relname = 'operator_score' "
-                              "AND obj_description(oid) IS NOT NULL")).scalar() == 1
+        assert (
+            c.execute(
+                text(
+                    "SELECT count(*) FROM pg_class WHERE relname = 'operator_score' "
+                    "AND obj_description(oid) IS NOT NULL"
+                )
+            ).scalar()
+            == 1
+        )
 
 
 def test_a_changed_applied_migration_is_refused(pg, tmp_path):
@@ -132,8 +170,9 @@ def test_a_changed_applied_migration_is_refused(pg, tmp_path):
         edited = folder / "0001_tables.postgresql.sql"
         original = edited.read_bytes()
         edited.write_bytes(original + b"\nCREATE TABLE t (a INTEGER);\n")
-        with pytest.raises(migrations.MigrationError,
-                           match=r"0001_tables\.postgresql\.sql was changed after it was applied"):
+        with pytest.raises(
+            migrations.MigrationError, match=r"0001_tables\.postgresql\.sql was changed after it was applied"
+        ):
             migrations.migrate(wh.engine_for(url), folder=folder)
         edited.write_bytes(original)
         (folder / "0002_roles.postgresql.sql").write_text("CREATE TABLE u (a INTEGER);\nTHIS IS NOT SQL;\n", "utf-8")
@@ -141,7 +180,9 @@ def test_a_changed_applied_migration_is_refused(pg, tmp_path):
             migrations.migrate(wh.engine_for(url), folder=folder)
         assert not inspect(create_engine(url)).has_table("u")  # a failed migration leaves nothing behind
         assert not inspect(create_engine(url)).has_table("t")
-        assert migrations.current(wh.engine_for(url)) == "0001" and sorted(migrations.applied(wh.engine_for(url))) == [1]
+        assert migrations.current(wh.engine_for(url)) == "0001" and sorted(migrations.applied(wh.engine_for(url))) == [
+            1
+        ]
     finally:
         drop_database(name)
 
@@ -158,14 +199,22 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
         up = alembic("-x", f"url={url}", "upgrade", "head")
         assert up.returncode == 0, up.stderr
         assert [ln.split(",")[0].split("Running ")[1] for ln in up.stderr.splitlines() if "Running upgrade" in ln] == [
-            "upgrade  -> 0001", "upgrade 0001 -> 0002", "upgrade 0002 -> 0003", "upgrade 0003 -> 0004",
-            "upgrade 0004 -> 0005"]
+            "upgrade  -> 0001",
+            "upgrade 0001 -> 0002",
+            "upgrade 0002 -> 0003",
+            "upgrade 0003 -> 0004",
+            "upgrade 0004 -> 0005",
+        ]
         assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
 
         def comment():
             with create_engine(url).connect() as c:
-                return c.execute(text("SELECT col_description(a.attrelid, a.attnum) FROM pg_attribute a "
-                                      "WHERE a.attrelid = 'dq_result'::regclass AND a.attname = 'severity'")).scalar()
+                return c.execute(
+                    text(
+                        "SELECT col_description(a.attrelid, a.attnum) FROM pg_attribute a "
+                        "WHERE a.attrelid = 'dq_result'::regclass AND a.attname = 'severity'"
+                    )
+                ).scalar()
 
         assert comment() == wh.dq_result.c["severity"].comment
         down = alembic("-x", f"url={url}", "downgrade", "-1")
@@ -173,13 +222,17 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
         assert comment() == "error / warning"  # as 0001 wrote it
         assert migrations.current(wh.engine_for(url)) == "0004"
         refused = alembic("-x", f"url={url}", "downgrade", "-1")
-        assert refused.returncode != 0 and "0004_measures_and_facts.postgresql.sql) cannot be downgraded" in refused.stderr
+        assert (
+            refused.returncode != 0 and "0004_measures_and_facts.postgresql.sql) cannot be downgraded" in refused.stderr
+        )
         assert migrations.migrate(wh.engine_for(url)) == ["0005_dq_warnings.postgresql.sql"]
         assert comment() == wh.dq_result.c["severity"].comment
         assert migrations.migrate(wh.engine_for(PIPELINE.format(db=name))) == []
         with create_engine(url).connect() as c:
-            assert c.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'alembic_version'")).scalar() \
+            assert (
+                c.execute(text("SELECT tableowner FROM pg_tables WHERE tablename = 'alembic_version'")).scalar()
                 == "ecredit_pipeline"
+            )
     finally:
         drop_database(name)
 
@@ -195,14 +248,18 @@ def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
         migrations.migrate(admin, "0003")
         with admin.begin() as c:  # what the old runner left: its ledger, no alembic_version
             c.execute(text("DROP TABLE alembic_version"))
-            c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}', 1, true, "
-                           "false, now())"))
+            c.execute(
+                text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}', 1, true, false, now())")
+            )
         ledger = migrations.applied(admin)
         assert sorted(ledger) == [1, 2, 3] and migrations.current(admin) is None
         cfg = settings_mod.load({"CREDIT_WAREHOUSE_URL": PIPELINE.format(db=name)})
         with pytest.raises(settings_mod.SettingError, match="CREDIT_WAREHOUSE_URL.*ecredit migrate"):
             publish.connect(cfg)
-        assert migrations.migrate(admin) == ["0004_measures_and_facts.postgresql.sql", "0005_dq_warnings.postgresql.sql"]
+        assert migrations.migrate(admin) == [
+            "0004_measures_and_facts.postgresql.sql",
+            "0005_dq_warnings.postgresql.sql",
+        ]
         assert migrations.current(admin) == "0005"
         assert {v: s for v, s in migrations.applied(admin).items() if v <= 3} == ledger
         with create_engine(PIPELINE.format(db=name)).connect() as c:
@@ -235,15 +292,29 @@ def test_migration_0004_keeps_earlier_measures_and_each_departments_view(pg):
         admin = wh.engine_for(ADMIN.format(db=name))
         assert migrations.migrate(admin, "0002") == ["0001_tables.postgresql.sql", "0002_roles.postgresql.sql"]
         with admin.begin() as c:
-            c.execute(text("INSERT INTO supervision_measure VALUES ('2026-10-01', 'K1', 'PLATFORM_PROMOTION', 'C', "
-                           "'commerce'), ('2026-10-01', 'K2', 'GOV_FUNDING', 'D', 'ndrc')"))
+            c.execute(
+                text(
+                    "INSERT INTO supervision_measure VALUES ('2026-10-01', 'K1', 'PLATFORM_PROMOTION', 'C', "
+                    "'commerce'), ('2026-10-01', 'K2', 'GOV_FUNDING', 'D', 'ndrc')"
+                )
+            )
         assert "0004_measures_and_facts.postgresql.sql" in migrations.migrate(admin)
         insp = inspect(create_engine(PIPELINE.format(db=name)))
         assert insp.get_pk_constraint("supervision_measure")["constrained_columns"] == [
-            "run_date", "operator_key", "measure_code"]
+            "run_date",
+            "operator_key",
+            "measure_code",
+        ]
         with create_engine(f"postgresql+psycopg://ecredit_ndrc@127.0.0.1:5432/{name}").connect() as c:
-            got = [tuple(r) for r in c.execute(text("SELECT operator_key, measure_code, basis, legal_basis, "
-                                                    "under_objection FROM supervision_measure"))]
+            got = [
+                tuple(r)
+                for r in c.execute(
+                    text(
+                        "SELECT operator_key, measure_code, basis, legal_basis, "
+                        "under_objection FROM supervision_measure"
+                    )
+                )
+            ]
             assert got == [("K2", "GOV_FUNDING", "class:D", None, False)]
             for t in ("fact_license", "fact_spot_check", "fact_complaint"):
                 assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == 0
@@ -254,6 +325,7 @@ def test_migration_0004_keeps_earlier_measures_and_each_departments_view(pg):
 
 
 # ---------------------------------------------------------------- publishing
+
 
 @pytest.fixture(scope="module")
 def published(e2e, pg):
@@ -288,7 +360,10 @@ def test_postgres_holds_the_same_rows_as_the_embedded_default(request, city):
         run, url = request.getfixturevalue("e2e"), PIPELINE.format(db=request.getfixturevalue("pg"))
         request.getfixturevalue("published")
     else:
-        run, url = request.getfixturevalue("dirty_e2e"), PIPELINE.format(db=request.getfixturevalue("published_dirty")["db"])
+        run, url = (
+            request.getfixturevalue("dirty_e2e"),
+            PIPELINE.format(db=request.getfixturevalue("published_dirty")["db"]),
+        )
     # the draws' published_at is when each warehouse's publish ran: the same rows, other times
     aside = ("run_id", "published_at")
     got, want = snapshot(url, aside=aside), snapshot(run["warehouse"], aside=aside)
@@ -365,9 +440,11 @@ def test_a_reader_sees_a_whole_run_or_the_one_before_never_a_mix(e2e, pg):
         url = PIPELINE.format(db=name)
         cfg = cfg_for(e2e, url)
         states, seen, stop = {}, set(), threading.Event()
-        probe = ("SELECT (SELECT count(*) FROM dim_operator), (SELECT max(updated_run_date) FROM dim_operator), "
-                 "(SELECT count(*) FROM fact_credit_record), (SELECT count(*) FROM operator_score), "
-                 "(SELECT count(*) FROM feed_status)")
+        probe = (
+            "SELECT (SELECT count(*) FROM dim_operator), (SELECT max(updated_run_date) FROM dim_operator), "
+            "(SELECT count(*) FROM fact_credit_record), (SELECT count(*) FROM operator_score), "
+            "(SELECT count(*) FROM feed_status)"
+        )
 
         def read():
             eng = create_engine(url)
@@ -396,12 +473,16 @@ def test_a_reader_sees_a_whole_run_or_the_one_before_never_a_mix(e2e, pg):
 
 # ---------------------------------------------------------------- roles
 
+
 def test_each_department_reads_exactly_what_it_is_granted(published, pg, published_dirty):
     admin = create_engine(ADMIN.format(db=pg))
     with admin.connect() as c:
         total = {t: c.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in (*PUBLIC, *OWN_ROWS)}
-        own = {(t, d): c.execute(text(f"SELECT count(*) FROM {t} WHERE {col} = :d"), {"d": d}).scalar()
-               for t, col in OWN_ROWS.items() for d in DEPTS}
+        own = {
+            (t, d): c.execute(text(f"SELECT count(*) FROM {t} WHERE {col} = :d"), {"d": d}).scalar()
+            for t, col in OWN_ROWS.items()
+            for d in DEPTS
+        }
         assert not c.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = 'ecredit_pipeline'")).scalar()
     assert all(total[t] > 0 for t in PUBLIC if t != "inspection_draw")
     for d in DEPTS:
@@ -466,8 +547,13 @@ def test_the_full_dag_runs_on_postgres(tmp_path, pg):
         assert run_cli(["migrate", "--url", ADMIN.format(db=name)], dict(os.environ)).returncode == 0
         generate(tmp_path / "landing", 40, [dt.date(2026, 11, 1)], seed=3, dirty_rate=0.02, progress=lambda m: None)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDIT_", "AIRFLOW"))}
-        env.update(CREDIT_DATA_DIR=str(tmp_path), CREDIT_PII_KEY=PII_KEY, AIRFLOW_HOME=str(tmp_path / "airflow"),
-                   SPARK_LOCAL_IP="127.0.0.1", CREDIT_WAREHOUSE_URL=PIPELINE.format(db=name))
+        env.update(
+            CREDIT_DATA_DIR=str(tmp_path),
+            CREDIT_PII_KEY=PII_KEY,
+            AIRFLOW_HOME=str(tmp_path / "airflow"),
+            SPARK_LOCAL_IP="127.0.0.1",
+            CREDIT_WAREHOUSE_URL=PIPELINE.format(db=name),
+        )
         proc = run_cli(["run", "--date", "2026-11-01"], env)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
         with create_engine(PIPELINE.format(db=name)).connect() as c:

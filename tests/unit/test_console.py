@@ -11,12 +11,8 @@ import sys
 import textwrap
 from types import SimpleNamespace
 
-import pytest
-
 from ecredit.airflow import runner
 from ecredit.core.settings import PROJECT_ROOT
-
-pytestmark = pytest.mark.unit
 
 
 def test_the_progress_bar():
@@ -28,13 +24,19 @@ def test_the_progress_bar():
 
 
 def test_task_lines_one_per_instance_in_the_order_they_started():
-    t = dt.datetime(2026, 11, 1, 2, tzinfo=dt.timezone.utc)
+    t = dt.datetime(2026, 11, 1, 2, tzinfo=dt.UTC)
     state = SimpleNamespace(value="success")
     tis = [
         SimpleNamespace(task_id="publish", map_index=-1, state=state, duration=3.25, start_date=t.replace(minute=3)),
         SimpleNamespace(task_id="release_lock", map_index=-1, state=None, duration=None, start_date=None),
-        SimpleNamespace(task_id="validate", map_index=1, rendered_map_index="ndrc", state=SimpleNamespace(value="failed"),
-                        duration=1.0, start_date=t.replace(minute=2)),
+        SimpleNamespace(
+            task_id="validate",
+            map_index=1,
+            rendered_map_index="ndrc",
+            state=SimpleNamespace(value="failed"),
+            duration=1.0,
+            start_date=t.replace(minute=2),
+        ),
         SimpleNamespace(task_id="resolve_run_date", map_index=-1, state=state, duration=0.04, start_date=t),
     ]
     lines = runner.task_lines(tis)
@@ -50,9 +52,13 @@ def test_task_lines_one_per_instance_in_the_order_they_started():
 def test_generation_progress_one_bar_per_date_written(capsys):
     out = io.StringIO()
     progress = runner.GenerationProgress(runner.Console(out), [dt.date(2026, 11, 1), dt.date(2026, 11, 2)])
-    for message in ("generate: 2026-11-01 history 100/200 operators", "generate: amr 2026-11-01 operators.csv 9 rows",
-                    "generate: amr 2026-11-01 licenses.csv 9 rows", "generate: amr 2026-11-02 operators.csv 1 rows",
-                    "generate: done: 4 files, 28 rows in 0.1 s"):
+    for message in (
+        "generate: 2026-11-01 history 100/200 operators",
+        "generate: amr 2026-11-01 operators.csv 9 rows",
+        "generate: amr 2026-11-01 licenses.csv 9 rows",
+        "generate: amr 2026-11-02 operators.csv 1 rows",
+        "generate: done: 4 files, 28 rows in 0.1 s",
+    ):
         progress(message)
     assert out.getvalue().splitlines() == ["[#####.....] 1/2 dates generated", "[##########] 2/2 dates generated"]
     assert capsys.readouterr().err.count("generate: ") == 5  # every message, to stderr (the log file)
@@ -79,14 +85,27 @@ def test_the_log_file_takes_everything_but_the_console_lines(tmp_path):
             console.line("  a_task  success  1.0 s")
         print("after")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=PROJECT_ROOT, env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+        env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["before", "  a_task  success  1.0 s", "after"]
     assert proc.stderr == ""
     logged = log.read_text("utf-8").splitlines()
-    for line in ("print inside", "stderr inside", "fd1 inside", "fd2 inside", "child out", "child err",
-                 "INFO:airflow.task:a log record inside"):
+    for line in (
+        "print inside",
+        "stderr inside",
+        "fd1 inside",
+        "fd2 inside",
+        "child out",
+        "child err",
+        "INFO:airflow.task:a log record inside",
+    ):
         assert line in logged, (line, logged)
     assert "before" not in logged and "after" not in logged
 
@@ -94,7 +113,7 @@ def test_the_log_file_takes_everything_but_the_console_lines(tmp_path):
 def test_the_log_file_is_beside_the_task_logs(monkeypatch, tmp_path):
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.delenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", raising=False)
-    at = dt.datetime(2026, 12, 6, 6, 30, 1, 123456, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 12, 6, 6, 30, 1, 123456, tzinfo=dt.UTC)
     assert runner.log_file_path("run", at) == tmp_path / "logs" / "console" / "ecredit-run-20261206T063001123456Z.log"
     monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path / "elsewhere"))
     assert runner.log_file_path("demo", at).parent == tmp_path / "elsewhere" / "console"

@@ -19,8 +19,6 @@ from ecredit.airflow import env as airflow_env
 from ecredit.core import feeds
 from ecredit.core.settings import PROJECT_ROOT
 
-pytestmark = pytest.mark.unit
-
 DAGS = PROJECT_ROOT / "dags"
 
 
@@ -203,8 +201,14 @@ def test_importing_the_airflow_glue_does_not_import_airflow(module):
     """Only the DAG file and the tasks import ``ecredit.airflow.operators`` (which imports Airflow);
     the CLI imports the rest before it has set Airflow's configuration."""
     code = f"import sys, ecredit.airflow.{module}; print('airflow' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=PROJECT_ROOT, env={**_clean_env(), "PYTHONPATH": str(PROJECT_ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+        env={**_clean_env(), "PYTHONPATH": str(PROJECT_ROOT)},
+    )
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -301,11 +305,23 @@ def test_failure_callback_records_pipeline_failures_not_department_ones(monkeypa
 
     calls = []
     monkeypatch.setattr(pipeline, "record_failure", lambda *a: calls.append(a))
-    callbacks.on_task_failure({"ti": SimpleNamespace(task_id="validate"), "run_id": "r",
-                                     "exception": ValueError("rejected"), "params": {"run_date": "2026-11-02"}})
+    callbacks.on_task_failure(
+        {
+            "ti": SimpleNamespace(task_id="validate"),
+            "run_id": "r",
+            "exception": ValueError("rejected"),
+            "params": {"run_date": "2026-11-02"},
+        }
+    )
     assert calls == []
-    callbacks.on_task_failure({"ti": SimpleNamespace(task_id="build_state"), "run_id": "r",
-                                     "exception": ValueError("boom"), "params": {"run_date": "2026-11-02"}})
+    callbacks.on_task_failure(
+        {
+            "ti": SimpleNamespace(task_id="build_state"),
+            "run_id": "r",
+            "exception": ValueError("boom"),
+            "params": {"run_date": "2026-11-02"},
+        }
+    )
     assert len(calls) == 1 and calls[0][2] == "build_state"
 
 

@@ -30,8 +30,6 @@ import yaml
 
 from ecredit.core import settings as settings_mod
 
-pytestmark = pytest.mark.unit
-
 ROOT = settings_mod.PROJECT_ROOT
 DOCKER = ROOT / "docker"
 COMPOSE = DOCKER / "compose.yaml"
@@ -46,8 +44,17 @@ PRODUCTION_REQUIRED = ("CREDIT_PII_KEY", "CREDIT_DRAW_SECRET", "CREDIT_WAREHOUSE
 SECRETS = ("CREDIT_PII_KEY", "CREDIT_DRAW_SECRET")
 DATA_DIRS = ("CREDIT_LANDING_DIR", "CREDIT_LAKE_DIR", "CREDIT_OUTBOX_DIR")
 EXPECTED_SERVICES = {
-    "postgres", "redis", "warehouse-migrate", "airflow-init", "airflow-apiserver", "airflow-scheduler",
-    "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "spark-master", "spark-worker",
+    "postgres",
+    "redis",
+    "warehouse-migrate",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "spark-master",
+    "spark-worker",
 }
 # Long-running Airflow components: each may run pipeline code (tasks, callbacks, DAG parsing).
 AIRFLOW_COMPONENT = re.compile(r"^airflow (api-server|scheduler|dag-processor|triggerer|celery worker)\b")
@@ -150,8 +157,9 @@ def compose_interpolated(env: dict[str, str]) -> dict:
 
 def example_env_with_secrets() -> dict[str, str]:
     """docker/.env.example with every empty value filled in, as an administrator would."""
-    return {k: (v or f"test-{k.lower().replace('_', '-')}-0123456789abcdef") for k, v in
-            read_env_file(ENV_EXAMPLE).items()}
+    return {
+        k: (v or f"test-{k.lower().replace('_', '-')}-0123456789abcdef") for k, v in read_env_file(ENV_EXAMPLE).items()
+    }
 
 
 def environment(service: dict) -> dict[str, str]:
@@ -184,15 +192,29 @@ def settings_names_read() -> set[str]:
     for node in ast.walk(load):
         if isinstance(node, ast.Call):
             f = node.func
-            if isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Name) \
-                    and f.value.id == "env" and node.args and isinstance(node.args[0], ast.Constant):
+            if (
+                isinstance(f, ast.Attribute)
+                and f.attr == "get"
+                and isinstance(f.value, ast.Name)
+                and f.value.id == "env"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 names.add(node.args[0].value)
             elif any(isinstance(a, ast.Name) and a.id == "env" for a in node.args):
-                names.update(a.value for a in node.args
-                             if isinstance(a, ast.Constant) and isinstance(a.value, str)
-                             and re.fullmatch(r"[A-Z][A-Z0-9_]+", a.value))
-        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "env" \
-                and isinstance(node.slice, ast.Constant):
+                names.update(
+                    a.value
+                    for a in node.args
+                    if isinstance(a, ast.Constant)
+                    and isinstance(a.value, str)
+                    and re.fullmatch(r"[A-Z][A-Z0-9_]+", a.value)
+                )
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "env"
+            and isinstance(node.slice, ast.Constant)
+        ):
             names.add(node.slice.value)
     return names
 
@@ -269,7 +291,7 @@ def test_scripts_the_stack_runs_are_in_the_tree_and_executable(services):
                 scripts.add(word)
     assert scripts
     for path in scripts:
-        local = ROOT / path[len(home) + 1:]
+        local = ROOT / path[len(home) + 1 :]
         assert local.is_file(), path
         if local.suffix != ".py":
             assert local.stat().st_mode & 0o111, f"{local} is not executable"
@@ -329,8 +351,10 @@ def test_settings_load_accepts_the_airflow_workers_environment(services, monkeyp
     """The worker's environment, with the image's project path mapped to this checkout, passes
     ``settings.load()`` under CREDIT_ENV=production: no demo secret, a valid URL, master, rules."""
     home = image_home()
-    env = {k: (str(ROOT) + v[len(home):] if v.startswith(home + "/") else v)
-           for k, v in environment(services["airflow-worker"]).items()}
+    env = {
+        k: (str(ROOT) + v[len(home) :] if v.startswith(home + "/") else v)
+        for k, v in environment(services["airflow-worker"]).items()
+    }
     monkeypatch.chdir(ROOT)
     cfg = settings_mod.load(env)
     assert cfg.env == "production"
@@ -377,7 +401,7 @@ def test_airflow_configuration_is_consistent(pipeline_services, services):
         assert urlsplit(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]).hostname == "airflow-apiserver"
         for var in env:
             if var.startswith("AIRFLOW__"):
-                section, key = (p.lower() for p in var[len("AIRFLOW__"):].split("__", 1))
+                section, key = (p.lower() for p in var[len("AIRFLOW__") :].split("__", 1))
                 if section == "celery":
                     assert key in celery_keys, var
                 else:
@@ -488,8 +512,7 @@ def test_the_base_image_python_is_the_projects():
     minimum = set(re.findall(r"sys\.version_info < \((\d+), (\d+)\)", makefile))
     assert requires and make_python and len(minimum) == 1
     assert requires.group(1) == make_python.group(1) == ".".join(minimum.pop())
-    froms = [line.split()[1] for f in DOCKERFILES for line in f.read_text().splitlines()
-             if line.startswith("FROM ")]
+    froms = [line.split()[1] for f in DOCKERFILES for line in f.read_text().splitlines() if line.startswith("FROM ")]
     pythons = [f for f in froms if f.startswith("python:")]
     assert pythons
     for image in pythons:

@@ -17,8 +17,16 @@ from pathlib import Path
 import pytest
 
 from ecredit.core import lake
-from ecredit.core.records import (DeliveryFile, DeliveryStatus, DqCheck, FileWarning, GateResult, ParsedFile,
-                                  Severity, Verdict)
+from ecredit.core.records import (
+    DeliveryFile,
+    DeliveryStatus,
+    DqCheck,
+    FileWarning,
+    GateResult,
+    ParsedFile,
+    Severity,
+    Verdict,
+)
 from ecredit.core.settings import PROJECT_ROOT
 
 # What building a lake path looked like before lake.py: the lake's folder joined with a name, the
@@ -27,7 +35,8 @@ LAKE_PATH = re.compile(
     r"""lake_dir\s*/"""
     r"""|\blake\s*/\s*["']"""
     r"""|/\s*["'](parsed|gates|data_docs|state|gold|reports|runs|unrecorded)["']"""
-    r"""|["'](_built\.json|_pii_key\.json|lock\.json|warnings\.json)["']""")
+    r"""|["'](_built\.json|_pii_key\.json|lock\.json|warnings\.json)["']"""
+)
 OWNER = PROJECT_ROOT / "ecredit" / "core" / "lake.py"
 
 
@@ -40,37 +49,56 @@ def lake_paths_built(text: str) -> list[str]:
 
 
 def test_lake_imports_no_spark():
-    code = ("import sys; import ecredit.core.lake, ecredit.core.records; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'great_expectations', 'py4j')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys; import ecredit.core.lake, ecredit.core.records; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'great_expectations', 'py4j')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_driver_only_modules_import_no_spark():
     """The gate, the verdict, publish, the outbox and the report read the lake without Spark."""
-    code = ("import sys; import ecredit.ingest.gate, ecredit.quality.verdict, ecredit.warehouse.publish, "
-            "ecredit.outputs.outbox, ecredit.outputs.report, ecredit.pipeline; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'great_expectations')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys; import ecredit.ingest.gate, ecredit.quality.verdict, ecredit.warehouse.publish, "
+        "ecredit.outputs.outbox, ecredit.outputs.report, ecredit.pipeline; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'great_expectations')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_the_check_finds_a_lake_path_built_elsewhere():
     """The grep below can fail: it sees each way a lake path was built before lake.py."""
-    for line in ('return settings.lake_dir / "gold" / run_date.isoformat()',
-                 'parsed = lake / "parsed"',
-                 'p = root / "runs" / "unrecorded"',
-                 '(gdir / "warnings.json").write_text(x)',
-                 'BUILT_MARKER = "_built.json"'):
+    for line in (
+        'return settings.lake_dir / "gold" / run_date.isoformat()',
+        'parsed = lake / "parsed"',
+        'p = root / "runs" / "unrecorded"',
+        '(gdir / "warnings.json").write_text(x)',
+        'BUILT_MARKER = "_built.json"',
+    ):
         assert lake_paths_built(line), line
     assert not lake_paths_built("path = lake.gold_table(settings, run_date, name)")
 
 
 def test_no_module_but_lake_py_builds_a_lake_path():
-    found = {str(p.relative_to(PROJECT_ROOT)): hits for p in _sources()
-             if (hits := lake_paths_built(p.read_text("utf-8")))}
+    found = {
+        str(p.relative_to(PROJECT_ROOT)): hits for p in _sources() if (hits := lake_paths_built(p.read_text("utf-8")))
+    }
     assert found == {}, "build lake paths with ecredit.core.lake: " + json.dumps(found, indent=1, ensure_ascii=False)
 
 
@@ -81,8 +109,9 @@ def test_the_layout(tmp_path):
     info = {"feed_id": "amr.spot_checks", "date": "2026-11-01", "sha256": "ab" * 32}
     d = dt.date(2026, 11, 1)
     assert lake.done_marker(S, info) == tmp_path / "parsed/done/amr.spot_checks/2026-11-01" / f"{'ab' * 32}.json"
-    assert lake.partition_dir(S, info) == (tmp_path / "parsed/rows/feed_id=amr.spot_checks/delivery_date=2026-11-01"
-                                           / f"file_sha={'ab' * 32}")
+    assert lake.partition_dir(S, info) == (
+        tmp_path / "parsed/rows/feed_id=amr.spot_checks/delivery_date=2026-11-01" / f"file_sha={'ab' * 32}"
+    )
     assert lake.gate_result(S, "amr", d, "cd") == tmp_path / "gates/amr/2026-11-01/cd.json"
     assert lake.validation_result(S, info) == tmp_path / "validations/amr.spot_checks/2026-11-01" / f"{'ab' * 32}.json"
     assert lake.data_docs_index(S, "2026-11-01") == tmp_path / "data_docs/2026-11-01/index.html"
@@ -101,19 +130,32 @@ def test_the_layout(tmp_path):
 
 
 STORED_GATE = {  # a gate result as the lake held it before the records were typed
-    "dept": "amr", "date": "2026-11-01", "manifest_sha256": "ef" * 32, "status": "accepted",
-    "reasons": [], "warnings": ["spot_checks.csv: unknown extra column 'x' ignored"],
-    "files": [{"name": "spot_checks.csv", "feed_id": "amr.spot_checks", "rows": 10, "sha256": "ab" * 32,
-               "warnings": [{"code": "EXTRA_COLUMN", "count": 1, "columns": 12,
-                             "detail": "unknown extra columns ignored: 'x'"}]},
-              {"name": "inspectors.csv", "feed_id": "amr.inspectors", "rows": 0, "sha256": "cd" * 32, "warnings": []}],
+    "dept": "amr",
+    "date": "2026-11-01",
+    "manifest_sha256": "ef" * 32,
+    "status": "accepted",
+    "reasons": [],
+    "warnings": ["spot_checks.csv: unknown extra column 'x' ignored"],
+    "files": [
+        {
+            "name": "spot_checks.csv",
+            "feed_id": "amr.spot_checks",
+            "rows": 10,
+            "sha256": "ab" * 32,
+            "warnings": [
+                {"code": "EXTRA_COLUMN", "count": 1, "columns": 12, "detail": "unknown extra columns ignored: 'x'"}
+            ],
+        },
+        {"name": "inspectors.csv", "feed_id": "amr.inspectors", "rows": 0, "sha256": "cd" * 32, "warnings": []},
+    ],
 }
 
 
 def test_a_gate_result_round_trips_to_the_same_json():
     g = GateResult.from_json(STORED_GATE)
     assert g.status is DeliveryStatus.ACCEPTED and g.files[0].warnings[0] == FileWarning(
-        "EXTRA_COLUMN", 1, 12, "unknown extra columns ignored: 'x'")
+        "EXTRA_COLUMN", 1, 12, "unknown extra columns ignored: 'x'"
+    )
     assert g.to_json() == STORED_GATE
     pretty = dict(ensure_ascii=False, indent=1, sort_keys=True)  # how the gate writes it
     assert json.dumps(g.to_json(), **pretty) == json.dumps(STORED_GATE, **pretty)
@@ -124,14 +166,25 @@ def test_a_gate_result_round_trips_to_the_same_json():
 def test_a_file_record_gives_the_ingest_info():
     f = DeliveryFile.from_json(STORED_GATE["files"][1])
     assert f.info("amr", "2026-11-01", "/landing/amr/2026-11-01/inspectors.csv") == {
-        **STORED_GATE["files"][1], "dept": "amr", "date": "2026-11-01", "path": "/landing/amr/2026-11-01/inspectors.csv"}
+        **STORED_GATE["files"][1],
+        "dept": "amr",
+        "date": "2026-11-01",
+        "path": "/landing/amr/2026-11-01/inspectors.csv",
+    }
     with pytest.raises(AttributeError):
         f.rows = 3  # frozen
 
 
 def test_a_dq_check_round_trips_to_the_published_row():
-    row = {"feed": "spot_checks", "check": "volume", "success": False, "severity": "warning", "element_count": 21,
-           "unexpected_count": 1, "detail": "21 rows; median of the last deliveries 2"}
+    row = {
+        "feed": "spot_checks",
+        "check": "volume",
+        "success": False,
+        "severity": "warning",
+        "element_count": 21,
+        "unexpected_count": 1,
+        "detail": "21 rows; median of the last deliveries 2",
+    }
     c = DqCheck.from_json(row)
     assert c.severity is Severity.WARNING and c.to_json() == row
     assert list(c.to_json()) == ["feed", "check", "success", "severity", "element_count", "unexpected_count", "detail"]
@@ -139,8 +192,15 @@ def test_a_dq_check_round_trips_to_the_published_row():
 
 
 def test_one_status_vocabulary_with_the_strings_of_before():
-    assert {s.value for s in DeliveryStatus} == {"accepted", "rejected", "missing", "pending", "applied", "ok",
-                                                 "partial"}
+    assert {s.value for s in DeliveryStatus} == {
+        "accepted",
+        "rejected",
+        "missing",
+        "pending",
+        "applied",
+        "ok",
+        "partial",
+    }
     assert json.dumps({"status": DeliveryStatus.REJECTED}) == '{"status": "rejected"}'
     assert f"{DeliveryStatus.MISSING}" == "missing" and DeliveryStatus.APPLIED == "applied"
     # feed_status's words (publish and the validate task): an applied delivery is ok or partial
@@ -151,13 +211,34 @@ def test_one_status_vocabulary_with_the_strings_of_before():
 
 
 def test_a_verdict_round_trips_with_its_files_and_checks():
-    parsed = {**STORED_GATE["files"][0], "rows_in": 10, "rows_loaded": 7, "rows_quarantined": 3,
-              "per_reason": {"INVALID_DATE": 3}, "per_warning": {}}
-    stored = {"dept": "amr", "date": "2026-11-01", "status": "rejected", "reasons": ["spot_checks.csv: 3 of 10"],
-              "warnings": [], "files": [parsed],
-              "checks": [{"feed": "*", "check": "delivery_gate", "success": True, "severity": "error",
-                          "element_count": 2, "unexpected_count": 0, "detail": "ok"}],
-              "manifest_sha256": "ef" * 32}
+    parsed = {
+        **STORED_GATE["files"][0],
+        "rows_in": 10,
+        "rows_loaded": 7,
+        "rows_quarantined": 3,
+        "per_reason": {"INVALID_DATE": 3},
+        "per_warning": {},
+    }
+    stored = {
+        "dept": "amr",
+        "date": "2026-11-01",
+        "status": "rejected",
+        "reasons": ["spot_checks.csv: 3 of 10"],
+        "warnings": [],
+        "files": [parsed],
+        "checks": [
+            {
+                "feed": "*",
+                "check": "delivery_gate",
+                "success": True,
+                "severity": "error",
+                "element_count": 2,
+                "unexpected_count": 0,
+                "detail": "ok",
+            }
+        ],
+        "manifest_sha256": "ef" * 32,
+    }
     v = Verdict.from_json(stored)
     assert v.status is DeliveryStatus.REJECTED and v.rows_quarantined == 3 and v.files[0].name == "spot_checks.csv"
     assert isinstance(v.files[0], ParsedFile) and v.files[0].warnings[0].code == "EXTRA_COLUMN"

@@ -19,7 +19,6 @@ import pytest
 from ecredit.core import runlock
 from ecredit.core import settings as settings_mod
 
-pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 D = "2026-11-01"
 
@@ -35,16 +34,23 @@ def lease(cfg) -> dict:
 
 def plant(cfg, **fields) -> dict:
     """A lease as another run left it: live by default (this process, a fresh heartbeat)."""
-    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    h = {"run_id": "scheduled__other", "run_date": "2026-10-31", "host": socket.gethostname(), "since": now,
-         "heartbeat": now, "processes": {"ingest": runlock._process(os.getpid())}, **fields}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    h = {
+        "run_id": "scheduled__other",
+        "run_date": "2026-10-31",
+        "host": socket.gethostname(),
+        "since": now,
+        "heartbeat": now,
+        "processes": {"ingest": runlock._process(os.getpid())},
+        **fields,
+    }
     runlock.lease_path(cfg).parent.mkdir(parents=True, exist_ok=True)
     runlock.lease_path(cfg).write_text(json.dumps(h), "utf-8")
     return h
 
 
 def ago(seconds: float) -> str:
-    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)).isoformat(timespec="seconds")
 
 
 def ended_pid() -> int:
@@ -54,6 +60,7 @@ def ended_pid() -> int:
 
 
 # ---------------------------------------------------------------- acquire and release
+
 
 def test_acquire_when_free_names_the_run_and_is_reentrant_for_it(cfg):
     runlock.acquire(cfg, "manual__a", D, 0)
@@ -75,8 +82,9 @@ def test_acquire_when_free_names_the_run_and_is_reentrant_for_it(cfg):
 def test_the_in_process_runner_is_named_so_that_its_death_frees_the_lock(cfg):
     with runlock.in_process_runner():
         runlock.acquire(cfg, "manual__a", D, 0)
-    assert lease(cfg)["processes"] == {"runner": {"pid": os.getpid(), "start": runlock._start_time(os.getpid()),
-                                                  "host": socket.gethostname()}}
+    assert lease(cfg)["processes"] == {
+        "runner": {"pid": os.getpid(), "start": runlock._start_time(os.getpid()), "host": socket.gethostname()}
+    }
 
 
 def test_a_second_run_waits_the_timeout_then_stops_with_one_sentence_naming_the_holder(cfg):
@@ -88,9 +96,11 @@ def test_a_second_run_waits_the_timeout_then_stops_with_one_sentence_naming_the_
     waited = time.monotonic() - t0
     assert 3 <= waited < 8
     msg = str(e.value)
-    assert msg == (f"another run holds the lock on the lake {cfg.lake_dir}: run manual__first (date {D}, pid -, "
-                   f"host {socket.gethostname()}, since {first['since'].replace('+00:00', 'Z')}); this run waited 3 s "
-                   "(CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished.")
+    assert msg == (
+        f"another run holds the lock on the lake {cfg.lake_dir}: run manual__first (date {D}, pid -, "
+        f"host {socket.gethostname()}, since {first['since'].replace('+00:00', 'Z')}); this run waited 3 s "
+        "(CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
+    )
     assert msg.count(". ") == 0 and msg.endswith(".")  # one sentence
     assert lease(cfg)["run_id"] == "manual__first"  # the holder keeps it
     with pytest.raises(runlock.LockHeld, match=r"; this run stops: rerun"):
@@ -107,8 +117,9 @@ def test_a_waiting_run_gets_the_lock_when_the_holder_releases_it(cfg):
         time.sleep(2)
         assert runlock.release(cfg, "manual__first")
     """)
-    p = subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     t0 = time.monotonic()
     runlock.acquire(cfg, "manual__second", D, 60)
     assert time.monotonic() - t0 < 30
@@ -132,21 +143,37 @@ def test_runs_racing_for_a_free_lock_get_it_once(cfg):
         except runlock.LockHeld as e:
             print("lost", e)
     """)
-    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", code, str(i)], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}) for i in range(6)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-W", "ignore", "-c", code, str(i)],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for i in range(6)
+    ]
     outs = [p.communicate(60)[0].strip() for p in procs]
     winners = [i for i, o in enumerate(outs) if o == "won"]
     assert len(winners) == 1, outs
     assert lease(cfg)["run_id"] == f"run-{winners[0]}"
-    assert all(o.startswith("lost another run holds the lock") and f"run run-{winners[0]} " in o
-               for i, o in enumerate(outs) if i != winners[0]), outs
+    assert all(
+        o.startswith("lost another run holds the lock") and f"run run-{winners[0]} " in o
+        for i, o in enumerate(outs)
+        if i != winners[0]
+    ), outs
 
 
 # ---------------------------------------------------------------- dead holders
 
+
 def test_a_holder_silent_longer_than_the_ttl_is_dead(cfg):
-    plant(cfg, host="another-host", processes={"ingest": {"pid": 12345, "start": None, "host": "another-host"}},
-          heartbeat=ago(runlock.LEASE_TTL + 5))
+    plant(
+        cfg,
+        host="another-host",
+        processes={"ingest": {"pid": 12345, "start": None, "host": "another-host"}},
+        heartbeat=ago(runlock.LEASE_TTL + 5),
+    )
     runlock.acquire(cfg, "manual__b", D, 0)
     assert lease(cfg)["run_id"] == "manual__b"
 
@@ -198,8 +225,12 @@ def test_a_live_holder_is_waited_for(cfg):
         with pytest.raises(runlock.LockHeld, match=rf"run scheduled__other \(date 2026-10-31, pid {p.pid}, "):
             runlock.acquire(cfg, "manual__b", D, 0)
         # another host's process cannot be looked at: only the TTL decides there
-        plant(cfg, host="another-host", processes={"ingest": {"pid": ended_pid(), "start": None, "host": "another-host"}},
-              heartbeat=ago(runlock.LEASE_TTL - 60))
+        plant(
+            cfg,
+            host="another-host",
+            processes={"ingest": {"pid": ended_pid(), "start": None, "host": "another-host"}},
+            heartbeat=ago(runlock.LEASE_TTL - 60),
+        )
         with pytest.raises(runlock.LockHeld, match=r"host another-host"):
             runlock.acquire(cfg, "manual__b", D, 0)
     finally:
@@ -216,11 +247,15 @@ def test_an_unreadable_lease_is_free(cfg):
 
 # ---------------------------------------------------------------- writing tasks
 
+
 def test_a_writing_task_of_the_holding_run_passes_and_names_its_process_while_it_works(cfg):
     runlock.acquire(cfg, "manual__a", D, 0)
     with runlock.holding(cfg, "manual__a", D, "ingest"):
         h = lease(cfg)
-        assert (h["run_id"], h["processes"]) == ("manual__a", {"ingest": here(os.getpid(), runlock._start_time(os.getpid()))})
+        assert (h["run_id"], h["processes"]) == (
+            "manual__a",
+            {"ingest": here(os.getpid(), runlock._start_time(os.getpid()))},
+        )
     h = lease(cfg)  # between tasks the lease stays with the run, naming no process (scheduler)
     assert (h["run_id"], h["processes"]) == ("manual__a", {})
     with runlock.in_process_runner():
@@ -264,8 +299,11 @@ def test_the_heartbeat_keeps_a_long_task_alive(cfg, monkeypatch):
 def test_a_task_that_lost_the_lock_fails(cfg, monkeypatch, heartbeat):
     monkeypatch.setattr(runlock, "HEARTBEAT", heartbeat)
     runlock.acquire(cfg, "manual__a", D, 0)
-    with pytest.raises(runlock.LockHeld, match=r"^this run lost the lock on the lake .* while ingest ran: "
-                                               r"run scheduled__other \(date 2026-10-31, .*holds it now; rerun the date\.$"):
+    with pytest.raises(
+        runlock.LockHeld,
+        match=r"^this run lost the lock on the lake .* while ingest ran: "
+        r"run scheduled__other \(date 2026-10-31, .*holds it now; rerun the date\.$",
+    ):
         with runlock.holding(cfg, "manual__a", D, "ingest"):
             plant(cfg)  # taken over, as after LEASE_TTL seconds without a heartbeat
             time.sleep(0.3)
@@ -273,6 +311,7 @@ def test_a_task_that_lost_the_lock_fails(cfg, monkeypatch, heartbeat):
 
 
 # ---------------------------------------------------------------- the warehouse lock
+
 
 def test_the_embedded_warehouse_is_written_by_one_run_at_a_time(cfg):
     from ecredit.warehouse import schema as wh
@@ -288,8 +327,14 @@ def test_the_embedded_warehouse_is_written_by_one_run_at_a_time(cfg):
             sys.stdin.readline()
     """)
     cfg.warehouse_url  # sqlite:///<tmp>/warehouse.db
-    p = subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, text=True, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         assert p.stdout.readline().strip() == "held"
         eng = wh.engine_for(cfg.warehouse_url)
@@ -298,16 +343,25 @@ def test_the_embedded_warehouse_is_written_by_one_run_at_a_time(cfg):
             with runlock.writing_warehouse(eng, "manual__second", D, 2):
                 raise AssertionError("not while the other run writes")
         assert time.monotonic() - t0 >= 2
-        assert str(e.value).startswith(f"another run holds the lock on the warehouse {cfg.warehouse_url}: "
-                                       f"run manual__holder (date {D}, pid {p.pid}, host {socket.gethostname()}, since ")
-        assert str(e.value).endswith("; this run waited 2 s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once "
-                                     "that run has finished.")
+        assert str(e.value).startswith(
+            f"another run holds the lock on the warehouse {cfg.warehouse_url}: "
+            f"run manual__holder (date {D}, pid {p.pid}, host {socket.gethostname()}, since "
+        )
+        assert str(e.value).endswith(
+            "; this run waited 2 s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
+        )
     finally:
         p.communicate("\n", timeout=30)
     with runlock.writing_warehouse(eng, "manual__second", D, 0) as conn:  # free once the holder is done
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")
-    p = subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, text=True, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-c", code],
+        cwd=ROOT,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.stdout.readline().strip() == "held"
     p.kill()  # a killed holder: the kernel drops its flock
     p.wait()
@@ -322,7 +376,7 @@ def test_the_postgresql_warehouse_is_written_by_one_run_at_a_time():
     try:
         with admin.connect() as c:
             c.exec_driver_sql("SELECT 1")
-    except Exception:  # noqa: BLE001
+    except Exception:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable: install and start postgresql to run this case")
@@ -339,10 +393,12 @@ def test_the_postgresql_warehouse_is_written_by_one_run_at_a_time():
                     raise AssertionError("not while the other run writes")
             assert time.monotonic() - t0 >= 2
             msg = str(e.value)
-            assert msg.startswith(f"another run holds the lock on the warehouse {url}: run manual__holder "
-                                  f"(date {D}) (server pid "), msg
-            assert msg.endswith("; this run waited 2 s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once "
-                                "that run has finished.")
+            assert msg.startswith(
+                f"another run holds the lock on the warehouse {url}: run manual__holder (date {D}) (server pid "
+            ), msg
+            assert msg.endswith(
+                "; this run waited 2 s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
+            )
         with runlock.writing_warehouse(two, "manual__second", D, 0):  # the commit released it
             pass
         with pytest.raises(RuntimeError):
@@ -360,8 +416,10 @@ def test_the_postgresql_warehouse_is_written_by_one_run_at_a_time():
 
 # ---------------------------------------------------------------- the setting
 
-@pytest.mark.parametrize("value, want", [(None, 3600), ("", 3600), ("0", 0), ("90", 90), (" 120 ", 120),
-                                         ("21600", 21600)])
+
+@pytest.mark.parametrize(
+    "value, want", [(None, 3600), ("", 3600), ("0", 0), ("90", 90), (" 120 ", 120), ("21600", 21600)]
+)
 def test_lock_timeout_setting(tmp_path, value, want):
     env = {"CREDIT_DATA_DIR": str(tmp_path), **({"CREDIT_LOCK_TIMEOUT": value} if value is not None else {})}
     s = settings_mod.load(env)
@@ -373,8 +431,7 @@ def test_lock_timeout_setting(tmp_path, value, want):
 def test_a_wrong_lock_timeout_is_one_sentence_naming_it(tmp_path, value):
     with pytest.raises(settings_mod.SettingError) as e:
         settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_LOCK_TIMEOUT": value})
-    assert str(e.value) == ("CREDIT_LOCK_TIMEOUT must be a whole number of seconds from 0 to 21600, "
-                            f"not {value!r}.")
+    assert str(e.value) == (f"CREDIT_LOCK_TIMEOUT must be a whole number of seconds from 0 to 21600, not {value!r}.")
 
 
 def test_two_runs_started_together_on_a_fresh_airflow_home_migrate_it_once(tmp_path):
@@ -386,13 +443,21 @@ def test_two_runs_started_together_on_a_fresh_airflow_home_migrate_it_once(tmp_p
         import time
         from ecredit.airflow import env as airflow_env
         time.sleep(max(0, {at} - time.time()))
-        airflow_env.prepare_airflow_env({str(tmp_path / 'airflow')!r})
+        airflow_env.prepare_airflow_env({str(tmp_path / "airflow")!r})
         print("ok")
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "PYTHONPATH": str(ROOT)})
-             for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-W", "ignore", "-c", code],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**env, "PYTHONPATH": str(ROOT)},
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
     assert [out.strip() for out, _ in outs] == ["ok", "ok", "ok"]

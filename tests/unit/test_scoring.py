@@ -11,7 +11,6 @@ import pytest
 
 from ecredit.scoring import score as scoring
 
-pytestmark = pytest.mark.unit
 D = dt.date(2026, 11, 15)
 
 
@@ -19,12 +18,18 @@ def days(n: int) -> dt.date:
     return D - dt.timedelta(days=n)
 
 
-OPS = "operator_key string, name string, registration_status string, established_date date, natural_person boolean, " \
-      "license_displayed string, last_verified_date date"
-RECS = "operator_key string, record_key string, record_type string, polarity string, severity int, dept string, " \
-       "event_date date, active boolean"
-EVALS = "operator_key string, eval_month date, overall_satisfaction decimal(7,3), product_quality decimal(7,3), " \
-        "brand_reputation decimal(7,3), after_sales decimal(7,3), review_count long, deleted_review_count long"
+OPS = (
+    "operator_key string, name string, registration_status string, established_date date, natural_person boolean, "
+    "license_displayed string, last_verified_date date"
+)
+RECS = (
+    "operator_key string, record_key string, record_type string, polarity string, severity int, dept string, "
+    "event_date date, active boolean"
+)
+EVALS = (
+    "operator_key string, eval_month date, overall_satisfaction decimal(7,3), product_quality decimal(7,3), "
+    "brand_reputation decimal(7,3), after_sales decimal(7,3), review_count long, deleted_review_count long"
+)
 SPOT = "operator_key string, check_date date, result string"
 COMPL = "operator_key string, registered_date date, handling_status string, advance_compensation string"
 
@@ -45,11 +50,14 @@ def ev(key, values, count, deleted=0, month=dt.date(2026, 10, 1)):
 @pytest.fixture(scope="module")
 def run(spark, default_rules):
     def _run(ops, recs=(), evals=(), spot=(), compl=(), previous=None, rules=default_rules):
-        frames = [spark.createDataFrame(list(rows), schema) for rows, schema in
-                  ((ops, OPS), (recs, RECS), (evals, EVALS), (spot, SPOT), (compl, COMPL))]
+        frames = [
+            spark.createDataFrame(list(rows), schema)
+            for rows, schema in ((ops, OPS), (recs, RECS), (evals, EVALS), (spot, SPOT), (compl, COMPL))
+        ]
         prev = spark.createDataFrame(previous, "operator_key string, final_class string") if previous else None
         scores = scoring.score(frames[0], frames[1], frames[2], frames[3], frames[4], rules, D, prev, "v1")
         return {r["operator_key"]: r.asDict() for r in scores.collect()}
+
     return _run
 
 
@@ -65,18 +73,41 @@ def test_a_worked_operator_every_dimension(run):
     # total 100 + 152 + 120 + 300 = 672: C (550 <= 672 < 700), no rule applies
     got = run(
         [op("O1", verified=days(179))],
-        [rec("O1", "PEN_COUNTERFEIT", 3), rec("O1", "PEN_FALSE_AD", 2, active=False),
-         rec("O1", "NDRC_REWARD", None, polarity="positive", dept="ndrc")],
-        [ev("O1", (90, 80, 70, 60), 100), ev("O1", (50, 50, 50, 50), 300, deleted=2),
-         ev("O1", (0, 0, 0, 0), 1000, month=dt.date(2025, 10, 1))],
-        [("O1", days(10), "合格"), ("O1", days(500), "合格"), ("O1", days(1094), "不合格"), ("O1", days(1100), "不合格")],
-        [("O1", days(1), "办理中", None), ("O1", days(30), "已办结", None), ("O1", days(364), "已办结", "是"),
-         ("O1", days(400), "办理中", None)])["O1"]
-    assert (got["identity_score"], got["evaluation_score"], got["quality_score"], got["conduct_score"]) == (100, 152, 120, 300)
+        [
+            rec("O1", "PEN_COUNTERFEIT", 3),
+            rec("O1", "PEN_FALSE_AD", 2, active=False),
+            rec("O1", "NDRC_REWARD", None, polarity="positive", dept="ndrc"),
+        ],
+        [
+            ev("O1", (90, 80, 70, 60), 100),
+            ev("O1", (50, 50, 50, 50), 300, deleted=2),
+            ev("O1", (0, 0, 0, 0), 1000, month=dt.date(2025, 10, 1)),
+        ],
+        [
+            ("O1", days(10), "合格"),
+            ("O1", days(500), "合格"),
+            ("O1", days(1094), "不合格"),
+            ("O1", days(1100), "不合格"),
+        ],
+        [
+            ("O1", days(1), "办理中", None),
+            ("O1", days(30), "已办结", None),
+            ("O1", days(364), "已办结", "是"),
+            ("O1", days(400), "办理中", None),
+        ],
+    )["O1"]
+    assert (got["identity_score"], got["evaluation_score"], got["quality_score"], got["conduct_score"]) == (
+        100,
+        152,
+        120,
+        300,
+    )
     assert (got["total_score"], got["score_class"], got["final_class"], got["rules_applied"]) == (672, "C", "C", "")
     reasons = json.loads(got["reasons"])
     assert [(r["record_type"], r["severity"], r["points"]) for r in reasons["records"]] == [
-        ("PEN_COUNTERFEIT", 3, -150), ("NDRC_REWARD", None, 0)]
+        ("PEN_COUNTERFEIT", 3, -150),
+        ("NDRC_REWARD", None, 0),
+    ]
     assert reasons["rules"] == [] and reasons["dimensions"]["evaluation_score"] == 152
     assert got["rules_version"] == "v1" and got["previous_class"] is None
 
@@ -85,10 +116,16 @@ def test_class_boundaries_849_850_and_half_up(run):
     # identity 100, quality 150 (no spot check, no complaint), conduct 400: 650 + evaluation.
     # evaluation = round(3 x composite): 66.5 -> 199.5 -> 200 (half-up) -> 850 = A;
     # 66.3 -> 198.9 -> 199 -> 849 = B; 66.499 -> 199.497 -> 199 -> 849 = B
-    got = run([op("E1"), op("E2"), op("E3")], (),
-              [ev("E1", (66.5,) * 4, 7), ev("E2", (66.3,) * 4, 3), ev("E3", (66.499,) * 4, 1)])
+    got = run(
+        [op("E1"), op("E2"), op("E3")],
+        (),
+        [ev("E1", (66.5,) * 4, 7), ev("E2", (66.3,) * 4, 3), ev("E3", (66.499,) * 4, 1)],
+    )
     assert {k: (v["evaluation_score"], v["total_score"], v["final_class"]) for k, v in got.items()} == {
-        "E1": (200, 850, "A"), "E2": (199, 849, "B"), "E3": (199, 849, "B")}
+        "E1": (200, 850, "A"),
+        "E2": (199, 849, "B"),
+        "E3": (199, 849, "B"),
+    }
 
 
 def test_thresholds_700_and_550(run):
@@ -98,18 +135,33 @@ def test_thresholds_700_and_550(run):
     recs = [rec("T1", "COM_PREPAID", 2)] * 0 + [rec("T1", "PEN_FALSE_AD", 2)] + [rec("T2", "PEN_COUNTERFEIT", 3)] * 1
     got = run(ops, recs)
     # T0: 0 + 180 + 150 + 400 = 730 -> B; T1: 730 - 60 = 670 -> C; T2: 730 - 150 = 580 -> C
-    assert {k: (v["identity_score"], v["total_score"], v["final_class"], v["rules_applied"]) for k, v in got.items()} == {
-        "T0": (0, 730, "B", ""), "T1": (0, 670, "C", ""), "T2": (0, 580, "C", "")}
+    assert {
+        k: (v["identity_score"], v["total_score"], v["final_class"], v["rules_applied"]) for k, v in got.items()
+    } == {"T0": (0, 730, "B", ""), "T1": (0, 670, "C", ""), "T2": (0, 580, "C", "")}
 
 
 def test_identity_verification_windows_179_180_365_366(run):
-    got = run([op("V1", verified=days(179)), op("V2", verified=days(180)), op("V3", verified=days(364)),
-               op("V4", verified=days(365)), op("V5", verified=D + dt.timedelta(days=1)),
-               op("V6", status="在业", natural=False, displayed="否", verified=None),
-               op("V7", status=None, natural=True, displayed="否", verified=None)])
+    got = run(
+        [
+            op("V1", verified=days(179)),
+            op("V2", verified=days(180)),
+            op("V3", verified=days(364)),
+            op("V4", verified=days(365)),
+            op("V5", verified=D + dt.timedelta(days=1)),
+            op("V6", status="在业", natural=False, displayed="否", verified=None),
+            op("V7", status=None, natural=True, displayed="否", verified=None),
+        ]
+    )
     # within 180 days = (D-180, D]: 179 -> 30, 180 -> 15 (within 365), 364 -> 15, 365 -> 0; a future date -> 0
     assert {k: v["identity_score"] for k, v in got.items()} == {
-        "V1": 100, "V2": 85, "V3": 85, "V4": 70, "V5": 70, "V6": 40, "V7": 40}
+        "V1": 100,
+        "V2": 85,
+        "V3": 85,
+        "V4": 70,
+        "V5": 70,
+        "V6": 40,
+        "V7": 40,
+    }
 
 
 # The best an operator can score in the other three dimensions: identity 100 (存续 40, 亮照亮证 30,
@@ -117,31 +169,60 @@ def test_identity_verification_windows_179_180_365_366(run):
 # = 100, round(3 x 100) = 300), quality 200 (one spot check within 1095 days, passed: round(200*1/1)),
 # and a positive record active (+50 on conduct).
 def best(key):
-    return {"evals": [ev(key, (100, 100, 100, 100), 10)], "spot": [(key, days(10), "合格")],
-            "recs": [rec(key, "NDRC_REWARD", None, polarity="positive", dept="ndrc")]}
+    return {
+        "evals": [ev(key, (100, 100, 100, 100), 10)],
+        "spot": [(key, days(10), "合格")],
+        "recs": [rec(key, "NDRC_REWARD", None, polarity="positive", dept="ndrc")],
+    }
 
 
 def test_rules_and_final_class(run):
-    ops = [op("S"), op("R", status="吊销"), op("F"), op("AB"), op("N1", established=days(179)),
-           op("N2", established=days(180)), op("N3", established=days(10)), op("GONE", status="注销"),
-           op("MOVED", status="迁出")]
-    recs = [rec("S", "LIST_SERIOUS", 4), rec("F", "PSB_FRAUD", 4, dept="psb"), rec("AB", "LIST_ABNORMAL", 2),
-            rec("N3", "NDRC_REWARD", None, polarity="positive"), rec("GONE", "PSB_FRAUD", 4),
-            *best("S")["recs"], *best("F")["recs"]]
+    ops = [
+        op("S"),
+        op("R", status="吊销"),
+        op("F"),
+        op("AB"),
+        op("N1", established=days(179)),
+        op("N2", established=days(180)),
+        op("N3", established=days(10)),
+        op("GONE", status="注销"),
+        op("MOVED", status="迁出"),
+    ]
+    recs = [
+        rec("S", "LIST_SERIOUS", 4),
+        rec("F", "PSB_FRAUD", 4, dept="psb"),
+        rec("AB", "LIST_ABNORMAL", 2),
+        rec("N3", "NDRC_REWARD", None, polarity="positive"),
+        rec("GONE", "PSB_FRAUD", 4),
+        *best("S")["recs"],
+        *best("F")["recs"],
+    ]
     got = run(ops, recs, evals=best("S")["evals"] + best("F")["evals"], spot=best("S")["spot"] + best("F")["spot"])
     assert "GONE" not in got and "MOVED" not in got  # 注销 / 迁出: not classified
     # S: the best of the other dimensions, 100 + 300 + 200, and conduct 400 - 400 (LIST_SERIOUS,
     # severity 4) + 50 (positive) = 50: total 650 -> C by score; R_SERIOUS makes it D
     assert (got["S"]["total_score"], got["S"]["score_class"], got["S"]["final_class"], got["S"]["rules_applied"]) == (
-        650, "C", "D", "R_SERIOUS")
+        650,
+        "C",
+        "D",
+        "R_SERIOUS",
+    )
     # R: 吊销 earns no 40: 60+180+150+400 = 790 -> B; R_REVOKED -> D
     assert (got["R"]["total_score"], got["R"]["score_class"], got["R"]["final_class"], got["R"]["rules_applied"]) == (
-        790, "B", "D", "R_REVOKED")
+        790,
+        "B",
+        "D",
+        "R_REVOKED",
+    )
     # F: 100 + 300 + 200 + (400 - 400 + 50) = 650 -> C by score. With the default weights a
     # severity-4 record takes all 400 conduct points, so 650 is the most such an operator can score
     # and R_SEV4 (no better than C) is recorded but cannot lower the class: see the next test.
     assert (got["F"]["total_score"], got["F"]["score_class"], got["F"]["final_class"], got["F"]["rules_applied"]) == (
-        650, "C", "C", "R_SEV4")
+        650,
+        "C",
+        "C",
+        "R_SEV4",
+    )
     # AB: 100+180+150+340 = 770 -> B; R_ABNORMAL -> C
     assert (got["AB"]["score_class"], got["AB"]["final_class"], got["AB"]["rules_applied"]) == ("B", "C", "R_ABNORMAL")
     # N1: established 179 days ago, no record, no evaluation: base B instead of A (830)
@@ -163,24 +244,38 @@ def test_r_sev4_and_r_serious_lower_a_better_class(run, default_rules):
     data["conduct"]["points_by_severity"][4] = 100
     rules = dataclasses.replace(default_rules, data=data, version="sev4-100")
     ops = [op("F"), op("S"), op("K")]
-    recs = [rec("F", "PSB_FRAUD", 4, dept="psb"), rec("S", "NDRC_JOINT_PUNISH", 4, dept="ndrc"),
-            rec("K", "FIN_ILLEGAL_FUNDRAISING", 4, active=False, dept="finance")]
+    recs = [
+        rec("F", "PSB_FRAUD", 4, dept="psb"),
+        rec("S", "NDRC_JOINT_PUNISH", 4, dept="ndrc"),
+        rec("K", "FIN_ILLEGAL_FUNDRAISING", 4, active=False, dept="finance"),
+    ]
     got = run(ops, recs, rules=rules)
     # F and S: identity 100 + evaluation 180 (no rows) + quality 150 (no spot check, no complaint)
     # + conduct 400 - 100 = 300: 730 -> B by score. F: R_SEV4 -> C. S: R_SERIOUS -> D (its
     # NDRC_JOINT_PUNISH is one of R_SERIOUS's types, which R_SEV4 leaves out).
     assert (got["F"]["total_score"], got["F"]["score_class"], got["F"]["final_class"], got["F"]["rules_applied"]) == (
-        730, "B", "C", "R_SEV4")
+        730,
+        "B",
+        "C",
+        "R_SEV4",
+    )
     assert (got["S"]["total_score"], got["S"]["score_class"], got["S"]["final_class"], got["S"]["rules_applied"]) == (
-        730, "B", "D", "R_SERIOUS")
+        730,
+        "B",
+        "D",
+        "R_SERIOUS",
+    )
     # K: its severity-4 record is no longer active: 100 + 180 + 150 + 400 = 830 -> B, no rule
     assert (got["K"]["total_score"], got["K"]["final_class"], got["K"]["rules_applied"]) == (830, "B", "")
     assert json.loads(got["F"]["reasons"])["rules"] == [{"rule": "R_SEV4", "effect": "C"}]
 
 
 def test_conduct_clamps_at_zero_and_previous_class(run):
-    got = run([op("Z"), op("P")], [rec("Z", "PSB_FRAUD", 4), rec("Z", "CUS_SMUGGLING", 4)],
-              previous=[("Z", "B"), ("GONE", "A")])
+    got = run(
+        [op("Z"), op("P")],
+        [rec("Z", "PSB_FRAUD", 4), rec("Z", "CUS_SMUGGLING", 4)],
+        previous=[("Z", "B"), ("GONE", "A")],
+    )
     assert got["Z"]["conduct_score"] == 0 and got["Z"]["previous_class"] == "B"
     assert got["P"]["previous_class"] is None
 
@@ -188,8 +283,11 @@ def test_conduct_clamps_at_zero_and_previous_class(run):
 def test_a_rules_file_change_moves_an_operator(run, default_rules, tmp_path):
     from ecredit.core import rules as rules_mod
 
-    text = open(default_rules.path, encoding="utf-8").read().replace(
-        "thresholds: {A: 850, B: 700, C: 550}", "thresholds: {A: 800, B: 700, C: 550}")
+    text = (
+        open(default_rules.path, encoding="utf-8")
+        .read()
+        .replace("thresholds: {A: 850, B: 700, C: 550}", "thresholds: {A: 800, B: 700, C: 550}")
+    )
     path = tmp_path / "rules.yaml"
     path.write_text(text, "utf-8")
     changed = rules_mod.load(path)
@@ -201,24 +299,39 @@ def test_a_rules_file_change_moves_an_operator(run, default_rules, tmp_path):
 
 def test_measures_list_changes_and_alerts(spark, run, default_rules):
     ops = [op("S", name="甲网店"), op("C1", name="乙网店")]
-    recs = [rec("S", "LIST_SERIOUS", 4, event=days(30)), rec("S", "LIST_SERIOUS", 4, event=days(20)),
-            rec("C1", "LIST_ABNORMAL", 2), rec("ORPHAN", "NDRC_JOINT_PUNISH", 4, dept="ndrc"),
-            rec("S", "CUS_SERIOUS_DISHONEST", 4, active=False, dept="customs")]
+    recs = [
+        rec("S", "LIST_SERIOUS", 4, event=days(30)),
+        rec("S", "LIST_SERIOUS", 4, event=days(20)),
+        rec("C1", "LIST_ABNORMAL", 2),
+        rec("ORPHAN", "NDRC_JOINT_PUNISH", 4, dept="ndrc"),
+        rec("S", "CUS_SERIOUS_DISHONEST", 4, active=False, dept="customs"),
+    ]
     scores_rows = run(ops, recs)
-    scores = spark.createDataFrame([(D, k, v["final_class"], v["total_score"], v["reasons"]) for k, v in scores_rows.items()],
-                                   "run_date date, operator_key string, final_class string, total_score int, reasons string")
+    scores = spark.createDataFrame(
+        [(D, k, v["final_class"], v["total_score"], v["reasons"]) for k, v in scores_rows.items()],
+        "run_date date, operator_key string, final_class string, total_score int, reasons string",
+    )
     records = spark.createDataFrame(recs, RECS)
-    m = {(r["operator_key"], r["measure_code"], r["responsible_dept"])
-         for r in scoring.measures(scores, records, default_rules).collect()}
+    m = {
+        (r["operator_key"], r["measure_code"], r["responsible_dept"])
+        for r in scoring.measures(scores, records, default_rules).collect()
+    }
     assert not [x for x in m if x[0] == "C1"]  # class C (R_ABNORMAL): no measure (lifecycle.md §3)
     assert len([x for x in m if x[0] == "S"]) == 9 and ("S", "CUSTOMS_CLEARANCE", "customs") in m
     registry = spark.createDataFrame(ops, OPS)
-    listed = {(r["operator_key"], r["record_type"]): (r["name"], r["source_dept"], r["listed_date"])
-              for r in scoring.dishonest_list(records, registry, default_rules, D).collect()}
+    listed = {
+        (r["operator_key"], r["record_type"]): (r["name"], r["source_dept"], r["listed_date"])
+        for r in scoring.dishonest_list(records, registry, default_rules, D).collect()
+    }
     # S listed once for LIST_SERIOUS from its earliest active record; the orphan with an empty name
-    assert listed == {("S", "LIST_SERIOUS"): ("甲网店", "amr", days(30)), ("ORPHAN", "NDRC_JOINT_PUNISH"): ("", "ndrc", days(100))}
+    assert listed == {
+        ("S", "LIST_SERIOUS"): ("甲网店", "amr", days(30)),
+        ("ORPHAN", "NDRC_JOINT_PUNISH"): ("", "ndrc", days(100)),
+    }
     cur = scoring.dishonest_list(records, registry, default_rules, D)
-    prev = spark.createDataFrame([("ORPHAN", "NDRC_JOINT_PUNISH"), ("OLD", "LIST_SERIOUS")], "operator_key string, record_type string")
+    prev = spark.createDataFrame(
+        [("ORPHAN", "NDRC_JOINT_PUNISH"), ("OLD", "LIST_SERIOUS")], "operator_key string, record_type string"
+    )
     changes = {(r["operator_key"], r["change"]) for r in scoring.list_changes(cur, prev, D).collect()}
     assert changes == {("S", "ADDED"), ("OLD", "REMOVED")}
     assert {r["change"] for r in scoring.list_changes(cur, None, D).collect()} == {"ADDED"}
@@ -230,18 +343,39 @@ def test_measures_list_changes_and_alerts(spark, run, default_rules):
 
 # lifecycle.md §3, written out again: who gets which measure, and which department applies it
 CLASS_MEASURES = {"A": set(), "B": set(), "C": set(), "D": {"ONSITE_INSPECTION"}}
-LIST_MEASURES = {"ONSITE_INSPECTION", "NO_COMMITMENT", "GOV_FUNDING", "GOV_PROCUREMENT", "CREDIT_FINANCING",
-                 "CUSTOMS_CLEARANCE", "PLATFORM_ENTRY", "PLATFORM_LISTING", "PLATFORM_PROMOTION"}
-DEPT = {"ONSITE_INSPECTION": "amr", "NO_COMMITMENT": "gds", "GOV_FUNDING": "ndrc", "GOV_PROCUREMENT": "ndrc",
-        "CREDIT_FINANCING": "finance", "CUSTOMS_CLEARANCE": "customs", "PLATFORM_ENTRY": "amr",
-        "PLATFORM_LISTING": "amr", "PLATFORM_PROMOTION": "commerce"}
+LIST_MEASURES = {
+    "ONSITE_INSPECTION",
+    "NO_COMMITMENT",
+    "GOV_FUNDING",
+    "GOV_PROCUREMENT",
+    "CREDIT_FINANCING",
+    "CUSTOMS_CLEARANCE",
+    "PLATFORM_ENTRY",
+    "PLATFORM_LISTING",
+    "PLATFORM_PROMOTION",
+}
+DEPT = {
+    "ONSITE_INSPECTION": "amr",
+    "NO_COMMITMENT": "gds",
+    "GOV_FUNDING": "ndrc",
+    "GOV_PROCUREMENT": "ndrc",
+    "CREDIT_FINANCING": "finance",
+    "CUSTOMS_CLEARANCE": "customs",
+    "PLATFORM_ENTRY": "amr",
+    "PLATFORM_LISTING": "amr",
+    "PLATFORM_PROMOTION": "commerce",
+}
 
 
 def test_the_default_rules_hold_lifecycle_3s_table(default_rules):
     m = default_rules.get("measures")
     assert {c: set(v["measures"]) for c, v in m["classes"].items()} == CLASS_MEASURES
     assert {c: (v["sampling_ratio"], v["onsite"]) for c, v in m["classes"].items()} == {
-        "A": ("0.03", False), "B": ("0.10", False), "C": ("0.30", False), "D": ("0.80", True)}
+        "A": ("0.03", False),
+        "B": ("0.10", False),
+        "C": ("0.30", False),
+        "D": ("0.80", True),
+    }
     assert set(m["serious_list"]) == LIST_MEASURES and len(m["serious_list"]) == 9
     assert {code: v["dept"] for code, v in m["codes"].items()} == DEPT
     for code, v in m["codes"].items():  # a provision by name: a document in 《》 or a document number
@@ -252,20 +386,22 @@ def test_measures_rest_on_the_class_or_on_the_serious_list(spark, default_rules)
     """lifecycle.md §3: a low class raises supervision (D: on-site inspection only); the nine
     joint-punishment measures only for a classified operator on the serious-dishonesty list,
     whatever its class, each resting on its active list records; one row per (operator, measure)."""
-    scores = spark.createDataFrame([(D, k, c) for k, c in (("A1", "A"), ("B1", "B"), ("C1", "C"), ("D1", "D"),
-                                                           ("S", "D"), ("SB", "B"))],
-                                   "run_date date, operator_key string, final_class string")
-    recs = [("S", "amr:lists:严重违法失信名单|S|2026-10-01", "LIST_SERIOUS", "amr", True),
-            ("S", "amr:lists:严重违法失信名单|S|2025-03-02", "LIST_SERIOUS", "amr", True),
-            ("S", "ndrc:credit_lists:失信联合惩戒对象|S|2026-01-05", "NDRC_JOINT_PUNISH", "ndrc", True),
-            ("S", "customs:enterprise_credit:S|2024-01-01", "CUS_SERIOUS_DISHONEST", "customs", False),  # not active
-            ("S", "psb:cases:P1", "PSB_FRAUD", "psb", True),  # severity 4, but not a list type
-            ("SB", "customs:enterprise_credit:SB|2026-04-01", "CUS_SERIOUS_DISHONEST", "customs", True),
-            ("D1", "amr:lists:严重违法失信名单|D1|2020-01-01", "LIST_SERIOUS", "amr", False),  # expired
-            ("D1", "amr:lists:经营异常名录|D1|2026-01-01", "LIST_ABNORMAL", "amr", True),
-            ("ORPHAN", "ndrc:credit_lists:失信联合惩戒对象|ORPHAN|2026-01-05", "NDRC_JOINT_PUNISH", "ndrc", True)]
-    records = spark.createDataFrame(
-        [(k, rk, t, "negative", 4, dept, days(10), a) for k, rk, t, dept, a in recs], RECS)
+    scores = spark.createDataFrame(
+        [(D, k, c) for k, c in (("A1", "A"), ("B1", "B"), ("C1", "C"), ("D1", "D"), ("S", "D"), ("SB", "B"))],
+        "run_date date, operator_key string, final_class string",
+    )
+    recs = [
+        ("S", "amr:lists:严重违法失信名单|S|2026-10-01", "LIST_SERIOUS", "amr", True),
+        ("S", "amr:lists:严重违法失信名单|S|2025-03-02", "LIST_SERIOUS", "amr", True),
+        ("S", "ndrc:credit_lists:失信联合惩戒对象|S|2026-01-05", "NDRC_JOINT_PUNISH", "ndrc", True),
+        ("S", "customs:enterprise_credit:S|2024-01-01", "CUS_SERIOUS_DISHONEST", "customs", False),  # not active
+        ("S", "psb:cases:P1", "PSB_FRAUD", "psb", True),  # severity 4, but not a list type
+        ("SB", "customs:enterprise_credit:SB|2026-04-01", "CUS_SERIOUS_DISHONEST", "customs", True),
+        ("D1", "amr:lists:严重违法失信名单|D1|2020-01-01", "LIST_SERIOUS", "amr", False),  # expired
+        ("D1", "amr:lists:经营异常名录|D1|2026-01-01", "LIST_ABNORMAL", "amr", True),
+        ("ORPHAN", "ndrc:credit_lists:失信联合惩戒对象|ORPHAN|2026-01-05", "NDRC_JOINT_PUNISH", "ndrc", True),
+    ]
+    records = spark.createDataFrame([(k, rk, t, "negative", 4, dept, days(10), a) for k, rk, t, dept, a in recs], RECS)
     rows = [r.asDict() for r in scoring.measures(scores, records, default_rules).collect()]
     got = {(r["operator_key"], r["measure_code"]): r for r in rows}
     assert len(got) == len(rows)  # one row per (operator, measure)
@@ -273,8 +409,10 @@ def test_measures_rest_on_the_class_or_on_the_serious_list(spark, default_rules)
     assert {c for k, c in got if k == "D1"} == {"ONSITE_INSPECTION"}
     assert {c for k, c in got if k == "S"} == LIST_MEASURES and {c for k, c in got if k == "SB"} == LIST_MEASURES
     # the basis: the active list records' keys sorted by code point (amr < ndrc, 2025 < 2026), else the class
-    s_basis = ("amr:lists:严重违法失信名单|S|2025-03-02,amr:lists:严重违法失信名单|S|2026-10-01,"
-               "ndrc:credit_lists:失信联合惩戒对象|S|2026-01-05")
+    s_basis = (
+        "amr:lists:严重违法失信名单|S|2025-03-02,amr:lists:严重违法失信名单|S|2026-10-01,"
+        "ndrc:credit_lists:失信联合惩戒对象|S|2026-01-05"
+    )
     texts = default_rules.get("measures.codes")
     for (k, code), r in got.items():
         assert r["basis"] == {"D1": "class:D", "S": s_basis, "SB": "customs:enterprise_credit:SB|2026-04-01"}[k]

@@ -15,11 +15,11 @@ import pytest
 
 from ecredit.core import settings
 
-pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 
 
 # ---- make: the interpreter of the venv
+
 
 def fake_python(folder: Path, name: str, version: tuple[int, int] | None) -> None:
     """An executable ``name`` that runs as Python ``version`` (the real interpreter behind it) for
@@ -41,18 +41,27 @@ def make_python(tmp_path: Path, pythons: dict, **variables) -> subprocess.Comple
     (bin_dir / "echo").symlink_to(shutil.which("echo"))  # make runs `echo x` itself, without a shell
     make = shutil.which("make")
     args = [make, "-s", "-f", str(ROOT / "Makefile"), "python", *(f"{k}={v}" for k, v in variables.items())]
-    return subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)})
+    return subprocess.run(
+        args,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+    )
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine (apt-get install make)")
-@pytest.mark.parametrize("pythons, chosen", [
-    ({"python3.11": (3, 11), "python3": (3, 12)}, "python3.11"),
-    ({"python3.12": (3, 12)}, "python3.12"),                          # no python3.11 at all
-    ({"python3.11": None, "python3.13": (3, 13)}, "python3.13"),      # a shim that cannot run 3.11
-    ({"python3": (3, 11)}, "python3"),
-    ({"python3.11": (3, 10), "python3": (3, 14)}, "python3"),         # a python3.11 that is no 3.11
-])
+@pytest.mark.parametrize(
+    "pythons, chosen",
+    [
+        ({"python3.11": (3, 11), "python3": (3, 12)}, "python3.11"),
+        ({"python3.12": (3, 12)}, "python3.12"),  # no python3.11 at all
+        ({"python3.11": None, "python3.13": (3, 13)}, "python3.13"),  # a shim that cannot run 3.11
+        ({"python3": (3, 11)}, "python3"),
+        ({"python3.11": (3, 10), "python3": (3, 14)}, "python3"),  # a python3.11 that is no 3.11
+    ],
+)
 def test_make_takes_the_first_python_of_at_least_3_11(tmp_path, pythons, chosen):
     r = make_python(tmp_path, pythons)
     assert r.returncode == 0 and r.stdout.strip() == chosen, (r.stdout, r.stderr)
@@ -77,7 +86,10 @@ def test_make_takes_a_given_python_only_if_it_is_at_least_3_11(tmp_path, given, 
 
 # ---- the demo secrets warn
 
-@pytest.mark.parametrize("name, other", [("CREDIT_DRAW_SECRET", "CREDIT_PII_KEY"), ("CREDIT_PII_KEY", "CREDIT_DRAW_SECRET")])
+
+@pytest.mark.parametrize(
+    "name, other", [("CREDIT_DRAW_SECRET", "CREDIT_PII_KEY"), ("CREDIT_PII_KEY", "CREDIT_DRAW_SECRET")]
+)
 def test_a_demo_secret_warns_naming_itself(name, other):
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
@@ -98,10 +110,9 @@ def test_no_warning_with_both_secrets_set():
 
 # ---- CI=true: no test may skip
 
-SKIPPING = '''
+SKIPPING = """
 import pytest
 
-pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
@@ -129,9 +140,9 @@ def test_expected_to_fail():
 
 def test_passes():
     pass
-'''
+"""
 
-SKIPPED_MODULE = '''
+SKIPPED_MODULE = """
 import pytest
 
 pytest.importorskip("no_such_module_for_ecredit")
@@ -139,7 +150,7 @@ pytest.importorskip("no_such_module_for_ecredit")
 
 def test_never_collected():
     pass
-'''
+"""
 
 
 def run_pytest(tmp_path: Path, ci: str | None, name: str, text: str) -> tuple[int, str]:
@@ -149,8 +160,14 @@ def run_pytest(tmp_path: Path, ci: str | None, name: str, text: str) -> tuple[in
     env["PYTHONPATH"] = str(ROOT)
     if ci is not None:
         env["CI"] = ci
-    r = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.ci_strict", "-p", "no:cacheprovider", "-q",
-                        "-rA", name], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.ci_strict", "-p", "no:cacheprovider", "-q", "-rA", name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     return r.returncode, r.stdout
 
 
@@ -167,8 +184,10 @@ def test_in_ci_a_skip_fails_with_its_reason(tmp_path):
 def test_in_ci_a_skipped_module_fails(tmp_path):
     code, out = run_pytest(tmp_path, "true", "test_skipped_module.py", SKIPPED_MODULE)
     assert code != 0 and "1 error" in out.strip().splitlines()[-1], out
-    assert ("CI=true: no test may skip (operations.md), and this one would have: "
-            "could not import 'no_such_module_for_ecredit'") in out
+    assert (
+        "CI=true: no test may skip (operations.md), and this one would have: "
+        "could not import 'no_such_module_for_ecredit'"
+    ) in out
 
 
 @pytest.mark.parametrize("ci", [None, "false", ""])

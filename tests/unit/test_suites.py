@@ -1,17 +1,14 @@
 import json
 
-import pytest
-
-pytestmark = pytest.mark.unit
-
 
 def test_suite_files_are_up_to_date():
-    from ecredit.quality import expectations as ex
     from ecredit.core.feeds import FEEDS
+    from ecredit.quality import expectations as ex
 
     for f in FEEDS:
         assert json.loads(ex.suite_path(f).read_text("utf-8")) == ex.suite_dict(f), (
-            f"{ex.suite_path(f)} is out of date: run `.venv/bin/python -m ecredit.quality.expectations`")
+            f"{ex.suite_path(f)} is out of date: run `.venv/bin/python -m ecredit.quality.expectations`"
+        )
         suite = ex.load_suite(f)  # every custom expectation type is registered and kept
         assert len(suite.expectations) == len(ex.suite_dict(f)["expectations"])
 
@@ -24,8 +21,12 @@ def _validate_one(spark, expectation_cls, column, values, **kwargs):
 
     df = spark.createDataFrame([(v,) for v in values], f"{column} string")
     ctx = ex.context()
-    batch = (ctx.data_sources.add_spark(name="t", persist=False).add_dataframe_asset("a")
-             .add_batch_definition_whole_dataframe("b").get_batch(batch_parameters={"dataframe": df}))
+    batch = (
+        ctx.data_sources.add_spark(name="t", persist=False)
+        .add_dataframe_asset("a")
+        .add_batch_definition_whole_dataframe("b")
+        .get_batch(batch_parameters={"dataframe": df})
+    )
     suite = gx.ExpectationSuite(name="s", expectations=[expectation_cls(column=column, **kwargs)])
     res = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     r = res.results[0]
@@ -39,8 +40,9 @@ def test_custom_uscc_expectation(spark):
     # 91440300568520498A is valid (GB 32100 check character A); the same with a wrong check
     # character, a 17-character code and the letter I (not in the alphabet) are not; a null passes
     cls = ex.CUSTOM_EXPECTATIONS["expect_column_values_to_be_valid_uscc"]
-    got = _validate_one(spark, cls, "uscc", ["91440300568520498A", "91440300568520498B", "9144030056852049",
-                                              "9I440300568520498A", None])
+    got = _validate_one(
+        spark, cls, "uscc", ["91440300568520498A", "91440300568520498B", "9144030056852049", "9I440300568520498A", None]
+    )
     assert got == (3, sorted(["91440300568520498B", "9144030056852049", "9I440300568520498A"]))
 
 

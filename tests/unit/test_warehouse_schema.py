@@ -7,8 +7,6 @@ import pytest
 
 from ecredit.warehouse import schema as warehouse
 
-pytestmark = pytest.mark.unit
-
 
 def test_the_sqlite_migrations_give_the_table_definitions(tmp_path):
     """sql/migrations applied to an empty embedded warehouse give exactly the tables, columns,
@@ -78,18 +76,33 @@ def test_migration_0004_keeps_the_measures_published_before_it(tmp_path):
     assert migrations.migrate(eng, "0001") == ["0001_tables.sqlite.sql"]
     d = dt.date(2026, 10, 1)
     with eng.begin() as c:
-        c.execute(text("INSERT INTO supervision_measure VALUES (:d, 'K1', 'PLATFORM_PROMOTION', 'C', 'commerce'), "
-                       "(:d, 'K2', 'GOV_FUNDING', 'D', 'ndrc')"), {"d": d})
+        c.execute(
+            text(
+                "INSERT INTO supervision_measure VALUES (:d, 'K1', 'PLATFORM_PROMOTION', 'C', 'commerce'), "
+                "(:d, 'K2', 'GOV_FUNDING', 'D', 'ndrc')"
+            ),
+            {"d": d},
+        )
     assert "0004_measures_and_facts.sqlite.sql" in migrations.migrate(eng)
     with eng.connect() as c:
-        rows = [tuple(r) for r in c.execute(text(
-            "SELECT operator_key, measure_code, final_class, responsible_dept, basis, legal_basis, under_objection "
-            "FROM supervision_measure ORDER BY operator_key"))]
-    assert rows == [("K1", "PLATFORM_PROMOTION", "C", "commerce", "class:C", None, 0),
-                    ("K2", "GOV_FUNDING", "D", "ndrc", "class:D", None, 0)]
+        rows = [
+            tuple(r)
+            for r in c.execute(
+                text(
+                    "SELECT operator_key, measure_code, final_class, responsible_dept, basis, legal_basis, under_objection "
+                    "FROM supervision_measure ORDER BY operator_key"
+                )
+            )
+        ]
+    assert rows == [
+        ("K1", "PLATFORM_PROMOTION", "C", "commerce", "class:C", None, 0),
+        ("K2", "GOV_FUNDING", "D", "ndrc", "class:D", None, 0),
+    ]
     with eng.begin() as c, pytest.raises(IntegrityError):
-        c.execute(text("INSERT INTO supervision_measure VALUES (:d, 'K2', 'GOV_FUNDING', 'D', 'amr', 'class:D', 'x', 0)"),
-                  {"d": d})
+        c.execute(
+            text("INSERT INTO supervision_measure VALUES (:d, 'K2', 'GOV_FUNDING', 'D', 'amr', 'class:D', 'x', 0)"),
+            {"d": d},
+        )
 
 
 def test_migration_0003_makes_the_published_plans_version_1(tmp_path):
@@ -105,17 +118,38 @@ def test_migration_0003_makes_the_published_plans_version_1(tmp_path):
         c.execute(text("INSERT INTO inspection_draw VALUES ('2026-12-01', 'aa', 'bb', 'cc', '{}')"))
         c.execute(text("INSERT INTO inspection_plan VALUES ('2026-12-01', 'OP1', 'cc', 'D', 'ZF-1,ZF-2', 1)"))
         c.execute(text("INSERT INTO inspection_plan VALUES ('2026-12-01', 'OP2', 'cc', 'C', 'ZF-2,ZF-1', 0)"))
-        for at, status in (("2026-12-02 02:10:00.000000", "success"), ("2026-12-02 03:10:00.000000", "success"),
-                           ("2026-12-02 04:10:00.000000", "failed")):
-            c.execute(text("INSERT INTO pipeline_run (run_date, run_id, finished_at, status) "
-                           "VALUES ('2026-12-01', 'r', :at, :s)"), {"at": at, "s": status})
+        for at, status in (
+            ("2026-12-02 02:10:00.000000", "success"),
+            ("2026-12-02 03:10:00.000000", "success"),
+            ("2026-12-02 04:10:00.000000", "failed"),
+        ):
+            c.execute(
+                text(
+                    "INSERT INTO pipeline_run (run_date, run_id, finished_at, status) "
+                    "VALUES ('2026-12-01', 'r', :at, :s)"
+                ),
+                {"at": at, "s": status},
+            )
     assert migrations.migrate(eng, "0003") == ["0003_draw_versions.sqlite.sql"]
     with eng.connect() as c:
         draws = [dict(r._mapping) for r in c.execute(text("SELECT * FROM inspection_draw"))]
-        plans = sorted(tuple(r) for r in c.execute(text("SELECT run_date, version, operator_key, onsite_required "
-                                                        "FROM inspection_plan")))
-    assert draws == [{"run_date": "2026-12-01", "version": 1, "salt": "aa", "salt_sha256": "bb", "seed": "cc",
-                      "counts": "{}", "in_force": 1, "inputs_kept": 0, "published_at": "2026-12-02 03:10:00.000000"}]
+        plans = sorted(
+            tuple(r)
+            for r in c.execute(text("SELECT run_date, version, operator_key, onsite_required FROM inspection_plan"))
+        )
+    assert draws == [
+        {
+            "run_date": "2026-12-01",
+            "version": 1,
+            "salt": "aa",
+            "salt_sha256": "bb",
+            "seed": "cc",
+            "counts": "{}",
+            "in_force": 1,
+            "inputs_kept": 0,
+            "published_at": "2026-12-02 03:10:00.000000",
+        }
+    ]
     assert plans == [("2026-12-01", 1, "OP1", 1), ("2026-12-01", 1, "OP2", 0)]
 
 
@@ -127,8 +161,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def alembic(*args: str) -> subprocess.CompletedProcess:
     """The ``alembic`` command a DBA runs, from the repository root (alembic.ini)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "alembic", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "alembic", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def old_runner(url: str, upto: int) -> None:
@@ -139,12 +174,14 @@ def old_runner(url: str, upto: int) -> None:
 
     from ecredit.warehouse import migrations
 
-    con = sqlite3.connect(url[len("sqlite:///"):])
+    con = sqlite3.connect(url[len("sqlite:///") :])
     con.execute(migrations.LEDGER_DDL)
     for m in migrations.available("sqlite")[:upto]:
         con.executescript(f"BEGIN;\n{m.sql}\n;")
-        con.execute("INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (?, ?, ?, ?)",
-                    (m.version, m.name, m.sha256, dt.datetime(2026, 11, 1).isoformat(sep=" ")))
+        con.execute(
+            "INSERT INTO schema_migrations (version, name, sha256, applied_at) VALUES (?, ?, ?, ?)",
+            (m.version, m.name, m.sha256, dt.datetime(2026, 11, 1).isoformat(sep=" ")),
+        )
         con.commit()
     con.close()
 
@@ -154,8 +191,13 @@ def test_alembic_history_upgrade_downgrade_as_a_dba_runs_them(tmp_path):
     history = alembic("history")
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
-    assert [ln.split(",")[0] for ln in lines] == ["0004 -> 0005 (head)", "0003 -> 0004", "0002 -> 0003",
-                                                   "0001 -> 0002", "<base> -> 0001"]
+    assert [ln.split(",")[0] for ln in lines] == [
+        "0004 -> 0005 (head)",
+        "0003 -> 0004",
+        "0002 -> 0003",
+        "0001 -> 0002",
+        "<base> -> 0001",
+    ]
     up = alembic("-x", f"url={url}", "upgrade", "head")
     assert up.returncode == 0, up.stderr
     assert "Running upgrade 0004 -> 0005" in up.stderr
@@ -172,9 +214,14 @@ def test_alembic_history_upgrade_downgrade_as_a_dba_runs_them(tmp_path):
     assert alembic("-x", f"url={url}", "current").stdout.strip() == "0005 (head)"
     # the URL from the project's setting when -x url is not given
     data = tmp_path / "data"
-    env_up = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT),
-                                                         "CREDIT_DATA_DIR": str(data), "CREDIT_WAREHOUSE_URL": ""})
+    env_up = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CREDIT_DATA_DIR": str(data), "CREDIT_WAREHOUSE_URL": ""},
+    )
     assert env_up.returncode == 0, env_up.stderr
     assert (data / "warehouse.db").is_file()
 
@@ -253,8 +300,7 @@ def test_a_changed_applied_migration_stops_the_migration_naming_the_file(tmp_pat
     edited = folder / "0001_tables.sqlite.sql"
     original = edited.read_bytes()
     edited.write_bytes(original + b"\nCREATE TABLE t (a INTEGER);\n")
-    with pytest.raises(migrations.MigrationError,
-                       match=r"0001_tables\.sqlite\.sql was changed after it was applied"):
+    with pytest.raises(migrations.MigrationError, match=r"0001_tables\.sqlite\.sql was changed after it was applied"):
         migrations.migrate(eng, folder=folder)
     assert migrations.current(eng) == "0001" and not inspect(create_engine(url)).has_table("t")
     edited.write_bytes(original)

@@ -33,8 +33,10 @@ def _url():
 
 
 def run_migrations_offline() -> None:
-    raise migrations.MigrationError("offline (--sql) mode is not offered: the SQL files under sql/migrations/ are "
-                                    "the scripts; run them with `alembic upgrade` against the database")
+    raise migrations.MigrationError(
+        "offline (--sql) mode is not offered: the SQL files under sql/migrations/ are "
+        "the scripts; run them with `alembic upgrade` against the database"
+    )
 
 
 def run_migrations_online() -> None:

@@ -13,11 +13,23 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-DROP = ["DROP TABLE dim_operator", "DROP TABLE dishonest_list_change", "DROP TABLE dq_result",
-        "DROP TABLE draw_commitment", "DROP TABLE fact_credit_record", "DROP TABLE feed_status",
-        "DROP TABLE inspection_draw", "DROP TABLE inspection_plan", "DROP TABLE inspector",
-        "DROP TABLE operator_score", "DROP TABLE pipeline_run", "DROP TABLE quarantine", "DROP TABLE risk_alert",
-        "DROP TABLE serious_dishonest_list", "DROP TABLE supervision_measure"]
+DROP = [
+    "DROP TABLE dim_operator",
+    "DROP TABLE dishonest_list_change",
+    "DROP TABLE dq_result",
+    "DROP TABLE draw_commitment",
+    "DROP TABLE fact_credit_record",
+    "DROP TABLE feed_status",
+    "DROP TABLE inspection_draw",
+    "DROP TABLE inspection_plan",
+    "DROP TABLE inspector",
+    "DROP TABLE operator_score",
+    "DROP TABLE pipeline_run",
+    "DROP TABLE quarantine",
+    "DROP TABLE risk_alert",
+    "DROP TABLE serious_dishonest_list",
+    "DROP TABLE supervision_measure",
+]
 
 
 def upgrade() -> None:

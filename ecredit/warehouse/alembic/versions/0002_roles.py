@@ -20,6 +20,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    migrations.downgrade_body(2, {"sqlite": []}, why="the roles belong to the PostgreSQL cluster, and other "
-                                                     "databases of it may use them; the grants and policies go with "
-                                                     "the tables.")
+    migrations.downgrade_body(
+        2,
+        {"sqlite": []},
+        why="the roles belong to the PostgreSQL cluster, and other "
+        "databases of it may use them; the grants and policies go with "
+        "the tables.",
+    )

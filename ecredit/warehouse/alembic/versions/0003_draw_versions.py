@@ -20,5 +20,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    migrations.downgrade_body(3, {}, why="a draw date's plan versions after the first, and what superseded "
-                                         "versions were drawn on, would be lost.")
+    migrations.downgrade_body(
+        3,
+        {},
+        why="a draw date's plan versions after the first, and what superseded versions were drawn on, would be lost.",
+    )

@@ -20,5 +20,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    migrations.downgrade_body(4, {}, why="the measures' legal bases and objections, and the rows of fact_license, "
-                                         "fact_spot_check and fact_complaint, would be lost.")
+    migrations.downgrade_body(
+        4,
+        {},
+        why="the measures' legal bases and objections, and the rows of fact_license, "
+        "fact_spot_check and fact_complaint, would be lost.",
+    )

@@ -15,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 COMMENTS_OF_0001 = [
-    "COMMENT ON COLUMN dq_result.\"check\" IS 'delivery_gate, quarantined_ratio, volume, rows:<CODE> (rows "
+    'COMMENT ON COLUMN dq_result."check" IS \'delivery_gate, quarantined_ratio, volume, rows:<CODE> (rows '
     "quarantined per reason), gx:<expectation>(<column>) (the feed''s GX suite on the file)'",
     "COMMENT ON COLUMN dq_result.success IS 'the check passed'",
     "COMMENT ON COLUMN dq_result.severity IS 'error / warning'",
