@@ -65,6 +65,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from ecredit.core import feeds, ids
+from ecredit.core import settings as settings_mod
 from ecredit.core.settings import PROJECT_ROOT, Settings
 from ecredit.ingest import parse
 
@@ -526,8 +527,6 @@ def scan(
 
 def run(data_dir: str | None = None, also: Iterable[str] = ()) -> int:
     """``ecredit scan-pii``: exit 0 when nothing is found, 1 on any hit, 2 for a wrong setting."""
-    from ecredit.core import settings as settings_mod
-
     env = dict(os.environ)
     if data_dir:
         env["CREDIT_DATA_DIR"] = str(Path(data_dir).resolve())

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from ecredit.warehouse.schema import (
     draw_commitment,
+    engine_for,
     inspection_draw,
     inspection_draw_input,
     inspection_plan,
@@ -359,8 +360,6 @@ def main_verify(date_str: str, warehouse_url: str, version: int | None = None) -
     import sys
 
     from sqlalchemy.exc import SQLAlchemyError
-
-    from ecredit.warehouse.schema import engine_for
 
     d = dt.date.fromisoformat(date_str)
     engine = engine_for(warehouse_url)

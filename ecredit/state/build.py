@@ -25,6 +25,10 @@ from ecredit.core.rules import SEVERITIES, Rules, to_decimal
 from ecredit.core.settings import Settings
 from ecredit.ingest import load as ingest
 from ecredit.quality import verdict as validation
+from ecredit.scoring import draw
+from ecredit.scoring import score as scoring
+from ecredit.warehouse import publish
+from ecredit.warehouse import schema as wh
 
 log = logging.getLogger(__name__)
 
@@ -486,7 +490,6 @@ def published(settings: Settings):
     """A connection to the warehouse, for reading what was published: the previous run date's
     rows and the draw commitments come from there (warehouse.md), never from lake markers that a
     kill after publish's commit can leave unwritten."""
-    from ecredit.warehouse import publish
 
     eng = publish.connect(settings)
     try:
@@ -512,8 +515,6 @@ def published_frame(spark: SparkSession, conn, table: str, run_date: dt.date, co
     import pyarrow as pa
     from sqlalchemy import select
 
-    from ecredit.warehouse import schema as wh
-
     t = wh.metadata.tables[table]
     schema = pa.schema([(c, _arrow_type(t.c[c])) for c in columns])
     result = conn.execution_options(stream_results=True, yield_per=GOLD_BATCH * 20).execute(
@@ -531,7 +532,6 @@ def previous_state(
     """(P, P's final classes, P's serious-dishonesty list) for P the latest run date before D that
     was published (``publish.previous_published_date``), from its published rows; Nones when no
     earlier date was published."""
-    from ecredit.warehouse import publish
 
     prev = publish.previous_published_date(conn, run_date)
     if prev is None:
@@ -547,8 +547,6 @@ def published_commitment(conn, draw_date: dt.date) -> dict | None:
     """The commitment to the draw of ``draw_date`` that a run of an earlier run date published
     (``salt_sha256``, ``published_run_date``), or None."""
     from sqlalchemy import select
-
-    from ecredit.warehouse import schema as wh
 
     t = wh.draw_commitment
     row = (
@@ -596,7 +594,6 @@ def inspection_plan(
     run (``published_commitment``), the plan and the revealed draw; with warnings. No commitment,
     or one the secret does not give: no plan, and a warning saying why. An operator of ``listed``
     (the serious-dishonesty list of D) is inspected on site whatever its class (lifecycle.md §3)."""
-    from ecredit.scoring import draw
 
     schedule, ratios, onsite = draw.parameters(rules)
     warnings: list[str] = []
@@ -695,7 +692,6 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
 
 
 def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
-    from ecredit.scoring import score as scoring
 
     # the published past first (an unreachable warehouse stops the build before any work): the
     # previous run date's rows and the commitment to D's draw

@@ -23,6 +23,7 @@ from ecredit.core.settings import SettingError, Settings
 from ecredit.ingest import gate as delivery
 from ecredit.ingest import parse
 from ecredit.quality import verdict as validation
+from ecredit.warehouse import migrations
 from ecredit.warehouse import schema as wh
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ def connect(settings: Settings) -> Engine:
     """The warehouse engine, its schema up to date: pending migrations are applied when the
     URL's role may (always on the embedded default); otherwise, as for an unreachable server,
     a SettingError names the setting."""
-    from ecredit.warehouse import migrations
 
     url = settings.warehouse_url
     if url.startswith("sqlite:///"):
