@@ -63,6 +63,16 @@ def ecredit(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen([str(ECREDIT), *args], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
+def output(console: Path) -> str:
+    """What a run wrote: its console (the file it was sent to) and the log file the console names
+    on its first line (the Airflow, Spark and GX logs, the lock's messages among them)."""
+    text = console.read_text("utf-8", "replace")
+    first = text.splitlines()[0] if text else ""
+    if " logs in " in first and first.endswith(".log") and Path(first.rsplit(" logs in ", 1)[1]).is_file():
+        text += Path(first.rsplit(" logs in ", 1)[1]).read_text("utf-8", "replace")
+    return text
+
+
 def settings_of(env: dict) -> settings_mod.Settings:
     return settings_mod.load({k: v for k, v in env.items() if k.startswith("CREDIT_")})
 
@@ -104,7 +114,7 @@ def test_a_run_stops_with_one_sentence_while_another_run_holds_the_lock(landing,
     log = tmp_path / "run.log"
     t0 = time.monotonic()
     rc = ecredit(["run", "--date", D1], {**env, "CREDIT_LOCK_TIMEOUT": "5"}, log).wait(900)
-    text = log.read_text("utf-8", "replace")
+    text = output(log)
     assert rc == 1, text[-4000:]
     sentence = (
         f"another run holds the lock on the lake {cfg.lake_dir}: run {holder} (date 2026-10-31, "
@@ -137,7 +147,7 @@ def test_two_runs_started_together_give_the_tables_of_a_sequential_run(landing, 
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
     procs = [ecredit(["run", "--date", D1], env, log) for log in logs]
     rcs = [p.wait(2400) for p in procs]
-    texts = [log.read_text("utf-8", "replace") for log in logs]
+    texts = [output(log) for log in logs]
     assert rcs == [0, 0], "\n\n".join(t[-4000:] for t in texts)
 
     # one run waited for the other: its take_lock ended after the other's release_lock
