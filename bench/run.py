@@ -289,19 +289,9 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
         return min(times)
 
     full = best(frame)
-    classes = best(
-        lambda: frame().select(
-            "operator_key",
-            "identity_score",
-            "evaluation_score",
-            "quality_score",
-            "conduct_score",
-            "total_score",
-            "score_class",
-            "rules_applied",
-            "final_class",
-        )
-    )
+    from bench.baseline import RESULT_COLUMNS  # the columns the DuckDB baseline computes
+
+    classes = best(lambda: frame().select(*RESULT_COLUMNS))
     return {"full_s": full, "classes_s": classes}
 
 

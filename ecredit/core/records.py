@@ -39,6 +39,15 @@ class Severity(StrEnum):
     WARNING = "warning"  # rows and files kept
 
 
+def _file_info(record: dict, dept: str, date: str, path: str | None) -> dict:
+    """A file's record as the plain dict the ingest stage hands its executors: the record's JSON
+    with the department, the delivery date and, when given, the file's path."""
+    out = {**record, "dept": dept, "date": date}
+    if path is not None:
+        out["path"] = path
+    return out
+
+
 @dataclass(frozen=True)
 class FileWarning:
     """A warning about a delivery file itself (its header): it keeps the file."""
@@ -87,10 +96,7 @@ class DeliveryFile:
 
     def info(self, dept: str, date: str, path: str | None = None) -> dict:
         """The dict the ingest stage hands its executors for this file (picklable, no record)."""
-        out = {**self.to_json(), "dept": dept, "date": date}
-        if path is not None:
-            out["path"] = path
-        return out
+        return _file_info(self.to_json(), dept, date, path)
 
 
 @dataclass
@@ -210,10 +216,7 @@ class ParsedFile:
         )
 
     def info(self, dept: str, date: str, path: str | None = None) -> dict:
-        out = {**self.to_json(), "dept": dept, "date": date}
-        if path is not None:
-            out["path"] = path
-        return out
+        return _file_info(self.to_json(), dept, date, path)
 
 
 @dataclass
