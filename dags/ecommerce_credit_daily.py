@@ -20,22 +20,22 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
      manifest for D is there or `CREDIT_MANIFEST_DEADLINE` passes (the department is then `missing`);
      a run by hand does not wait;
    - `check_delivery` - the delivery-level gate (manifest, files, SHA-256, row counts, header).
-   Then `validate` (after `ingest`), mapped over the departments, one instance named by each: the
-   verdict on the parsed delivery: quarantined rows per reason, more than 20 % of a file
+   Then `validate` (after `ingest_and_build`), mapped over the departments, one instance named by
+   each: the verdict on the parsed delivery: quarantined rows per reason, more than 20 % of a file
    quarantined rejects the delivery, volume warnings. A rejected delivery shows as a failed
    `validate [dept]`, a missing one as skipped; `departments_validated` joins them and the run goes
-   on on the earlier deliveries. A department's trouble marks that department and never blocks
-   the run.
+   on on the earlier deliveries (the state build leaves a rejected delivery out by the same
+   verdict). A department's trouble marks that department and never blocks the run.
 3. `take_lock` (setup) - the run's lock on its lake and warehouse: one run at a time writes them
    (`ecredit.core.runlock`). While another run holds it, this run waits at most `CREDIT_LOCK_TIMEOUT`
    seconds, then stops with one sentence naming that run. The writing tasks below hold it while
    they work; `release_lock` (teardown) gives it back once every task of the run is done, whatever
-   their outcome. Then `ingest` (Spark, `jobs/ingest.py --date D`) - parse every delivery dated
-   <= D not parsed before, run its feed's Great Expectations suite (`expectations/`) on it, land
-   rows and quarantine.
-4. `build_state` (Spark, `jobs/build_state.py --date D`) - operator state, scores, classes,
-   inspection plans.
-5. `data_docs` (beside `build_state`) - renders the Great Expectations results of the deliveries
+   their outcome.
+4. `ingest_and_build` (Spark, `jobs/ingest_and_build.py --date D`, one application: the JVM starts
+   once a date) - ingest: parse every delivery dated <= D not parsed before, run its feed's Great
+   Expectations suite (`expectations/`) on it, land rows and quarantine; then the state build:
+   operator state, scores, classes, inspection plans.
+5. `data_docs` (after the verdicts) - renders the Great Expectations results of the deliveries
    dated D as one Data Docs site, `$CREDIT_LAKE_DIR/data_docs/D/index.html`; its log gives the link.
 6. `publish` - D's gold layer to the warehouse in one transaction; its outlets are the published
    tables as Assets (`ecredit://warehouse/<table>`).
@@ -165,11 +165,11 @@ with DAG(
 
     @task(task_id="departments_validated", trigger_rule=TriggerRule.ALL_DONE, execution_timeout=dt.timedelta(minutes=5))
     def departments_validated(**context) -> None:
-        """Joins the departments whatever their verdict; goes on only if ingest itself succeeded."""
+        """Joins the departments whatever their verdict; goes on only if the Spark job succeeded."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        if not context["ti"].xcom_pull(task_ids="ingest"):
-            raise AirflowFailException("ingest did not succeed: the state is not built on partial data")
+        if not context["ti"].xcom_pull(task_ids="ingest_and_build"):
+            raise AirflowFailException("ingest_and_build did not succeed: nothing is published from partial data")
 
     # setup and teardown: the run's lock on its lake, from the first writing task until every task of
     # the run is done, whatever their outcome (ecredit.core.runlock); the writing tasks hold it while they work
@@ -210,8 +210,8 @@ with DAG(
             return pipeline.push(run_date)
 
     # a setup task: its failure (a wrong setting) leaves every later task upstream_failed, the
-    # all_done ones (ingest, departments_validated) too; its direct downstream must be all_success,
-    # so ingest follows it through the departments' checks
+    # all_done ones (take_lock, departments_validated) too; its direct downstream must be all_success,
+    # so the Spark job follows it through the departments' checks
     resolved = resolve_run_date().as_setup()
 
     checked_all = []
@@ -221,25 +221,19 @@ with DAG(
             checked = check_delivery(dept, resolved["run_date"])
             waited >> checked
         checked_all.append(checked)
-    # one verdict per department, after the shared ingest: a task mapped over the departments and
-    # named by them (a group holding it would make group -> ingest -> group a cycle in the graph)
+    # one verdict per department, after the shared Spark job: a task mapped over the departments and
+    # named by them (a group holding it would make group -> ingest_and_build -> group a cycle in the graph)
     validated_all = validate.partial(run_date=resolved["run_date"]).expand(dept=list(feeds.DEPARTMENTS))
 
     # take_lock is all_done: a department's failure never blocks the run. The run date reaches the
-    # Spark jobs as `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default
+    # Spark job as `--date {{ resolve_run_date's XCom }}` (EcreditSparkSubmitOperator's default
     # run_date template).
-    ingest = EcreditSparkSubmitOperator(
-        task_id="ingest",
-        job="ingest.py",
-        skip_when=pipeline.nothing_to_ingest,
+    # the run's Spark work in one application: the JVM starts once a date (issue 16)
+    ingest_and_build = EcreditSparkSubmitOperator(
+        task_id="ingest_and_build",
+        job="ingest_and_build.py",
         run_lock=True,
-        execution_timeout=dt.timedelta(hours=2),
-    )
-    build_state = EcreditSparkSubmitOperator(
-        task_id="build_state",
-        job="build_state.py",
-        run_lock=True,
-        execution_timeout=dt.timedelta(hours=2),
+        execution_timeout=dt.timedelta(hours=4),
     )
     published = publish(resolved["run_date"])
     pushed = push(resolved["run_date"])
@@ -248,7 +242,7 @@ with DAG(
     locked = take_lock().as_setup()
 
     joined = departments_validated()
-    checked_all >> locked >> ingest >> validated_all >> joined
-    ingest >> joined >> build_state >> published >> [pushed, reported]
+    checked_all >> locked >> ingest_and_build >> validated_all >> joined
+    ingest_and_build >> joined >> published >> [pushed, reported]
     joined >> docs
     [pushed, reported, docs] >> release_lock().as_teardown(setups=locked)

@@ -119,14 +119,6 @@ def validate(dept: str, run_date: str) -> dict:
     return summary
 
 
-def nothing_to_ingest(run_date: str) -> bool:
-    """True when every accepted delivery dated <= D is parsed already (a rerun, a quiet day):
-    the ingest task then starts no Spark application."""
-    from ecredit.ingest import gate as delivery
-
-    return not delivery.unparsed_files(settings_mod.load(), dt.date.fromisoformat(run_date))
-
-
 def data_docs(run_date: str) -> str | None:
     """Render the run's Data Docs (the GX results of every delivery dated D) and log the link."""
     from ecredit.quality import expectations

@@ -46,6 +46,13 @@ def tuning_for(rows: int) -> dict:
     return conf
 
 
+def tune(spark: SparkSession, rows: int) -> None:
+    """Set ``tuning_for(rows)`` on a running session (both settings are read per query): one
+    application runs stages of different sizes (a day's new rows, then all applied rows)."""
+    for k, v in {"spark.sql.codegen.wholeStage": "true", **tuning_for(rows)}.items():
+        spark.conf.set(k, v)
+
+
 def get_session(
     app_name: str = "ecredit", master: str | None = None, conf: dict | None = None, rows_hint: int | None = None
 ) -> SparkSession:

@@ -57,11 +57,9 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         extra_args: list[str] | tuple[str, ...] = (),
         conn_id: str = SPARK_CONN_ID,
         name: str | None = None,
-        skip_when: Any = None,
         run_lock: bool = False,
         **kwargs: Any,
     ) -> None:
-        self.skip_when = skip_when  # callable(run_date) -> True when the job has nothing to do
         self.run_lock = run_lock
         app = job_path(job)
         kwargs.setdefault("application_args", ["--date", run_date, *extra_args])
@@ -84,7 +82,7 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         return date
 
     def execute(self, context):
-        run_date = self._run_date()  # once per task: the skip check, the lock and the log use it
+        run_date = self._run_date()  # once per task: the lock and the log use it
         try:
             s = settings_mod.load()
         except settings_mod.SettingError as e:
@@ -101,9 +99,6 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
             raise AirflowFailException(str(e)) from None
 
     def _submit(self, context, s, run_date: str | None, done: dict):
-        if self.skip_when is not None and run_date is not None and self.skip_when(run_date):
-            self.log.info("%s: nothing to do for this date; no Spark application started", self.task_id)
-            return {**done, "skipped": True}
         os.environ[spark_conn_env_var(self._conn_id)] = spark_connection_json(s.spark_master)
         mask_settings_secrets(s)
         # Merge so our defaults never override what the DAG author passed (idempotent on retry).
@@ -116,7 +111,7 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         self._hook = None  # built by super().execute through _get_hook below
         self.log.info("spark-submit %s --date %s on master %s", self.application, run_date or "-", s.spark_master)
         super().execute(context)
-        return {**done, "skipped": False}  # XCom: downstream joins check that the job succeeded
+        return done  # XCom: downstream joins check that the job succeeded
 
     def _get_hook(self):
         author_env = self.env_vars

@@ -216,9 +216,8 @@ def test_ecredit_run_and_backfill_print_one_line_per_task_and_log_the_rest(e2e):
     want = {
         "resolve_run_date",
         "take_lock",
-        "ingest",
+        "ingest_and_build",
         "departments_validated",
-        "build_state",
         "data_docs",
         "publish",
         "push",

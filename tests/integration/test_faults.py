@@ -284,19 +284,21 @@ def test_ingest_killed_after_writing_rows_before_done_markers(ref, tmp_path, spa
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("CREDIT_FAILPOINT", "ingest.rows_written")
     monkeypatch.setenv("AIRFLOW_CONN_ECREDIT_SPARK", "{}")  # the operator sets it; restored afterwards
-    # the DAG's own task: spark-submit jobs/ingest.py --date D2, killed by the failpoint
+    # the DAG's own task: spark-submit jobs/ingest_and_build.py --date D2, killed by the failpoint
     with pytest.raises(Exception) as killed:
-        EcreditSparkSubmitOperator(task_id="ingest", job="ingest.py", run_date=D2.isoformat()).execute({})
+        EcreditSparkSubmitOperator(
+            task_id="ingest_and_build", job="ingest_and_build.py", run_date=D2.isoformat()
+        ).execute({})
     assert "Error code is: 137" in str(killed.value)
     monkeypatch.delenv("CREDIT_FAILPOINT")
 
     # it died with the rows of every file written and no done-marker
     assert all(ingest.partition_path(cfg, f).is_dir() for f in todo if f["rows"])
     assert {f["sha256"] for f in ingest.pending_files(cfg, D2)} == {f["sha256"] for f in todo}
-    fail(cfg, "ingest", killed.value, monkeypatch)
+    fail(cfg, "ingest_and_build", killed.value, monkeypatch)
     reason = last_failure(cfg.warehouse_url)
     assert reason["run_date"] == D2 and reason["run_id"] == RUN_ID
-    assert reason["reason"].startswith("ingest: the Spark application was killed (SIGKILL")
+    assert reason["reason"].startswith("ingest_and_build: the Spark application was killed (SIGKILL")
     assert_previous_state(ref, cfg)
     # a state build on the half-done ingest refuses, naming why
     with pytest.raises(RuntimeError, match="not parsed .*the ingest stage did not finish"):
@@ -434,7 +436,7 @@ def test_disk_full_while_ingest_writes_done_markers(ref, tmp_path, spark, monkey
     monkeypatch.setattr(Path, "write_text", real)
     assert "no space left on the device of CREDIT_LAKE_DIR" in str(full.value)
     assert len(ingest.pending_files(cfg, D2)) == 2
-    fail(cfg, "ingest", full.value, monkeypatch)
+    fail(cfg, "ingest_and_build", full.value, monkeypatch)
     assert "no space left" in last_failure(cfg.warehouse_url)["reason"]
     assert_previous_state(ref, cfg)
 
@@ -468,7 +470,7 @@ def test_disk_full_while_the_state_build_writes_gold(ref, tmp_path, spark, monke
         build(spark, cfg, D2)
     monkeypatch.setattr(DataFrameWriter, "parquet", real)
     assert str(err.value).startswith(f"[Errno 28] build_state {D2}: no space left on the device of CREDIT_LAKE_DIR")
-    fail(cfg, "build_state", err.value, monkeypatch)
+    fail(cfg, "ingest_and_build", err.value, monkeypatch)
     assert "no space left" in last_failure(cfg.warehouse_url)["reason"]
     # the half-rebuilt gold is never published
     with pytest.raises(RuntimeError, match="not a finished build"):
@@ -507,8 +509,8 @@ def test_corrupt_parsed_rows_are_parsed_again(ref, tmp_path, spark, damage, monk
     else:
         assert "cannot be read by Spark" in msg and ("Checksum error" in msg or "FAILED_READ_FILE" in msg)
     assert ingest.file_counts(cfg, f) is None  # its done-marker is gone: the rerun parses it again
-    fail(cfg, "build_state", err.value, monkeypatch)
-    assert last_failure(cfg.warehouse_url)["reason"].startswith("build_state: parsed rows in the lake are damaged")
+    fail(cfg, "ingest_and_build", err.value, monkeypatch)
+    assert last_failure(cfg.warehouse_url)["reason"].startswith("ingest_and_build: parsed rows in the lake are damaged")
     assert_previous_state(ref, cfg)
 
     assert ingest.run(spark, cfg, D2) == {"files_parsed": 1, "rows": f["rows"]}

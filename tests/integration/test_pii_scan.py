@@ -123,10 +123,10 @@ def test_the_pii_key_is_nowhere_in_airflow(e2e, scanned):
         fields = {
             t: json.loads(f)
             for t, f in c.execute(
-                "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE task_id IN ('ingest', 'build_state')"
+                "SELECT task_id, rendered_fields FROM rendered_task_instance_fields WHERE task_id = 'ingest_and_build'"
             )
         }
-    assert set(fields) == {"ingest", "build_state"} and all("env_vars" in f for f in fields.values())
+    assert set(fields) == {"ingest_and_build"} and all("env_vars" in f for f in fields.values())
     assert all("--date" in f["application_args"] for f in fields.values())  # the rendered fields are real
     key = PII_KEY.encode()
     files = [p for p in home.rglob("*") if p.is_file() and (p.name.startswith("airflow.db") or "logs" in p.parts)]

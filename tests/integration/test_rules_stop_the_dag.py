@@ -1,6 +1,6 @@
 """Issue 14 item 2, the whole DAG: a run with a malformed rules file fails at its first task,
 ``resolve_run_date``, with one sentence naming CREDIT_RULES and the key; no other task runs (every
-other one is upstream_failed: no red ``validate``, no ``ingest`` or ``build_state``), and the
+other one is upstream_failed: no red ``validate``, no ``ingest_and_build``), and the
 failure is the one row of ``pipeline_run``. The run goes through the DAG as the scheduler would
 start it (``ecredit run`` itself refuses such a file before any task: tests/unit/test_rules_fail_fast.py).
 An empty landing zone keeps it cheap (a few seconds)."""
@@ -42,7 +42,7 @@ def test_a_malformed_rules_file_stops_the_run_at_its_first_task(tmp_path, monkey
         }
     assert str(getattr(dr.state, "value", dr.state)) == "failed"
     assert states.pop(("resolve_run_date", -1)) == "failed"
-    assert ("validate", 0) in states and ("build_state", -1) in states and ("ingest", -1) in states
+    assert ("validate", 0) in states and ("ingest_and_build", -1) in states
     assert set(states.values()) == {"upstream_failed"}, {k: v for k, v in states.items() if v != "upstream_failed"}
 
     eng = create_engine(f"sqlite:///{data / 'warehouse.db'}")

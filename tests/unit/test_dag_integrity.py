@@ -62,7 +62,7 @@ def test_one_group_per_department_with_wait_and_check(dag):
         assert wait.timeout >= 3 * 3600
         assert "take_lock" in check.downstream_task_ids
     validate = dag.get_task("validate")  # mapped over the departments, each instance named by one
-    assert "ingest" in validate.upstream_task_ids
+    assert "ingest_and_build" in validate.upstream_task_ids
     assert validate.downstream_task_ids == {"departments_validated"}
     assert validate.op_kwargs_expand_input.value["dept"] == list(feeds.DEPARTMENTS)
     assert validate.map_index_template == "{{ task.op_kwargs['dept'] }}"
@@ -100,7 +100,10 @@ def test_task_groups_form_no_cycle_in_the_graph_view(dag):
 def test_spark_tasks_use_the_spark_provider_operator(dag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-    for task_id, job in (("ingest", "ingest.py"), ("build_state", "build_state.py")):
+    spark_tasks = [t for t in dag.tasks if isinstance(t, SparkSubmitOperator)]
+    # one Spark application per run: the JVM starts once a date (issue 16)
+    assert [t.task_id for t in spark_tasks] == ["ingest_and_build"]
+    for task_id, job in (("ingest_and_build", "ingest_and_build.py"),):
         t = dag.get_task(task_id)
         assert isinstance(t, SparkSubmitOperator), task_id
         from ecredit.airflow.operators import EcreditSparkSubmitOperator
@@ -119,15 +122,15 @@ def test_order_of_the_main_line(dag):
     # take_lock follows resolve_run_date through the departments' checks (a setup task's direct
     # downstream must be all_success, and take_lock is all_done); ingest follows take_lock
     assert dag.get_task("take_lock").upstream_task_ids == {f"{d}.check_delivery" for d in feeds.DEPARTMENTS}
-    assert dag.get_task("ingest").upstream_task_ids == {"take_lock"}
+    assert dag.get_task("ingest_and_build").upstream_task_ids == {"take_lock"}
+    assert dag.get_task("validate").upstream_task_ids - {"resolve_run_date"} == {"ingest_and_build"}
     joined = dag.get_task("departments_validated")
-    assert joined.upstream_task_ids == {"ingest", "validate"}
+    assert joined.upstream_task_ids == {"ingest_and_build", "validate"}
     assert str(joined.trigger_rule) in ("all_done", "TriggerRule.ALL_DONE")  # a rejected department never blocks
-    assert dag.get_task("build_state").upstream_task_ids == {"departments_validated"}
-    # the Data Docs are rendered once every department's verdict is in, beside build_state
+    # the Data Docs are rendered once every department's verdict is in, beside publish
     assert dag.get_task("data_docs").upstream_task_ids - {"resolve_run_date"} == {"departments_validated"}
     # publish and push also read D from resolve_run_date's XCom (an XComArg edge)
-    assert dag.get_task("publish").upstream_task_ids - {"resolve_run_date"} == {"build_state"}
+    assert dag.get_task("publish").upstream_task_ids - {"resolve_run_date"} == {"departments_validated"}
     assert dag.get_task("push").upstream_task_ids - {"resolve_run_date"} == {"publish"}
     assert dag.get_task("report").upstream_task_ids - {"resolve_run_date"} == {"publish"}
     assert dag.get_task("resolve_run_date").upstream_task_ids == set()
@@ -153,7 +156,7 @@ def test_the_run_lock_spans_every_writing_task(dag):
     assert release.upstream_task_ids == {"take_lock", "push", "report", "data_docs"}
     assert str(release.trigger_rule) in ("all_done_setup_success", "TriggerRule.ALL_DONE_SETUP_SUCCESS")
     between = take.get_flat_relative_ids(upstream=False) & release.get_flat_relative_ids(upstream=True)
-    assert {"ingest", "validate", "build_state", "data_docs", "publish", "push", "report"} <= between
+    assert {"ingest_and_build", "validate", "data_docs", "publish", "push", "report"} <= between
     assert take.execution_timeout.total_seconds() > MAX_LOCK_TIMEOUT  # a wait never ends as a task timeout
 
 
@@ -217,7 +220,7 @@ def test_the_operator_is_a_plain_module_level_class(dag):
 
     cls = operators.EcreditSparkSubmitOperator
     assert cls.__module__ == "ecredit.airflow.operators" and cls.__qualname__ == "EcreditSparkSubmitOperator"
-    assert type(dag.get_task("ingest")) is cls
+    assert type(dag.get_task("ingest_and_build")) is cls
 
 
 def test_the_operator_reads_the_run_date_once_and_fails_fast_without_one(dag):
