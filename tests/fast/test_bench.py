@@ -255,3 +255,48 @@ def test_the_json_line_has_the_required_keys_and_sums():
     assert got["baseline_agrees"] is False and got["baseline_disagreements"] == 2  # the daily date disagreed
     assert got["publish_rows_per_s"] == 2000
     assert "ingest" in table and "6.00x" in table
+
+
+def test_the_demo_bench_reads_the_demo_console():
+    from bench import demo
+
+    console = """demo: Airflow, Spark and GX logs in /x/ecredit-demo.log
+demo: running the DAG for 2026-11-01
+ecommerce_credit_daily 2026-11-01:
+  resolve_run_date            success             2.6 s
+  amr.wait_for_manifest       success             0.0 s
+  validate[amr]               failed              0.1 s
+  ingest_and_build            success            57.2 s
+== ecommerce_credit_daily manual__2026-12-06T10:02:41.740775+00:00: success in 68.1 s
+[#####.....] 1/2 dates
+ecommerce_credit_daily 2026-11-02:
+  ingest_and_build            success            61.0 s
+== ecommerce_credit_daily manual__2026-12-06T10:03:49.827181+00:00: failed in 66.0 s
+demo finished in 136 s
+"""
+    got = demo.parse_console(console)
+    assert got["demo_s"] == 136.0
+    assert got["dates"]["2026-11-01"] == {
+        "tasks": {
+            "resolve_run_date": 2.6,
+            "amr.wait_for_manifest": 0.0,
+            "validate[amr]": 0.1,
+            "ingest_and_build": 57.2,
+        },
+        "state": "success",
+        "seconds": 68.1,
+    }
+    assert got["dates"]["2026-11-02"] == {"tasks": {"ingest_and_build": 61.0}, "state": "failed", "seconds": 66.0}
+
+
+def test_the_demo_bench_counts_rows_from_the_manifests(tmp_path):
+    import json
+
+    from bench import demo
+
+    for dept, date, rows in (("amr", "2026-11-01", [3, 4]), ("psb", "2026-11-02", [5])):
+        d = tmp_path / dept / date
+        d.mkdir(parents=True)
+        files = [{"name": f"f{i}.csv", "rows": n} for i, n in enumerate(rows)]
+        (d / "manifest.json").write_text(json.dumps({"files": files}))
+    assert demo.delivered_rows(tmp_path) == 12
