@@ -217,6 +217,7 @@ def test_psb_timestamp_is_extended_iso_with_an_offset():
         assert check(cases, {**v, "filed_at": sent})[1] == ["BAD_DATE"], sent
         assert checks.parse_timestamp(sent) is None, sent
 
+
 def test_masked_payload_hides_personal_data():
     comp = feed("amr", "complaints.csv")
     vals = {c.name: None for c in comp.columns}
