@@ -72,9 +72,22 @@ WARNING_TEXT = {
 
 # ASCII digits only: values are NFKC-normalised first (``as_sent``), so full-width digits pass and
 # digits of other scripts do not.
+# A value matches a pattern whole (``fullmatch``: ``$`` would also match before a final line break).
+# The patterns below are read the same by Python and Java (``[0-9]``): the Spark columns of the rules
+# (``ecredit.quality.rule_columns``) use them too.
 _DATE_RES = {k: re.compile(v[0], re.ASCII) for k, v in DATE_FORMATS.items()}
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
-_INT_RE = re.compile(r"^\d+$", re.ASCII)
+MONTH_PATTERN = r"([0-9]{4})-([0-9]{2})"
+INT_PATTERN = r"[0-9]+"
+# Extended ISO-8601 (decision 97): date, 'T' or a space, HH:MM[:SS[.fraction of 1-9 digits]], and a
+# mandatory offset, Z or ±HH:MM. Groups: year, month, day, hour, minute, second, fraction, offset
+# sign, hours, minutes.
+TIMESTAMP_PATTERN = (
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+    r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))"
+)
+_MONTH_RE = re.compile(MONTH_PATTERN)
+_INT_RE = re.compile(INT_PATTERN)
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 # Amounts and counts must stay below this (in the column's own unit): the warehouse holds amounts
 # up to 10^18 yuan (NUMERIC(20, 2)), and amounts in 万元 are multiplied by 10^4.
 MAX_NUMBER = Decimal(10) ** 14
@@ -84,7 +97,7 @@ _NFKC_KINDS = (DATE, MONTH, TIMESTAMP, DECIMAL, INT, SCORE, DISTRICT)
 
 
 def parse_date(value: str, date_format: str) -> dt.date | None:
-    m = _DATE_RES[date_format].match(value)
+    m = _DATE_RES[date_format].fullmatch(value)
     if not m:
         return None
     try:
@@ -94,7 +107,7 @@ def parse_date(value: str, date_format: str) -> dt.date | None:
 
 
 def parse_month(value: str) -> dt.date | None:
-    m = _MONTH_RE.match(value)
+    m = _MONTH_RE.fullmatch(value)
     if not m:
         return None
     try:
@@ -104,14 +117,33 @@ def parse_month(value: str) -> dt.date | None:
 
 
 def parse_timestamp(value: str) -> dt.datetime | None:
-    """ISO-8601 with a mandatory offset (``Z`` allowed), fractional seconds allowed."""
-    if "T" not in value and " " not in value:
+    """``TIMESTAMP_PATTERN`` (decision 97): ``YYYY-MM-DD``, ``T`` or a space, ``HH:MM``, optional
+    ``:SS`` and a fraction of 1-9 digits (kept to the microsecond, cut, not rounded), and an offset
+    ``Z`` or ``±HH:MM`` (hours 0-23, minutes 0-59); a calendar date and time, whose UTC time and
+    Shanghai date are representable (years 1-9999)."""
+    m = _TIMESTAMP_RE.fullmatch(value)
+    if not m:
         return None
+    y, mo, d, h, mi, s, frac, sign, oh, om = m.groups()
+    if sign and (int(oh) > 23 or int(om) > 59):
+        return None
+    offset = dt.timedelta(hours=int(oh), minutes=int(om)) if sign else dt.timedelta(0)
     try:
-        ts = dt.datetime.fromisoformat(value)
-    except ValueError:
+        ts = dt.datetime(
+            int(y),
+            int(mo),
+            int(d),
+            int(h),
+            int(mi),
+            int(s or 0),
+            int((frac or "0")[:6].ljust(6, "0")),
+            dt.timezone(-offset if sign == "-" else offset),
+        )
+        ts.astimezone(dt.UTC)
+        shanghai_date(ts)
+    except (ValueError, OverflowError):  # not a calendar date or time; out of datetime's range
         return None
-    return ts if ts.tzinfo is not None else None
+    return ts
 
 
 def shanghai_date(ts: dt.datetime) -> dt.date:
@@ -257,7 +289,7 @@ def checker(rule: Rule, delivery_date: dt.date | None) -> Callable[[str | None],
     if e == "expect_column_values_to_be_valid_number":
         if a["number_kind"] == INT:
             return lambda value: (
-                value is None or (bool(_INT_RE.match(value)) and len(value.lstrip("0")) <= 14)
+                value is None or (bool(_INT_RE.fullmatch(value)) and len(value.lstrip("0")) <= 14)
             )  # < MAX_NUMBER
         top = 100 if a["number_kind"] == SCORE else None
 

@@ -1,9 +1,11 @@
 """Great Expectations on Spark: the custom expectations of ``quality.md`` and the suites.
 
 Each custom expectation is written with GX's own extension mechanism (a ``ColumnMapExpectation``
-and its ``ColumnMapMetricProvider``). Its Spark condition is a vectorised UDF that calls
-``ecredit.core.checks.value_ok`` — the same pure function the row split evaluates — so the suite and
-the quarantine cannot disagree on a rule. The suites themselves are derived from
+and its ``ColumnMapMetricProvider``). Its Spark condition is a column expression
+(``rule_columns.column_ok``: Spark's own functions, no UDF) that is true exactly where
+``ecredit.core.checks.value_ok`` — the pure function the row split evaluates — is, tested value by
+value (``tests/unit/test_rule_columns.py``), so the suite and the quarantine cannot disagree on a
+rule; its pandas condition calls ``value_ok`` itself. The suites themselves are derived from
 ``checks.rules_for`` and kept as JSON under ``expectations/`` (``python -m ecredit.quality.expectations``
 writes them; a test fails when they are out of date).
 
@@ -18,8 +20,6 @@ import json
 import os
 from pathlib import Path
 from typing import Any, ClassVar, Optional
-
-import pandas as pd  # module level: pandas_udf resolves its type hints in this module's globals
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -38,6 +38,7 @@ from ecredit.core.feeds import feed as feed_by_name
 from ecredit.core.records import DeliveryStatus
 from ecredit.core.settings import PROJECT_ROOT
 from ecredit.ingest import gate as delivery
+from ecredit.quality.rule_columns import column_ok
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 DELIVERY_DATE_PARAM = {"$PARAMETER": "delivery_date"}
@@ -57,21 +58,10 @@ def _rule(expectation: str, kwargs: dict) -> tuple[checks.Rule, dt.date | None]:
     return checks.Rule("", expectation, "", tuple(args)), when
 
 
-def _condition(expectation: str, kwargs: dict):
-    rule, when = _rule(expectation, kwargs)
-    from pyspark.sql import functions as F
-    from pyspark.sql.types import BooleanType
-
-    @F.pandas_udf(BooleanType())  # type: ignore[call-overload]  # a Series -> Series UDF; the stubs miss it
-    def ok(values: pd.Series) -> pd.Series:
-        # a null arrives as None or NaN; null rows are not "unexpected" anyway (GX filters them)
-        return values.map(lambda v: checks.value_ok(rule, v if isinstance(v, str) else None, when)).astype(bool)
-
-    return ok
-
-
 def _make(expectation: str, metric: str, keys: tuple[str, ...], doc: str):
-    """A custom ColumnMapExpectation named ``expectation`` whose condition is ``checks.value_ok``."""
+    """A custom ColumnMapExpectation named ``expectation`` whose condition is ``checks.value_ok``
+    (on Spark: ``rule_columns.column_ok``, the same rule as a column expression). The delivery date
+    reaches it through the expectation's parameters (``max_date``/``as_of``, see ``_rule``)."""
 
     class Metric(ColumnMapMetricProvider):
         condition_metric_name = metric
@@ -84,7 +74,8 @@ def _make(expectation: str, metric: str, keys: tuple[str, ...], doc: str):
 
         @column_condition_partial(engine=SparkDFExecutionEngine)
         def _spark(cls, column, **kwargs):
-            return _condition(expectation, {k: kwargs.get(k) for k in keys})(column)
+            rule, when = _rule(expectation, {k: kwargs.get(k) for k in keys})
+            return column_ok(rule, column, when)
 
     def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
         """Data Docs: the rule as a sentence, with its arguments (dates resolved)."""
@@ -250,7 +241,7 @@ def file_frame(rows, feed: Feed, info: dict):
 
     columns = sorted({r.column for r in checks.rules_for(feed)} - {checks.DUPLICATE_NOT_LAST})
     # one task for a small file (each GX metric is a Spark job: tasks cost more than rows there);
-    # a big file gets up to a task per core, or its suite's Python checks run on one core
+    # a big file gets up to a task per core, or its suite's checks run on one core
     # (the platform evaluations are two thirds of all rows)
     parts = max(
         1, min(rows.sparkSession.sparkContext.defaultParallelism, int(info.get("rows") or 0) // FILE_ROWS_PER_TASK)
@@ -313,7 +304,7 @@ def validate(ctx, df, feed: Feed, delivery_date: dt.date, rows_in: int, result_f
 def raised(exception_info: dict | None) -> str | None:
     """The message of an expectation that raised, else None. GX 1.x gives either one
     ``{"raised_exception": ..., "exception_message": ...}`` or, when a metric failed to compute
-    (e.g. a Spark task of the custom expectation's UDF died), such a dict per metric. Only the
+    (e.g. a Spark task died), such a dict per metric. Only the
     message's first line: a traceback further down may quote row values."""
     exc = exception_info or {}
     for e in [exc, *(v for v in exc.values() if isinstance(v, dict))]:

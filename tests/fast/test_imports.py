@@ -21,6 +21,7 @@ SPARK_STAGES = {
     "ecredit.spark",
     "ecredit.ingest.load",
     "ecredit.quality.expectations",
+    "ecredit.quality.rule_columns",
     "ecredit.quality.verdict",
     "ecredit.state.build",
     "ecredit.scoring.score",

@@ -184,6 +184,40 @@ def test_psb_timestamp_shanghai_date():
     assert check(cases, {**v, "filed_at": "2026-10-31T16:30:00+00:00"}, dt.date(2026, 10, 31))[1] == ["BAD_DATE"]
 
 
+def test_psb_timestamp_is_extended_iso_with_an_offset():
+    """Decision 97: YYYY-MM-DD, T or a space, HH:MM[:SS[.1-9 digits]], Z or ±HH:MM; nothing else
+    that datetime.fromisoformat would read; never an exception out of the row check."""
+    cases = feed("psb", "cases.jsonl")
+    v = {"case_id": "P1", "uscc": "91440300568520498A", "case_type": "网络诈骗"}
+    good = {
+        "2026-10-01 20:00+08:00": ("2026-10-01T12:00:00Z", "2026-10-01"),
+        "2026-10-01T20:00:00.5-01:30": ("2026-10-01T21:30:00.500000Z", "2026-10-02"),
+        "2026-10-01T20:00:00.123456789Z": ("2026-10-01T20:00:00.123456Z", "2026-10-02"),  # cut to microseconds
+        "2024-02-29T00:00:00+23:59": ("2024-02-28T00:01:00Z", "2024-02-28"),
+    }
+    for sent, (utc, day) in good.items():
+        values, reasons, *_ = check(cases, {**v, "filed_at": sent})
+        assert (reasons, values["filed_at"], values["filed_at_date"]) == ([], utc, day), sent
+    for sent in (
+        "2026-10-01t20:00:00Z",  # fromisoformat reads all of these
+        "2026-10-01T20Z",
+        "2026-10-01T20:00:00.Z",
+        "2026-10-01T20:00:00,5Z",
+        "2026-10-01T20:00:00.1234567890Z",
+        "2026-10-01T20:00:00+08:60",
+        "2026-10-01T20:00:00+0800",
+        "2026-10-01T20:00:00+08:00:30",
+        "2026-W40-4T20:00:00Z",
+        "20261001T200000Z",
+        "2023-02-29T00:00:00Z",
+        "2026-10-01T24:00:00Z",
+        "9999-12-31T23:00:00-05:00",  # its UTC time is in the year 10000: was an OverflowError
+        "0001-01-01T07:00:00+08:00",
+    ):
+        assert check(cases, {**v, "filed_at": sent})[1] == ["BAD_DATE"], sent
+        assert checks.parse_timestamp(sent) is None, sent
+
+
 def test_masked_payload_hides_personal_data():
     comp = feed("amr", "complaints.csv")
     vals = {c.name: None for c in comp.columns}
