@@ -42,26 +42,18 @@ def _template(template: str):
 
 def _mismatches(df, inputs: list[str], limit: int = 20) -> list:
     """Rows where the engine breaks the claim, for each input column and both functions; the
-    DataFrame holds, per input column ``x``, Python's results ``x_val`` and ``x_id``."""
-    checks_ = []
-    for x in inputs:
-        for suffix, fn in (("val", nfkc.normalise_value), ("id", nfkc.normalise_identifier)):
-            py, eng = F.col(f"{x}_{suffix}"), fn(F.col(x))
-            py_valid = py.isNull() | ~py.rlike(OUTSIDE_VALID)
-            ok = F.when(py_valid, eng.eqNullSafe(py)).otherwise(eng.isNotNull() & eng.rlike(OUTSIDE_VALID))
-            checks_.append(
-                F.when(
-                    ~ok,
-                    F.struct(
-                        F.lit(f"{x}_{suffix}").alias("what"),
-                        F.col(x).alias("input"),
-                        py.alias("python"),
-                        eng.alias("engine"),
-                    ),
-                )
-            )
-    failed = F.filter(F.array(*checks_), lambda s: s.isNotNull())
-    return df.select(failed.alias("f")).where(F.size("f") > 0).limit(limit).collect()
+    DataFrame holds, per input column ``x``, Python's results ``x_val`` and ``x_id``. The engine's
+    results are columns of their own, so each is computed once."""
+    fns = {"val": nfkc.normalise_value, "id": nfkc.normalise_identifier}
+    pairs = [(f"{x}_{suffix}", fn(F.col(x))) for x in inputs for suffix, fn in fns.items()]
+    staged = df.select("*", *[eng.alias(f"{name}_engine") for name, eng in pairs])
+    broken = F.lit(False)
+    for name, _ in pairs:
+        py, eng = F.col(name), F.col(f"{name}_engine")
+        py_valid = py.isNull() | ~py.rlike(OUTSIDE_VALID)
+        ok = (py_valid & eng.eqNullSafe(py)) | (~py_valid & eng.isNotNull() & eng.rlike(OUTSIDE_VALID))
+        broken = broken | ~ok
+    return staged.where(broken).limit(limit).collect()
 
 
 def test_the_alphabet_meets_the_proofs_conditions():
