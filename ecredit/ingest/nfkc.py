@@ -50,6 +50,7 @@ Decision 99 recommends the district rule ``^4401\\d{2}$`` (six ASCII digits, as 
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 
 from pyspark.sql import Column
@@ -59,14 +60,19 @@ CHINESE_DATE = "年月日"  # DATE_FORMATS["chinese"]
 # Every character a value that passes its rule can hold (district codes aside).
 ALPHABET = frozenset([chr(c) for c in range(0x80)] + list(CHINESE_DATE))
 
-_CODE_POINTS = tuple(c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)  # no surrogates
+
+def _code_points() -> itertools.chain[int]:
+    """Every code point but the surrogates (a Python str from a decoded file holds none)."""
+    return itertools.chain(range(0xD800), range(0xE000, 0x110000))
+
+
 # What str.strip() strips (str.isspace); NFKC maps some of it to ' ' and leaves the rest.
-WHITESPACE = "".join(chr(c) for c in _CODE_POINTS if chr(c).isspace())
+WHITESPACE = "".join(chr(c) for c in _code_points() if chr(c).isspace())
 STABLE_WHITESPACE = frozenset(w for w in WHITESPACE if unicodedata.normalize("NFKD", w) == w)
 # Characters outside the alphabet that str.upper turns into the alphabet and NFKC leaves alone.
 UPPER_INTO_ALPHABET = frozenset(
     ch
-    for ch in map(chr, _CODE_POINTS)
+    for ch in map(chr, _code_points())
     if ch not in ALPHABET and set(ch.upper()) <= ALPHABET and unicodedata.is_normalized("NFKC", ch)
 )
 MAPPED_ALPHABET = ALPHABET | STABLE_WHITESPACE | UPPER_INTO_ALPHABET  # ``B`` above
@@ -74,7 +80,7 @@ MAPPED_ALPHABET = ALPHABET | STABLE_WHITESPACE | UPPER_INTO_ALPHABET  # ``B`` ab
 
 def _nfkc_map() -> dict[str, str]:
     out = {}
-    for c in _CODE_POINTS:
+    for c in _code_points():
         ch = chr(c)
         if unicodedata.is_normalized("NFKC", ch):
             continue
@@ -102,7 +108,7 @@ def alphabet_conditions() -> list[str]:
     ]
     # Hangul composition is by algorithm, of conjoining jamo
     bad += [f"U+{ord(b):04X} is a conjoining jamo" for b in MAPPED_ALPHABET if 0x1100 <= ord(b) <= 0x11FF]
-    for c in _CODE_POINTS:
+    for c in _code_points():
         d = unicodedata.decomposition(chr(c))
         if d and not d.startswith("<"):
             parts = [chr(int(h, 16)) for h in d.split()]
