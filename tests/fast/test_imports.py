@@ -20,6 +20,7 @@ PACKAGE = ROOT / "ecredit"
 SPARK_STAGES = {
     "ecredit.spark",
     "ecredit.ingest.load",
+    "ecredit.ingest.nfkc",
     "ecredit.quality.expectations",
     "ecredit.quality.rule_columns",
     "ecredit.quality.verdict",
