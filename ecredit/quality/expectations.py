@@ -16,6 +16,7 @@ them is loaded from JSON (GX drops unknown types with a log line only: ``load_su
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from pathlib import Path
@@ -42,6 +43,16 @@ from ecredit.quality.rule_columns import column_ok
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 DELIVERY_DATE_PARAM = {"$PARAMETER": "delivery_date"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _column_condition(rule: checks.Rule, column_name: str, when: dt.date | None):
+    """``column_ok`` on ``F.col(column_name)``, built once per rule, column and date: building the
+    expression costs hundreds of calls into the JVM, and GX asks for it once per metric of every
+    expectation of every file. A Column of an unresolved name is immutable and binds to any frame."""
+    from pyspark.sql import functions as F
+
+    return column_ok(rule, F.col(column_name), when)
 
 
 def _rule(expectation: str, kwargs: dict) -> tuple[checks.Rule, dt.date | None]:
@@ -75,6 +86,9 @@ def _make(expectation: str, metric: str, keys: tuple[str, ...], doc: str):
         @column_condition_partial(engine=SparkDFExecutionEngine)
         def _spark(cls, column, **kwargs):
             rule, when = _rule(expectation, {k: kwargs.get(k) for k in keys})
+            name = (kwargs.get("_accessor_domain_kwargs") or {}).get("column")
+            if isinstance(name, str):  # GX's column is F.col(name): the built expression is reused
+                return _column_condition(rule, name, when)
             return column_ok(rule, column, when)
 
     def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):

@@ -19,6 +19,7 @@ PACKAGE = ROOT / "ecredit"
 # The modules that build or run Spark jobs (the Spark stages of docs/architecture.md).
 SPARK_STAGES = {
     "ecredit.spark",
+    "ecredit.ingest.columns",
     "ecredit.ingest.load",
     "ecredit.ingest.nfkc",
     "ecredit.quality.expectations",
