@@ -117,6 +117,19 @@ def alphabet_conditions() -> list[str]:
     return bad
 
 
+_LOOKUPS: dict[tuple, Column] = {}
+
+
+def _lookup(items: tuple) -> Column:
+    """The map literal of the one-to-many images, built once: it is hundreds of literals, each a
+    call into the JVM, and every normalised column of every feed uses it (a Column is an
+    expression, bound to no frame or session)."""
+    got = _LOOKUPS.get(items)
+    if got is None:
+        got = _LOOKUPS[items] = F.create_map(*[F.lit(x) for kv in items for x in kv])
+    return got
+
+
 def _map_code_points(col: Column, one: dict[str, str], many: dict[str, str]) -> Column:
     """Replace each code point by its image (the others stay). No image holds a code point that is
     replaced, so the order of the steps does not matter."""
@@ -127,7 +140,7 @@ def _map_code_points(col: Column, one: dict[str, str], many: dict[str, str]) -> 
         for k, v in many.items():
             out = F.replace(out, F.lit(k), F.lit(v))
         return out
-    lookup = F.create_map(*[F.lit(x) for kv in sorted(many.items()) for x in kv])
+    lookup = _lookup(tuple(sorted(many.items())))
     expanded = F.array_join(F.transform(F.split(out, ""), lambda ch: F.coalesce(F.try_element_at(lookup, ch), ch)), "")
     # The lookup scans the map for each character: only for the rare value holding a code point
     # to expand, found by deleting them all (a hash lookup per character; a regular expression's
