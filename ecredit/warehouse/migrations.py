@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from ecredit.core.settings import PROJECT_ROOT
+from ecredit.warehouse.schema import SQLITE_BUSY_TIMEOUT_S
 
 log = logging.getLogger("alembic.env")  # the logger of Alembic's own env.py template: alembic.ini shows it
 MIGRATIONS_DIR = PROJECT_ROOT / "sql" / "migrations"
@@ -173,7 +174,7 @@ def migration_engine(url) -> Engine:
         return create_engine(url)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    eng = create_engine(url, poolclass=NullPool)
+    eng = create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(eng, "connect")
     def _no_driver_transactions(dbapi_connection, record):

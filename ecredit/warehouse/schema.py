@@ -442,13 +442,20 @@ DRAW_TABLES = (inspection_draw, inspection_plan, inspection_draw_input)
 LATEST_STATE_TABLES = (dim_operator, fact_credit_record, fact_license, fact_spot_check, fact_complaint)
 
 
+# SQLite: how long a connection waits for another process's write (a run migrating or publishing
+# the embedded warehouse) before "database is locked"; pysqlite's default, 5 s, was too short for
+# two runs started together on a fresh warehouse on a busy machine.
+SQLITE_BUSY_TIMEOUT_S = 120
+
+
 def engine_for(url: str) -> Engine:
     from sqlalchemy.pool import NullPool
 
     try:
         # SQLite: a connection per use (no pool), so a failed publish's temporary stage tables
         # die with its connection
-        eng = create_engine(url, future=True, **({"poolclass": NullPool} if url.startswith("sqlite") else {}))
+        sqlite = {"poolclass": NullPool, "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        eng = create_engine(url, future=True, **(sqlite if url.startswith("sqlite") else {}))
     except (ArgumentError, NoSuchModuleError, ValueError) as e:
         raise SettingError(f"CREDIT_WAREHOUSE_URL is not a usable SQLAlchemy URL ({e}).") from None
     if eng.dialect.name == "sqlite":
