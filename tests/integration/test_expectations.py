@@ -41,22 +41,26 @@ def corpus(tmp_path_factory, spark):
     files = delivery.accepted_files(cfg, D)
     parsed = ingest.parse_frame(spark, cfg, files).cache()
     ctx = ex.context()
-    results = {}
+    local = ex.local_frames(parsed, files)  # the small files' path (GX's pandas engine)
+    results: dict = {"spark": {}, "pandas": {}}
     for info in files:
         f = feeds.feed(info["dept"], info["name"])
-        df = ex.file_frame(parsed, f, info)
-        results[f.feed_id] = (
-            df.count(),
-            ex.validate(
-                ctx,
-                df,
-                f,
-                D,
-                info["rows"],
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]},
-            ),
-            info,
-        )
+        for engine, df in (
+            ("spark", ex.file_frame(parsed, f, info)),
+            ("pandas", local[(info["feed_id"], info["date"], info["sha256"])]),
+        ):
+            results[engine][f.feed_id] = (
+                len(df) if engine == "pandas" else df.count(),
+                ex.validate(
+                    ctx,
+                    df,
+                    f,
+                    D,
+                    info["rows"],
+                    result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["source_line"]},
+                ),
+                info,
+            )
     return {"split": split, "results": results, "summary": summary, "malformed": malformed, "cfg": cfg}
 
 
@@ -76,9 +80,11 @@ def test_the_corpus_is_dirty_in_every_way(corpus):
     )
 
 
+@pytest.mark.parametrize("engine", ["spark", "pandas"])
 @pytest.mark.parametrize("feed", FEEDS, ids=lambda f: f.feed_id)
-def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed):
-    n_rows, result, info = corpus["results"][feed.feed_id]
+def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed, engine):
+    """On either engine (Spark: a big file; pandas: a small one, ``LOCAL_MAX_ROWS``)."""
+    n_rows, result, info = corpus["results"][engine][feed.feed_id]
     gx_lines = defaultdict(set)
     for r in result.results:
         assert expectations.raised(r.exception_info) is None, r.exception_info
@@ -104,7 +110,7 @@ def test_the_job_stored_the_same_counts_and_no_values(corpus, feed=feeds.feed("a
     line-level run above and no row values: personal data never leaves the validation."""
     from ecredit.quality import expectations as ex
 
-    _, result, info = corpus["results"][feed.feed_id]
+    _, result, info = corpus["results"]["spark"][feed.feed_id]
     marker = ingest.file_counts(corpus["cfg"], info)
     full = {(s["expectation"], s["column"]): s["unexpected_count"] for s in ex.summarise(result)}
     stored = {(s["expectation"], s["column"]): s["unexpected_count"] for s in marker["expectations"]}
@@ -150,15 +156,19 @@ def test_disagreement_is_detected():
     assert ex.disagreements(counted, {"BAD_DATE": 4, "DUPLICATE_KEY": 1}) != []
 
 
-def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark):
-    """Ingest cuts big files into slices, one task each (``ingest.SLICE_BYTES``); cut into slices of
-    ~300 bytes (dozens per file), the parse gives exactly the rows ingest wrote for the whole files:
-    the same source lines, values, reasons and payloads, duplicates marked across slices."""
+def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark, monkeypatch):
+    """Ingest cuts big files into slices, one task each on the executors (``ingest.SLICE_BYTES``);
+    cut into slices of ~300 bytes (dozens per file), that parse gives exactly the rows ingest wrote
+    for the whole files (a small input, parsed in the driver: ``DRIVER_PARSE_MAX_ROWS``): the same
+    source lines, values, reasons and payloads, duplicates marked across slices."""
     cfg = corpus["cfg"]
     files = delivery.accepted_files(cfg, D)
+    assert sum(f["rows"] for f in files) <= ingest.DRIVER_PARSE_MAX_ROWS  # ingest.run parsed in the driver
     tasks = ingest.parse_tasks(files, 300)
     assert len(tasks) > 10 * len(files)
+    monkeypatch.setattr(ingest, "DRIVER_PARSE_MAX_ROWS", 0)  # this parse: one task per slice, on the executors
     sliced = ingest.parse_frame(spark, cfg, files, slice_bytes=300).drop(ingest.AS_SENT, "_duplicate_not_last")
+    assert "MapInArrow" in sliced._jdf.queryExecution().executedPlan().toString()
     got = sorted(json.dumps(r.asDict(), sort_keys=True, ensure_ascii=False) for r in sliced.collect())
     lake = sorted(
         json.dumps(r, sort_keys=True, ensure_ascii=False) for r in pq.read_table(str(ingest.rows_path(cfg))).to_pylist()
@@ -166,3 +176,26 @@ def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark)
     assert len(got) == len(lake) == sum(f["rows"] for f in files)
     assert got == lake
     assert any(json.loads(r)["reasons"] == ["DUPLICATE_KEY"] for r in got)
+
+
+def test_a_run_split_between_the_engines_stores_what_each_alone_stores(corpus, spark, monkeypatch):
+    """``validate_files`` sends a run's smallest files to GX's pandas engine (``LOCAL_MAX_ROWS`` rows
+    in all) and the rest to its Spark engine: with a budget that splits the files, every file's
+    summary equals the one ingest stored (all of them on pandas) and the Spark engine's own run."""
+    from ecredit.quality import expectations as ex
+
+    cfg = corpus["cfg"]
+    files = delivery.accepted_files(cfg, D)
+    sizes = sorted(f["rows"] for f in files)
+    budget = sum(sizes[: len(sizes) // 2])
+    monkeypatch.setattr(ex, "LOCAL_MAX_ROWS", budget)
+    local = ex.local_files(files, budget)
+    assert 0 < len(local) < len(files)
+    parsed = ingest.parse_frame(spark, cfg, files).cache()
+    got = ex.validate_files(cfg, parsed, files)
+    for info in files:
+        stored = ingest.file_counts(cfg, info)["expectations"]
+        _, spark_result, _ = corpus["results"]["spark"][info["feed_id"]]
+        key = (info["feed_id"], info["date"], info["sha256"])
+        assert got[key] == stored == ex.summarise(spark_result), info["feed_id"]
+    assert any(s["unexpected_count"] for info in files for s in got[(info["feed_id"], info["date"], info["sha256"])])
