@@ -46,6 +46,19 @@ def tuning_for(rows: int) -> dict:
     return conf
 
 
+# Up to this many input rows (all the rows a run's job reads), its JVM compiles with C1 only
+# (``-XX:TieredStopAtLevel=1``): a small job's time goes to loading and compiling Spark's planner for
+# dozens of distinct queries, which C2 never pays back. Measured on the spark-submit of a
+# 2,000-operator date (BENCHMARKS.md, issue 16). A big job keeps C2: its operators run long enough.
+C1_MAX_ROWS = 500_000
+C1_ONLY = "-XX:TieredStopAtLevel=1"
+
+
+def driver_java_options(rows: int | None) -> str | None:
+    """The driver JVM's options for a job over about ``rows`` input rows (None: the JVM's defaults)."""
+    return C1_ONLY if rows is not None and rows <= C1_MAX_ROWS else None
+
+
 def tune(spark: SparkSession, rows: int) -> None:
     """Set ``tuning_for(rows)`` on a running session (both settings are read per query): one
     application runs stages of different sizes (a day's new rows, then all applied rows)."""
@@ -59,6 +72,9 @@ def get_session(
     """The session for a job; ``rows_hint`` (input rows, from the manifests) tunes it to the scale."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = {**(tuning_for(rows_hint) if rows_hint is not None else {}), **(conf or {})}
+    java = driver_java_options(rows_hint)
+    if java and not _under_spark_submit():  # only read when this call starts the JVM
+        conf.setdefault("spark.driver.extraJavaOptions", java)
     builder = SparkSession.builder.appName(app_name)
     if master or not _under_spark_submit():
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))

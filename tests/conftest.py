@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def spark():
-    from ecredit.spark import get_session
+    from ecredit.spark import C1_ONLY, get_session
 
     session = get_session(
         "ecredit-tests",
@@ -43,6 +43,7 @@ def spark():
             "spark.default.parallelism": "2",
             "spark.sql.codegen.wholeStage": "false",
             "spark.sql.adaptive.enabled": "false",
+            "spark.driver.extraJavaOptions": C1_ONLY,  # small test data: C1 only (ecredit.spark.C1_MAX_ROWS)
         },
     )
     yield session

@@ -102,7 +102,7 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         os.environ[spark_conn_env_var(self._conn_id)] = spark_connection_json(s.spark_master)
         mask_settings_secrets(s)
         # Merge so our defaults never override what the DAG author passed (idempotent on retry).
-        self.conf = {**spark_conf(), **(self.conf or {})}
+        self.conf = {**spark_conf(), **self._jvm_conf(s, run_date), **(self.conf or {})}
         # The child's environment (the settings, secrets included) goes to the hook only, never
         # into the templated field env_vars: Airflow stores and shows rendered fields (a retry
         # in the same process re-renders the same object), and its masker does not know the
@@ -112,6 +112,19 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         self.log.info("spark-submit %s --date %s on master %s", self.application, run_date or "-", s.spark_master)
         super().execute(context)
         return done  # XCom: downstream joins check that the job succeeded
+
+    @staticmethod
+    def _jvm_conf(s, run_date: str | None) -> dict[str, str]:
+        """The driver JVM's options for the rows the job reads: every accepted delivery dated <= D
+        (the manifests' counts; ``ecredit.spark.driver_java_options``)."""
+        if run_date is None:
+            return {}
+        from ecredit.ingest import gate
+        from ecredit.spark import driver_java_options
+
+        rows = sum(int(f["rows"]) for f in gate.accepted_files(s, dt.date.fromisoformat(run_date)))
+        java = driver_java_options(rows)
+        return {"spark.driver.extraJavaOptions": java} if java else {}
 
     def _get_hook(self):
         author_env = self.env_vars

@@ -16,7 +16,8 @@ Two guards run before Alembic migrates anything (``prepare``, called by the envi
 - adoption: a database migrated by the runner before Alembic (``schema_migrations`` rows 1..n, no
   ``alembic_version``) is stamped at revision n, nothing re-run.
 
-``ecredit migrate`` and the pipeline (``publish.connect``) call ``migrate``. On PostgreSQL it needs a
+``ecredit migrate`` and the pipeline (``publish.connect``) call ``migrate``, one process at a time
+per database (``one_migrator``): two runs started together on a new warehouse both migrate it. On PostgreSQL it needs a
 role that may create roles (0002 creates the department roles), so an administrator runs it once per
 database and release, and the pipeline's own role then only checks that nothing is pending.
 """
@@ -24,10 +25,14 @@ database and release, and the pipeline's own role then only checks that nothing 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import logging
+import os
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,22 +123,59 @@ def alembic_config(engine: Engine | None = None, url: str | None = None, folder:
     return cfg
 
 
+MIGRATION_LOCK_KEY = 0x6563726564697432  # "ecredit2": PostgreSQL's advisory lock of a migration
+
+
+@contextmanager
+def one_migrator(engine: Engine) -> Iterator[None]:
+    """One process at a time migrates a database: Alembic decides what to apply from the revision
+    it reads first, so a second migrator started together would apply the same files again (on
+    SQLite it failed with 'database is locked': two deferred transactions that read, then write).
+    PostgreSQL: a session-level advisory lock, released when the session ends; SQLite: an ``flock``
+    on ``<database>.migrate.lock``, released by the kernel if the process dies. The second waits,
+    then finds the schema up to date."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(%(k)s)", {"k": MIGRATION_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(%(k)s)", {"k": MIGRATION_LOCK_KEY})
+                conn.commit()
+        return
+    db = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not db or db == ":memory:" or db.startswith("file:"):
+        yield
+        return
+    path = Path(db + ".migrate.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def migrate(engine: Engine, target: str = "head", folder: Path = MIGRATIONS_DIR) -> list[str]:
-    """``alembic upgrade <target>`` (a database of the old runner is adopted first); returns the
-    files applied, in order (empty when the schema is up to date)."""
+    """``alembic upgrade <target>`` (a database of the old runner is adopted first), one migrator
+    at a time (``one_migrator``); returns the files applied, in order (empty when the schema is up
+    to date)."""
     from alembic import command
 
     cfg = alembic_config(engine, folder=folder)
-    _run(command.upgrade, cfg, target)
+    with one_migrator(engine):
+        _run(command.upgrade, cfg, target)
     return list(cfg.attributes["applied"])
 
 
 def downgrade(engine: Engine, target: str = "-1", folder: Path = MIGRATIONS_DIR) -> list[str]:
-    """``alembic downgrade <target>``; returns the files undone, in order."""
+    """``alembic downgrade <target>``, one migrator at a time; returns the files undone, in order."""
     from alembic import command
 
     cfg = alembic_config(engine, folder=folder)
-    _run(command.downgrade, cfg, target)
+    with one_migrator(engine):
+        _run(command.downgrade, cfg, target)
     return list(cfg.attributes["undone"])
 
 

@@ -334,3 +334,31 @@ def test_publish_declares_the_published_tables_as_assets(dag):
     uris = {a.uri for a in dag.get_task("publish").outlets}
     want = {f"ecredit://warehouse/{t}" for t in warehouse.metadata.tables if t != "pipeline_run"}
     assert uris == want
+
+
+def test_a_small_job_runs_its_driver_jvm_with_c1_only(tmp_path, monkeypatch):
+    """The Spark task sizes the driver's JVM by the rows the job reads (every accepted delivery
+    dated <= D, by the manifests): C1 only up to ``ecredit.spark.C1_MAX_ROWS``, the JVM's defaults
+    above it and for an application without ``--date``."""
+    from ecredit import spark as spark_mod
+    from ecredit.airflow.operators import EcreditSparkSubmitOperator
+    from ecredit.core import settings as settings_mod
+    from ecredit.generate import generate
+    from ecredit.ingest import gate
+
+    d1, d2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
+    generate(tmp_path / "landing", 30, [d1, d2], seed=3, progress=lambda m: None)
+    cfg = settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_PII_KEY": "k"})
+    for dept in feeds.DEPARTMENTS:
+        gate.check(cfg, dept, d1)
+    rows_d1 = sum(f["rows"] for f in gate.accepted_files(cfg, d1))
+    assert rows_d1 > 0
+    conf = EcreditSparkSubmitOperator._jvm_conf
+    assert conf(cfg, d1.isoformat()) == {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    assert conf(cfg, None) == {}
+    monkeypatch.setattr(spark_mod, "C1_MAX_ROWS", rows_d1 - 1)
+    assert conf(cfg, d1.isoformat()) == {}
+    monkeypatch.setattr(spark_mod, "C1_MAX_ROWS", rows_d1)
+    assert conf(cfg, d1.isoformat()) == {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    assert spark_mod.driver_java_options(None) is None
+    assert spark_mod.driver_java_options(10**9) is None

@@ -320,3 +320,80 @@ def test_a_changed_applied_migration_stops_the_migration_naming_the_file(tmp_pat
     assert up.returncode != 0
     assert "migration 0002_roles.sqlite.sql was changed after it was applied" in up.stderr
     assert migrations.current(warehouse.engine_for(url2)) == "0003"
+
+
+MIGRATE_TOGETHER = """
+import sys, time
+from ecredit.warehouse import migrations, schema
+eng = schema.engine_for(sys.argv[1])
+while time.time() < float(sys.argv[2]):  # every process starts at the same instant
+    time.sleep(0.001)
+print(len(migrations.migrate(eng)))
+"""
+
+
+def _migrate_together(url: str, n: int = 4) -> list[tuple[int, str, str]]:
+    import time
+
+    start = time.time() + 3
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE_TOGETHER, url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        for _ in range(n)
+    ]
+    return [(p.wait(300), p.stdout.read().strip(), p.stderr.read()[-2000:]) for p in procs]  # type: ignore[union-attr]
+
+
+def _check_migrated_once(url: str, results) -> None:
+    from sqlalchemy import text
+
+    from ecredit.warehouse import migrations
+
+    assert all(rc == 0 for rc, _, _ in results), results
+    files = len(list(migrations.MIGRATIONS_DIR.glob("*.sql")))
+    applied = sorted(int(out) for _, out, _ in results)
+    # one process applied every revision, the others found the schema up to date
+    assert applied[-1] > 0 and applied[:-1] == [0] * (len(applied) - 1), applied
+    eng = warehouse.engine_for(url)
+    with eng.connect() as c:
+        versions = [r[0] for r in c.execute(text("SELECT version FROM schema_migrations ORDER BY version"))]
+    assert versions == sorted(set(versions)) and len(versions) == applied[-1] <= files
+
+
+def test_runs_started_together_on_a_new_sqlite_warehouse_migrate_it_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    _check_migrated_once(url, _migrate_together(url))
+
+
+def test_runs_started_together_on_a_new_postgresql_warehouse_migrate_it_once():
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+    except Exception:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable: install and start postgresql to run this case")
+    name = f"ecredit_migrate_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    try:
+        _check_migrated_once(url, _migrate_together(url))
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+                "AND pid <> pg_backend_pid()"
+            )
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.dispose()
