@@ -115,8 +115,9 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
 
     @staticmethod
     def _jvm_conf(s, run_date: str | None) -> dict[str, str]:
-        """The driver JVM's options for the rows the job reads: every accepted delivery dated <= D
-        (the manifests' counts; ``ecredit.spark.driver_java_options``)."""
+        """The JVMs' options for the rows the job reads: every accepted delivery dated <= D (the
+        manifests' counts; ``ecredit.spark.driver_java_options``), for the driver and, on a
+        cluster, the application's executors."""
         if run_date is None:
             return {}
         from ecredit.ingest import gate
@@ -124,7 +125,7 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
 
         rows = sum(int(f["rows"]) for f in gate.accepted_files(s, dt.date.fromisoformat(run_date)))
         java = driver_java_options(rows)
-        return {"spark.driver.extraJavaOptions": java} if java else {}
+        return {"spark.driver.extraJavaOptions": java, "spark.executor.extraJavaOptions": java} if java else {}
 
     def _get_hook(self):
         author_env = self.env_vars

@@ -691,6 +691,24 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
     return out
 
 
+# Tables written side by side: a small table's write is mostly the driver's planning and the output
+# committer's file work, which a second job overlaps (Spark runs jobs from several threads).
+WRITE_THREADS = 4
+
+
+def write_parquet(frames: dict[Path, DataFrame]) -> None:
+    """Write each frame to its path (overwrite), a few at once; the first failure is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item):
+        path, df = item
+        df.write.mode("overwrite").parquet(str(path))
+
+    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="write") as pool:
+        for _ in pool.map(one, frames.items()):
+            pass
+
+
 def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
 
     # the published past first (an unreachable warehouse stops the build before any work): the
@@ -709,19 +727,25 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "inspectors": inspectors(parsed),
     }
     sdir, gdir = lake.state_dir(settings, run_date), lake.gold_dir(settings, run_date)
-    for name, df in tables.items():
-        df.write.mode("overwrite").parquet(str(lake.state_table(settings, run_date, name)))
-    ops.write.mode("overwrite").parquet(
-        str(lake.state_table(settings, run_date, "operators"))
-    )  # scoring's input, kept for make bench's baseline
-    dim_operator(ops, lic, run_date).write.mode("overwrite").parquet(
-        str(lake.gold_table(settings, run_date, "dim_operator"))
+    write_parquet(
+        {
+            **{lake.state_table(settings, run_date, name): df for name, df in tables.items()},
+            # scoring's input, kept for make bench's baseline
+            lake.state_table(settings, run_date, "operators"): ops,
+            lake.gold_table(settings, run_date, "dim_operator"): dim_operator(ops, lic, run_date),
+        }
     )
     state = {name: spark.read.parquet(str(lake.state_table(settings, run_date, name))) for name in tables}
-    for name, df in facts(state["licences"], state["spot_checks"], state["complaints"]).items():
-        df.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, name)))
     records = with_activity(credit_records(parsed, rules), ops, run_date)
-    records.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "fact_credit_record")))
+    write_parquet(
+        {
+            **{
+                lake.gold_table(settings, run_date, name): df
+                for name, df in facts(state["licences"], state["spot_checks"], state["complaints"]).items()
+            },
+            lake.gold_table(settings, run_date, "fact_credit_record"): records,
+        }
+    )
     records = spark.read.parquet(str(lake.gold_table(settings, run_date, "fact_credit_record"))).cache()
 
     scores = scoring.score(
@@ -753,8 +777,7 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "inspection_draw": drawn,
         "draw_commitment": commitment,
     }
-    for name, df in outputs.items():
-        df.coalesce(1).write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, name)))
+    write_parquet({lake.gold_table(settings, run_date, name): df.coalesce(1) for name, df in outputs.items()})
     lake.write_gold_warnings(settings, run_date, warnings)
     for df in (ops, lic, records, scores):
         df.unpersist()

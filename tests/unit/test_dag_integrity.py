@@ -354,11 +354,45 @@ def test_a_small_job_runs_its_driver_jvm_with_c1_only(tmp_path, monkeypatch):
     rows_d1 = sum(f["rows"] for f in gate.accepted_files(cfg, d1))
     assert rows_d1 > 0
     conf = EcreditSparkSubmitOperator._jvm_conf
-    assert conf(cfg, d1.isoformat()) == {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    c1 = {
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+        "spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    }
+    assert conf(cfg, d1.isoformat()) == c1
     assert conf(cfg, None) == {}
     monkeypatch.setattr(spark_mod, "C1_MAX_ROWS", rows_d1 - 1)
     assert conf(cfg, d1.isoformat()) == {}
     monkeypatch.setattr(spark_mod, "C1_MAX_ROWS", rows_d1)
-    assert conf(cfg, d1.isoformat()) == {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+    assert conf(cfg, d1.isoformat()) == c1
     assert spark_mod.driver_java_options(None) is None
     assert spark_mod.driver_java_options(10**9) is None
+
+
+def test_a_small_job_runs_without_code_generation_and_adaptive_execution():
+    """``spark.tuning_for``: below ``SMALL_ROWS`` no whole-stage code generation and no adaptive
+    query execution (they cost more than they save there); ``tune`` turns both back on for a
+    bigger stage of the same application."""
+    from ecredit import spark as spark_mod
+
+    small = spark_mod.tuning_for(10_000)
+    assert small["spark.sql.codegen.wholeStage"] == "false" and small["spark.sql.adaptive.enabled"] == "false"
+    assert small["spark.sql.shuffle.partitions"] == "1"
+    big = spark_mod.tuning_for(spark_mod.SMALL_ROWS)
+    assert "spark.sql.codegen.wholeStage" not in big and "spark.sql.adaptive.enabled" not in big
+
+    class Conf:
+        def __init__(self):
+            self.values = {}
+
+        def set(self, k, v):
+            self.values[k] = v
+
+    class Session:
+        conf = Conf()
+
+    s = Session()
+    spark_mod.tune(s, 10_000)  # type: ignore[arg-type]
+    assert s.conf.values["spark.sql.adaptive.enabled"] == "false"
+    spark_mod.tune(s, spark_mod.SMALL_ROWS)  # type: ignore[arg-type]
+    assert s.conf.values["spark.sql.adaptive.enabled"] == "true"
+    assert s.conf.values["spark.sql.codegen.wholeStage"] == "true"
