@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ecredit.core.feeds import feed
@@ -43,3 +47,33 @@ def gates_accepted(stage: str, got) -> None:
     if stage == "gate":
         bad = {dept: g["status"] for dept, g in got.items() if g["status"] != "accepted"}
         assert not bad, bad
+
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+
+
+@contextmanager
+def new_pg_database(prefix: str) -> Iterator[str]:
+    """The URL of a new empty PostgreSQL database on 127.0.0.1:5432, dropped afterwards (skips or,
+    in CI, fails when the server is not reachable)."""
+    import pytest
+    from sqlalchemy import create_engine
+
+    admin = create_engine(PG_SERVER.format(db="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+    except Exception:
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
+        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable: install and start postgresql to run this case")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_SERVER.format(db=name)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -23,6 +23,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 from ecredit.core import settings as settings_mod
+from ecredit.core.files import exclusive
 
 log = logging.getLogger(__name__)
 
@@ -145,13 +146,9 @@ def migrate_db(force: bool = False) -> None:
 
     if done():
         return
-    import fcntl
-
     # one process at a time: two `ecredit run` started together on a fresh AIRFLOW_HOME would both
     # create the tables, and the second fail ("table ... already exists")
-    fd = os.open(home / (_MIGRATED_MARKER + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(home / (_MIGRATED_MARKER + ".lock")):
         if done():  # the other process migrated it meanwhile
             return
         logging.disable(logging.INFO)  # alembic's chatter; errors still show
@@ -164,8 +161,6 @@ def migrate_db(force: bool = False) -> None:
         finally:
             logging.disable(logging.NOTSET)
         marker.write_text(stamp)
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,3 +22,16 @@ def write_json_atomic(path: Path, obj, *, pretty: bool = False) -> None:
     )
     tmp.write_text(text, "utf-8")
     os.replace(tmp, path)
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """One process at a time inside the block: an ``flock`` on ``path`` (created if missing), waited
+    for; the kernel releases it when the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock

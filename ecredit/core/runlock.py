@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ecredit.core import lake
-from ecredit.core.files import write_json_atomic
+from ecredit.core.files import exclusive, write_json_atomic
 from ecredit.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -153,14 +153,8 @@ def lease_path(settings: Settings) -> Path:
 @contextmanager
 def _mutex(settings: Settings):
     """The lease's read-decide-write, one process at a time (flock: released if the process dies)."""
-    path = lake.lease_mutex(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(lake.lease_mutex(settings)):
         yield
-    finally:
-        os.close(fd)
 
 
 def holder(settings: Settings) -> Holder | None:

@@ -25,10 +25,8 @@ database and release, and the pipeline's own role then only checks that nothing 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import logging
-import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -40,6 +38,7 @@ from sqlalchemy import DateTime, bindparam, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from ecredit.core.files import exclusive
 from ecredit.core.settings import PROJECT_ROOT
 from ecredit.warehouse.schema import SQLITE_BUSY_TIMEOUT_S
 
@@ -147,14 +146,8 @@ def one_migrator(engine: Engine) -> Iterator[None]:
     if not db or db == ":memory:" or db.startswith("file:"):
         yield
         return
-    path = Path(db + ".migrate.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with exclusive(Path(db + ".migrate.lock")):
         yield
-    finally:
-        os.close(fd)  # releases the flock
 
 
 def migrate(engine: Engine, target: str = "head", folder: Path = MIGRATIONS_DIR) -> list[str]:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -372,46 +371,34 @@ def test_the_embedded_warehouse_is_written_by_one_run_at_a_time(cfg):
 def test_the_postgresql_warehouse_is_written_by_one_run_at_a_time():
     from sqlalchemy import create_engine
 
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.exec_driver_sql("SELECT 1")
-    except Exception:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable: install and start postgresql to run this case")
-    name = f"ecredit_lock_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    one, two = create_engine(url), create_engine(url)
-    try:
-        with runlock.writing_warehouse(one, "manual__holder", D, 0):
-            t0 = time.monotonic()
-            with pytest.raises(runlock.LockHeld) as e:
-                with runlock.writing_warehouse(two, "manual__second", D, 2):
-                    raise AssertionError("not while the other run writes")
-            assert time.monotonic() - t0 >= 2
-            msg = str(e.value)
-            assert msg.startswith(
-                f"another run holds the lock on the warehouse {url}: run manual__holder (date {D}) (server pid "
-            ), msg
-            assert msg.endswith(
-                "; this run waited 2 s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
-            )
-        with runlock.writing_warehouse(two, "manual__second", D, 0):  # the commit released it
-            pass
-        with pytest.raises(RuntimeError):
+    from tests.helpers import new_pg_database
+
+    with new_pg_database("ecredit_lock") as url:
+        one, two = create_engine(url), create_engine(url)
+        try:
             with runlock.writing_warehouse(one, "manual__holder", D, 0):
-                raise RuntimeError("publish failed")
-        with runlock.writing_warehouse(two, "manual__second", D, 0):  # and so did the rollback
-            pass
-    finally:
-        one.dispose()
-        two.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+                t0 = time.monotonic()
+                with pytest.raises(runlock.LockHeld) as e:
+                    with runlock.writing_warehouse(two, "manual__second", D, 2):
+                        raise AssertionError("not while the other run writes")
+                assert time.monotonic() - t0 >= 2
+                msg = str(e.value)
+                assert msg.startswith(
+                    f"another run holds the lock on the warehouse {url}: run manual__holder (date {D}) (server pid "
+                ), msg
+                assert msg.endswith(
+                    "; this run waited 2 s (CREDIT_LOCK_TIMEOUT) and stops: rerun the date once that run has finished."
+                )
+            with runlock.writing_warehouse(two, "manual__second", D, 0):  # the commit released it
+                pass
+            with pytest.raises(RuntimeError):
+                with runlock.writing_warehouse(one, "manual__holder", D, 0):
+                    raise RuntimeError("publish failed")
+            with runlock.writing_warehouse(two, "manual__second", D, 0):  # and so did the rollback
+                pass
+        finally:
+            one.dispose()
+            two.dispose()
 
 
 # ---------------------------------------------------------------- the setting

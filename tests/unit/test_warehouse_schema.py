@@ -371,29 +371,7 @@ def test_runs_started_together_on_a_new_sqlite_warehouse_migrate_it_once(tmp_pat
 
 
 def test_runs_started_together_on_a_new_postgresql_warehouse_migrate_it_once():
-    import uuid
+    from tests.helpers import new_pg_database
 
-    from sqlalchemy import create_engine
-
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as c:
-            c.exec_driver_sql("SELECT 1")
-    except Exception:
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (CI starts it in .ci/run)")
-        pytest.skip("PostgreSQL on 127.0.0.1:5432 is not reachable: install and start postgresql to run this case")
-    name = f"ecredit_migrate_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    try:
+    with new_pg_database("ecredit_migrate") as url:
         _check_migrated_once(url, _migrate_together(url))
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
-                "AND pid <> pg_backend_pid()"
-            )
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.dispose()
