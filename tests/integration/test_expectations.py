@@ -106,7 +106,7 @@ def test_gx_unexpected_rows_are_exactly_the_quarantined_rows(corpus, feed, engin
 
 
 def test_the_job_stored_the_same_counts_and_no_values(corpus, feed=feeds.feed("amr", "complaints.csv")):
-    """What the ingest job stored (SUMMARY, in the done marker and the lake) has the counts of the
+    """What the ingest job stored (counts only, in the done marker and the lake) has the counts of the
     line-level run above and no row values: personal data never leaves the validation."""
     from ecredit.quality import expectations as ex
 
