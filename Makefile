@@ -18,6 +18,8 @@ DEMO_DIR ?= data
 DEMO_OPERATORS ?= 2000
 DEMO_DATES ?= 2026-11-01,2026-11-02,2026-11-03
 PYTEST_ARGS ?=
+# make test runs the tests in this many processes (pytest-xdist; tests/conftest.py groups them)
+TEST_WORKERS ?= 2
 
 .PHONY: venv demo lint test test-fast test-unit test-integration bench bench-demo lock clean generated python
 
@@ -42,7 +44,7 @@ demo: $(STAMP)
 	$(VENV)/bin/ecredit demo --data-dir $(DEMO_DIR) --operators $(DEMO_OPERATORS) --dates $(DEMO_DATES)
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # ruff (lint and format) and mypy, configured in pyproject.toml; `make test` runs it first.
 lint: $(STAMP)

@@ -23,11 +23,66 @@ from tests.ci_strict import pytest_make_collect_report, pytest_runtest_makerepor
 TIERS = ("fast", "unit", "integration")
 
 
+# `make test` runs the tests in two processes (pytest-xdist). A test's group is its module, so that a
+# module's fixtures are built once, except for the tests on the session's end-to-end cities
+# (tests/integration/conftest.py): those form one group per city, so that each city's DAG runs are
+# made once, by one process. A group runs whole on one process (``pytest_xdist_make_scheduler``).
+SHARED_CITIES = ("e2e", "dirty_e2e")
+GROUPS_ENV = "ECREDIT_TEST_GROUPS"  # the file in which the workers leave each test's group
+
+
+def xdist_group(item) -> str:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for value in params.values():  # a test that takes its city by name (request.getfixturevalue)
+        if isinstance(value, str) and value in SHARED_CITIES:
+            return value
+    names = getattr(item, "fixturenames", ())
+    for city in SHARED_CITIES:
+        if city in names:
+            return city
+    return Path(str(item.fspath)).relative_to(ROOT).as_posix()
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist"):
+        if config.getoption("numprocesses", None):
+            import tempfile
+
+            os.environ[GROUPS_ENV] = str(Path(tempfile.mkdtemp(prefix="ecredit-test-groups-")) / "groups.json")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole groups to a process (``xdist_group``): xdist's own ``loadgroup`` cannot mark a test on
+    pytest 9 (it rewrites ``item._nodeid``, which pytest 9 no longer reads)."""
+    import json
+
+    from xdist.scheduler import LoadScopeScheduling
+
+    path = Path(os.environ[GROUPS_ENV])
+
+    class ByGroup(LoadScopeScheduling):
+        groups: dict | None = None
+
+        def _split_scope(self, nodeid):
+            if self.groups is None:
+                self.groups = json.loads(path.read_text("utf-8"))
+            return self.groups.get(nodeid) or nodeid.split("::")[0]
+
+    return ByGroup(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if parts[0] in TIERS:
             item.add_marker(parts[0])
+    groups = os.environ.get(GROUPS_ENV)
+    if groups and hasattr(config, "workerinput"):  # each worker writes the same map; the last one wins whole
+        import json
+
+        tmp = Path(f"{groups}.{config.workerinput['workerid']}")
+        tmp.write_text(json.dumps({item.nodeid: xdist_group(item) for item in items}), "utf-8")
+        tmp.replace(groups)
 
 
 @pytest.fixture(scope="session")

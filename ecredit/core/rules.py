@@ -12,6 +12,7 @@ threshold, severity or count is written in code.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from collections.abc import Callable
@@ -507,12 +508,28 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# The rules of the files read so far in this process, by path and content: a DAG run in one process
+# (`ecredit run`) loads the file in a dozen tasks, and parsing and validating the YAML costs ~0.1 s
+# each time. The file is read every time; changed bytes are parsed again. A copy is handed out.
+_LOADED: dict[tuple[str, str], Rules] = {}
+
+
 def load(path: str | Path) -> Rules:
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
         raise RulesError(f"CREDIT_RULES ({p}) cannot be read ({e.strerror}).") from None
+    key = (str(p), hashlib.sha256(raw).hexdigest())
+    if key not in _LOADED:
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[key] = _parse(p, raw, key[1])
+    rules = _LOADED[key]
+    return Rules(data=copy.deepcopy(rules.data), version=rules.version, path=rules.path)
+
+
+def _parse(p: Path, raw: bytes, version: str) -> Rules:
     try:
         data = yaml.load(raw, Loader=_Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as e:
@@ -521,4 +538,4 @@ def load(path: str | Path) -> Rules:
         why = " ".join(str(getattr(e, "problem", None) or e).split())
         raise RulesError(f"CREDIT_RULES ({p}) is not valid YAML: {at}{why}.") from None
     validate(data, str(p))
-    return Rules(data=data, version=hashlib.sha256(raw).hexdigest(), path=str(p))
+    return Rules(data=data, version=version, path=str(p))

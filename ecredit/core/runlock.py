@@ -211,6 +211,11 @@ def _lasting_pid() -> int | None:
     return _runner_pid if _runner_pid == os.getpid() else None
 
 
+def runs_every_task() -> bool:
+    """True in a process that runs every task of its DAG runs (``in_process_runner``)."""
+    return _lasting_pid() is not None
+
+
 def acquire(settings: Settings, run_id: str, run_date: str | None, timeout: float, *, task: str | None = None) -> None:
     """Take the run lock for ``run_id`` (at once if it holds it already), waiting at most
     ``timeout`` seconds while another live run holds it; then ``LockHeld`` naming that run.

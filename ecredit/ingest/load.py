@@ -297,8 +297,8 @@ def parse_frame(
 
 
 def parse_rows(spark: SparkSession, settings: Settings, files: list[dict], slice_bytes: int = SLICE_BYTES) -> DataFrame:
-    """Every row of the files (PARSE_SCHEMA), parsed on the executors: one task per slice of a
-    file, each handing Spark Arrow batches (no per-row pickling and conversion in the JVM).
+    """Every row of the files (PARSE_SCHEMA), parsed on the executors: the slices of the files
+    spread over a few tasks per core, each handing Spark Arrow batches (no per-row pickling and conversion in the JVM).
     parse_file yields PARSE_SCHEMA's types by construction (tests/unit/test_parse_types.py checks
     every feed, dirty rows included), and Arrow checks each column's type again when a batch is
     built."""
@@ -310,12 +310,16 @@ def parse_rows(spark: SparkSession, settings: Settings, files: list[dict], slice
 # to Spark as one Arrow table: a Python worker per core, its imports and a task per slice cost 3-7 s
 # however few the rows (a 2,000-operator date: 546 rows, 16 files), the driver parses ~15k rows/s.
 DRIVER_PARSE_MAX_ROWS = 50_000
+# The executors' parse runs the slices in at most this many tasks per core, the biggest slices dealt
+# round-robin: a task per slice cost ~0.3 s each when slices were many and small (hundreds of them).
+PARSE_TASKS_PER_CORE = 3
 
 
 def _parsed_slices(spark: SparkSession, files: list[dict], slice_bytes: int, schema, parse_slice) -> DataFrame:
     """``parse_slice(info, part)``'s tuples for every slice of the files, as a frame of ``schema``:
-    one task per slice, each handing Spark Arrow batches; a small input (``DRIVER_PARSE_MAX_ROWS``)
-    is parsed in the driver instead, by the same function."""
+    the slices dealt round-robin, biggest first, to at most ``PARSE_TASKS_PER_CORE`` tasks per core,
+    each handing Spark Arrow batches; a small input (``DRIVER_PARSE_MAX_ROWS``) is parsed in the
+    driver instead, by the same function."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -326,13 +330,18 @@ def _parsed_slices(spark: SparkSession, files: list[dict], slice_bytes: int, sch
         table = pa.Table.from_batches(batches) if batches else arrow_schema.empty_table()
         return spark.createDataFrame(table, schema=schema)
 
+    n_parts = max(1, min(len(tasks), PARSE_TASKS_PER_CORE * spark.sparkContext.defaultParallelism))
+    # range element k is the slice order[k]: each partition's contiguous range of k holds every
+    # n_parts-th slice of the biggest-first list, so big slices spread over the tasks
+    order = [i for p in range(n_parts) for i in range(p, len(tasks), n_parts)]
+
     def parse_tasks_of(batches):
         for b in batches:
-            for i in b.column(0).to_pylist():
-                info, part = tasks[i]
+            for k in b.column(0).to_pylist():
+                info, part = tasks[order[k]]
                 yield from arrow_batches(parse_slice(info, part), arrow_schema)
 
-    return spark.range(0, len(tasks), 1, max(1, len(tasks))).mapInArrow(parse_tasks_of, schema)
+    return spark.range(0, len(tasks), 1, n_parts).mapInArrow(parse_tasks_of, schema)
 
 
 def _file_id(info: dict) -> tuple:

@@ -150,16 +150,39 @@ def one_migrator(engine: Engine) -> Iterator[None]:
         yield
 
 
+# The roles are the PostgreSQL cluster's, shared by its databases, and the advisory lock of
+# ``one_migrator`` is the database's own: two databases of one cluster migrated at once change the
+# same rows of the shared catalogs, and PostgreSQL fails one with 'tuple concurrently updated' (seen
+# with two test processes; also a deployment migrating two warehouses together). That migration's
+# transaction is rolled back whole (one transaction per migration); it is tried again.
+SHARED_CATALOG_RACE = ("tuple concurrently updated", "pg_authid_rolname_index", "pg_auth_members")
+MIGRATE_ATTEMPTS = 5
+
+
 def migrate(engine: Engine, target: str = "head", folder: Path = MIGRATIONS_DIR) -> list[str]:
     """``alembic upgrade <target>`` (a database of the old runner is adopted first), one migrator
     at a time (``one_migrator``); returns the files applied, in order (empty when the schema is up
-    to date)."""
+    to date). A migration that lost a race on the cluster's shared catalogs (``SHARED_CATALOG_RACE``)
+    is tried again, up to ``MIGRATE_ATTEMPTS`` times in all."""
+    import random
+    import time
+
     from alembic import command
 
-    cfg = alembic_config(engine, folder=folder)
-    with one_migrator(engine):
-        _run(command.upgrade, cfg, target)
-    return list(cfg.attributes["applied"])
+    applied: list[str] = []
+    for attempt in range(1, MIGRATE_ATTEMPTS + 1):
+        cfg = alembic_config(engine, folder=folder)
+        try:
+            with one_migrator(engine):
+                _run(command.upgrade, cfg, target)
+            return applied + list(cfg.attributes.get("applied", []))
+        except MigrationError as e:
+            applied += list(cfg.attributes.get("applied", []))  # committed before the failed one
+            if attempt == MIGRATE_ATTEMPTS or not any(k in str(e) for k in SHARED_CATALOG_RACE):
+                raise
+            log.warning("%s (another database of the cluster was migrated at once): trying again", e)
+            time.sleep(random.uniform(0.1, 0.5) * attempt)  # noqa: S311 - a back-off, not a secret
+    raise AssertionError("unreachable")
 
 
 def downgrade(engine: Engine, target: str = "-1", folder: Path = MIGRATIONS_DIR) -> list[str]:

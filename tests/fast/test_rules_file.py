@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -267,3 +268,23 @@ def test_quoted_and_written_decimals_are_exact(tmp_path, data):
     }
     assert 0.7 + 0.1 + 0.1 + 0.1 != 1  # binary floats: 0.9999999999999999
     assert rules_mod.load(write(tmp_path, data)).get("quality.max_quarantined_ratio") == "0.25"
+
+
+def test_a_file_loaded_again_is_read_again_and_each_load_is_its_own_copy(tmp_path):
+    """``rules.load`` keeps what it parsed by path and content: the same bytes give equal rules
+    (parsed once), changed bytes are parsed again, and a caller that changes its copy changes no
+    other load's."""
+    path = tmp_path / "rules.yaml"
+    text = Path(DEFAULT_RULES).read_text("utf-8")
+    path.write_text(text, "utf-8")
+    first = rules_mod.load(path)
+    assert first.get("plan.schedule") == "monthly"
+    first.data["plan"]["schedule"] = "changed by a caller"
+    again = rules_mod.load(path)
+    assert again.get("plan.schedule") == "monthly" and again.version == first.version
+    path.write_text(text.replace("  schedule: monthly", "  schedule: daily"), "utf-8")
+    changed = rules_mod.load(path)
+    assert changed.get("plan.schedule") == "daily" and changed.version != first.version
+    path.write_text("plan: [not, a, mapping\n", "utf-8")  # broken now: the earlier parse is not used
+    with pytest.raises(rules_mod.RulesError):
+        rules_mod.load(path)

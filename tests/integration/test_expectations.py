@@ -157,8 +157,9 @@ def test_disagreement_is_detected():
 
 
 def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark, monkeypatch):
-    """Ingest cuts big files into slices, one task each on the executors (``ingest.SLICE_BYTES``);
-    cut into slices of ~300 bytes (dozens per file), that parse gives exactly the rows ingest wrote
+    """Ingest cuts big files into slices, spread over a few tasks per core on the executors
+    (``ingest.SLICE_BYTES``, ``ingest.PARSE_TASKS_PER_CORE``); cut into slices of ~300 bytes
+    (dozens per file), that parse gives exactly the rows ingest wrote
     for the whole files (a small input, parsed in the driver: ``DRIVER_PARSE_MAX_ROWS``): the same
     source lines, values, reasons and payloads, duplicates marked across slices."""
     cfg = corpus["cfg"]
@@ -166,9 +167,12 @@ def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark,
     assert sum(f["rows"] for f in files) <= ingest.DRIVER_PARSE_MAX_ROWS  # ingest.run parsed in the driver
     tasks = ingest.parse_tasks(files, 300)
     assert len(tasks) > 10 * len(files)
-    monkeypatch.setattr(ingest, "DRIVER_PARSE_MAX_ROWS", 0)  # this parse: one task per slice, on the executors
+    monkeypatch.setattr(ingest, "DRIVER_PARSE_MAX_ROWS", 0)  # this parse: on the executors
     sliced = ingest.parse_frame(spark, cfg, files, slice_bytes=300).drop(ingest.AS_SENT, "_duplicate_not_last")
     assert "MapInArrow" in sliced._jdf.queryExecution().executedPlan().toString()
+    assert ingest.parse_rows(spark, cfg, files, 300).rdd.getNumPartitions() == min(
+        len(tasks), ingest.PARSE_TASKS_PER_CORE * spark.sparkContext.defaultParallelism
+    )
     got = sorted(json.dumps(r.asDict(), sort_keys=True, ensure_ascii=False) for r in sliced.collect())
     lake = sorted(
         json.dumps(r, sort_keys=True, ensure_ascii=False) for r in pq.read_table(str(ingest.rows_path(cfg))).to_pylist()

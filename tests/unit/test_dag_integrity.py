@@ -396,3 +396,26 @@ def test_a_small_job_runs_without_code_generation_and_adaptive_execution():
     spark_mod.tune(s, spark_mod.SMALL_ROWS)  # type: ignore[arg-type]
     assert s.conf.values["spark.sql.adaptive.enabled"] == "true"
     assert s.conf.values["spark.sql.codegen.wholeStage"] == "true"
+
+
+def test_later_tasks_imports_are_warmed_only_by_an_in_process_runner(tmp_path, monkeypatch):
+    """While an in-process run (``ecredit run``) waits for spark-submit, a thread imports what the
+    later tasks need (Great Expectations for the Data Docs); a task process of a scheduler starts
+    nothing."""
+    from ecredit.airflow import operators
+    from ecredit.core import runlock
+
+    name = f"warm_probe_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{name}.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(operators, "LATER_TASKS_IMPORT", (name,))
+    assert operators.warm_imports() is None and name not in sys.modules  # not an in-process runner
+    with runlock.in_process_runner():
+        thread = operators.warm_imports()
+        assert thread is not None
+        thread.join(30)
+    assert sys.modules[name].LOADED is True
+    with runlock.in_process_runner():
+        assert operators.warm_imports() is None  # imported already: nothing to do
+    monkeypatch.undo()
+    assert "ecredit.quality.expectations" in operators.LATER_TASKS_IMPORT
