@@ -51,6 +51,13 @@ def pytest_configure(config):
             os.environ[GROUPS_ENV] = str(Path(tempfile.mkdtemp(prefix="ecredit-test-groups-")) / "groups.json")
 
 
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput") and os.environ.get(GROUPS_ENV):
+        import shutil
+
+        shutil.rmtree(Path(os.environ.pop(GROUPS_ENV)).parent, ignore_errors=True)
+
+
 def pytest_xdist_make_scheduler(config, log):
     """Whole groups to a process (``xdist_group``): xdist's own ``loadgroup`` cannot mark a test on
     pytest 9 (it rewrites ``item._nodeid``, which pytest 9 no longer reads)."""
@@ -59,6 +66,9 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     path = Path(os.environ[GROUPS_ENV])
+    # the groups in the order of the collection (pytest_collection_modifyitems puts the longest
+    # first), not xdist's default order by number of tests, which put the few long DAG tests last
+    config.option.loadscopereorder = False
 
     class ByGroup(LoadScopeScheduling):
         groups: dict | None = None
@@ -79,6 +89,16 @@ def pytest_collection_modifyitems(config, items):
     groups = os.environ.get(GROUPS_ENV)
     if groups and hasattr(config, "workerinput"):  # each worker writes the same map; the last one wins whole
         import json
+
+        # longest first, so that no process is left alone with a long group at the end: the cities,
+        # then the rest of tests/integration (DAG runs), tests/unit, tests/fast (a stable sort)
+        def rank(item) -> int:
+            if xdist_group(item) in SHARED_CITIES:
+                return 0
+            tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+            return {"integration": 1, "unit": 2}.get(tier, 3)
+
+        items.sort(key=rank)
 
         tmp = Path(f"{groups}.{config.workerinput['workerid']}")
         tmp.write_text(json.dumps({item.nodeid: xdist_group(item) for item in items}), "utf-8")
