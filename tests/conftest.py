@@ -24,23 +24,33 @@ TIERS = ("fast", "unit", "integration")
 
 
 # `make test` runs the tests in two processes (pytest-xdist). A test's group is its module, so that a
-# module's fixtures are built once, except for the tests on the session's end-to-end cities
-# (tests/integration/conftest.py): those form one group per city, so that each city's DAG runs are
-# made once, by one process. A group runs whole on one process (``pytest_xdist_make_scheduler``).
+# module's fixtures are built once, except for the modules that use the session's end-to-end cities
+# (tests/integration/conftest.py): all of them form one group, so that each city's DAG runs are
+# made once, by one process (a test may use both cities, and a module fixture may be built on
+# either). A group runs whole on one process (``pytest_xdist_make_scheduler``).
 SHARED_CITIES = ("e2e", "dirty_e2e")
+CITIES_GROUP = "cities"
 GROUPS_ENV = "ECREDIT_TEST_GROUPS"  # the file in which the workers leave each test's group
 
 
-def xdist_group(item) -> str:
+def uses_a_city(item) -> bool:
+    """By its fixtures, or by a parameter naming a city that it resolves with
+    ``request.getfixturevalue``."""
+    if set(getattr(item, "fixturenames", ())) & set(SHARED_CITIES):
+        return True
     params = getattr(getattr(item, "callspec", None), "params", {})
-    for value in params.values():  # a test that takes its city by name (request.getfixturevalue)
-        if isinstance(value, str) and value in SHARED_CITIES:
-            return value
-    names = getattr(item, "fixturenames", ())
-    for city in SHARED_CITIES:
-        if city in names:
-            return city
+    return any(isinstance(v, str) and v in SHARED_CITIES for v in params.values())
+
+
+def module_of(item) -> str:
     return Path(str(item.fspath)).relative_to(ROOT).as_posix()
+
+
+def xdist_groups(items) -> dict:
+    """Each test's group, by node id: ``CITIES_GROUP`` for every test of a module in which any
+    test uses a city, else the test's module."""
+    on_cities = {module_of(item) for item in items if uses_a_city(item)}
+    return {item.nodeid: CITIES_GROUP if module_of(item) in on_cities else module_of(item) for item in items}
 
 
 def pytest_configure(config):
@@ -59,7 +69,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Whole groups to a process (``xdist_group``): xdist's own ``loadgroup`` cannot mark a test on
+    """Whole groups to a process (``xdist_groups``): xdist's own ``loadgroup`` cannot mark a test on
     pytest 9 (it rewrites ``item._nodeid``, which pytest 9 no longer reads)."""
     import json
 
@@ -90,10 +100,12 @@ def pytest_collection_modifyitems(config, items):
     if groups and hasattr(config, "workerinput"):  # each worker writes the same map; the last one wins whole
         import json
 
+        by_test = xdist_groups(items)
+
         # longest first, so that no process is left alone with a long group at the end: the cities,
         # then the rest of tests/integration (DAG runs), tests/unit, tests/fast (a stable sort)
         def rank(item) -> int:
-            if xdist_group(item) in SHARED_CITIES:
+            if by_test[item.nodeid] == CITIES_GROUP:
                 return 0
             tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
             return {"integration": 1, "unit": 2}.get(tier, 3)
@@ -101,7 +113,7 @@ def pytest_collection_modifyitems(config, items):
         items.sort(key=rank)
 
         tmp = Path(f"{groups}.{config.workerinput['workerid']}")
-        tmp.write_text(json.dumps({item.nodeid: xdist_group(item) for item in items}), "utf-8")
+        tmp.write_text(json.dumps(by_test), "utf-8")
         tmp.replace(groups)
 
 

@@ -1,35 +1,46 @@
-"""`make test` runs the tests in two processes (pytest-xdist) by groups (tests/conftest.py): a test
-on one of the session's end-to-end cities belongs to that city's group, whichever way it asks for
-it, so that each city's DAG runs are made by one process only; any other test belongs to its
-module's group, so that a module's fixtures are built once."""
+"""`make test` runs the tests in two processes (pytest-xdist) by groups (tests/conftest.py): every
+test of a module in which a test uses one of the session's end-to-end cities, whichever way it asks
+for it, belongs to the one group of the cities, so that each city's DAG runs are made by one
+process only; any other test belongs to its module's group, so that a module's fixtures are built
+once."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from tests.conftest import ROOT, xdist_group
+from tests.conftest import CITIES_GROUP, ROOT, uses_a_city, xdist_groups
 
 
-def item(module: str, fixtures=(), params=None):
-    it = SimpleNamespace(fspath=ROOT / module, fixturenames=list(fixtures))
+def item(module: str, name: str, fixtures=(), params=None):
+    it = SimpleNamespace(fspath=ROOT / module, fixturenames=list(fixtures), nodeid=f"{module}::{name}")
     if params is not None:
         it.callspec = SimpleNamespace(params=params)
     return it
 
 
-def test_a_test_on_a_city_is_in_the_city_group():
-    assert xdist_group(item("tests/integration/test_supervision.py", ["e2e", "tmp_path"])) == "e2e"
-    # through a module fixture built on the city (its closure names the city)
-    assert xdist_group(item("tests/integration/test_late_delivery.py", ["late", "dirty_e2e"])) == "dirty_e2e"
+def test_a_test_uses_a_city_by_its_fixtures_or_by_a_parameter_naming_it():
+    assert uses_a_city(item("m.py", "a", ["e2e", "tmp_path"]))
+    assert uses_a_city(item("m.py", "b", ["late", "dirty_e2e"]))  # through a fixture built on it
+    assert uses_a_city(item("m.py", "c", ["request", "city"], {"city": "dirty_e2e"}))  # getfixturevalue
+    assert not uses_a_city(item("m.py", "d", ["spark"], {"case": "e2e-like"}))
 
 
-def test_a_city_asked_for_by_name_wins_over_the_fixtures_it_also_uses():
-    # request.getfixturevalue(city): the parameter says which city the test builds
-    both = ["request", "e2e", "city"]
-    assert xdist_group(item("tests/integration/test_end_to_end.py", both, {"city": "dirty_e2e"})) == "dirty_e2e"
-    assert xdist_group(item("tests/integration/test_end_to_end.py", both, {"city": "e2e"})) == "e2e"
-
-
-def test_any_other_test_is_in_its_module_group():
-    assert xdist_group(item("tests/unit/test_scoring.py", ["spark"], {"case": "x"})) == "tests/unit/test_scoring.py"
-    assert xdist_group(item("tests/fast/test_ids.py")) == "tests/fast/test_ids.py"
+def test_every_test_of_a_module_on_a_city_is_in_the_cities_group_the_others_in_their_module():
+    pg = "tests/integration/test_warehouse_postgres.py"
+    items = [
+        item(pg, "uses_both", ["published", "e2e", "published_dirty", "dirty_e2e"]),
+        item(pg, "by_parameter", ["request", "city"], {"city": "dirty"}),  # not a city's name: its module
+        item(pg, "migrations", ["pg"]),
+        item("tests/integration/test_late_delivery.py", "late", ["late", "dirty_e2e"]),
+        item("tests/unit/test_scoring.py", "score", ["spark"]),
+        item("tests/fast/test_ids.py", "uscc"),
+    ]
+    groups = xdist_groups(items)
+    assert groups == {
+        f"{pg}::uses_both": CITIES_GROUP,
+        f"{pg}::by_parameter": CITIES_GROUP,
+        f"{pg}::migrations": CITIES_GROUP,
+        "tests/integration/test_late_delivery.py::late": CITIES_GROUP,
+        "tests/unit/test_scoring.py::score": "tests/unit/test_scoring.py",
+        "tests/fast/test_ids.py::uscc": "tests/fast/test_ids.py",
+    }
