@@ -91,11 +91,15 @@ def pytest_xdist_make_scheduler(config, log):
     return ByGroup(config, log)
 
 
+def tier_of(item) -> str:
+    """The test's folder under tests/ (its tier, for a test in one of ``TIERS``)."""
+    return Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
-        if parts[0] in TIERS:
-            item.add_marker(parts[0])
+        if tier_of(item) in TIERS:
+            item.add_marker(tier_of(item))
     groups = os.environ.get(GROUPS_ENV)
     if groups and hasattr(config, "workerinput"):  # each worker writes the same map; the last one wins whole
         import json
@@ -107,8 +111,7 @@ def pytest_collection_modifyitems(config, items):
         def rank(item) -> int:
             if by_test[item.nodeid] == CITIES_GROUP:
                 return 0
-            tier = Path(str(item.fspath)).relative_to(ROOT / "tests").parts[0]
-            return {"integration": 1, "unit": 2}.get(tier, 3)
+            return {"integration": 1, "unit": 2}.get(tier_of(item), 3)
 
         items.sort(key=rank)
 
