@@ -20,6 +20,10 @@ DEFAULT_CONF = {
     # cold JVM and saves nothing on a local or shared file system
     "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
     "spark.sql.adaptive.enabled": "true",
+    # ingest's checks are column expressions of ~50k characters a feed (engine.checked): a plan's
+    # text (the cache's description, the UI, errors) is cut here, not built whole (a test's plans
+    # of two dates' files ran a 1 GB driver out of memory building one such string)
+    "spark.sql.maxPlanStringLength": "200000",
 }
 
 

@@ -134,6 +134,9 @@ def spark():
             "spark.sql.codegen.wholeStage": "false",
             "spark.sql.adaptive.enabled": "false",
             "spark.driver.extraJavaOptions": C1_ONLY,  # small test data: C1 only (ecredit.spark.C1_MAX_ROWS)
+            # tests/unit/test_engine_ingest.py holds both paths' rows of 10,000 operators (190k
+            # wide rows each) at once: 1 GB ran out
+            "spark.driver.memory": "2g",
         },
     )
     yield session

@@ -468,7 +468,9 @@ def check_row(spec: dict, r: dict, delivery: dt.date) -> dict:
             if num[col] != num[col].to_integral_value():
                 raise Bad("BAD_NUMBER")
     district = r.get("所属区划") if spec is FEEDS[("amr", "operators.csv")] else None
-    if district is not None and not str(district).startswith("4401"):
+    if district is not None and not (
+        len(str(district)) == 6 and str(district)[:4] == "4401" and str(district).isdigit() and str(district).isascii()
+    ):
         raise Bad("BAD_DISTRICT")
     out["_dates"], out["_num"] = dates, num
     out["_event"] = dates.get(ev) if ev else None

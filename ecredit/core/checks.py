@@ -85,7 +85,11 @@ TIMESTAMP_PATTERN = (
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
     r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))"
 )
+# A Guangzhou district code (所属区划): six ASCII digits starting 4401 (feeds.md: "6-digit division
+# code, 4401xx"; decision 107: a code, not any text after the prefix).
+DISTRICT_PATTERN = r"4401[0-9]{2}"
 _MONTH_RE = re.compile(MONTH_PATTERN)
+_DISTRICT_RE = re.compile(DISTRICT_PATTERN)
 _INT_RE = re.compile(INT_PATTERN)
 _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 # Amounts and counts must stay below this (in the column's own unit): the warehouse holds amounts
@@ -93,7 +97,7 @@ _TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 MAX_NUMBER = Decimal(10) ** 14
 MAX_FRACTION = 20
 # Kinds whose values are normalised like identifiers (NFKC, trimmed) before they are judged.
-_NFKC_KINDS = (DATE, MONTH, TIMESTAMP, DECIMAL, INT, SCORE, DISTRICT)
+NFKC_KINDS = (DATE, MONTH, TIMESTAMP, DECIMAL, INT, SCORE, DISTRICT)
 
 
 def parse_date(value: str, date_format: str) -> dt.date | None:
@@ -301,7 +305,7 @@ def checker(rule: Rule, delivery_date: dt.date | None) -> Callable[[str | None],
 
         return number_ok
     if e == "expect_column_values_to_be_valid_district":
-        return lambda value: value is None or value.startswith("4401")
+        return lambda value: value is None or _DISTRICT_RE.fullmatch(value) is not None
     raise ValueError(f"no definition for {e}")
 
 
@@ -346,7 +350,7 @@ def as_sent(feed: Feed, values: dict) -> dict:
             ids.normalise(values.get(c.name))
             if c.kind in (USCC, ID_NO)
             else _nfkc(values.get(c.name))
-            if c.kind in _NFKC_KINDS
+            if c.kind in NFKC_KINDS
             else values.get(c.name)
         )
         for c in feed.columns

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import hashlib
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
-
 from ecredit.core import checks, ids
 from ecredit.core.feeds import DATE_FORMATS, DECIMAL, INT, SCORE, Feed
+from ecredit.ingest import sqlexpr as F
+from ecredit.ingest.sqlexpr import E
 
 SHA256_BLOCK = 64  # bytes: HMAC pads (or hashes) the key to the hash's block size (RFC 2104)
 
@@ -32,7 +31,7 @@ def _hmac_pads(key: str) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in k), bytes(b ^ 0x5C for b in k)
 
 
-def hmac_sha256_hex(message: Column, key: str) -> Column:
+def hmac_sha256_hex(message: E, key: str) -> E:
     """HMAC-SHA256(key, UTF-8 of ``message``) as 64 lower-case hex digits (RFC 2104):
     ``H((K ^ opad) || H((K ^ ipad) || m))``. The key's pads are constants of the plan: the key
     itself never becomes a literal (``explain`` shows the pads, from which it can be worked out —
@@ -42,12 +41,12 @@ def hmac_sha256_hex(message: Column, key: str) -> Column:
     return F.sha2(F.concat(F.lit(opad), inner), 256)
 
 
-def np_key(id_no: Column, pii_key: str) -> Column:
+def np_key(id_no: E, pii_key: str) -> E:
     """``ids.np_key``: ``NP-`` + the first 16 hex digits of HMAC-SHA256(CREDIT_PII_KEY, ID number)."""
     return F.concat(F.lit(ids.NP_PREFIX), F.substring(hmac_sha256_hex(id_no, pii_key), 1, 16))
 
 
-def iso_date(value: Column, date_format: str) -> Column:
+def iso_date(value: E, date_format: str) -> E:
     """A date that passed its rule in the feed's format (``feeds.DATE_FORMATS``) as YYYY-MM-DD."""
     pattern = DATE_FORMATS[date_format][0]
     y, m, d = (F.regexp_extract(value, pattern, i).cast("int") for i in (1, 2, 3))
@@ -59,7 +58,7 @@ def iso_date(value: Column, date_format: str) -> Column:
 _DECIMAL = "decimal(38,20)"
 
 
-def plain_number(value: Column, kind: str) -> Column:
+def plain_number(value: E, kind: str) -> E:
     """``checks._plain``: a number that passed its rule as Python's ``format(Decimal(v), 'f')``
     without trailing zeros or point (``1E+5`` → ``100000``, ``1.50`` → ``1.5``, ``-0.0`` → ``-0``);
     an integer count without leading zeros (``007`` → ``7``)."""
@@ -76,7 +75,7 @@ def plain_number(value: Column, kind: str) -> Column:
 _TIMESTAMP = "^" + checks.TIMESTAMP_PATTERN + "$"
 
 
-def _utc_wall_clock(value: Column) -> tuple[Column, Column]:
+def _utc_wall_clock(value: E) -> tuple[E, E]:
     """A timestamp that passed its rule (``checks.TIMESTAMP_PATTERN``, decision 97) as its UTC
     wall-clock time (TIMESTAMP_NTZ, whole seconds) and its microseconds (the fraction cut to 6)."""
     g = {i: F.regexp_extract(value, _TIMESTAMP, i) for i in range(1, 11)}
@@ -90,7 +89,7 @@ def _utc_wall_clock(value: Column) -> tuple[Column, Column]:
     return wall - F.make_dt_interval(F.lit(0), hours, minutes), micro
 
 
-def utc_timestamp(value: Column) -> Column:
+def utc_timestamp(value: E) -> E:
     """``checks._normalised`` of a timestamp: UTC, ISO-8601 with ``Z``, microseconds shown when not
     zero (Python's ``isoformat``)."""
     utc, micro = _utc_wall_clock(value)
@@ -98,16 +97,16 @@ def utc_timestamp(value: Column) -> Column:
     return F.concat(F.date_format(utc, "yyyy-MM-dd'T'HH:mm:ss"), fraction, F.lit("Z"))
 
 
-def shanghai_date(value: Column) -> Column:
+def shanghai_date(value: E) -> E:
     """The Shanghai date (YYYY-MM-DD) of a timestamp that passed its rule (``checks.shanghai_date``)."""
     utc, _ = _utc_wall_clock(value)
     local = F.convert_timezone(F.lit("UTC"), F.lit(checks.SHANGHAI.key), utc)
     return F.date_format(local, "yyyy-MM-dd")
 
 
-def key_string(feed: Feed, values: dict[str, Column], operator_key: Column) -> Column:
+def key_string(feed: Feed, values: dict[str, E], operator_key: E) -> E:
     """``load.key_string``: the record key's parts joined by '|', null when a part is null."""
-    parts: list[Column] = []
+    parts: list[E] = []
     for k in feed.key:
         if parts:
             parts.append(F.lit("|"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import functools
 import json
 import logging
 from collections.abc import Iterator
@@ -27,8 +28,8 @@ from ecredit.core import checks, failpoints, lake
 from ecredit.core.feeds import FEEDS, ID_NO, PII, TIMESTAMP, Feed
 from ecredit.core.feeds import feed as feed_by_name
 from ecredit.core.settings import Settings
+from ecredit.ingest import engine, parse
 from ecredit.ingest import gate as delivery
-from ecredit.ingest import parse
 from ecredit.quality import expectations
 
 log = logging.getLogger(__name__)
@@ -290,20 +291,77 @@ def arrow_batches(rows: Iterator[tuple], schema, batch_rows: int = ARROW_BATCH_R
 
 
 def parse_frame(
-    spark: SparkSession, settings: Settings, files: list[dict], slice_bytes: int = SLICE_BYTES
+    spark: SparkSession,
+    settings: Settings,
+    files: list[dict],
+    slice_bytes: int = SLICE_BYTES,
+    engine_checks: bool | None = None,
 ) -> DataFrame:
-    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``)."""
-    return mark_duplicates(parse_rows(spark, settings, files, slice_bytes))
+    """Every row of the files (PARSE_SCHEMA + ``_duplicate_not_last``). The parsed rows are cached
+    first, as ``run`` caches them: the cache is a boundary the optimizer does not push
+    ``mark_duplicates``' projections through (without it, the engine's checks of the corpus's 22
+    files came out inlined into a 32 MB plan, against 0.7 MB)."""
+    return mark_duplicates(parse_rows(spark, settings, files, slice_bytes, engine_checks).cache())
 
 
-def parse_rows(spark: SparkSession, settings: Settings, files: list[dict], slice_bytes: int = SLICE_BYTES) -> DataFrame:
-    """Every row of the files (PARSE_SCHEMA), parsed on the executors: the slices of the files
-    spread over a few tasks per core, each handing Spark Arrow batches (no per-row pickling and conversion in the JVM).
-    parse_file yields PARSE_SCHEMA's types by construction (tests/unit/test_parse_types.py checks
-    every feed, dirty rows included), and Arrow checks each column's type again when a batch is
-    built."""
-    pii_key = settings.pii_key
-    return _parsed_slices(spark, files, slice_bytes, PARSE_SCHEMA, lambda info, part: parse_file(info, pii_key, part))
+def parse_rows(
+    spark: SparkSession,
+    settings: Settings,
+    files: list[dict],
+    slice_bytes: int = SLICE_BYTES,
+    engine_checks: bool | None = None,
+) -> DataFrame:
+    """Every row of the files (PARSE_SCHEMA). Where the rows are checked follows the input's size
+    (decision 108; ``engine_checks`` None: by the manifests' rows):
+
+    - up to ``DRIVER_PARSE_MAX_ROWS`` rows, in the driver, per row in Python (``parse_file``:
+      ``checks.check_sent``), handed to Spark as one Arrow table: a few hundred rows cost
+      milliseconds, where planning the engine's checks of sixteen feeds costs seconds;
+    - above, the parser only splits the rows (``engine.raw_rows``) on the executors, the slices
+      of the files spread over a few tasks per core, and every check is a column expression
+      (``engine.checked``), per feed and delivery date.
+
+    Both give the same rows (tests/unit/test_engine_ingest.py)."""
+    if engine_checks is None:
+        engine_checks = sum(int(f.get("rows") or 0) for f in files) > DRIVER_PARSE_MAX_ROWS
+    if not engine_checks:
+        pii_key = settings.pii_key
+        return _parsed_slices(
+            spark, files, slice_bytes, PARSE_SCHEMA, lambda info, part: parse_file(info, pii_key, part)
+        )
+    return _engine_rows(spark, settings, files, slice_bytes)
+
+
+def _engine_rows(spark: SparkSession, settings: Settings, files: list[dict], slice_bytes: int) -> DataFrame:
+    """``parse_rows`` with the checks in the engine: the parser's raw rows of each (feed, delivery
+    date), split on the executors, ``engine.checked``, one union."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for info in files:
+        groups.setdefault((info["feed_id"], info["date"]), []).append(info)
+    if not groups:
+        return spark.createDataFrame([], PARSE_SCHEMA)
+    frames = []
+    for (_, date), group in sorted(groups.items()):
+        feed = feed_by_name(group[0]["dept"], group[0]["name"])
+        file_no = {info["path"]: n for n, info in enumerate(group)}
+
+        def split(info, part, feed=feed, file_no=file_no):
+            return engine.raw_rows(feed, info["path"], file_no[info["path"]], part)
+
+        raw = _parsed_slices(spark, group, slice_bytes, engine.raw_schema(feed), split, in_driver=False)
+        rows = engine.checked(raw, feed, dt.date.fromisoformat(date), settings.pii_key, WIDE_COLUMNS)
+        shas = F.array(*(F.lit(info["sha256"]) for info in group))
+        frames.append(
+            rows.select(
+                *(f.name for f in META_FIELDS),
+                *WIDE_COLUMNS,
+                F.lit(feed.feed_id).alias("feed_id"),
+                F.lit(date).alias("delivery_date"),
+                F.element_at(shas, F.col(engine.FILE_NO) + 1).alias("file_sha"),
+                AS_SENT,
+            )
+        )
+    return functools.reduce(DataFrame.union, frames)
 
 
 # Up to this many rows in all (the manifests' counts), the files are parsed in the driver and handed
@@ -315,17 +373,21 @@ DRIVER_PARSE_MAX_ROWS = 50_000
 PARSE_TASKS_PER_CORE = 3
 
 
-def _parsed_slices(spark: SparkSession, files: list[dict], slice_bytes: int, schema, parse_slice) -> DataFrame:
+def _parsed_slices(
+    spark: SparkSession, files: list[dict], slice_bytes: int, schema, parse_slice, in_driver: bool | None = None
+) -> DataFrame:
     """``parse_slice(info, part)``'s tuples for every slice of the files, as a frame of ``schema``:
     the slices dealt round-robin, biggest first, to at most ``PARSE_TASKS_PER_CORE`` tasks per core,
     each handing Spark Arrow batches; a small input (``DRIVER_PARSE_MAX_ROWS``) is parsed in the
-    driver instead, by the same function."""
+    driver instead, by the same function (``in_driver``: decided by the caller)."""
     import pyarrow as pa
     from pyspark.sql.pandas.types import to_arrow_schema
 
     tasks = parse_tasks(files, slice_bytes)
     arrow_schema = to_arrow_schema(schema)
-    if sum(int(f.get("rows") or 0) for f in files) <= DRIVER_PARSE_MAX_ROWS:
+    if in_driver is None:
+        in_driver = sum(int(f.get("rows") or 0) for f in files) <= DRIVER_PARSE_MAX_ROWS
+    if in_driver:
         batches = [b for info, part in tasks for b in arrow_batches(parse_slice(info, part), arrow_schema)]
         table = pa.Table.from_batches(batches) if batches else arrow_schema.empty_table()
         return spark.createDataFrame(table, schema=schema)

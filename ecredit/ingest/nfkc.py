@@ -53,8 +53,8 @@ from __future__ import annotations
 import itertools
 import unicodedata
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
+from ecredit.ingest import sqlexpr as F
+from ecredit.ingest.sqlexpr import E
 
 CHINESE_DATE = "年月日"  # DATE_FORMATS["chinese"]
 # Every character a value that passes its rule can hold (district codes aside).
@@ -117,20 +117,23 @@ def alphabet_conditions() -> list[str]:
     return bad
 
 
-_LOOKUPS: dict[tuple, Column] = {}
+_LOOKUPS: dict[tuple, E] = {}
+_SEPARATOR = "\ue000"
 
 
-def _lookup(items: tuple) -> Column:
-    """The map literal of the one-to-many images, built once: it is hundreds of literals, each a
-    call into the JVM, and every normalised column of every feed uses it (a Column is an
-    expression, bound to no frame or session)."""
+def _lookup(items: tuple) -> E:
+    """The map of the one-to-many images, built once: two string literals split into its keys and
+    values (one expression of a few nodes, not hundreds of literals; Spark folds it into one map
+    literal). The separator U+E000 lies outside ``B``: no key or image holds it."""
     got = _LOOKUPS.get(items)
     if got is None:
-        got = _LOOKUPS[items] = F.create_map(*[F.lit(x) for kv in items for x in kv])
+        assert all(_SEPARATOR not in k + v for k, v in items)
+        keys, values = (F.lit(_SEPARATOR.join(kv[i] for kv in items)) for i in (0, 1))
+        got = _LOOKUPS[items] = F.call("map_from_arrays", F.split(keys, _SEPARATOR), F.split(values, _SEPARATOR))
     return got
 
 
-def _map_code_points(col: Column, one: dict[str, str], many: dict[str, str]) -> Column:
+def _map_code_points(col: E, one: dict[str, str], many: dict[str, str]) -> E:
     """Replace each code point by its image (the others stay). No image holds a code point that is
     replaced, so the order of the steps does not matter."""
     out = F.translate(col, "".join(one), "".join(one.values())) if one else col
@@ -141,24 +144,29 @@ def _map_code_points(col: Column, one: dict[str, str], many: dict[str, str]) -> 
             out = F.replace(out, F.lit(k), F.lit(v))
         return out
     lookup = _lookup(tuple(sorted(many.items())))
-    expanded = F.array_join(F.transform(F.split(out, ""), lambda ch: F.coalesce(F.try_element_at(lookup, ch), ch)), "")
-    # The lookup scans the map for each character: only for the rare value holding a code point
-    # to expand, found by deleting them all (a hash lookup per character; a regular expression's
-    # class of 353 code points costs a test per code point of the class per character).
-    holds_one = F.length(F.translate(out, "".join(many), "")) < F.length(out)
-    return F.when(holds_one, expanded).otherwise(out)
+    keys = "".join(many)
+
+    def expand(value: E) -> E:
+        # The lookup scans the map for each character: only for the rare value holding a code point
+        # to expand, found by deleting them all (a hash lookup per character; a regular expression's
+        # class of 353 code points costs a test per code point of the class per character).
+        holds_one = F.length(F.translate(value, keys, "")) < F.length(value)
+        each = F.transform(F.split(value, ""), lambda ch: F.coalesce(F.try_element_at(lookup, ch), ch))
+        return F.when(holds_one, F.array_join(each, "")).otherwise(value)
+
+    return F.let(out, expand)  # ``out`` (a translate of 1,102 code points) written once
 
 
-def _nfkc_stripped(col: Column) -> Column:
+def _nfkc_stripped(col: E) -> E:
     return F.btrim(_map_code_points(col, _ONE, _MANY), F.lit(WHITESPACE))
 
 
-def normalise_value(col: Column | str) -> Column:
+def normalise_value(col: E | str) -> E:
     """``checks._nfkc``: NFKC, stripped, '' -> null (dates, months, timestamps, numbers, districts)."""
     return F.nullif(_nfkc_stripped(F.col(col) if isinstance(col, str) else col), F.lit(""))
 
 
-def normalise_identifier(col: Column | str) -> Column:
+def normalise_identifier(col: E | str) -> E:
     """``ids.normalise``: NFKC, stripped, upper-cased, '' -> null (USCC, ID number)."""
     value = _nfkc_stripped(F.col(col) if isinstance(col, str) else col)
     upper_one = {k: v for k, v in UPPER_MAP.items() if len(v) == 1}

@@ -39,6 +39,7 @@ from ecredit.core.feeds import feed as feed_by_name
 from ecredit.core.records import DeliveryStatus
 from ecredit.core.settings import PROJECT_ROOT
 from ecredit.ingest import gate as delivery
+from ecredit.ingest import sqlexpr
 from ecredit.quality.rule_columns import column_ok
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
@@ -47,12 +48,10 @@ DELIVERY_DATE_PARAM = {"$PARAMETER": "delivery_date"}
 
 @functools.lru_cache(maxsize=4096)
 def _column_condition(rule: checks.Rule, column_name: str, when: dt.date | None):
-    """``column_ok`` on ``F.col(column_name)``, built once per rule, column and date: building the
-    expression costs hundreds of calls into the JVM, and GX asks for it once per metric of every
-    expectation of every file. A Column of an unresolved name is immutable and binds to any frame."""
-    from pyspark.sql import functions as F
-
-    return column_ok(rule, F.col(column_name), when)
+    """``column_ok`` on the column ``column_name``, as a pyspark Column, built once per rule, column
+    and date (GX asks for it once per metric of every expectation of every file). A Column of an
+    unresolved name is immutable and binds to any frame."""
+    return column_ok(rule, sqlexpr.col(column_name), when).column()
 
 
 def _rule(expectation: str, kwargs: dict) -> tuple[checks.Rule, dt.date | None]:
@@ -87,9 +86,9 @@ def _make(expectation: str, metric: str, keys: tuple[str, ...], doc: str):
         def _spark(cls, column, **kwargs):
             rule, when = _rule(expectation, {k: kwargs.get(k) for k in keys})
             name = (kwargs.get("_accessor_domain_kwargs") or {}).get("column")
-            if isinstance(name, str):  # GX's column is F.col(name): the built expression is reused
-                return _column_condition(rule, name, when)
-            return column_ok(rule, column, when)
+            if not isinstance(name, str):  # GX's column is F.col(name); the rule is built on that name
+                raise ValueError(f"{expectation}: GX gave no column name to build the rule on")
+            return _column_condition(rule, name, when)
 
     def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None, **kwargs):
         """Data Docs: the rule as a sentence, with its arguments (dates resolved)."""

@@ -22,11 +22,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pyspark.sql import Column
-from pyspark.sql import functions as F
-
 from ecredit.core import checks, ids
 from ecredit.core.feeds import DATE_FORMATS, INT, SCORE
+from ecredit.ingest import sqlexpr as F
+from ecredit.ingest.sqlexpr import E
 
 _NOT_NULL = "expect_column_values_to_not_be_null"
 _IN_SET = "expect_column_values_to_be_in_set"
@@ -44,20 +43,20 @@ def _date_pattern(date_format: str) -> str:
     return _whole(p[1:-1].replace(r"\d", "[0-9]"))
 
 
-def _group(column: Column, pattern: str, idx: int) -> Column:
+def _group(column: E, pattern: str, idx: int) -> E:
     """Group ``idx`` of a whole-value match as a long; null when absent (no match, empty group)."""
     return F.regexp_extract(column, pattern, idx).try_cast("long")
 
 
-def _leap(y: Column) -> Column:
+def _leap(y: E) -> E:
     return ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
 
 
-def _days_in_month(y: Column, m: Column) -> Column:
+def _days_in_month(y: E, m: E) -> E:
     return F.when(m == 2, F.when(_leap(y), 29).otherwise(28)).when(m.isin(4, 6, 9, 11), 30).otherwise(31)
 
 
-def _calendar(y: Column, m: Column, d: Column) -> Column:
+def _calendar(y: E, m: E, d: E) -> E:
     """(y, m, d) is a date Python's ``datetime.date`` accepts (years 1..9999, proleptic Gregorian)."""
     return y.between(1, 9999) & m.between(1, 12) & (d >= 1) & (d <= _days_in_month(y, m))
 
@@ -66,14 +65,14 @@ def _day_number(d: dt.date) -> int:
     return d.year * 10000 + d.month * 100 + d.day
 
 
-def _ymd(y: Column, m: Column, d: Column) -> Column:
+def _ymd(y: E, m: E, d: E) -> E:
     return y * 10000 + m * 100 + d
 
 
 _DAYS_BEFORE_MONTH = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 
 
-def _ordinal(y: Column, m: Column, d: Column) -> Column:
+def _ordinal(y: E, m: E, d: E) -> E:
     """``date(y, m, d).toordinal()`` for a calendar date (a long)."""
     p = y - 1
     before_year = p * 365 + F.floor(p / 4) - F.floor(p / 100) + F.floor(p / 400)
@@ -116,7 +115,7 @@ _MAX_DIGITS = len(str(checks.MAX_NUMBER)) - 1  # a number below MAX_NUMBER has a
 assert Decimal(10) ** _MAX_DIGITS == checks.MAX_NUMBER
 
 
-def _number_ok(column: Column, number_kind: str) -> Column:
+def _number_ok(column: E, number_kind: str) -> E:
     if number_kind == INT:  # ASCII digits, at most 14 once leading zeros are gone
         return column.rlike(_whole(checks.INT_PATTERN)) & (F.length(F.regexp_replace(column, "^0+", "")) <= _MAX_DIGITS)
     sign = F.regexp_extract(column, _DECIMAL, 1)
@@ -125,7 +124,9 @@ def _number_ok(column: Column, number_kind: str) -> Column:
     exp_text = F.regexp_extract(column, _DECIMAL, 4)
     # the exponent as written, clamped; null when it has more than 19 significant digits
     exp_digits = F.regexp_replace(exp_text, "^[+-]?0*", "")
-    written = F.when(exp_text == "", F.lit(0).cast("long")).when(F.length(exp_digits) <= 19, exp_text.try_cast("long"))
+    written: E = F.when(exp_text == "", F.lit(0).cast("long")).when(
+        F.length(exp_digits) <= 19, exp_text.try_cast("long")
+    )
     written = F.greatest(F.least(written, F.lit(_CLAMP)), F.lit(-_CLAMP))
     exponent = written - F.length(fraction)  # of the last digit, as Decimal.as_tuple() has it
     digits = F.regexp_replace(F.concat(whole, fraction), "^0+", "")  # the coefficient, no leading zeros
@@ -144,17 +145,17 @@ def _number_ok(column: Column, number_kind: str) -> Column:
     return converts & in_range
 
 
-def _weighted(column: Column, weights: tuple[int, ...], digit) -> Column:
-    total: Column = F.lit(0)
+def _weighted(column: E, weights: tuple[int, ...], digit) -> E:
+    total: E = F.lit(0)
     for i, w in enumerate(weights, start=1):
         total = total + digit(F.substring(column, i, 1)) * w
     return total
 
 
-def _uscc_ok(column: Column) -> Column:
+def _uscc_ok(column: E) -> E:
     alphabet = F.lit(ids.USCC_ALPHABET)
 
-    def value(ch: Column) -> Column:  # its index in the alphabet
+    def value(ch: E) -> E:  # its index in the alphabet
         return F.position(ch, alphabet) - 1
 
     total = _weighted(column, ids.USCC_WEIGHTS, value)
@@ -166,7 +167,7 @@ def _uscc_ok(column: Column) -> Column:
     )
 
 
-def _id_ok(column: Column, as_of: dt.date | None) -> Column:
+def _id_ok(column: E, as_of: dt.date | None) -> E:
     total = _weighted(column, ids.ID_WEIGHTS, lambda ch: ch.try_cast("long"))
     check = F.substr(F.lit(ids.ID_CHECK_CHARS), F.pmod(total, F.lit(11)) + 1, F.lit(1))
     y = F.substring(column, 7, 4).try_cast("long")
@@ -180,13 +181,13 @@ def _id_ok(column: Column, as_of: dt.date | None) -> Column:
     return ok if as_of is None else ok & (_ymd(y, m, d) <= _day_number(as_of))
 
 
-def _digits_at(column: Column, start: int, length: int) -> Column:
+def _digits_at(column: E, start: int, length: int) -> E:
     """The digits at a fixed place of a value whose shape a pattern vouched for (cheaper than a
     regular expression's group)."""
     return F.substring(column, start, length).try_cast("long")
 
 
-def _date_ok(column: Column, date_format: str, cap: dt.date | None) -> Column:
+def _date_ok(column: E, date_format: str, cap: dt.date | None) -> E:
     p = _date_pattern(date_format)
     if date_format in ("iso", "slash"):  # YYYY-MM-DD, YYYY/MM/DD
         y, m, d = _digits_at(column, 1, 4), _digits_at(column, 6, 2), _digits_at(column, 9, 2)
@@ -198,14 +199,14 @@ def _date_ok(column: Column, date_format: str, cap: dt.date | None) -> Column:
     return ok if cap is None else ok & (_ymd(y, m, d) <= _day_number(cap))
 
 
-def _month_ok(column: Column, cap: dt.date | None) -> Column:
+def _month_ok(column: E, cap: dt.date | None) -> E:
     p = _whole(checks.MONTH_PATTERN)
     y, m = _digits_at(column, 1, 4), _digits_at(column, 6, 2)
     ok = column.rlike(p) & y.between(1, 9999) & m.between(1, 12)
     return ok if cap is None else ok & (_ymd(y, m, F.lit(1)) <= _day_number(cap))
 
 
-def _timestamp_ok(column: Column, cap: dt.date | None) -> Column:
+def _timestamp_ok(column: E, cap: dt.date | None) -> E:
     p = _whole(checks.TIMESTAMP_PATTERN)
     # the pattern fixes the places: YYYY-MM-DDTHH:MM, then :SS or not, ..., then Z or ±HH:MM
     y, mo, d = _digits_at(column, 1, 4), _digits_at(column, 6, 2), _digits_at(column, 9, 2)
@@ -229,7 +230,7 @@ def _timestamp_ok(column: Column, cap: dt.date | None) -> Column:
     )
 
 
-def column_ok(rule: checks.Rule, column: Column, delivery_date: dt.date | None) -> Column:
+def column_ok(rule: checks.Rule, column: E, delivery_date: dt.date | None) -> E:
     """True exactly where ``checks.value_ok(rule, value, delivery_date)`` is; never null."""
     e = rule.expectation
     if e == _NOT_NULL:
@@ -252,7 +253,7 @@ def column_ok(rule: checks.Rule, column: Column, delivery_date: dt.date | None) 
     elif e == "expect_column_values_to_be_valid_number":
         ok = _number_ok(column, a["number_kind"])
     elif e == "expect_column_values_to_be_valid_district":
-        ok = column.startswith("4401")
+        ok = column.rlike(_whole(checks.DISTRICT_PATTERN))
     else:
         raise ValueError(f"no definition for {e}")
     return F.when(column.isNull(), F.lit(True)).otherwise(F.coalesce(ok, F.lit(False)))

@@ -20,8 +20,10 @@ PACKAGE = ROOT / "ecredit"
 SPARK_STAGES = {
     "ecredit.spark",
     "ecredit.ingest.columns",
+    "ecredit.ingest.engine",
     "ecredit.ingest.load",
     "ecredit.ingest.nfkc",
+    "ecredit.ingest.sqlexpr",
     "ecredit.quality.expectations",
     "ecredit.quality.rule_columns",
     "ecredit.quality.verdict",

@@ -168,9 +168,12 @@ def test_a_file_parsed_in_many_slices_gives_the_rows_ingest_wrote(corpus, spark,
     tasks = ingest.parse_tasks(files, 300)
     assert len(tasks) > 10 * len(files)
     monkeypatch.setattr(ingest, "DRIVER_PARSE_MAX_ROWS", 0)  # this parse: on the executors
-    sliced = ingest.parse_frame(spark, cfg, files, slice_bytes=300).drop(ingest.AS_SENT, "_duplicate_not_last")
+    # the checks in Python, as ingest.run made them; in the engine: tests/unit/test_engine_ingest.py
+    sliced = ingest.parse_frame(spark, cfg, files, slice_bytes=300, engine_checks=False).drop(
+        ingest.AS_SENT, "_duplicate_not_last"
+    )
     assert "MapInArrow" in sliced._jdf.queryExecution().executedPlan().toString()
-    assert ingest.parse_rows(spark, cfg, files, 300).rdd.getNumPartitions() == min(
+    assert ingest.parse_rows(spark, cfg, files, 300, engine_checks=False).rdd.getNumPartitions() == min(
         len(tasks), ingest.PARSE_TASKS_PER_CORE * spark.sparkContext.defaultParallelism
     )
     got = sorted(json.dumps(r.asDict(), sort_keys=True, ensure_ascii=False) for r in sliced.collect())

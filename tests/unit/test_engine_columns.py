@@ -9,19 +9,18 @@ import random
 from decimal import Decimal
 
 import pytest
-from pyspark.sql import functions as F
 
 from ecredit.core import checks, ids
 from ecredit.core.feeds import DATE, DATE_FORMATS, DECIMAL, INT, SCORE, Column, feed
-from ecredit.ingest import columns
+from ecredit.ingest import columns, load, sqlexpr
 
 RNG_SEED = 16
 
 
 def _evaluate(spark, values: list, expr) -> list:
-    """``expr(F.col('v'))`` over ``values``, in their order."""
+    """``expr(col('v'))`` (an ``sqlexpr`` expression) over ``values``, in their order."""
     df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i long, v string")
-    return [r[1] for r in df.select("i", expr(F.col("v")).alias("out")).orderBy("i").collect()]
+    return [r[1] for r in df.select("i", expr(sqlexpr.col("v")).alias("out")).orderBy("i").collect()]
 
 
 def _compare(got: list, want: list, values: list) -> None:
@@ -110,7 +109,6 @@ def test_plain_int(spark):
 @pytest.mark.parametrize("feed_id", ["amr.lists", "amr.penalties", "amr.operators"])
 def test_key_string_joins_the_parts_and_is_null_when_one_is(spark, feed_id):
     from ecredit.core.feeds import FEEDS
-    from ecredit.ingest import load
 
     f = next(x for x in FEEDS if x.feed_id == feed_id)
     names = [k for k in f.key if k != "operator_key"]
@@ -119,7 +117,12 @@ def test_key_string_joins_the_parts_and_is_null_when_one_is(spark, feed_id):
         rows[1][names[0]] = None  # a part missing: no key
     rows[2]["_op"] = None
     df = spark.createDataFrame(rows, ", ".join(f"`{n}` string" for n in [*names, "_op"]))
-    got = [r[0] for r in df.select(columns.key_string(f, {n: F.col(n) for n in names}, F.col("_op"))).collect()]
+    got = [
+        r[0]
+        for r in df.select(
+            columns.key_string(f, {n: sqlexpr.col(n) for n in names}, sqlexpr.col("_op")).column()
+        ).collect()
+    ]
     want = [load.key_string(f, {n: r[n] for n in names}, r["_op"]) for r in rows]
     assert got == want
     assert got[0] == "|".join("OP0" if k == "operator_key" else f"v0-{k}" for k in f.key)

@@ -15,7 +15,7 @@ import pyarrow as pa
 from pyspark.sql import functions as F
 
 from ecredit.core import checks, ids
-from ecredit.ingest import nfkc
+from ecredit.ingest import nfkc, sqlexpr
 
 # written out here, not taken from the module under test
 VALID = frozenset([chr(c) for c in range(0x80)] + ["年", "月", "日"])
@@ -45,7 +45,7 @@ def _mismatches(df, inputs: list[str], limit: int = 20) -> list:
     DataFrame holds, per input column ``x``, Python's results ``x_val`` and ``x_id``. The engine's
     results are columns of their own, so each is computed once."""
     fns = {"val": nfkc.normalise_value, "id": nfkc.normalise_identifier}
-    pairs = [(f"{x}_{suffix}", fn(F.col(x))) for x in inputs for suffix, fn in fns.items()]
+    pairs = [(f"{x}_{suffix}", fn(sqlexpr.col(x))) for x in inputs for suffix, fn in fns.items()]
     staged = df.select("*", *[eng.alias(f"{name}_engine") for name, eng in pairs])
     broken = F.lit(False)
     for name, _ in pairs:
@@ -93,7 +93,7 @@ def test_examples(spark):
         ("4401e\u0301", "4401e\u0301", "4401E\u0301"),
     ]
     df = spark.createDataFrame([(r[0],) for r in rows], "v string")
-    got = df.select(nfkc.normalise_value("v"), nfkc.normalise_identifier(F.col("v"))).collect()
+    got = df.select(nfkc.normalise_value("v").column(), nfkc.normalise_identifier(sqlexpr.col("v")).column()).collect()
     assert [tuple(g) for g in got] == [(r[1], r[2]) for r in rows]
     # Python agrees where the result is in the alphabet, and not on the last two
     for v, val, ident in rows[:-2]:

@@ -14,7 +14,7 @@ import pytest
 from ecredit.core import checks, ids
 from ecredit.core.feeds import DATE_FORMATS, DECIMAL, FEEDS, INT, SCORE
 from ecredit.generate import generate
-from ecredit.ingest import parse
+from ecredit.ingest import parse, sqlexpr
 
 D = dt.date(2026, 11, 1)
 RANDOM_PER_RULE = 4000
@@ -521,7 +521,7 @@ def _disagreements(spark, case, values: list[str | None]) -> tuple[int, list]:
 
     r, when = case
     df = spark.createDataFrame(list(enumerate(values)), "i long, v string")
-    got = {row.i: row.ok for row in df.select("i", column_ok(r, df.v, when).alias("ok")).collect()}
+    got = {row.i: row.ok for row in df.select("i", column_ok(r, sqlexpr.col("v"), when).alias("ok")).collect()}
     ok = checks.checker(r, when)
     bad = [(values[i], ok(values[i]), got[i]) for i in range(len(values)) if got[i] is not ok(values[i])]
     return len(bad), [(repr(v[:60]) if v else repr(v), py, sp) for v, py, sp in bad[:5]]
@@ -558,7 +558,7 @@ def test_duplicate_key_on_a_boolean_column(spark):
     [dup] = [r for r in checks.rules_for(FEEDS[0]) if r.code == checks.DUPLICATE_KEY]
     values = [True, False, None, False, True]
     df = spark.createDataFrame([(i, v) for i, v in enumerate(values)], "i long, v boolean")
-    got = [row.ok for row in df.orderBy("i").select(column_ok(dup, df.v, D).alias("ok")).collect()]
+    got = [row.ok for row in df.orderBy("i").select(column_ok(dup, sqlexpr.col("v"), D).alias("ok")).collect()]
     assert got == [checks.value_ok(dup, v, D) for v in values] == [False, True, True, True, False]  # type: ignore[arg-type]
 
 
@@ -570,6 +570,6 @@ def test_no_value_raises_under_ansi(spark):
     assert spark.conf.get("spark.sql.ansi.enabled") == "true"
     values = [None, *COMMON, *(v for vs in ADVERSARIAL.values() for v in vs)]
     df = spark.createDataFrame(list(enumerate(values)), "i long, v string")
-    cols = [column_ok(r, df.v, when).alias(f"c{k}") for k, (r, when) in enumerate(CASES)]
+    cols = [column_ok(r, sqlexpr.col("v"), when).alias(f"c{k}") for k, (r, when) in enumerate(CASES)]
     rows = df.select(*cols).collect()
     assert len(rows) == len(values) and all(x is not None for row in rows for x in row)
