@@ -311,19 +311,18 @@ def parse_rows(
     slice_bytes: int = SLICE_BYTES,
     engine_checks: bool | None = None,
 ) -> DataFrame:
-    """Every row of the files (PARSE_SCHEMA). Where the rows are checked follows the input's size
-    (decision 108; ``engine_checks`` None: by the manifests' rows):
+    """Every row of the files (PARSE_SCHEMA), checked in one of two ways (decision 108):
 
-    - up to ``DRIVER_PARSE_MAX_ROWS`` rows, in the driver, per row in Python (``parse_file``:
-      ``checks.check_sent``), handed to Spark as one Arrow table: a few hundred rows cost
-      milliseconds, where planning the engine's checks of sixteen feeds costs seconds;
-    - above, the parser only splits the rows (``engine.raw_rows``) on the executors, the slices
-      of the files spread over a few tasks per core, and every check is a column expression
-      (``engine.checked``), per feed and delivery date.
+    - per row in Python (``parse_file``: ``checks.check_sent``), in the driver up to
+      ``DRIVER_PARSE_MAX_ROWS`` rows (one Arrow table), above on the executors;
+    - ``engine_checks``: the parser only splits the rows (``engine.raw_rows``) on the executors,
+      and every check is a column expression (``engine.checked``), per feed and delivery date.
 
-    Both give the same rows (tests/unit/test_engine_ingest.py)."""
+    Both give the same rows (tests/unit/test_engine_ingest.py). ``engine_checks`` None: the engine
+    above ``ENGINE_CHECKS_MIN_ROWS`` rows (by the manifests), never while that is None."""
     if engine_checks is None:
-        engine_checks = sum(int(f.get("rows") or 0) for f in files) > DRIVER_PARSE_MAX_ROWS
+        rows = sum(int(f.get("rows") or 0) for f in files)
+        engine_checks = ENGINE_CHECKS_MIN_ROWS is not None and rows > ENGINE_CHECKS_MIN_ROWS
     if not engine_checks:
         pii_key = settings.pii_key
         return _parsed_slices(
@@ -368,6 +367,11 @@ def _engine_rows(spark: SparkSession, settings: Settings, files: list[dict], sli
 # to Spark as one Arrow table: a Python worker per core, its imports and a task per slice cost 3-7 s
 # however few the rows (a 2,000-operator date: 546 rows, 16 files), the driver parses ~15k rows/s.
 DRIVER_PARSE_MAX_ROWS = 50_000
+# Above this many rows the checks run in the engine (``engine.checked``); None: never. Measured on
+# 2026-12-06 (BENCHMARKS.md, issue 16) the engine's checks were 2.4x slower than the per-row Python
+# checks on the 100k deliveries (parse alone: 143 s against 60 s, 1.9M rows, 2 cores; with or
+# without whole-stage code generation), so the default stays Python until they are faster.
+ENGINE_CHECKS_MIN_ROWS: int | None = None
 # The executors' parse runs the slices in at most this many tasks per core, the biggest slices dealt
 # round-robin: a task per slice cost ~0.3 s each when slices were many and small (hundreds of them).
 PARSE_TASKS_PER_CORE = 3
