@@ -1,8 +1,8 @@
 """What the row checks derive from a row's values, as Spark column expressions (no Python per row;
 issue 16): the natural person's ``NP-`` key (HMAC-SHA256 built from ``sha2``), dates as ISO,
 timestamps in UTC and their Shanghai date, numbers as plain decimals, the record key's string.
-Not wired into ingest yet: the parse still checks rows in Python (``checks.check_sent``); these
-are the pieces of the engine-side split that replaces it, each already proven equal to it.
+``engine.checked`` builds the engine's checks from them (``load.parse_rows(..., engine_checks=True)``;
+not the default yet, decision 108); expressions are ``sqlexpr`` SQL text.
 
 Each function is the engine's form of a pure Python function of ``ecredit.core``, which stays the
 reference its test compares it with on every kind of value (``tests/unit/test_engine_columns.py``):
