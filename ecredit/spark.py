@@ -58,11 +58,17 @@ def tuning_for(rows: int) -> dict:
 # 2,000-operator date (BENCHMARKS.md, issue 16). A big job keeps C2: its operators run long enough.
 C1_MAX_ROWS = 500_000
 C1_ONLY = "-XX:TieredStopAtLevel=1"
+# Every JVM compiles huge methods too: HotSpot leaves a method of more than 8,000 bytes of bytecode to
+# its interpreter, and the code Spark generates for a feed's checks (engine.checked) is such
+# methods; measured on the checks of 248,565 platform evaluations (2 cores, no whole-stage code
+# generation): 9.1 s interpreted, 3.5 s compiled (BENCHMARKS.md, issue 16, fifth session).
+COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
-def driver_java_options(rows: int | None) -> str | None:
-    """The driver JVM's options for a job over about ``rows`` input rows (None: the JVM's defaults)."""
-    return C1_ONLY if rows is not None and rows <= C1_MAX_ROWS else None
+def driver_java_options(rows: int | None) -> str:
+    """The JVM options of a job over about ``rows`` input rows (its driver's; on a cluster its
+    executors' too)."""
+    return f"{C1_ONLY} {COMPILE_HUGE_METHODS}" if rows is not None and rows <= C1_MAX_ROWS else COMPILE_HUGE_METHODS
 
 
 def tune(spark: SparkSession, rows: int) -> None:
@@ -83,7 +89,7 @@ def get_session(
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = {**(tuning_for(rows_hint) if rows_hint is not None else {}), **(conf or {})}
     java = driver_java_options(rows_hint)
-    if java and not _under_spark_submit():  # only read when this call starts the JVM
+    if not _under_spark_submit():  # only read when this call starts the JVM
         conf.setdefault("spark.driver.extraJavaOptions", java)
     builder = SparkSession.builder.appName(app_name)
     if master or not _under_spark_submit():

@@ -122,7 +122,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def spark():
-    from ecredit.spark import C1_ONLY, get_session
+    from ecredit.spark import driver_java_options as java_options
+    from ecredit.spark import get_session
 
     session = get_session(
         "ecredit-tests",
@@ -133,7 +134,7 @@ def spark():
             "spark.default.parallelism": "2",
             "spark.sql.codegen.wholeStage": "false",
             "spark.sql.adaptive.enabled": "false",
-            "spark.driver.extraJavaOptions": C1_ONLY,  # small test data: C1 only (ecredit.spark.C1_MAX_ROWS)
+            "spark.driver.extraJavaOptions": java_options(0),  # small test data: C1 only (ecredit.spark.C1_MAX_ROWS)
             # tests/unit/test_engine_ingest.py holds both paths' rows of 10,000 operators (190k
             # wide rows each) at once: 1 GB ran out
             "spark.driver.memory": "2g",

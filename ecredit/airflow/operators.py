@@ -132,7 +132,7 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
 
         rows = sum(int(f["rows"]) for f in gate.accepted_files(s, dt.date.fromisoformat(run_date)))
         java = driver_java_options(rows)
-        return {"spark.driver.extraJavaOptions": java, "spark.executor.extraJavaOptions": java} if java else {}
+        return {"spark.driver.extraJavaOptions": java, "spark.executor.extraJavaOptions": java}
 
     def _get_hook(self):
         author_env = self.env_vars

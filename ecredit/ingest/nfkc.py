@@ -37,9 +37,12 @@ engine strips the same characters from the same string. Upper-casing (identifier
 whose ``str.upper`` lies in the alphabet is ASCII, ı or ß, or is changed by NFKD and is
 no primary composite (the ligatures ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ, ſ) and so never occurs in an NFKC string; the engine
 upper-cases a-z, ı and ß as Python does and leaves every other character as it is, which keeps a
-value outside the alphabet outside it (Spark's ``upper`` is not used: it is the JVM's, of another
-Unicode version, and locale-dependent on non-ASCII). tests/unit/test_nfkc.py checks the claim over
-every code point in several templates and over random mixed strings.
+value outside the alphabet outside it (Spark's ``upper`` is not used on such values: it is the
+JVM's, of another Unicode version, and locale-dependent on non-ASCII). A value that is all ASCII
+(``_ascii``: its UTF-8 bytes as many as its code points) is its own NFKC: it is only stripped and,
+an identifier, upper-cased by ``upper``, which on ASCII maps a-z and nothing else, as ``str.upper``.
+tests/unit/test_nfkc.py checks the claim over every code point in several templates and over
+random mixed strings.
 
 What is not exact: a string whose NFKC holds characters outside the alphabet (composed letters, a
 fraction slash from '½', any Chinese text but 年 月 日) is left partly unnormalised. Such a value
@@ -117,20 +120,15 @@ def alphabet_conditions() -> list[str]:
     return bad
 
 
-_LOOKUPS: dict[tuple, E] = {}
 _SEPARATOR = "\ue000"
 
 
-def _lookup(items: tuple) -> E:
-    """The map of the one-to-many images, built once: two string literals split into its keys and
-    values (one expression of a few nodes, not hundreds of literals; Spark folds it into one map
-    literal). The separator U+E000 lies outside ``B``: no key or image holds it."""
-    got = _LOOKUPS.get(items)
-    if got is None:
-        assert all(_SEPARATOR not in k + v for k, v in items)
-        keys, values = (F.lit(_SEPARATOR.join(kv[i] for kv in items)) for i in (0, 1))
-        got = _LOOKUPS[items] = F.call("map_from_arrays", F.split(keys, _SEPARATOR), F.split(values, _SEPARATOR))
-    return got
+def _images(items: tuple) -> E:
+    """The one-to-many images in the order of their code points, as an array: a string literal
+    split (a few nodes, not hundreds of literals; Spark folds it into one array literal). The
+    separator U+E000 lies outside ``B``: no image holds it."""
+    assert all(_SEPARATOR not in v for _, v in items)
+    return F.split(F.lit(_SEPARATOR.join(v for _, v in items)), _SEPARATOR)
 
 
 def _map_code_points(col: E, one: dict[str, str], many: dict[str, str]) -> E:
@@ -143,22 +141,39 @@ def _map_code_points(col: E, one: dict[str, str], many: dict[str, str]) -> E:
         for k, v in many.items():
             out = F.replace(out, F.lit(k), F.lit(v))
         return out
-    lookup = _lookup(tuple(sorted(many.items())))
-    keys = "".join(many)
+    items = tuple(sorted(many.items()))
+    keys = "".join(k for k, _ in items)  # one code point each: its place in the text is its index
+    images = _images(items)
 
     def expand(value: E) -> E:
-        # The lookup scans the map for each character: only for the rare value holding a code point
-        # to expand, found by deleting them all (a hash lookup per character; a regular expression's
-        # class of 353 code points costs a test per code point of the class per character).
+        # Only for the rare value holding a code point to expand, found by deleting them all. Each
+        # character's image is found by its place in ``keys`` (``instr``: a search of the bytes; UTF-8
+        # matches a whole code point only at a code point's start), not by a map's lookup, which
+        # compares the character with each of the map's 353 keys in turn.
         holds_one = F.length(F.translate(value, keys, "")) < F.length(value)
-        each = F.transform(F.split(value, ""), lambda ch: F.coalesce(F.try_element_at(lookup, ch), ch))
+
+        def image(ch: E) -> E:  # (``element_at`` of a null index threw in the JVM: no null here)
+            place = F.instr(F.lit(keys), ch)
+            return F.when(place > 0, F.element_at(images, place)).otherwise(ch)
+
+        each = F.transform(F.split(value, ""), image)
         return F.when(holds_one, F.array_join(each, "")).otherwise(value)
 
     return F.let(out, expand)  # ``out`` (a translate of 1,102 code points) written once
 
 
+def _ascii(col: E) -> E:
+    """The value is all ASCII (one byte a code point in UTF-8: two counts Spark keeps, no scan of
+    the characters). NFKC leaves ASCII as it is, so such a value skips the code-point mapping, by
+    far the dearest step (a hash lookup per character); almost every value a department sends is
+    ASCII."""
+    return F.octet_length(col) == F.length(col)
+
+
 def _nfkc_stripped(col: E) -> E:
-    return F.btrim(_map_code_points(col, _ONE, _MANY), F.lit(WHITESPACE))
+    """NFKC and ``str.strip``; ``col`` is written twice (pass a column, not a long expression)."""
+    mapped = F.when(_ascii(col), col).otherwise(F.interpreted(_map_code_points(col, _ONE, _MANY)))
+    return F.btrim(mapped, F.lit(WHITESPACE))
 
 
 def normalise_value(col: E | str) -> E:
@@ -167,8 +182,11 @@ def normalise_value(col: E | str) -> E:
 
 
 def normalise_identifier(col: E | str) -> E:
-    """``ids.normalise``: NFKC, stripped, upper-cased, '' -> null (USCC, ID number)."""
-    value = _nfkc_stripped(F.col(col) if isinstance(col, str) else col)
+    """``ids.normalise``: NFKC, stripped, upper-cased, '' -> null (USCC, ID number). An ASCII value
+    is only stripped and upper-cased (``upper`` of ASCII text maps a-z and nothing else)."""
+    c = F.col(col) if isinstance(col, str) else col
     upper_one = {k: v for k, v in UPPER_MAP.items() if len(v) == 1}
     upper_many = {k: v for k, v in UPPER_MAP.items() if len(v) > 1}
-    return F.nullif(_map_code_points(value, upper_one, upper_many), F.lit(""))
+    general = _map_code_points(F.btrim(_map_code_points(c, _ONE, _MANY), F.lit(WHITESPACE)), upper_one, upper_many)
+    plain = F.upper(F.btrim(c, F.lit(WHITESPACE)))
+    return F.nullif(F.when(_ascii(c), plain).otherwise(F.interpreted(general)), F.lit(""))

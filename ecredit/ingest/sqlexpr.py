@@ -227,6 +227,14 @@ def let(value, fn: Callable[[E], E]) -> E:
     return E(f"element_at(transform(array({sql(value)}), {_lambda(fn)}), 1)")
 
 
+def interpreted(value: E) -> E:
+    """``value``, evaluated by Spark's interpreter instead of compiled: the body of a higher-order
+    function's lambda is never code-generated. For a branch only odd values take (a general path
+    behind a fast one): its generated code would cost seconds of compiling, per query, and never
+    pay that back."""
+    return E(f"element_at(transform(array(0), {_lambda(lambda _: value)}), 1)")
+
+
 def filter(array: E, fn: Callable[[E], E]) -> E:
     return E(f"filter({sql(array)}, {_lambda(fn)})")
 
@@ -280,12 +288,14 @@ encode = _fn("encode")
 floor = _fn("floor")
 format_string = _fn("format_string")
 greatest = _fn("greatest")
+instr = _fn("instr")
 least = _fn("least")
 length = _fn("length")
 lpad = _fn("lpad")
 make_dt_interval = _fn("make_dt_interval")
 make_timestamp_ntz = _fn("make_timestamp_ntz")
 nullif = _fn("nullif")
+octet_length = _fn("octet_length")
 pmod = _fn("pmod")
 position = _fn("position")
 regexp_extract = _fn("regexp_extract")
@@ -301,6 +311,7 @@ substring = _fn("substring")
 translate = _fn("translate")
 try_element_at = _fn("try_element_at")
 unhex = _fn("unhex")
+upper = _fn("upper")
 
 
 def select(df: DataFrame, columns: dict[str, E | str]) -> DataFrame:

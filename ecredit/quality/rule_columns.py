@@ -115,9 +115,23 @@ _MAX_DIGITS = len(str(checks.MAX_NUMBER)) - 1  # a number below MAX_NUMBER has a
 assert Decimal(10) ** _MAX_DIGITS == checks.MAX_NUMBER
 
 
+# The plain numbers almost every value is, valid by their shape alone (one regular expression; the
+# general rule below costs a dozen): digits, at most 14 once leading zeros are gone, then a point
+# and at most MAX_FRACTION digits; a score at most 100.
+_PLAIN_FRACTION = rf"(?:\.[0-9]{{0,{checks.MAX_FRACTION}}})?"
+_PLAIN_DECIMAL = _whole(rf"0*[0-9]{{1,{_MAX_DIGITS}}}" + _PLAIN_FRACTION)
+_PLAIN_SCORE = _whole(r"0*(?:[0-9]{1,2}" + _PLAIN_FRACTION + rf"|100(?:\.0{{0,{checks.MAX_FRACTION}}})?)")
+
+
 def _number_ok(column: E, number_kind: str) -> E:
     if number_kind == INT:  # ASCII digits, at most 14 once leading zeros are gone
-        return column.rlike(_whole(checks.INT_PATTERN)) & (F.length(F.regexp_replace(column, "^0+", "")) <= _MAX_DIGITS)
+        return column.rlike(_whole(rf"0*[0-9]{{1,{_MAX_DIGITS}}}"))
+    plain = _PLAIN_SCORE if number_kind == SCORE else _PLAIN_DECIMAL
+    return F.when(column.rlike(plain), F.lit(True)).otherwise(F.interpreted(_decimal_ok(column, number_kind)))
+
+
+def _decimal_ok(column: E, number_kind: str) -> E:
+    """Any number ``Decimal`` reads (signs, exponents, white space), judged by its parts."""
     sign = F.regexp_extract(column, _DECIMAL, 1)
     whole = F.regexp_extract(column, _DECIMAL, 2)
     fraction = F.regexp_extract(column, _DECIMAL, 3)

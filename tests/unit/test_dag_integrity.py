@@ -354,18 +354,20 @@ def test_a_small_job_runs_its_driver_jvm_with_c1_only(tmp_path, monkeypatch):
     rows_d1 = sum(f["rows"] for f in gate.accepted_files(cfg, d1))
     assert rows_d1 > 0
     conf = EcreditSparkSubmitOperator._jvm_conf
-    c1 = {
-        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-        "spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1",
-    }
-    assert conf(cfg, d1.isoformat()) == c1
+    small = "-XX:TieredStopAtLevel=1 -XX:-DontCompileHugeMethods"
+    big = "-XX:-DontCompileHugeMethods"  # every JVM compiles Spark's huge generated methods
+
+    def both(java: str) -> dict:
+        return {"spark.driver.extraJavaOptions": java, "spark.executor.extraJavaOptions": java}
+
+    assert conf(cfg, d1.isoformat()) == both(small)
     assert conf(cfg, None) == {}
     monkeypatch.setattr(spark_mod, "C1_MAX_ROWS", rows_d1 - 1)
-    assert conf(cfg, d1.isoformat()) == {}
+    assert conf(cfg, d1.isoformat()) == both(big)
     monkeypatch.setattr(spark_mod, "C1_MAX_ROWS", rows_d1)
-    assert conf(cfg, d1.isoformat()) == c1
-    assert spark_mod.driver_java_options(None) is None
-    assert spark_mod.driver_java_options(10**9) is None
+    assert conf(cfg, d1.isoformat()) == both(small)
+    assert spark_mod.driver_java_options(None) == big
+    assert spark_mod.driver_java_options(10**9) == big
 
 
 def test_a_small_job_runs_without_code_generation_and_adaptive_execution():
