@@ -58,17 +58,18 @@ def tuning_for(rows: int) -> dict:
 # 2,000-operator date (BENCHMARKS.md, issue 16). A big job keeps C2: its operators run long enough.
 C1_MAX_ROWS = 500_000
 C1_ONLY = "-XX:TieredStopAtLevel=1"
-# Every JVM compiles huge methods too: HotSpot leaves a method of more than 8,000 bytes of bytecode to
-# its interpreter, and the code Spark generates for a feed's checks (engine.checked) is such
-# methods; measured on the checks of 248,565 platform evaluations (2 cores, no whole-stage code
-# generation): 9.1 s interpreted, 3.5 s compiled (BENCHMARKS.md, issue 16, fifth session).
+# A big job's JVM compiles huge methods too: HotSpot leaves a method of more than 8,000 bytes of
+# bytecode to its interpreter, and the code Spark generates for a feed's checks (engine.checked, the
+# GX rule columns) is such methods; measured on the checks of 248,565 platform evaluations (2 cores,
+# no whole-stage code generation): 9.1 s interpreted, 3.5 s compiled (BENCHMARKS.md, issue 16, fifth
+# session). A small job (C1 only) keeps the default: its few rows never pay back compiling them.
 COMPILE_HUGE_METHODS = "-XX:-DontCompileHugeMethods"
 
 
 def driver_java_options(rows: int | None) -> str:
     """The JVM options of a job over about ``rows`` input rows (its driver's; on a cluster its
     executors' too)."""
-    return f"{C1_ONLY} {COMPILE_HUGE_METHODS}" if rows is not None and rows <= C1_MAX_ROWS else COMPILE_HUGE_METHODS
+    return C1_ONLY if rows is not None and rows <= C1_MAX_ROWS else COMPILE_HUGE_METHODS
 
 
 def tune(spark: SparkSession, rows: int) -> None:

@@ -354,8 +354,8 @@ def test_a_small_job_runs_its_driver_jvm_with_c1_only(tmp_path, monkeypatch):
     rows_d1 = sum(f["rows"] for f in gate.accepted_files(cfg, d1))
     assert rows_d1 > 0
     conf = EcreditSparkSubmitOperator._jvm_conf
-    small = "-XX:TieredStopAtLevel=1 -XX:-DontCompileHugeMethods"
-    big = "-XX:-DontCompileHugeMethods"  # every JVM compiles Spark's huge generated methods
+    small = "-XX:TieredStopAtLevel=1"
+    big = "-XX:-DontCompileHugeMethods"  # a big job's JVM compiles Spark's huge generated methods
 
     def both(java: str) -> dict:
         return {"spark.driver.extraJavaOptions": java, "spark.executor.extraJavaOptions": java}
