@@ -163,10 +163,10 @@ def _map_code_points(col: E, one: dict[str, str], many: dict[str, str]) -> E:
 
 
 def _ascii(col: E) -> E:
-    """The value is all ASCII (one byte a code point in UTF-8: two counts Spark keeps, no scan of
-    the characters). NFKC leaves ASCII as it is, so such a value skips the code-point mapping, by
-    far the dearest step (a hash lookup per character); almost every value a department sends is
-    ASCII."""
+    """The value is all ASCII (as many UTF-8 bytes as code points: a count of the bytes and a pass
+    over them, no lookup). NFKC leaves ASCII as it is, so such a value skips the code-point
+    mapping, by far the dearest step (a hash lookup per character); almost every value a
+    department sends is ASCII."""
     return F.octet_length(col) == F.length(col)
 
 

@@ -309,7 +309,6 @@ split = _fn("split")
 substr = _fn("substr")
 substring = _fn("substring")
 translate = _fn("translate")
-try_element_at = _fn("try_element_at")
 unhex = _fn("unhex")
 upper = _fn("upper")
 

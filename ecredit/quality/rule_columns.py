@@ -118,14 +118,15 @@ assert Decimal(10) ** _MAX_DIGITS == checks.MAX_NUMBER
 # The plain numbers almost every value is, valid by their shape alone (one regular expression; the
 # general rule below costs a dozen): digits, at most 14 once leading zeros are gone, then a point
 # and at most MAX_FRACTION digits; a score at most 100.
+_PLAIN_INT = rf"0*[0-9]{{1,{_MAX_DIGITS}}}"  # also the whole rule for a count
 _PLAIN_FRACTION = rf"(?:\.[0-9]{{0,{checks.MAX_FRACTION}}})?"
-_PLAIN_DECIMAL = _whole(rf"0*[0-9]{{1,{_MAX_DIGITS}}}" + _PLAIN_FRACTION)
+_PLAIN_DECIMAL = _whole(_PLAIN_INT + _PLAIN_FRACTION)
 _PLAIN_SCORE = _whole(r"0*(?:[0-9]{1,2}" + _PLAIN_FRACTION + rf"|100(?:\.0{{0,{checks.MAX_FRACTION}}})?)")
 
 
 def _number_ok(column: E, number_kind: str) -> E:
     if number_kind == INT:  # ASCII digits, at most 14 once leading zeros are gone
-        return column.rlike(_whole(rf"0*[0-9]{{1,{_MAX_DIGITS}}}"))
+        return column.rlike(_whole(_PLAIN_INT))
     plain = _PLAIN_SCORE if number_kind == SCORE else _PLAIN_DECIMAL
     return F.when(column.rlike(plain), F.lit(True)).otherwise(F.interpreted(_decimal_ok(column, number_kind)))
 
