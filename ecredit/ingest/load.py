@@ -370,7 +370,8 @@ DRIVER_PARSE_MAX_ROWS = 50_000
 # Above this many rows the checks run in the engine (``engine.checked``); None: never. Measured on
 # 2026-12-06 (BENCHMARKS.md, issue 16) the engine's checks were 2.4x slower than the per-row Python
 # checks on the 100k deliveries (parse alone: 143 s against 60 s, 1.9M rows, 2 cores; with or
-# without whole-stage code generation), so the default stays Python until they are faster.
+# without whole-stage code generation); after decision 109's fast paths still 1.5-1.6x (171 s against
+# 105-115 s on a machine at half that day's speed), so the default stays Python until they are faster.
 ENGINE_CHECKS_MIN_ROWS: int | None = None
 # The executors' parse runs the slices in at most this many tasks per core, the biggest slices dealt
 # round-robin: a task per slice cost ~0.3 s each when slices were many and small (hundreds of them).
