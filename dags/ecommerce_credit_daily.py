@@ -34,7 +34,8 @@ processes X - 1, whose deliveries arrived overnight. A run processes the deliver
 4. `ingest_and_build` (Spark, `jobs/ingest_and_build.py --date D`, one application: the JVM starts
    once a date) - ingest: parse every delivery dated <= D not parsed before, run its feed's Great
    Expectations suite (`expectations/`) on it, land rows and quarantine; then the state build:
-   operator state, scores, classes, inspection plans.
+   the records folded forward from the last usable checkpoint (the `full` param, `ecredit run
+   --date D --full`, folds every delivery again), operator state, scores, classes, inspection plans.
 5. `data_docs` (after the verdicts) - renders the Great Expectations results of the deliveries
    dated D as one Data Docs site, `$CREDIT_LAKE_DIR/data_docs/D/index.html`; its log gives the link.
 6. `publish` - D's gold layer to the warehouse in one transaction; its outlets are the published
@@ -63,7 +64,7 @@ from ecredit.airflow.callbacks import (
     take_run_lock,
     writing_stage,
 )
-from ecredit.airflow.env import DAG_ID, RESOLVE_TASK_ID
+from ecredit.airflow.env import DAG_ID, FULL_TEMPLATE, RESOLVE_TASK_ID
 from ecredit.airflow.operators import EcreditSparkSubmitOperator
 from ecredit.core import feeds
 from ecredit.core.settings import MAX_LOCK_TIMEOUT
@@ -114,6 +115,12 @@ with DAG(
             pattern=r"^\d{4}-\d{2}-\d{2}$",
             title="Run date D (YYYY-MM-DD)",
             description="The date to process; leave empty for a scheduled run (D = the day before).",
+        ),
+        "full": Param(
+            False,
+            type="boolean",
+            title="Fold everything again (--full)",
+            description="Fold every applied delivery dated <= D instead of starting from the last checkpoint.",
         ),
     },
     doc_md=__doc__,
@@ -232,6 +239,7 @@ with DAG(
     ingest_and_build = EcreditSparkSubmitOperator(
         task_id="ingest_and_build",
         job="ingest_and_build.py",
+        extra_args=["--full", FULL_TEMPLATE],
         run_lock=True,
         execution_timeout=dt.timedelta(hours=4),
     )

@@ -1,6 +1,6 @@
 """spark-submit application: the state as of D (fold + canonical model) and its gold tables.
 
-spark-submit jobs/build_state.py --date 2026-11-03
+spark-submit jobs/build_state.py --date 2026-11-03 [--full]
 """
 
 import _common
@@ -19,7 +19,7 @@ def main() -> None:
     rows = sum(f["rows"] for f in delivery.accepted_files(cfg, args.date))
     spark = get_session("ecredit-build-state", rows_hint=rows)
     try:
-        state.build(spark, cfg, rule_set, args.date)
+        state.build(spark, cfg, rule_set, args.date, full=args.full)
     finally:
         spark.stop()
 

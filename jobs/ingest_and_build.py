@@ -3,7 +3,7 @@ JVM's start once (issue 16): ingest (parse every accepted delivery dated <= D no
 its Great Expectations suite, rows and quarantine to the lake), then the state as of D (fold,
 canonical model, scores, classes, inspection plans) and its gold tables.
 
-spark-submit jobs/ingest_and_build.py --date 2026-11-03
+spark-submit jobs/ingest_and_build.py --date 2026-11-03 [--full]
 
 ``jobs/ingest.py`` and ``jobs/build_state.py`` run either stage alone (a data engineer's tools:
 parse new deliveries without building, rebuild the state of a date); the DAG runs this one.
@@ -39,7 +39,7 @@ def main() -> None:
         else:
             print(f"ingest: every accepted delivery dated <= {args.date} is parsed already")
         tune(spark, all_rows)  # the build reads every applied delivery, not only the new ones
-        print(state.build(spark, cfg, rule_set, args.date))
+        print(state.build(spark, cfg, rule_set, args.date, full=args.full))
     finally:
         spark.stop()
 

@@ -40,6 +40,8 @@ SPARK_CONN_ID = "ecredit_spark"
 #: The run date D, as the Spark jobs receive it: the ``run_date`` XCom of the ``resolve_run_date`` task.
 #: Renders to "" when that task did not succeed (the operator then fails without retrying).
 RUN_DATE_TEMPLATE = "{{ (ti.xcom_pull(task_ids='" + RESOLVE_TASK_ID + "') or {}).get('run_date') or '' }}"
+# the DAG's ``full`` param as the Spark job's ``--full`` value: fold every delivery again
+FULL_TEMPLATE = "{{ 'true' if params.get('full') else 'false' }}"
 
 # Airflow internals that are chatty at INFO in a by-hand run (including the task runner's own "task"
 # logger: ::group:: markers, "Pushing xcom ..."); the "[DAG TEST] starting task ..." lines, our own

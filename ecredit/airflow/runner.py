@@ -132,10 +132,12 @@ def run_dag(
     *,
     logical_date: dt.datetime | None = None,
     console: Console | None = None,
+    full: bool = False,
 ):
     """Run ``dag_id`` once through ``DAG.test()`` in this process; return the finished ``DagRun``.
 
-    ``run_date`` (YYYY-MM-DD) goes in as ``conf = {"run_date": D}``. Every call parses the DAG folder
+    ``run_date`` (YYYY-MM-DD) goes in as ``conf = {"run_date": D}`` (and ``"full": true`` with
+    ``full``: the state is folded from every delivery, not from the last checkpoint). Every call parses the DAG folder
     afresh (``DAG.test`` renders templates into the very task objects it runs, so a DAG object must
     not be reused) and creates a new run with run id ``manual__<now>`` and logical date = now.
     ``DAG.test`` *deletes* an earlier run with the same logical date, so the date travels in the conf
@@ -173,7 +175,9 @@ def run_dag(
             raise RuntimeError(f"DAG {dag_id!r} not found in {folder} (see import errors above, if any).")
         now = timezone.utcnow()
         when = logical_date or now
-        conf = {"run_date": run_date} if run_date is not None else None
+        conf: dict[str, str | bool] | None = {"run_date": run_date} if run_date is not None else None
+        if full:
+            conf = {**(conf or {}), "full": True}
         print(f"== {dag_id}: run_date={run_date or '(scheduled)'} (logical date {when.isoformat()})", flush=True)
         started = time.monotonic()
         from ecredit.core import runlock
@@ -185,11 +189,17 @@ def run_dag(
 
 
 def run_dag_for_date(
-    run_date: str, dag_id: str = DAG_ID, dags_folder: str | os.PathLike | None = None, *, console: Console | None = None
+    run_date: str,
+    dag_id: str = DAG_ID,
+    dags_folder: str | os.PathLike | None = None,
+    *,
+    console: Console | None = None,
+    full: bool = False,
 ) -> bool:
-    """Run the DAG for date ``run_date`` (YYYY-MM-DD) in this process; True only if the run succeeded."""
+    """Run the DAG for date ``run_date`` (YYYY-MM-DD) in this process; True only if the run succeeded.
+    ``full``: fold every applied delivery again (``ecredit run --date D --full``)."""
     # run_dag prepares the env before importing Airflow
-    dr = run_dag(run_date, dag_id=dag_id, dags_folder=dags_folder, console=console)
+    dr = run_dag(run_date, dag_id=dag_id, dags_folder=dags_folder, console=console, full=full)
     from airflow.utils.state import DagRunState
 
     return dr is not None and dr.state == DagRunState.SUCCESS

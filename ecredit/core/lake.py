@@ -14,6 +14,8 @@ Layout, under ``CREDIT_LAKE_DIR``::
     validations/<F>/<D>/<SHA>.json                the GX validation result of one file
     data_docs/<D>/index.html                      the run's Data Docs site
     state/<D>/<table>/                            the canonical state of D (Parquet)
+    state/<D>/folded/feed_id=<F>/, state/<D>/_folded.json   D's checkpoint: every record's latest
+                                                  version (Parquet) and its marker, written last
     gold/<D>/<table>/, gold/<D>/warnings.json     what publish takes; gold/<D>/_built.json: the build is whole
     reports/<D>/index.html                        the run report
     runs/lock.json, runs/lock                     the run lock's lease and its mutex
@@ -52,6 +54,8 @@ REPORTS = "reports"
 RUNS = "runs"
 UNRECORDED = "unrecorded"
 PII_KEY_MARK = "_pii_key.json"
+FOLDED = "folded"
+FOLDED_MARKER = "_folded.json"  # written last: state/<D>/folded/ is whole and says what it holds
 BUILT_MARKER = "_built.json"  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
 GOLD_WARNINGS = "warnings.json"
 LEASE = "lock.json"
@@ -173,6 +177,42 @@ def state_dir(where: Where, run_date: dt.date | str) -> Path:
 
 def state_table(where: Where, run_date: dt.date | str, table: str) -> Path:
     return state_dir(where, run_date) / table
+
+
+def folded_dir(where: Where, run_date: dt.date | str) -> Path:
+    """D's checkpoint: the latest version of every record of the deliveries it holds, by feed."""
+    return state_dir(where, run_date) / FOLDED
+
+
+def folded_marker(where: Where, run_date: dt.date | str) -> Path:
+    return state_dir(where, run_date) / FOLDED_MARKER
+
+
+def checkpoint_dates(where: Where) -> list[dt.date]:
+    """The run dates with a checkpoint's marker, newest first."""
+    base = root(where) / STATE
+    out = []
+    for d in base.iterdir() if base.is_dir() else []:
+        try:
+            day = dt.date.fromisoformat(d.name)
+        except ValueError:
+            continue
+        if (d / FOLDED_MARKER).is_file():
+            out.append(day)
+    return sorted(out, reverse=True)
+
+
+def parquet_rows(folder: Path) -> int:
+    """The rows of every Parquet file under ``folder`` by their footers (names starting with '.'
+    or '_', Spark's staging and markers, are not data). An unreadable file raises."""
+    import pyarrow.parquet as pq
+
+    files = [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(x.startswith((".", "_")) for x in p.relative_to(folder).parts)
+    ]
+    return sum(pq.read_metadata(str(p)).num_rows for p in files)
 
 
 def gold_dir(where: Where, run_date: dt.date | str) -> Path:

@@ -1,7 +1,7 @@
 """The ``ecredit`` command line.
 
 ecredit generate --out DIR --operators N --dates D1,D2,... --seed S [--dirty-rate R]
-ecredit run --date D                 the DAG for D, in-process (Airflow's test runner)
+ecredit run --date D [--full]        the DAG for D, in-process (Airflow's test runner); --full folds every delivery again
 ecredit backfill --from D1 --to D2   the DAG for each date in order
 ecredit ui                           Airflow (api-server, scheduler, dag-processor, triggerer)
 ecredit demo                         generate, run a few dates, print a summary
@@ -82,7 +82,7 @@ def cmd_run(args) -> int:
     log_file = runner.log_file_path("run")
     print(f"ecredit run {args.date}: Airflow, Spark and GX logs in {log_file}", flush=True)
     with runner.output_to_log_file(log_file) as console:
-        ok = runner.run_dag_for_date(args.date.isoformat(), console=console)
+        ok = runner.run_dag_for_date(args.date.isoformat(), console=console, full=args.full)
     print(f"ecredit run {args.date}: {'success' if ok else 'FAILED'}" + ("" if ok else f"; see {log_file}"))
     return 0 if ok else 1
 
@@ -223,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run the DAG for one date, in-process")
     r.add_argument("--date", type=_date, required=True)
+    r.add_argument(
+        "--full",
+        action="store_true",
+        help="fold every applied delivery dated <= D again, not from the last checkpoint (after a rules or key change it happens by itself)",
+    )
     r.set_defaults(func=cmd_run)
 
     b = sub.add_parser("backfill", help="run the DAG for each date of a range, in order")

@@ -27,6 +27,7 @@ from ecredit.ingest import load as ingest
 from ecredit.quality import verdict as validation
 from ecredit.scoring import draw
 from ecredit.scoring import score as scoring
+from ecredit.state import fold as fold_mod
 from ecredit.warehouse import publish
 from ecredit.warehouse import schema as wh
 
@@ -53,59 +54,15 @@ RECORD_COLUMNS = [
 # ---------------------------------------------------------------- reading and folding
 
 
-def read_parsed(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> DataFrame:
-    """The loaded (not quarantined) rows of every applied delivery dated <= D."""
-    files = validation.applied_files(settings, rules, run_date)
-    paths = [str(lake.partition_dir(settings, f)) for f in files]
-    check_parsed(settings, files)
-    paths = [p for p in paths if Path(p).is_dir()]
-    if not paths:
-        return spark.createDataFrame([], ingest.ROW_SCHEMA)
-    df = spark.read.option("basePath", str(lake.rows_dir(settings))).schema(ingest.ROW_SCHEMA).parquet(*paths)
-    return df.filter(F.size("reasons") == 0)
+ParsedRowsDamaged = fold_mod.ParsedRowsDamaged
+_drop_markers = fold_mod.drop_markers
+write_parquet = fold_mod.write_parquet
 
 
-class ParsedRowsDamaged(RuntimeError):
-    """Parsed rows in the lake cannot be read or do not add up; their done-markers are gone."""
-
-
-def _drop_markers(settings: Settings, files: list[dict], problems: list[str]) -> None:
-    """Recovery from damaged parsed rows: the files lose their done-markers, so the next run's
-    ingest parses them again from the landing zone (the source of truth) and replaces their rows."""
-    for f in files:
-        lake.drop_done(settings, f)
-    raise ParsedRowsDamaged(
-        "parsed rows in the lake are damaged: " + "; ".join(problems) + ". Their done-markers are removed: rerun "
-        "the date (`ecredit run --date D`); its ingest parses these files again from the landing zone."
-    )
-
-
-def check_parsed(settings: Settings, files: list[dict]) -> None:
-    """Every file's parsed rows are whole (footers readable, rows = its done-marker's count), or
-    ``ParsedRowsDamaged`` naming them. Footers only: a few ms per file."""
-    bad = [(f, p) for f in files if (p := ingest.parsed_problem(settings, f, f["rows_in"]))]
-    if bad:
-        _drop_markers(settings, [f for f, _ in bad], [p for _, p in bad])
-
-
-def fold(rows: DataFrame) -> DataFrame:
-    """Latest wins per (feed, record key): the row of the latest delivery, and within one
-    delivery the last line. A later version replaces the whole record."""
-    w = Window.partitionBy("feed_id", "key_str").orderBy(F.col("delivery_date").desc(), F.col("source_line").desc())
-    return rows.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
-
-
-_META = ["feed_id", "dept", "delivery_date", "source_line", "operator_key", "natural_person", "key_str"]
-
-
-def _feed(rows: DataFrame, feed_id: str) -> DataFrame:
-    """One feed's folded rows with its own columns only. ``rows``: the loaded parsed rows of every
-    feed (``read_parsed``), or rows already folded (the fold is idempotent). Folding per feed,
-    after keeping the feed's ~15 columns of the wide row's ~90, shuffles a fraction of the bytes
-    that one fold of all wide rows did, and reads only the feed's partitions (BENCHMARKS.md)."""
-    f = next(x for x in FEEDS if x.feed_id == feed_id)
-    own = [c for c in ingest.WIDE_COLUMNS if any(c in (col.name, col.name + "_date") for col in f.columns)]
-    return fold(rows.filter(F.col("feed_id") == feed_id).select(*_META, *own))
+def _feed(folded: DataFrame, feed_id: str) -> DataFrame:
+    """One feed's folded rows (``fold.folded_state``'s, or any rows with one version per record
+    key) with its own columns only: a feed's ~15 columns of the wide row's ~90."""
+    return fold_mod.feed_rows(folded, next(x for x in FEEDS if x.feed_id == feed_id))
 
 
 def _date(c: str) -> Column:
@@ -648,10 +605,12 @@ def inspection_plan(
 _DAMAGED_READ = ("corrupt", "FAILED_READ_FILE", "CANNOT_READ_FILE_FOOTER", "not a Parquet file", "Checksum")
 
 
-def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
+def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date, full: bool = False) -> dict:
     """Write the state as of D: ``gold/<D>/`` the tables to publish (dim_operator,
     fact_credit_record, and the run date's scores, measures, list, alerts, roster and plan),
-    ``state/<D>/`` the other canonical tables, then ``gold/<D>/_built.json``. Returns the warnings.
+    ``state/<D>/`` the other canonical tables and D's checkpoint (``fold.folded_state``: the
+    newest usable checkpoint before D plus the files it has not seen; ``full``: every applied
+    file), then ``gold/<D>/_built.json``. Returns the warnings and what was folded.
 
     Refuses to build on files the ingest stage did not finish; a damaged parsed file (unreadable,
     or not its done-marker's rows) loses its marker and the build fails naming it (rerun the date);
@@ -669,7 +628,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
     lake.drop_built(settings, run_date)  # rebuilt: publishable again only when whole
     with ingest.lake_writes(settings, f"build_state {run_date}"):
         try:
-            out = _build(spark, settings, rules, run_date)
+            out = _build(spark, settings, rules, run_date, full)
         except ParsedRowsDamaged:
             raise
         except Exception as e:
@@ -691,32 +650,15 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
     return out
 
 
-# Tables written side by side: a small table's write is mostly the driver's planning and the output
-# committer's file work, which a second job overlaps (Spark runs jobs from several threads).
-WRITE_THREADS = 4
-
-
-def write_parquet(frames: dict[Path, DataFrame]) -> None:
-    """Write each frame to its path (overwrite), a few at once; the first failure is raised."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(item):
-        path, df = item
-        df.write.mode("overwrite").parquet(str(path))
-
-    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="write") as pool:
-        for _ in pool.map(one, frames.items()):
-            pass
-
-
-def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date) -> dict:
+def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date, full: bool) -> dict:
 
     # the published past first (an unreachable warehouse stops the build before any work): the
     # previous run date's rows and the commitment to D's draw
     with published(settings) as conn:
         prev, previous_scores, previous_list = previous_state(spark, conn, run_date)
         committed = published_commitment(conn, run_date)
-    parsed = read_parsed(spark, settings, rules, run_date)  # folded per feed by ``_feed``
+    folded = fold_mod.folded_state(spark, settings, rules, run_date, full)
+    parsed = folded["rows"]  # one version per record key; ``_feed`` takes a feed's columns
     ops = operators(parsed).cache()
     lic = licences(parsed).cache()
     tables = {
@@ -784,4 +726,8 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     for w in warnings:
         log.warning("%s", w)
     log.info("state as of %s written to %s and %s (previous published run date: %s)", run_date, sdir, gdir, prev)
-    return {"warnings": warnings}
+    return {
+        "warnings": warnings,
+        "folded_from": str(folded["base"] or "nothing"),
+        "files_folded": folded["files_folded"],
+    }

@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from ecredit.airflow.callbacks import on_task_failure
-from ecredit.core import feeds
+from ecredit.core import feeds, lake
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
 from ecredit.core.settings import SettingError
@@ -65,8 +65,8 @@ def gates(cfg, d):
         assert delivery.check(cfg, dept, d)["status"] == "accepted"
 
 
-def build(spark, cfg, d):
-    return state.build(spark, cfg, rules_mod.load(cfg.rules_path), d)
+def build(spark, cfg, d, full=False):
+    return state.build(spark, cfg, rules_mod.load(cfg.rules_path), d, full=full)
 
 
 def snapshot(url: str) -> dict:
@@ -497,8 +497,9 @@ def test_corrupt_parsed_rows_are_parsed_again(ref, tmp_path, spark, damage, monk
         part_file.write_bytes(data[: len(data) // 2])
     else:  # same length, footer intact: the bytes of the first column chunk changed
         part_file.write_bytes(data[:4] + bytes(b ^ 0xFF for b in data[4:68]) + data[68:])
+    # D2 folds from D1's checkpoint and reads only its own files; a full fold reads the damaged one
     with pytest.raises(state.ParsedRowsDamaged) as err:
-        build(spark, cfg, D2)
+        build(spark, cfg, D2, full=True)
     msg = str(err.value)
     assert str(ingest.partition_path(cfg, f)) in msg and "rerun the date" in msg
     assert "Traceback" not in msg and len(msg) < 1500
@@ -536,3 +537,43 @@ def test_corrupt_gold_file_stops_publish_and_a_rebuild_recovers(ref, tmp_path, s
     build(spark, cfg, D2)  # gold is derived: the rerun's build writes it again
     publish.publish_run(cfg, D2, "rerun")
     assert_same_as_reference(ref, cfg)
+
+
+# ---------------------------------------------------------------- 6. a damaged or stale checkpoint
+
+
+@pytest.mark.parametrize("damage", ["marker gone", "part file gone", "part file truncated", "file withdrawn"])
+def test_a_checkpoint_that_cannot_be_trusted_is_not_used(ref, tmp_path, spark, damage):
+    """D1's checkpoint, D2's base, is damaged (a kill while it was written leaves no marker: the
+    marker goes first and comes back last), or holds a file that is no longer applied at D2 (its
+    marker names one more). D2's build then folds every applied delivery, and its gold tables are
+    the unfaulted run's; D2's new checkpoint is whole."""
+    root = fresh(ref, "d2_built", tmp_path)
+    cfg = cfg_at(root)
+    marker = lake.folded_marker(cfg, D1)
+    biggest = max(lake.folded_dir(cfg, D1).rglob("*.parquet"), key=lambda p: p.stat().st_size)
+    if damage == "marker gone":
+        marker.unlink()
+    elif damage == "part file gone":
+        biggest.unlink()
+    elif damage == "part file truncated":
+        biggest.write_bytes(biggest.read_bytes()[:-100])
+    else:
+        held = lake.read_json(marker)
+        lake.write_json(marker, {**held, "files": [*held["files"], "amr.penalties/2026-11-01/" + "0" * 64]})
+    out = build(spark, cfg, D2)
+    assert out["folded_from"] == "nothing"
+    assert gold(cfg, D2) == ref["gold"]
+    d2 = lake.read_json(lake.folded_marker(cfg, D2))
+    assert d2["base"] is None and d2["rows"] == lake.parquet_rows(lake.folded_dir(cfg, D2)) > 0
+    # the unfaulted D2 was folded from D1's checkpoint
+    assert lake.read_json(lake.folded_marker(cfg_at(ref["d2_built"]), D2))["base"] == D1.isoformat()
+
+
+def test_a_changed_rules_file_folds_everything(ref, tmp_path, spark):
+    root = fresh(ref, "d2_built", tmp_path)
+    changed = root / "rules.yaml"
+    changed.write_text((ROOT / "rules" / "default.yaml").read_text("utf-8") + "\n# edited\n", "utf-8")
+    cfg = settings_mod.load({"CREDIT_DATA_DIR": str(root), "CREDIT_RULES": str(changed), **SECRETS})
+    assert build(spark, cfg, D2)["folded_from"] == "nothing"
+    assert build(spark, cfg_at(root), D2)["folded_from"] == D1.isoformat()  # D1's was made with these

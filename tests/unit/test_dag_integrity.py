@@ -112,6 +112,7 @@ def test_spark_tasks_use_the_spark_provider_operator(dag):
         assert Path(t.application) == PROJECT_ROOT / "jobs" / job
         assert t.application_args[0] == "--date"
         assert "resolve_run_date" in t.application_args[1] and "{{" in t.application_args[1]
+        assert t.application_args[2:] == ["--full", airflow_env.FULL_TEMPLATE]
         assert t._conn_id == airflow_env.SPARK_CONN_ID
         assert t.run_lock is True  # the job writes the lake: under its run's lock
     # a department's failure never blocks the run: the lock is taken whatever the gates say
@@ -421,3 +422,28 @@ def test_later_tasks_imports_are_warmed_only_by_an_in_process_runner(tmp_path, m
         assert operators.warm_imports() is None  # imported already: nothing to do
     monkeypatch.undo()
     assert "ecredit.quality.expectations" in operators.LATER_TASKS_IMPORT
+
+
+@pytest.mark.parametrize("params,want", [({"full": True}, "true"), ({"full": False}, "false"), ({}, "false")])
+def test_the_full_param_reaches_the_spark_job(dag, params, want):
+    """`ecredit run --date D --full` puts ``full`` in the run's conf; the job gets ``--full true``
+    (and its argument parser turns it into a bool, see jobs/_common.py)."""
+    import jinja2
+
+    assert dag.params["full"] is False
+    assert jinja2.Template(airflow_env.FULL_TEMPLATE).render(params=params) == want
+
+
+@pytest.mark.parametrize(
+    "argv,full",
+    [([], False), (["--full"], True), (["--full", "true"], True), (["--full", "false"], False)],
+)
+def test_the_jobs_read_full(monkeypatch, argv, full):
+    sys.path.insert(0, str(PROJECT_ROOT / "jobs"))
+    try:
+        import _common
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "jobs"))
+    monkeypatch.setattr(sys, "argv", ["job", "--date", "2026-11-03", *argv])
+    args = _common.parse_args("a job")
+    assert args.full is full and str(args.date) == "2026-11-03"

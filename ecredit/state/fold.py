@@ -1,0 +1,258 @@
+"""The folded records as of run date D, folded forward (issue 17, decision 0110).
+
+The state at D is the latest-wins fold of every applied delivery dated <= D: per (feed, record key)
+the row of the latest delivery, and within one delivery the last line. Latest-wins is associative:
+folding the winners of some files together with other files' rows gives the winners of all of
+them. So each run keeps its folded rows as a *checkpoint* (``state/<D>/folded/``, one folder per
+feed, and ``state/<D>/_folded.json`` written last, naming the files it holds), and the next run
+starts from the newest usable checkpoint before it and folds in only the files that checkpoint has
+not seen: the day's deliveries, or a late one for an earlier date. Records the new rows do not
+touch are copied as they are; only the touched keys are folded again.
+
+A checkpoint is usable when
+
+- its marker exists (written after its rows: a run killed while writing leaves none),
+- it was made with the same rules file, PII key and checkpoint format (``fingerprint``): a
+  changed rules file or key folds everything again, as ``--full`` does,
+- every file it holds is still applied at D (a delivery replaced, withdrawn or rejected since
+  makes it unusable: the next older one, or a full fold, is taken),
+- its Parquet footers add up to the rows its marker counts (a damaged checkpoint is skipped).
+
+Every candidate's verdict is logged. ``ecredit run --date D --full`` ignores them all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ecredit.core import lake
+from ecredit.core.feeds import FEEDS, Feed
+from ecredit.core.rules import Rules
+from ecredit.core.settings import Settings, pii_key_fingerprint
+from ecredit.ingest import load as ingest
+from ecredit.quality import verdict as validation
+
+log = logging.getLogger(__name__)
+
+# Bumped when the checkpoint's columns or the fold change: an older checkpoint is then not used.
+FORMAT = 1
+# New rows up to this many: their keys are broadcast to split the checkpoint into kept and touched
+# records without shuffling it; above, the join shuffles (a history date has no checkpoint anyway).
+BROADCAST_KEYS_MAX_ROWS = 2_000_000
+
+# The columns every feed's folded rows keep besides its own (``feed_id`` is the folder)
+META = ["dept", "delivery_date", "source_line", "operator_key", "natural_person", "key_str"]
+_FIELDS = {f.name: f for f in ingest.ROW_SCHEMA.fields}
+FOLDED_SCHEMA = T.StructType(
+    [_FIELDS[c] for c in META] + [_FIELDS[c] for c in ingest.WIDE_COLUMNS] + [_FIELDS["feed_id"]]
+)
+
+
+def fold(rows: DataFrame) -> DataFrame:
+    """Latest wins per (feed, record key): the row of the latest delivery, and within one
+    delivery the last line. A later version replaces the whole record."""
+    w = Window.partitionBy("feed_id", "key_str").orderBy(F.col("delivery_date").desc(), F.col("source_line").desc())
+    return rows.withColumn("_rn", F.row_number().over(w)).filter("_rn = 1").drop("_rn")
+
+
+def own_columns(feed: Feed) -> list[str]:
+    """The wide row's columns that ``feed`` fills."""
+    return [c for c in ingest.WIDE_COLUMNS if any(c in (col.name, col.name + "_date") for col in feed.columns)]
+
+
+def feed_rows(rows: DataFrame, feed: Feed) -> DataFrame:
+    """One feed's rows with the columns its folded rows keep (feed_id first, then META, its own)."""
+    return rows.filter(F.col("feed_id") == feed.feed_id).select("feed_id", *META, *own_columns(feed))
+
+
+def fold_feed(base: DataFrame | None, new: DataFrame, broadcast_keys: bool = True) -> DataFrame:
+    """One feed's folded rows: ``base`` (a checkpoint's folded rows of the feed, or None) with
+    ``new`` (rows not seen by it) folded in. The base's records whose key the new rows do not hold
+    are kept as they are; the others are folded with the new rows. Equal to ``fold(base ∪ new)``
+    (the key is compared null-safely, as the fold's window partitions nulls together)."""
+    if base is None:
+        return fold(new)
+    keys = new.select(F.col("key_str").alias("_key")).distinct()
+    if broadcast_keys:
+        keys = F.broadcast(keys)
+    on = base["key_str"].eqNullSafe(keys["_key"])
+    kept = base.join(keys, on, "left_anti")
+    touched = base.join(keys, on, "left_semi")
+    return kept.unionByName(fold(touched.unionByName(new)))
+
+
+# ---------------------------------------------------------------- parsed rows of the files to fold
+
+
+class ParsedRowsDamaged(RuntimeError):
+    """Parsed rows in the lake cannot be read or do not add up; their done-markers are gone."""
+
+
+def drop_markers(settings: Settings, files: list[dict], problems: list[str]) -> None:
+    """Recovery from damaged parsed rows: the files lose their done-markers, so the next run's
+    ingest parses them again from the landing zone (the source of truth) and replaces their rows."""
+    for f in files:
+        lake.drop_done(settings, f)
+    raise ParsedRowsDamaged(
+        "parsed rows in the lake are damaged: " + "; ".join(problems) + ". Their done-markers are removed: rerun "
+        "the date (`ecredit run --date D`); its ingest parses these files again from the landing zone."
+    )
+
+
+def check_parsed(settings: Settings, files: list[dict]) -> None:
+    """Every file's parsed rows are whole (footers readable, rows = its done-marker's count), or
+    ``ParsedRowsDamaged`` naming them. Footers only: a few ms per file."""
+    bad = [(f, p) for f in files if (p := ingest.parsed_problem(settings, f, f["rows_in"]))]
+    if bad:
+        drop_markers(settings, [f for f, _ in bad], [p for _, p in bad])
+
+
+def parsed_rows(spark: SparkSession, settings: Settings, files: list[dict]) -> DataFrame:
+    """The loaded (not quarantined) parsed rows of ``files`` (checked whole first)."""
+    check_parsed(settings, files)
+    paths = [str(p) for f in files if (p := lake.partition_dir(settings, f)).is_dir()]
+    if not paths:
+        return spark.createDataFrame([], ingest.ROW_SCHEMA)
+    df = spark.read.option("basePath", str(lake.rows_dir(settings))).schema(ingest.ROW_SCHEMA).parquet(*paths)
+    return df.filter(F.size("reasons") == 0)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def file_key(info: dict) -> str:
+    return f"{info['feed_id']}/{info['date']}/{info['sha256']}"
+
+
+def fingerprint(settings: Settings, rules: Rules) -> dict:
+    """What a checkpoint depends on besides its files: the rules file, the PII key (the NP- keys
+    of natural persons), the checkpoint's format and columns."""
+    columns = hashlib.sha256(FOLDED_SCHEMA.json().encode()).hexdigest()[:16]
+    return {
+        "format": FORMAT,
+        "columns": columns,
+        "rules": rules.version,
+        "pii_key": pii_key_fingerprint(settings.pii_key),
+    }
+
+
+@dataclass(frozen=True)
+class Base:
+    """A usable checkpoint: its run date and the files it holds."""
+
+    run_date: dt.date
+    files: frozenset[str]
+
+
+def _unusable(settings: Settings, day: dt.date, want: dict, applied: set[str]) -> tuple[str | None, dict | None]:
+    """Why the checkpoint of ``day`` cannot be the base (None when it can), and its marker."""
+    try:
+        marker = lake.read_json(lake.folded_marker(settings, day))
+        files, rows = set(marker["files"]), int(marker["rows"])
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        return f"its marker cannot be read ({e})", None
+    if marker.get("fingerprint") != want:
+        changed = sorted(k for k in want if (marker.get("fingerprint") or {}).get(k) != want[k])
+        return f"it was made with another {', '.join(changed)}", None
+    gone = sorted(files - applied)
+    if gone:
+        return f"{len(gone)} file(s) it holds are no longer applied (first: {gone[0]})", None
+    try:
+        found = lake.parquet_rows(lake.folded_dir(settings, day))
+    except Exception as e:  # noqa: BLE001 - any unreadable file makes it unusable
+        return f"its rows cannot be read ({str(e).strip().splitlines()[0]})", None
+    if found != rows:
+        return f"its Parquet files hold {found} rows, its marker says {rows}", None
+    return None, marker
+
+
+def choose_base(settings: Settings, rules: Rules, run_date: dt.date, applied: list[dict]) -> Base | None:
+    """The newest usable checkpoint dated before ``run_date`` (see the module's docstring), or
+    None: everything is folded."""
+    want, keys = fingerprint(settings, rules), {file_key(f) for f in applied}
+    for day in lake.checkpoint_dates(settings):
+        if day >= run_date:
+            continue
+        why, marker = _unusable(settings, day, want, keys)
+        if why is None and marker is not None:
+            log.info("fold %s: from the checkpoint of %s", run_date, day)
+            return Base(day, frozenset(marker["files"]))
+        log.warning("fold %s: the checkpoint of %s is not used: %s", run_date, day, why)
+    log.info("fold %s: no usable checkpoint before it: every applied delivery is folded", run_date)
+    return None
+
+
+def read_checkpoint(spark: SparkSession, settings: Settings, day: dt.date) -> DataFrame:
+    folder = str(lake.folded_dir(settings, day))
+    return spark.read.schema(FOLDED_SCHEMA).option("basePath", folder).parquet(folder)
+
+
+WRITE_THREADS = 4
+
+
+def write_parquet(frames: dict[Path, DataFrame]) -> None:
+    """Write each frame to its path (overwrite), a few at once (a small table's write is mostly the
+    driver's planning and the committer's file work, which a second job overlaps); the first
+    failure is raised."""
+
+    def one(item):
+        path, df = item
+        df.write.mode("overwrite").parquet(str(path))
+
+    with ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="write") as pool:
+        for _ in pool.map(one, frames.items()):
+            pass
+
+
+def folded_state(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date, full: bool = False) -> dict:
+    """Write D's checkpoint (the newest usable one before D plus the files it has not seen, or with
+    ``full`` every applied file) and return ``{"rows": its folded rows, "base": the base's date or
+    None, "files_folded": how many files were read}``. The marker goes first and comes back last."""
+    applied = validation.applied_files(settings, rules, run_date)
+    base = None if full else choose_base(settings, rules, run_date, applied)
+    todo = applied if base is None else [f for f in applied if file_key(f) not in base.files]
+    new = parsed_rows(spark, settings, todo)
+    broadcast = sum(int(f["rows_in"]) for f in todo) <= BROADCAST_KEYS_MAX_ROWS
+    old = read_checkpoint(spark, settings, base.run_date) if base else None
+    folder = lake.folded_dir(settings, run_date)
+    frames = {}
+    for feed in FEEDS:
+        mine = feed_rows(new, feed)
+        prior = feed_rows(old, feed) if old is not None else None
+        frames[folder / f"feed_id={feed.feed_id}"] = fold_feed(prior, mine, broadcast).drop("feed_id")
+    lake.folded_marker(settings, run_date).unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    write_parquet(frames)
+    rows = lake.parquet_rows(folder)
+    lake.write_json(
+        lake.folded_marker(settings, run_date),
+        {
+            "run_date": run_date.isoformat(),
+            "fingerprint": fingerprint(settings, rules),
+            "base": base.run_date.isoformat() if base else None,
+            "rows": rows,
+            "files": sorted(file_key(f) for f in applied),
+        },
+    )
+    log.info(
+        "fold %s: %d records folded from %s and %d file(s)",
+        run_date,
+        rows,
+        f"the checkpoint of {base.run_date}" if base else "nothing",
+        len(todo),
+    )
+    return {
+        "rows": read_checkpoint(spark, settings, run_date),
+        "base": base.run_date if base else None,
+        "files_folded": len(todo),
+    }
