@@ -1,6 +1,7 @@
 """Latest wins, folded forward (decision 0110): a checkpoint's winners with the files it has not
 seen fold to the winners of all the files, whichever files the checkpoint holds (a late delivery
-for an earlier date included), with null keys, and with the keys broadcast or shuffled."""
+for an earlier date included), with null keys, split into kept and touched records (their keys
+broadcast or shuffled) or folded in one window."""
 
 import random
 
@@ -62,18 +63,18 @@ def frame(spark, rows):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("broadcast", [True, False])
-def test_folding_forward_is_folding_everything(spark, seed, broadcast):
+@pytest.mark.parametrize("broadcast,split", [(True, True), (False, True), (True, False)])
+def test_folding_forward_is_folding_everything(spark, seed, broadcast, split):
     files = delivered(seed)
     rnd = random.Random(1000 + seed)
     held = [d for d in DATES if rnd.random() < 0.6]  # the checkpoint's files: any subset, gaps included
     base = fold.fold(frame(spark, [r for d in held for r in files[d]]))
     new = frame(spark, [r for d in DATES if d not in held for r in files[d]])
-    got = fold.fold_feed(base, new, broadcast).collect()
+    got = fold.fold_feed(base, new, broadcast, split).collect()
     assert len(got) == len({r["key_str"] for r in got})  # one version a key, the null key included
     assert {(r["key_str"], r["status"]) for r in got} == expected(files)
     # and the columns are the feed's: a checkpoint's rows and new rows line up
-    assert fold.fold_feed(base, new, broadcast).columns == base.columns
+    assert fold.fold_feed(base, new, broadcast, split).columns == base.columns
 
 
 def test_no_checkpoint_folds_the_rows_alone(spark):
