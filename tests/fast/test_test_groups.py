@@ -44,3 +44,12 @@ def test_every_test_of_a_module_on_a_city_is_in_the_cities_group_the_others_in_t
         "tests/unit/test_scoring.py::score": "tests/unit/test_scoring.py",
         "tests/fast/test_ids.py::uscc": "tests/fast/test_ids.py",
     }
+
+
+def test_test_modules_have_distinct_names():
+    """The test folders are not packages: pytest imports a test module by its file name (rootdir
+    importing), so two modules of one name in two tiers fail collection ("import file mismatch")."""
+    from collections import Counter
+
+    names = Counter(p.name for p in (ROOT / "tests").rglob("test_*.py"))
+    assert not [n for n, k in names.items() if k > 1]
