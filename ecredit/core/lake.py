@@ -204,7 +204,8 @@ def checkpoint_dates(where: Where) -> list[dt.date]:
 
 def parquet_rows(folder: Path) -> int:
     """The rows of every Parquet file under ``folder`` by their footers (names starting with '.'
-    or '_', Spark's staging and markers, are not data). An unreadable file raises."""
+    or '_', Spark's staging and markers, are not data). An unreadable file raises
+    ``UnreadableParquet`` naming it."""
     import pyarrow.parquet as pq
 
     files = [
@@ -212,7 +213,17 @@ def parquet_rows(folder: Path) -> int:
         for p in folder.rglob("*")
         if p.is_file() and not any(x.startswith((".", "_")) for x in p.relative_to(folder).parts)
     ]
-    return sum(pq.read_metadata(str(p)).num_rows for p in files)
+    total = 0
+    for p in sorted(files):
+        try:
+            total += pq.read_metadata(str(p)).num_rows
+        except Exception as e:  # any unreadable file is named
+            raise UnreadableParquet(f"{p} is not a readable Parquet file ({str(e).strip().splitlines()[0]})") from e
+    return total
+
+
+class UnreadableParquet(ValueError):
+    """A file in the lake whose Parquet footer cannot be read; the message names the file."""
 
 
 def gold_dir(where: Where, run_date: dt.date | str) -> Path:

@@ -197,18 +197,11 @@ def parsed_problem(settings: Settings, info: dict, rows_in: int) -> str | None:
     partition readable (footer) and their rows adding up to ``rows_in`` (its done-marker's count);
     otherwise one sentence naming the file. Reads footers only. Names starting with '.' or '_'
     (Spark's staging and markers) are never read by anyone and are not counted."""
-    import pyarrow.parquet as pq
-
     part = partition_path(settings, info)
-    files = (
-        sorted(p for p in part.iterdir() if p.is_file() and not p.name.startswith((".", "_"))) if part.is_dir() else []
-    )
-    total = 0
-    for p in files:
-        try:
-            total += pq.read_metadata(str(p)).num_rows
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the finding
-            return f"{p} is not a readable Parquet file ({str(e).strip().splitlines()[0]})"
+    try:
+        total = lake.parquet_rows(part) if part.is_dir() else 0
+    except lake.UnreadableParquet as e:
+        return str(e)
     if total != rows_in:
         return f"{part} holds {total} rows, its done-marker says {rows_in}"
     return None

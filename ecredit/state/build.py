@@ -54,11 +54,6 @@ RECORD_COLUMNS = [
 # ---------------------------------------------------------------- reading and folding
 
 
-ParsedRowsDamaged = fold_mod.ParsedRowsDamaged
-_drop_markers = fold_mod.drop_markers
-write_parquet = fold_mod.write_parquet
-
-
 def _feed(folded: DataFrame, feed_id: str) -> DataFrame:
     """One feed's folded rows (``fold.folded_state``'s, or any rows with one version per record
     key) with its own columns only: a feed's ~15 columns of the wide row's ~90."""
@@ -629,7 +624,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
     with ingest.lake_writes(settings, f"build_state {run_date}"):
         try:
             out = _build(spark, settings, rules, run_date, full)
-        except ParsedRowsDamaged:
+        except fold_mod.ParsedRowsDamaged:
             raise
         except Exception as e:
             text = str(e)
@@ -641,7 +636,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
                 raise
             lines = [ln.strip().lstrip(": ") for ln in text.splitlines() if ln.strip()]
             why = next((ln for k in _DAMAGED_READ[::-1] for ln in lines if k in ln), lines[0])[:400]
-            _drop_markers(
+            fold_mod.drop_markers(
                 settings,
                 damaged,
                 [f"{lake.partition_dir(settings, f)} cannot be read by Spark ({why})" for f in damaged],
@@ -669,7 +664,7 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "inspectors": inspectors(parsed),
     }
     sdir, gdir = lake.state_dir(settings, run_date), lake.gold_dir(settings, run_date)
-    write_parquet(
+    fold_mod.write_parquet(
         {
             **{lake.state_table(settings, run_date, name): df for name, df in tables.items()},
             # scoring's input, kept for make bench's baseline
@@ -679,7 +674,7 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     )
     state = {name: spark.read.parquet(str(lake.state_table(settings, run_date, name))) for name in tables}
     records = with_activity(credit_records(parsed, rules), ops, run_date)
-    write_parquet(
+    fold_mod.write_parquet(
         {
             **{
                 lake.gold_table(settings, run_date, name): df
@@ -719,7 +714,7 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "inspection_draw": drawn,
         "draw_commitment": commitment,
     }
-    write_parquet({lake.gold_table(settings, run_date, name): df.coalesce(1) for name, df in outputs.items()})
+    fold_mod.write_parquet({lake.gold_table(settings, run_date, name): df.coalesce(1) for name, df in outputs.items()})
     lake.write_gold_warnings(settings, run_date, warnings)
     for df in (ops, lic, records, scores):
         df.unpersist()

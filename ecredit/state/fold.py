@@ -18,7 +18,7 @@ A checkpoint is usable when
   makes it unusable: the next older one, or a full fold, is taken),
 - its Parquet footers add up to the rows its marker counts (a damaged checkpoint is skipped).
 
-Every candidate's verdict is logged. ``ecredit run --date D --full`` ignores them all.
+At most ``MAX_CANDIDATES`` (the newest) are judged, each verdict logged. ``ecredit run --date D --full`` ignores them all.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ SPLIT_MIN_BASE_ROWS = 5_000_000
 # New rows up to this many: their keys are broadcast to split the checkpoint into kept and touched
 # records without shuffling it; above, the join shuffles (a history date has no checkpoint anyway).
 BROADCAST_KEYS_MAX_ROWS = 2_000_000
+
+# At most this many checkpoints (the newest before D) are judged: each marker lists every file it
+# holds, so judging all of a long history after a rules change would read years of lists to find
+# none usable. An older base would fold a month of files anyway, close to a full fold's cost.
+MAX_CANDIDATES = 31
 
 # The columns every feed's folded rows keep besides its own (``feed_id`` is the folder)
 META = ["dept", "delivery_date", "source_line", "operator_key", "natural_person", "key_str"]
@@ -178,8 +183,8 @@ def _unusable(settings: Settings, day: dt.date, want: dict, applied: set[str]) -
         return f"{len(gone)} file(s) it holds are no longer applied (first: {gone[0]})", None
     try:
         found = lake.parquet_rows(lake.folded_dir(settings, day))
-    except Exception as e:  # noqa: BLE001 - any unreadable file makes it unusable
-        return f"its rows cannot be read ({str(e).strip().splitlines()[0]})", None
+    except (lake.UnreadableParquet, OSError) as e:
+        return f"its rows cannot be read ({e})", None
     if found != rows:
         return f"its Parquet files hold {found} rows, its marker says {rows}", None
     return None, marker
@@ -189,15 +194,18 @@ def choose_base(settings: Settings, rules: Rules, run_date: dt.date, applied: li
     """The newest usable checkpoint dated before ``run_date`` (see the module's docstring), or
     None: everything is folded."""
     want, keys = fingerprint(settings, rules), {file_key(f) for f in applied}
-    for day in lake.checkpoint_dates(settings):
-        if day >= run_date:
-            continue
+    candidates = [day for day in lake.checkpoint_dates(settings) if day < run_date][:MAX_CANDIDATES]
+    for day in candidates:
         why, marker = _unusable(settings, day, want, keys)
         if why is None and marker is not None:
             log.info("fold %s: from the checkpoint of %s", run_date, day)
             return Base(day, frozenset(marker["files"]), int(marker["rows"]))
         log.warning("fold %s: the checkpoint of %s is not used: %s", run_date, day, why)
-    log.info("fold %s: no usable checkpoint before it: every applied delivery is folded", run_date)
+    log.info(
+        "fold %s: no usable checkpoint among the %d newest before it: every applied delivery is folded",
+        run_date,
+        len(candidates),
+    )
     return None
 
 

@@ -39,6 +39,7 @@ from ecredit.core.settings import SettingError
 from ecredit.ingest import gate as delivery
 from ecredit.ingest import load as ingest
 from ecredit.state import build as state
+from ecredit.state import fold
 from ecredit.warehouse import migrations, publish
 from ecredit.warehouse import schema as wh
 
@@ -498,7 +499,7 @@ def test_corrupt_parsed_rows_are_parsed_again(ref, tmp_path, spark, damage, monk
     else:  # same length, footer intact: the bytes of the first column chunk changed
         part_file.write_bytes(data[:4] + bytes(b ^ 0xFF for b in data[4:68]) + data[68:])
     # D2 folds from D1's checkpoint and reads only its own files; a full fold reads the damaged one
-    with pytest.raises(state.ParsedRowsDamaged) as err:
+    with pytest.raises(fold.ParsedRowsDamaged) as err:
         build(spark, cfg, D2, full=True)
     msg = str(err.value)
     assert str(ingest.partition_path(cfg, f)) in msg and "rerun the date" in msg

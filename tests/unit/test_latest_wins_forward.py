@@ -89,3 +89,45 @@ def test_nothing_new_keeps_the_checkpoint(spark):
     base = fold.fold(frame(spark, [r for d in DATES for r in files[d]]))
     got = fold.fold_feed(base, frame(spark, [])).collect()
     assert {(r["key_str"], r["status"]) for r in got} == expected(files)
+
+
+def test_only_the_newest_checkpoints_are_judged(tmp_path, caplog):
+    """After a rules change every checkpoint is stale: the run judges at most MAX_CANDIDATES of
+    them (the newest before D), not years of markers, and then folds everything. A usable
+    checkpoint older than those is not taken (it would fold a month of files anyway)."""
+    import datetime as dt
+    import logging
+    from types import SimpleNamespace
+
+    from ecredit.core import lake
+
+    settings = SimpleNamespace(lake_dir=tmp_path, pii_key="k" * 32)
+    rules = SimpleNamespace(version="today")
+    run_date = dt.date(2026, 12, 1)
+    n = fold.MAX_CANDIDATES + 9
+    days = [run_date - dt.timedelta(days=i) for i in range(1, n + 1)]
+    stale = {**fold.fingerprint(settings, rules), "rules": "yesterday"}
+    for day in days:
+        lake.folded_dir(settings, day).mkdir(parents=True)
+        usable = day == days[-1]  # the oldest: usable, but beyond the cap
+        lake.write_json(
+            lake.folded_marker(settings, day),
+            {
+                "run_date": day.isoformat(),
+                "fingerprint": fold.fingerprint(settings, rules) if usable else stale,
+                "base": None,
+                "rows": 0,
+                "files": [],
+            },
+        )
+    # a checkpoint dated D itself or later is never a base
+    lake.folded_dir(settings, run_date).mkdir(parents=True)
+    lake.write_json(lake.folded_marker(settings, run_date), {"fingerprint": fold.fingerprint(settings, rules)})
+    with caplog.at_level(logging.INFO, logger=fold.log.name):
+        assert fold.choose_base(settings, rules, run_date, []) is None
+    judged = [r.args[1] for r in caplog.records if "is not used" in r.getMessage()]
+    assert judged == days[: fold.MAX_CANDIDATES]
+    assert all("another rules" in r.getMessage() for r in caplog.records if "is not used" in r.getMessage())
+    # within the cap the same checkpoint is taken: for the day after it, it is the newest before
+    base = fold.choose_base(settings, rules, days[-1] + dt.timedelta(days=1), [])
+    assert base is not None and base.run_date == days[-1]
