@@ -56,6 +56,7 @@ UNRECORDED = "unrecorded"
 PII_KEY_MARK = "_pii_key.json"
 FOLDED = "folded"
 FOLDED_MARKER = "_folded.json"  # written last: state/<D>/folded/ is whole and says what it holds
+SCORED_NOTE = "_scored.json"  # how D's scores were made (issue 17): read by tests and engineers
 BUILT_MARKER = "_built.json"  # written last by build: gold/<D>/ is whole (publish refuses it otherwise)
 GOLD_WARNINGS = "warnings.json"
 LEASE = "lock.json"
@@ -186,6 +187,11 @@ def folded_dir(where: Where, run_date: dt.date | str) -> Path:
 
 def folded_marker(where: Where, run_date: dt.date | str) -> Path:
     return state_dir(where, run_date) / FOLDED_MARKER
+
+
+def scored_note(where: Where, run_date: dt.date | str) -> Path:
+    """How D's scores were made: everyone scored (and why) or the touched operators only."""
+    return state_dir(where, run_date) / SCORED_NOTE
 
 
 def checkpoint_dates(where: Where) -> list[dt.date]:

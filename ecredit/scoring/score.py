@@ -306,13 +306,7 @@ def score(
             ),
         )
     )
-    if previous is not None:
-        df = df.join(
-            previous.select("operator_key", F.col("final_class").alias("previous_class")), "operator_key", "left"
-        )
-    else:
-        df = df.withColumn("previous_class", F.lit(None).cast("string"))
-    return df.select(
+    scored = df.select(
         F.lit(run_date).alias("run_date"),
         "operator_key",
         "identity_score",
@@ -322,11 +316,40 @@ def score(
         "total_score",
         "score_class",
         "final_class",
-        "previous_class",
         F.array_join("rules_applied_arr", ",").alias("rules_applied"),
         "reasons",
         F.lit(rules_version).alias("rules_version"),
     )
+    return with_previous(scored, previous)
+
+
+SCORE_COLUMNS = [
+    "run_date",
+    "operator_key",
+    "identity_score",
+    "evaluation_score",
+    "quality_score",
+    "conduct_score",
+    "total_score",
+    "score_class",
+    "final_class",
+    "previous_class",
+    "rules_applied",
+    "reasons",
+    "rules_version",
+]
+
+
+def with_previous(scores: DataFrame, previous: DataFrame | None) -> DataFrame:
+    """``operator_score``'s rows with ``previous_class``: the final class of ``previous`` (the run
+    date last published; null without one, or for an operator it did not class)."""
+    if previous is not None:
+        scores = scores.join(
+            previous.select("operator_key", F.col("final_class").alias("previous_class")), "operator_key", "left"
+        )
+    else:
+        scores = scores.withColumn("previous_class", F.lit(None).cast("string"))
+    return scores.select(*SCORE_COLUMNS)
 
 
 # ---------------------------------------------------------------- measures, list, alerts

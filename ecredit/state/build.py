@@ -28,6 +28,7 @@ from ecredit.quality import verdict as validation
 from ecredit.scoring import draw
 from ecredit.scoring import score as scoring
 from ecredit.state import fold as fold_mod
+from ecredit.state import rescore
 from ecredit.warehouse import publish
 from ecredit.warehouse import schema as wh
 
@@ -685,18 +686,9 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     )
     records = spark.read.parquet(str(lake.gold_table(settings, run_date, "fact_credit_record"))).cache()
 
-    scores = scoring.score(
-        ops,
-        records,
-        state["evaluations"],
-        state["spot_checks"],
-        state["complaints"],
-        rules,
-        run_date,
-        previous_scores,
-        rules.version,
+    rescored = write_scores(
+        spark, settings, rules, run_date, full, folded, prev, previous_scores, ops, lic, records, state
     )
-    scores.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "operator_score")))
     scores = spark.read.parquet(str(lake.gold_table(settings, run_date, "operator_score"))).cache()
     listed = scoring.dishonest_list(records, ops, rules, run_date)
     listed.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))
@@ -725,4 +717,69 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "warnings": warnings,
         "folded_from": str(folded["base"] or "nothing"),
         "files_folded": folded["files_folded"],
+        "rescored": rescored,
     }
+
+
+def write_scores(
+    spark: SparkSession,
+    settings: Settings,
+    rules: Rules,
+    run_date: dt.date,
+    full: bool,
+    folded: dict,
+    prev: dt.date | None,
+    previous_scores: DataFrame | None,
+    ops: DataFrame,
+    lic: DataFrame,
+    records: DataFrame,
+    state: dict[str, DataFrame],
+) -> str:
+    """Write ``operator_score`` of D (gold) and every operator's next change date (state); return
+    how many operators were scored ("all", or a count). With a usable base
+    (``rescore.carry_base``) only the touched operators are scored and the others' rows carried;
+    otherwise everyone is scored."""
+    evals, spot, compl = state["evaluations"], state["spot_checks"], state["complaints"]
+    carry, why = rescore.carry_base(settings, run_date, folded["base"], prev, full)
+    if carry is None:
+        log.info("score %s: every operator is scored (%s)", run_date, why)
+        scores = scoring.score(ops, records, evals, spot, compl, rules, run_date, previous_scores, rules.version)
+        changes = rescore.change_dates(ops, records, spot, compl, lic, rules)
+        _write_scores(settings, run_date, scores, rescore.next_change(changes, run_date))
+        lake.write_json(lake.scored_note(settings, run_date), {"scored": "all", "carried_from": None, "why": why})
+        return "all"
+    touched = rescore.touched_operators(spark, settings, carry, run_date, folded["touched"]).cache()
+    n = touched.count()
+    scores, next_change = rescore.scores_of_touched(
+        touched,
+        spark.read.parquet(str(lake.gold_table(settings, carry.run_date, "operator_score"))),
+        spark.read.parquet(str(lake.state_table(settings, carry.run_date, rescore.NEXT_CHANGE))),
+        ops,
+        records,
+        evals,
+        spot,
+        compl,
+        lic,
+        rules,
+        run_date,
+        previous_scores,
+        n <= rescore.BROADCAST_TOUCHED_MAX,
+    )
+    _write_scores(settings, run_date, scores, next_change)
+    touched.unpersist()
+    lake.write_json(
+        lake.scored_note(settings, run_date), {"scored": n, "carried_from": carry.run_date.isoformat(), "why": why}
+    )
+    log.info(
+        "score %s: %d operator(s) touched were scored, the others' rows carried from %s", run_date, n, carry.run_date
+    )
+    return str(n)
+
+
+def _write_scores(settings: Settings, run_date: dt.date, scores: DataFrame, next_change: DataFrame) -> None:
+    fold_mod.write_parquet(
+        {
+            lake.gold_table(settings, run_date, "operator_score"): scores,
+            lake.state_table(settings, run_date, rescore.NEXT_CHANGE): next_change,
+        }
+    )

@@ -234,7 +234,8 @@ def write_parquet(frames: dict[Path, DataFrame]) -> None:
 def folded_state(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.date, full: bool = False) -> dict:
     """Write D's checkpoint (the newest usable one before D plus the files it has not seen, or with
     ``full`` every applied file) and return ``{"rows": its folded rows, "base": the base's date or
-    None, "files_folded": how many files were read}``. The marker goes first and comes back last."""
+    None, "files_folded": how many files were read, "touched": the operator keys of the rows folded
+    in and of the versions they replace (None without a base)}``. The marker goes first and comes back last."""
     applied = validation.applied_files(settings, rules, run_date)
     base = None if full else choose_base(settings, rules, run_date, applied)
     todo = applied if base is None else [f for f in applied if file_key(f) not in base.files]
@@ -273,4 +274,16 @@ def folded_state(spark: SparkSession, settings: Settings, rules: Rules, run_date
         "rows": read_checkpoint(spark, settings, run_date),
         "base": base.run_date if base else None,
         "files_folded": len(todo),
+        "touched": touched_rows(old, new, broadcast) if old is not None else None,
     }
+
+
+def touched_rows(old: DataFrame, new: DataFrame, broadcast_keys: bool = True) -> DataFrame:
+    """``operator_key`` of every row folded in and of every version of the base it replaces (a
+    record delivered again under another operator touches both operators)."""
+    keys = new.select(F.col("feed_id").alias("_feed"), F.col("key_str").alias("_key")).distinct()
+    if broadcast_keys:
+        keys = F.broadcast(keys)
+    on = (old["feed_id"] == keys["_feed"]) & old["key_str"].eqNullSafe(keys["_key"])
+    replaced = old.join(keys, on, "left_semi").select("operator_key")
+    return new.select("operator_key").unionByName(replaced)

@@ -29,6 +29,7 @@ SPARK_STAGES = {
     "ecredit.quality.verdict",
     "ecredit.state.build",
     "ecredit.state.fold",
+    "ecredit.state.rescore",
     "ecredit.scoring.score",
 }
 

@@ -39,7 +39,7 @@ from ecredit.core.settings import SettingError
 from ecredit.ingest import gate as delivery
 from ecredit.ingest import load as ingest
 from ecredit.state import build as state
-from ecredit.state import fold
+from ecredit.state import fold, rescore
 from ecredit.warehouse import migrations, publish
 from ecredit.warehouse import schema as wh
 
@@ -569,6 +569,31 @@ def test_a_checkpoint_that_cannot_be_trusted_is_not_used(ref, tmp_path, spark, d
     assert d2["base"] is None and d2["rows"] == lake.parquet_rows(lake.folded_dir(cfg, D2)) > 0
     # the unfaulted D2 was folded from D1's checkpoint
     assert lake.read_json(lake.folded_marker(cfg_at(ref["d2_built"]), D2))["base"] == D1.isoformat()
+
+
+@pytest.mark.parametrize("damage", ["gold not whole", "next change dates gone", "next change dates truncated"])
+def test_scores_are_not_carried_from_a_base_that_cannot_be_trusted(ref, tmp_path, spark, damage):
+    """D2 carries the untouched operators' scores from D1 (decision 0111) only when D1's gold is
+    whole (a kill mid-build leaves no ``_built.json``) and its next change dates are readable;
+    otherwise it scores everyone, says why, and its gold is the unfaulted run's."""
+    root = fresh(ref, "d2_built", tmp_path)
+    cfg = cfg_at(root)
+    folder = lake.state_table(cfg, D1, rescore.NEXT_CHANGE)
+    if damage == "gold not whole":
+        lake.drop_built(cfg, D1)
+    elif damage == "next change dates gone":
+        shutil.rmtree(folder)
+    else:
+        biggest = max(folder.glob("*.parquet"), key=lambda p: p.stat().st_size)
+        biggest.write_bytes(biggest.read_bytes()[:-100])
+    out = build(spark, cfg, D2)
+    assert out["folded_from"] == D1.isoformat() and out["rescored"] == "all"
+    note = lake.read_json(lake.scored_note(cfg, D2))
+    why = {"gold not whole": "is not whole", "next change dates gone": "are missing"}.get(damage, "cannot be read")
+    assert note["carried_from"] is None and why in note["why"], note
+    assert gold(cfg, D2) == ref["gold"]
+    # the unfaulted D2 carried D1's scores
+    assert lake.read_json(lake.scored_note(cfg_at(ref["d2_built"]), D2))["carried_from"] == D1.isoformat()
 
 
 def test_a_changed_rules_file_folds_everything(ref, tmp_path, spark):

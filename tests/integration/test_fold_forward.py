@@ -77,6 +77,22 @@ def test_each_date_after_the_first_was_folded_from_the_checkpoint_before(rebuilt
     assert rebuilt["result"]["folded_from"] == "nothing"
 
 
+def test_each_date_after_the_first_scored_only_its_touched_operators(rebuilt):
+    """Decision 0111: the DAG's D2 and D3 carried the untouched operators' scores from the date
+    before; the full rebuild scored everyone. Both give the same gold (the next test)."""
+    ran = rebuilt["ran"]
+    notes = {day: lake.read_json(lake.scored_note(ran, day)) for day in DAYS}
+    assert notes[DAYS[0]]["scored"] == "all" and notes[DAYS[0]]["carried_from"] is None
+    scored = pq.read_table(str(lake.gold_table(ran, LAST, "operator_score"))).num_rows
+    for before, day in zip(DAYS, DAYS[1:]):
+        assert notes[day]["carried_from"] == before.isoformat(), (day, notes[day])
+        assert notes[day]["scored"] > 0, (day, notes[day])
+        if rebuilt["name"] == "e2e":  # 150 operators, ~1 % touched a day (the 70 of the dirty city all are)
+            assert notes[day]["scored"] < scored, (day, notes[day])
+    assert rebuilt["result"]["rescored"] == "all"
+    assert lake.read_json(lake.scored_note(rebuilt["full"], LAST))["why"] == "--full"
+
+
 def test_a_full_fold_gives_the_same_gold_tables_row_for_row(rebuilt):
     incremental, full = gold(rebuilt["ran"], LAST), gold(rebuilt["full"], LAST)
     differing = [t for t in incremental if incremental[t] != full[t]]
