@@ -306,19 +306,10 @@ def score(
             ),
         )
     )
-    scored = df.select(
-        F.lit(run_date).alias("run_date"),
-        "operator_key",
-        "identity_score",
-        "evaluation_score",
-        "quality_score",
-        "conduct_score",
-        "total_score",
-        "score_class",
-        "final_class",
-        F.array_join("rules_applied_arr", ",").alias("rules_applied"),
-        "reasons",
-        F.lit(rules_version).alias("rules_version"),
+    scored = (
+        df.withColumn("run_date", F.lit(run_date))
+        .withColumn("rules_applied", F.array_join("rules_applied_arr", ","))
+        .withColumn("rules_version", F.lit(rules_version))
     )
     return with_previous(scored, previous)
 
@@ -341,8 +332,9 @@ SCORE_COLUMNS = [
 
 
 def with_previous(scores: DataFrame, previous: DataFrame | None) -> DataFrame:
-    """``operator_score``'s rows with ``previous_class``: the final class of ``previous`` (the run
-    date last published; null without one, or for an operator it did not class)."""
+    """``operator_score``'s columns (``SCORE_COLUMNS``) with ``previous_class``: the final class of
+    ``previous`` (the run date last published; null without one, or for an operator it did not
+    class)."""
     if previous is not None:
         scores = scores.join(
             previous.select("operator_key", F.col("final_class").alias("previous_class")), "operator_key", "left"
