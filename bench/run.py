@@ -248,7 +248,11 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
 
     stages["publish"] = seconds["publish"]
     pub = got["publish"]
-    published = sum(v for k, v in pub["counts"].items() if isinstance(v, int) and not isinstance(v, bool))
+    published = sum(  # rows written (the keys a change set deleted are counted apart, ``<table>_deleted``)
+        v
+        for k, v in pub["counts"].items()
+        if isinstance(v, int) and not isinstance(v, bool) and not k.endswith("_deleted")
+    )
     detail["publish"] = {"rows": published, "counts": pub["counts"]}
     detail["rows_in"] = rows["in"]
     return {"stages": stages, "detail": detail}

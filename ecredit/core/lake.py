@@ -249,7 +249,35 @@ def is_built(where: Where, run_date: dt.date | str) -> bool:
 
 
 def write_built(where: Where, run_date: dt.date) -> None:
-    write_json_atomic(built_marker(where, run_date), {"run_date": _day(run_date)})
+    """``build``: a new id for each build of D, so that publish can tell which build of a date the
+    warehouse's latest state came from (``published_build``)."""
+    import uuid
+
+    write_json_atomic(built_marker(where, run_date), {"run_date": _day(run_date), "build": uuid.uuid4().hex})
+
+
+def build_id(where: Where, run_date: dt.date | str) -> str | None:
+    """The id of D's finished build, None when D is not built (or was built before builds had ids)."""
+    marker = read_json(built_marker(where, run_date))
+    return marker.get("build") if isinstance(marker, dict) else None
+
+
+CHANGES = "changes"  # gold/<D>/changes/: the latest-state tables' change sets (decision 112)
+CHANGES_MARKER = "_against.json"  # written last: the change sets are whole; against which build
+
+
+def changes_dir(where: Where, run_date: dt.date | str) -> Path:
+    return gold_dir(where, run_date) / CHANGES
+
+
+def change_table(table: str, part: str) -> str:
+    """The gold-relative name of a change set's part: ``rows`` (new or changed rows) or
+    ``deleted`` (the keys of every row replaced or gone)."""
+    return f"{CHANGES}/{table}/{part}"
+
+
+def changes_marker(where: Where, run_date: dt.date | str) -> Path:
+    return changes_dir(where, run_date) / CHANGES_MARKER
 
 
 def drop_built(where: Where, run_date: dt.date | str) -> None:

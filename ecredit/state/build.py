@@ -27,8 +27,8 @@ from ecredit.ingest import load as ingest
 from ecredit.quality import verdict as validation
 from ecredit.scoring import draw
 from ecredit.scoring import score as scoring
+from ecredit.state import changes, rescore
 from ecredit.state import fold as fold_mod
-from ecredit.state import rescore
 from ecredit.warehouse import publish
 from ecredit.warehouse import schema as wh
 
@@ -622,6 +622,7 @@ def build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.da
             "finish; rerun the date"
         )
     lake.drop_built(settings, run_date)  # rebuilt: publishable again only when whole
+    changes.clear(settings, run_date)
     with ingest.lake_writes(settings, f"build_state {run_date}"):
         try:
             out = _build(spark, settings, rules, run_date, full)
@@ -665,12 +666,18 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "inspectors": inspectors(parsed),
     }
     sdir, gdir = lake.state_dir(settings, run_date), lake.gold_dir(settings, run_date)
+    # the latest state's changes are taken against the gold of the run date last published
+    change_base, change_why = changes.change_base(settings, run_date, prev)
+    dim = dim_operator(ops, lic, run_date)
+    base_dim = changes.read_base(spark, settings, change_base, "dim_operator") if change_base else None
+    if base_dim is not None:
+        dim = changes.carry_updated(dim, base_dim, run_date)
     fold_mod.write_parquet(
         {
             **{lake.state_table(settings, run_date, name): df for name, df in tables.items()},
             # scoring's input, kept for make bench's baseline
             lake.state_table(settings, run_date, "operators"): ops,
-            lake.gold_table(settings, run_date, "dim_operator"): dim_operator(ops, lic, run_date),
+            lake.gold_table(settings, run_date, "dim_operator"): dim,
         }
     )
     state = {name: spark.read.parquet(str(lake.state_table(settings, run_date, name))) for name in tables}
@@ -685,6 +692,14 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         }
     )
     records = spark.read.parquet(str(lake.gold_table(settings, run_date, "fact_credit_record"))).cache()
+    changed = changes.write_change_sets(spark, settings, run_date, change_base, GOLD_TABLES)
+    log.info(
+        "latest state of %s: %s",
+        run_date,
+        f"change sets {change_why}"
+        if changed
+        else f"no change sets ({change_why if change_base is None else 'see above'})",
+    )
 
     rescored = write_scores(
         spark, settings, rules, run_date, full, folded, prev, previous_scores, ops, lic, records, state
@@ -718,6 +733,7 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         "folded_from": str(folded["base"] or "nothing"),
         "files_folded": folded["files_folded"],
         "rescored": rescored,
+        "changes": {t: c["rows"] + c["deleted"] for t, c in changed.items()} if changed else None,
     }
 
 

@@ -394,6 +394,9 @@ def downgrade_body(version: int, undo: dict[str, list[str]], why: str = "") -> N
             "Restore the backup taken before it was applied."
         )
     for stmt in undo[dialect]:
-        conn.exec_driver_sql(stmt)
+        if dialect == "postgresql":  # as a file is run: a function's body may hold '%'
+            _execute(conn, stmt, m.path.name)
+        else:
+            conn.exec_driver_sql(stmt)
     conn.execute(text("DELETE FROM schema_migrations WHERE version = :v"), {"v": version})
     attrs.setdefault("undone", []).append(m.path.name)

@@ -298,9 +298,10 @@ def after_staging(run_date: dt.date) -> None:
     """A seam between staging and swap (the tests inject a failure here)."""
 
 
-def copy_rows(conn: Connection, name: str, cols: list[str], batches) -> int:
+def copy_rows(conn: Connection, name: str, cols: list[str], batches, schema: str | None = None) -> int:
     """PostgreSQL's COPY of ``batches`` (Arrow record batches, or lists of dicts) into the registry
-    table ``name``, inside the connection's transaction."""
+    table ``name`` (or a table of D's rows of it in the schema ``schema``), inside the connection's
+    transaction."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
@@ -310,12 +311,13 @@ def copy_rows(conn: Connection, name: str, cols: list[str], batches) -> int:
     batches = itertools.chain([first] if first is not None else [], batches)
     cur = conn.connection.cursor()
     col_list = ", ".join(chr(34) + c + chr(34) for c in cols)
+    target = f'"{schema}"."{name}"' if schema else f'"{name}"'
     if isinstance(first, pa.RecordBatch):  # gold
         # Arrow's C++ CSV writer is PostgreSQL's CSV: strings quoted (an empty string is "",
         # a NULL nothing), dates ISO, booleans true/false. Row by row in Python capped the
         # COPY at about 100k rows/s (BENCHMARKS.md).
         options = pa_csv.WriteOptions(include_header=False)
-        with cur.copy(f'COPY "{name}" ({col_list}) FROM STDIN WITH (FORMAT csv)') as copy:
+        with cur.copy(f"COPY {target} ({col_list}) FROM STDIN WITH (FORMAT csv)") as copy:
             for batch in batches:
                 if batch.num_rows:
                     out = pa.BufferOutputStream()
@@ -323,12 +325,80 @@ def copy_rows(conn: Connection, name: str, cols: list[str], batches) -> int:
                     copy.write(out.getvalue())
                     n += batch.num_rows
         return n
-    with cur.copy(f'COPY "{name}" ({col_list}) FROM STDIN') as copy:
+    with cur.copy(f"COPY {target} ({col_list}) FROM STDIN") as copy:
         for rows in batches:
             for r in rows:
                 copy.write_row(tuple(r.get(c) for c in cols))
                 n += 1
     return n
+
+
+PARTITIONS = "run_partitions"  # PostgreSQL's schema of the per-run tables' partitions (migration 0007)
+
+
+def partition_name(table, run_date: dt.date) -> str:
+    """The partition of a per-run table holding run date D's rows (PostgreSQL), in the schema
+    ``run_partitions``: ``<table>_<YYYYMMDD>``."""
+    return f"{table.name}_{run_date:%Y%m%d}"
+
+
+def load_partition(conn: Connection, table, run_date: dt.date) -> str:
+    """A new table for D's rows of the per-run ``table`` (``run_partitions.stage_<partition>``):
+    its columns, without indexes, with a check that every row is D's (which also spares the attach
+    a scan). Returns its name in ``run_partitions``; ``attach_partition`` makes it D's partition."""
+    from psycopg import sql
+
+    name = STAGE_PREFIX + partition_name(table, run_date)
+    conn.connection.cursor().execute(
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS, CONSTRAINT {} CHECK (run_date = {}))").format(
+            sql.Identifier(PARTITIONS, name),
+            sql.Identifier(table.name),
+            sql.Identifier(name + "_run_date"),
+            sql.Literal(run_date),
+        )
+    )
+    return name
+
+
+def attach_partition(conn: Connection, table, run_date: dt.date) -> None:
+    """D's loaded rows become D's partition of ``table``; a partition of D published earlier is
+    detached and dropped first (a rerun). The table's indexes are built on the partition as it is
+    attached."""
+    from psycopg import sql
+
+    part, loaded = partition_name(table, run_date), STAGE_PREFIX + partition_name(table, run_date)
+    cur = conn.connection.cursor()
+    if conn.execute(select(func.to_regclass(f"{PARTITIONS}.{part}"))).scalar() is not None:
+        cur.execute(
+            sql.SQL("ALTER TABLE {} DETACH PARTITION {}").format(
+                sql.Identifier(table.name), sql.Identifier(PARTITIONS, part)
+            )
+        )
+        cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PARTITIONS, part)))
+    cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(PARTITIONS, loaded), sql.Identifier(part)))
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
+            sql.Identifier(table.name), sql.Identifier(PARTITIONS, part), sql.Literal(run_date)
+        )
+    )
+
+
+def attach_partitions(conn: Connection, run_date: dt.date) -> None:
+    """D's loaded rows become D's partitions of every per-run table. The tables are locked first
+    (ACCESS EXCLUSIVE, until the commit): attaching a partition alone does not stop a reader that
+    planned its query on the partitions before the commit from reading the other tables after it,
+    which would show it D's latest state beside the previous run's scores. Readers of the per-run
+    tables wait for the attaches (their index builds) and the commit."""
+    from psycopg import sql
+
+    names = [sql.Identifier(t.name) for t in wh.PER_RUN_TABLES]
+    conn.connection.cursor().execute(
+        sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(names))
+    )
+    for n, table in enumerate(wh.PER_RUN_TABLES):
+        attach_partition(conn, table, run_date)
+        if n == 0:
+            failpoints.hit("publish.swapping")
 
 
 def stage(conn: Connection, table, batches) -> int:
@@ -361,6 +431,7 @@ def drop_stages(conn: Connection, staged: dict) -> None:
     if conn.dialect.name != "postgresql":  # PostgreSQL drops them at commit (ON COMMIT DROP)
         for name in staged:
             conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{STAGE_PREFIX}{name}"')
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{KEYS_PREFIX}{name}"')
 
 
 def _insert(conn: Connection, table, batches) -> int:
@@ -373,7 +444,73 @@ def _insert(conn: Connection, table, batches) -> int:
 
 
 def latest_published_date(conn: Connection) -> dt.date | None:
-    return conn.execute(select(func.max(wh.dim_operator.c.updated_run_date))).scalar()
+    """The run date whose state the latest-state tables hold: the latest date published
+    (``feed_status``, written by every publish's transaction)."""
+    return conn.execute(select(func.max(wh.feed_status.c.run_date))).scalar()
+
+
+def change_sets_apply(
+    settings: Settings, conn: Connection, run_date: dt.date, latest: dt.date | None
+) -> tuple[bool, str]:
+    """(whether D's change sets can be applied to the warehouse's latest state, why): they can when
+    they were taken against the build of the latest date that the warehouse holds (decision 112)."""
+    marker = lake.read_json(lake.changes_marker(settings, run_date))
+    if latest is None:
+        return False, "the warehouse holds no state yet"
+    if marker is None:
+        return False, f"the build of {run_date} has no change sets"
+    if latest >= run_date or marker["against"] != latest.isoformat():
+        return False, f"its change sets are against {marker['against']}, the warehouse holds {latest}"
+    pb = wh.published_build
+    held = conn.execute(select(pb.c.build_id).where(pb.c.run_date == latest)).scalar()
+    if held != marker["build"]:
+        return False, f"the warehouse holds another build of {latest} than its change sets are against"
+    return True, f"changes against {latest}"
+
+
+def record_build(conn: Connection, settings: Settings, run_date: dt.date, published_at: dt.datetime) -> None:
+    pb = wh.published_build
+    conn.execute(delete(pb).where(pb.c.run_date == run_date))
+    build = lake.build_id(settings, run_date)
+    if build is not None:
+        conn.execute(insert(pb).values(run_date=run_date, build_id=build, published_at=published_at))
+
+
+KEYS_PREFIX = "keys_"
+
+
+def stage_keys(conn: Connection, table, key: str, batches) -> int:
+    """The keys to delete from ``table`` into a temporary table ``keys_<table>`` (COPY on
+    PostgreSQL, dropped at commit; executemany on the embedded default)."""
+    import pyarrow as pa
+
+    name = KEYS_PREFIX + table.name
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f'CREATE TEMP TABLE "{name}" ON COMMIT DROP AS SELECT "{key}" FROM "{table.name}" WITH NO DATA'
+        )
+        n = copy_rows(conn, name, [key], batches)
+        conn.exec_driver_sql(f'ANALYZE "{name}"')
+        return n
+    conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
+    conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" AS SELECT "{key}" FROM "{table.name}" WHERE 0')
+    keys = Table(name, MetaData(), Column(key, table.c[key].type))
+    n = 0
+    for rows in batches:
+        rows = rows.to_pylist() if isinstance(rows, pa.RecordBatch) else rows
+        if rows:
+            conn.execute(insert(keys), rows)
+            n += len(rows)
+    return n
+
+
+def delete_keys(conn: Connection, table, key: str) -> int:
+    name = KEYS_PREFIX + table.name
+    if conn.dialect.name == "postgresql":
+        sql = f'DELETE FROM "{table.name}" t USING "{name}" k WHERE t."{key}" = k."{key}"'
+    else:
+        sql = f'DELETE FROM "{table.name}" WHERE "{key}" IN (SELECT "{key}" FROM temp."{name}")'
+    return conn.exec_driver_sql(sql).rowcount
 
 
 def previous_published_date(conn: Connection, run_date: dt.date) -> dt.date | None:
@@ -414,40 +551,64 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.UTC), warnings))
         latest = latest_published_date(conn)
         replace_state = latest is None or run_date >= latest
+        # the latest state: D's change sets applied when they are against what the warehouse holds
+        by_changes, how = change_sets_apply(settings, conn, run_date, latest) if replace_state else (False, "")
         if not replace_state:
             warnings.append(
                 f"dim_operator and fact_credit_record keep the state of {latest}, the latest run date so far"
             )
+        else:
+            counts["latest_state"] = how if by_changes else f"replaced ({how})"
+
+        def key(table) -> str:
+            (k,) = [c.name for c in table.primary_key.columns]
+            return k
 
         def new_rows(table):
             if table is wh.feed_status:
                 return [status_rows]
-            return lake.gold_arrow_batches(settings, run_date, table.name, [c.name for c in table.columns])
+            name = lake.change_table(table.name, "rows") if by_changes and table in latest_tables else table.name
+            return lake.gold_arrow_batches(settings, run_date, name, [c.name for c in table.columns])
+
+        def deleted_keys(table):
+            return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name, "deleted"), [key(table)])
 
         # draw_commitment is upserted by draw date, not replaced by run date
-        tables = list(wh.PER_RUN_TABLES) + (list(wh.LATEST_STATE_TABLES) if replace_state else [])
+        latest_tables = list(wh.LATEST_STATE_TABLES) if replace_state else []
+        tables = list(wh.PER_RUN_TABLES) + latest_tables
 
-        def clear(table):  # D's rows, or the whole latest state
-            conn.execute(
-                delete(table) if table in wh.LATEST_STATE_TABLES else delete(table).where(table.c.run_date == run_date)
-            )
+        def clear(table):  # D's rows, the latest state's replaced and gone rows, or the whole latest state
+            if table not in wh.LATEST_STATE_TABLES:
+                conn.execute(delete(table).where(table.c.run_date == run_date))
+            elif by_changes:
+                counts[table.name + "_deleted"] = delete_keys(conn, table, key(table))
+            else:
+                conn.execute(delete(table))
 
         staged: dict = {}
         if conn.dialect.name == "postgresql":
-            # D's rows go straight into the tables by COPY, inside the one transaction: readers keep
-            # seeing the previous state until it commits (MVCC; nothing is locked against them).
-            # Staging in temporary tables first and then INSERT ... SELECT cost a second write of
-            # every row (BENCHMARKS.md).
+            # Inside the one transaction: readers keep seeing the previous state until it commits.
+            # A per-run table's rows of D are COPYed into a table of their own without indexes,
+            # which is then attached as the run date's partition (decision 113); the latest-state
+            # tables take their changes (or everything) by COPY straight into them.
             for table in tables:
+                cols = [c.name for c in table.columns]
+                if table in wh.PER_RUN_TABLES:
+                    loaded = load_partition(conn, table, run_date)
+                    counts[table.name] = copy_rows(conn, loaded, cols, new_rows(table), schema=PARTITIONS)
+                    continue
+                if by_changes:
+                    stage_keys(conn, table, key(table), deleted_keys(table))
                 clear(table)
-                counts[table.name] = copy_rows(conn, table.name, [c.name for c in table.columns], new_rows(table))
+                counts[table.name] = copy_rows(conn, table.name, cols, new_rows(table))
             after_staging(run_date)
             failpoints.hit("publish.staged")
-            failpoints.hit("publish.swapping")
         else:
             # the embedded default: 1. stage every table's rows into a temporary table, 2. swap
             for table in tables:
                 staged[table.name] = stage(conn, table, new_rows(table))
+                if by_changes and table in latest_tables:
+                    stage_keys(conn, table, key(table), deleted_keys(table))
             after_staging(run_date)
             failpoints.hit("publish.staged")
             for n, table in enumerate(tables):
@@ -461,6 +622,9 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
             warnings,
         )
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
+        record_build(conn, settings, run_date, dt.datetime.now(dt.UTC))
+        if conn.dialect.name == "postgresql":
+            attach_partitions(conn, run_date)  # last: the per-run tables are locked from here to the commit
         drop_stages(conn, staged)
     # committed: D is published (the next run date's previous state reads it from the warehouse)
     failpoints.hit("publish.committed")

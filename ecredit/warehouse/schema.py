@@ -49,7 +49,12 @@ dim_operator = Table(
     Column("last_verified_date", Date, comment="最近核验日期"),
     Column("established_date", Date, comment="成立日期"),
     Column("valid_licenses", Integer, comment="gds licences 有效 with 有效期自 <= D <= 有效期至"),
-    Column("updated_run_date", Date, nullable=False, comment="run date of the state shown"),
+    Column(
+        "updated_run_date",
+        Date,
+        nullable=False,
+        comment="run date since which the row is as shown (its first run date with this content)",
+    ),
     comment="E-commerce operators, state at the latest run date so far",
 )
 
@@ -147,6 +152,20 @@ pipeline_run = Table(
     Column("rules_version", String(64), comment="SHA-256 of the rules file"),
     Column("counts", Text, comment="JSON object"),
     comment="Every attempt of a run, append-only",
+)
+
+published_build = Table(
+    "published_build",
+    metadata,
+    Column("run_date", Date, primary_key=True, comment="run date D"),
+    Column(
+        "build_id",
+        String(32),
+        nullable=False,
+        comment="id of the build of D whose gold was published (gold/<D>/_built.json)",
+    ),
+    Column("published_at", DateTime(timezone=True), nullable=False, comment="UTC"),
+    comment="Which build of each run date's gold the warehouse holds (the pipeline's bookkeeping)",
 )
 
 CHECK_COMMENT = (
@@ -440,6 +459,8 @@ PER_RUN_TABLES = (
 DRAW_TABLES = (inspection_draw, inspection_plan, inspection_draw_input)
 # replaced by a run of the latest date
 LATEST_STATE_TABLES = (dim_operator, fact_credit_record, fact_license, fact_spot_check, fact_complaint)
+# the pipeline's bookkeeping: its attempts and the builds it published, not a function of the deliveries
+BOOKKEEPING_TABLES = ("pipeline_run", "published_build")
 
 
 # SQLite: how long a connection waits for another process's write (a run migrating or publishing

@@ -28,6 +28,7 @@ SPARK_STAGES = {
     "ecredit.quality.rule_columns",
     "ecredit.quality.verdict",
     "ecredit.state.build",
+    "ecredit.state.changes",
     "ecredit.state.fold",
     "ecredit.state.rescore",
     "ecredit.scoring.score",

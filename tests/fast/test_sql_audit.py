@@ -20,7 +20,13 @@ SQL_WORDS = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|COPY|T
 
 # (file, interpolated expression) -> why it is not a value
 ALLOWED = {
-    ("ecredit/warehouse/publish.py", "name"): "STAGE_PREFIX + a registry table name, double-quoted",
+    ("ecredit/warehouse/publish.py", "name"): "STAGE_PREFIX or KEYS_PREFIX + a registry table name, double-quoted",
+    ("ecredit/warehouse/publish.py", "KEYS_PREFIX"): "a constant prefix of a double-quoted table name",
+    ("ecredit/warehouse/publish.py", "target"): "a registry table name, or the schema run_partitions and a stage "
+    "table's name (registry name and a date), each double-quoted",
+    ("ecredit/warehouse/alembic/versions/0007_per_run_partitions.py", "tables"): "the registry's per-run table "
+    "names (TABLES, constants), each single-quoted",
+    ("ecredit/warehouse/publish.py", "key"): "a registry table's primary-key column name, double-quoted",
     ("ecredit/warehouse/publish.py", "table.name"): "a registry table name, double-quoted",
     ("ecredit/warehouse/publish.py", "STAGE_PREFIX"): "a constant prefix of a double-quoted table name",
     ("ecredit/warehouse/publish.py", "cols"): "the registry table's column names, each double-quoted",

@@ -88,7 +88,7 @@ def warehouse_says(url: str, d: str) -> dict:
             "natural": one("SELECT count(*) FROM dim_operator WHERE uscc IS NULL"),
             "records": one("SELECT count(*) FROM fact_credit_record"),
             "active": one("SELECT count(*) FROM fact_credit_record WHERE active"),
-            "active_at": str(one("SELECT max(updated_run_date) FROM dim_operator")),
+            "active_at": str(one("SELECT max(run_date) FROM feed_status")),
             "orphans": one(
                 "SELECT count(*) FROM fact_credit_record WHERE operator_key NOT IN "
                 "(SELECT operator_key FROM dim_operator)"

@@ -76,7 +76,7 @@ def snapshot(url: str) -> dict:
     out = {}
     with create_engine(url).connect() as c:
         for name, t in wh.metadata.tables.items():
-            if name == "pipeline_run":
+            if name in wh.BOOKKEEPING_TABLES:
                 continue
             cols = [col for col in t.columns if col.name != "run_id"]
             out[name] = sorted(

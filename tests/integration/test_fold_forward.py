@@ -117,3 +117,39 @@ def test_the_rejected_delivery_is_in_no_checkpoint(e2e):
         assert not any(feed.startswith(dept + ".") for feed in held), day
         # the other departments' deliveries of that date are held from that date on
         assert (len(held) > 0) == (day >= dt.date.fromisoformat(date)), day
+
+
+def test_each_date_after_the_first_published_only_the_latest_states_changes(rebuilt):
+    """Decision 0112: the DAG's D2 and D3 applied their change sets (taken against the date before,
+    the build the warehouse held) to the latest-state tables, which then hold exactly D3's gold
+    row for row; the change sets hold fewer rows than the state."""
+    from sqlalchemy import create_engine, select
+
+    from ecredit.state import changes
+    from ecredit.warehouse import schema as wh
+
+    ran, city = rebuilt["ran"], rebuilt["ran"].warehouse_url
+    with create_engine(city).connect() as c:
+        runs = {
+            str(r.run_date): json.loads(r.counts)
+            for r in c.execute(select(wh.pipeline_run).where(wh.pipeline_run.c.status == "success"))
+        }
+        held = {
+            t.name: sorted(
+                json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*t.columns))
+            )
+            for t in wh.LATEST_STATE_TABLES
+        }
+    assert runs[DAYS[0].isoformat()]["latest_state"].startswith("replaced")
+    state_rows = sum(len(v) for v in held.values())
+    for before, day in zip(DAYS, DAYS[1:]):
+        assert runs[day.isoformat()]["latest_state"] == f"changes against {before}", runs[day.isoformat()]
+        marker = lake.read_json(lake.changes_marker(ran, day))
+        assert marker["against"] == before.isoformat() and marker["build"] == lake.build_id(ran, before)
+        changed = sum(c["rows"] for c in marker["counts"].values())
+        assert 0 < changed < state_rows, (day, marker["counts"])
+    for name in held:
+        cols = changes.columns_of(name)
+        table = pq.read_table(str(lake.gold_table(ran, LAST, name)), columns=cols).to_pylist()
+        want = sorted(json.dumps(r, sort_keys=True, default=str) for r in table)
+        assert held[name] == want, name

@@ -77,7 +77,7 @@ def snapshot(url: str, when: bool = False) -> dict:
     out = {}
     with create_engine(url).connect() as c:
         for name, t in wh.metadata.tables.items():
-            if name == "pipeline_run":
+            if name in wh.BOOKKEEPING_TABLES:
                 continue
             cols = [col for col in t.columns if col.name != "run_id" and (when or col.name != "published_at")]
             out[name] = sorted(

@@ -82,7 +82,7 @@ def snapshot(url: str) -> dict:
     out = {}
     with create_engine(url).connect() as c:
         for name, t in wh.metadata.tables.items():
-            if name != "pipeline_run":
+            if name not in wh.BOOKKEEPING_TABLES:
                 cols = [col for col in t.columns if col.name != "run_id"]
                 out[name] = sorted(
                     json.dumps(dict(r._mapping), sort_keys=True, default=str) for r in c.execute(select(*cols))

@@ -98,7 +98,7 @@ def rows(url, table, aside=()):
 
 
 def snapshot(url, tables=None, aside=()):
-    return {t: rows(url, t, aside) for t in tables or [t for t in wh.metadata.tables if t not in ("pipeline_run",)]}
+    return {t: rows(url, t, aside) for t in tables or [t for t in wh.metadata.tables if t not in wh.BOOKKEEPING_TABLES]}
 
 
 # ---------------------------------------------------------------- migrations
@@ -128,7 +128,8 @@ def test_migrations_give_the_tables_of_warehouse_py_on_both_databases(pg, tmp_pa
         missing = c.execute(
             text(
                 "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') "
+                "AND NOT c.relispartition "
                 "AND c.relname NOT IN ('schema_migrations', 'alembic_version') AND a.attnum > 0 AND NOT a.attisdropped "
                 "AND col_description(c.oid, a.attnum) IS NULL"
             )
@@ -204,6 +205,8 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
             "upgrade 0002 -> 0003",
             "upgrade 0003 -> 0004",
             "upgrade 0004 -> 0005",
+            "upgrade 0005 -> 0006",
+            "upgrade 0006 -> 0007",
         ]
         assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
 
@@ -217,6 +220,24 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
                 ).scalar()
 
         assert comment() == wh.dq_result.c["severity"].comment
+        down = alembic("-x", f"url={url}", "downgrade", "-1")  # 0007: the per-run tables plain again
+        assert down.returncode == 0, down.stderr
+        assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
+        with create_engine(url).connect() as c:
+            assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = 'operator_score'")).scalar() == "r"
+        down = alembic("-x", f"url={url}", "downgrade", "-1")  # 0006: published_build dropped
+        assert down.returncode == 0, down.stderr
+        with create_engine(url).connect() as c:
+            assert c.execute(text("SELECT to_regclass('published_build')")).scalar() is None
+            assert (
+                c.execute(
+                    text(
+                        "SELECT col_description(a.attrelid, a.attnum) FROM pg_attribute a WHERE "
+                        "a.attrelid = 'dim_operator'::regclass AND a.attname = 'updated_run_date'"
+                    )
+                ).scalar()
+                == "run date of the state shown"
+            )
         down = alembic("-x", f"url={url}", "downgrade", "-1")
         assert down.returncode == 0, down.stderr
         assert comment() == "error / warning"  # as 0001 wrote it
@@ -225,7 +246,11 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
         assert (
             refused.returncode != 0 and "0004_measures_and_facts.postgresql.sql) cannot be downgraded" in refused.stderr
         )
-        assert migrations.migrate(wh.engine_for(url)) == ["0005_dq_warnings.postgresql.sql"]
+        assert migrations.migrate(wh.engine_for(url)) == [
+            "0005_dq_warnings.postgresql.sql",
+            "0006_published_build.postgresql.sql",
+            "0007_per_run_partitions.postgresql.sql",
+        ]
         assert comment() == wh.dq_result.c["severity"].comment
         assert migrations.migrate(wh.engine_for(PIPELINE.format(db=name))) == []
         with create_engine(url).connect() as c:
@@ -240,7 +265,7 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
 def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
     """A database migrated to 0003 by the runner before Alembic (schema_migrations 1..3, no
     alembic_version): the pipeline's role cannot adopt it and says which setting; the
-    administrator's migrate stamps it at 0003 and applies 0004 and 0005 only, rows kept; then the
+    administrator's migrate stamps it at 0003 and applies 0004 to 0007 only, rows kept; then the
     pipeline's role finds nothing pending."""
     name = new_database()
     try:
@@ -259,8 +284,10 @@ def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
         assert migrations.migrate(admin) == [
             "0004_measures_and_facts.postgresql.sql",
             "0005_dq_warnings.postgresql.sql",
+            "0006_published_build.postgresql.sql",
+            "0007_per_run_partitions.postgresql.sql",
         ]
-        assert migrations.current(admin) == "0005"
+        assert migrations.current(admin) == "0007"
         assert {v: s for v, s in migrations.applied(admin).items() if v <= 3} == ledger
         with create_engine(PIPELINE.format(db=name)).connect() as c:
             assert c.execute(text("SELECT count(*) FROM inspection_draw")).scalar() == 1
@@ -275,7 +302,7 @@ def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
             proc = run_cli(["migrate", "--url", ADMIN.format(db=name2)], dict(os.environ))
             assert proc.returncode == 0, proc.stderr
             assert "nothing" in proc.stdout
-            assert migrations.current(admin2) == "0005"
+            assert migrations.current(admin2) == "0007"
         finally:
             drop_database(name2)
     finally:
@@ -324,6 +351,91 @@ def test_migration_0004_keeps_earlier_measures_and_each_departments_view(pg):
         drop_database(name)
 
 
+PER_RUN = [t.name for t in wh.PER_RUN_TABLES]
+
+
+def partitions(url: str, table: str) -> list[str]:
+    with create_engine(url).connect() as c:
+        return sorted(
+            c.execute(
+                text("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = to_regclass(:t)"), {"t": table}
+            ).scalars()
+        )
+
+
+def made_up_row(table, run_date: dt.date, n: int, dept: str) -> dict:
+    """A row of ``table`` with a value of its type in every column (a key made of ``n``)."""
+    from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric
+
+    row = {}
+    for c in table.columns:
+        if c.name == "run_date":
+            row[c.name] = run_date
+        elif c.name in ("dept", "responsible_dept"):
+            row[c.name] = dept
+        elif isinstance(c.type, Boolean):
+            row[c.name] = False
+        elif isinstance(c.type, Date):
+            row[c.name] = run_date
+        elif isinstance(c.type, DateTime):
+            row[c.name] = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+        elif isinstance(c.type, Integer | Numeric):
+            row[c.name] = n
+        else:
+            row[c.name] = f"{c.name[:3]}{n}"[: getattr(c.type, "length", None) or 40]
+    return row
+
+
+def test_migration_0007_moves_the_per_run_rows_to_partitions_and_back(pg):
+    """Decision 113: a warehouse at 0006 with rows of two run dates; 0007 makes each per-run table
+    partitioned by run date with a partition per date, the rows, key, indexes, grants and
+    row-level security kept (a department still reads only its own measures); the downgrade
+    makes them plain tables again with the same rows."""
+    name = new_database()
+    try:
+        url = ADMIN.format(db=name)
+        admin = wh.engine_for(url)
+        migrations.migrate(admin, "0006")
+        days = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+        with admin.begin() as c:
+            for t in wh.PER_RUN_TABLES:
+                c.execute(
+                    t.insert(),
+                    [made_up_row(t, d, n, dept) for d in days for n, dept in enumerate(("amr", "ndrc", "cac"))],
+                )
+        before = snapshot(url, PER_RUN)
+        indexes = {t: sorted(i["name"] for i in inspect(admin).get_indexes(t)) for t in PER_RUN}
+        assert migrations.migrate(admin) == ["0007_per_run_partitions.postgresql.sql"]
+        assert snapshot(url, PER_RUN) == before and all(len(v) == 6 for v in before.values())
+        for t in PER_RUN:
+            assert partitions(url, t) == [f"run_partitions.{t}_20261101", f"run_partitions.{t}_20261102"], t
+        assert {t: sorted(i["name"] for i in inspect(create_engine(url)).get_indexes(t)) for t in PER_RUN} == indexes
+        assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
+        with create_engine(f"postgresql+psycopg://ecredit_amr@127.0.0.1:5432/{name}").connect() as c:
+            assert c.execute(text("SELECT count(*) FROM supervision_measure")).scalar() == 2  # its own only
+            assert c.execute(text("SELECT count(*) FROM operator_score")).scalar() == 6
+            with pytest.raises(Exception, match="permission denied"):
+                c.execute(text("SELECT count(*) FROM run_partitions.supervision_measure_20261101"))  # not around RLS
+        with create_engine(PIPELINE.format(db=name)).begin() as c:  # the pipeline still owns them
+            c.execute(text("DELETE FROM risk_alert WHERE run_date = '2026-11-02'"))
+        before["risk_alert"] = [r for r in before["risk_alert"] if "2026-11-02" not in r]
+        assert migrations.downgrade(admin) == ["0007_per_run_partitions.postgresql.sql"]
+        assert snapshot(url, PER_RUN) == before
+        assert all(partitions(url, t) == [] for t in PER_RUN)
+        with create_engine(url).connect() as c:
+            assert c.execute(text("SELECT to_regnamespace('run_partitions')")).scalar() is None
+        with create_engine(f"postgresql+psycopg://ecredit_ndrc@127.0.0.1:5432/{name}").connect() as c:
+            assert c.execute(text("SELECT count(*) FROM supervision_measure")).scalar() == 2
+    finally:
+        drop_database(name)
+
+
+def test_each_published_run_date_is_a_partition_of_each_per_run_table(published, pg):
+    for t in PER_RUN:
+        want = [f"run_partitions.{t}_{d.replace('-', '')}" for d in DATES]
+        assert partitions(PIPELINE.format(db=pg), t) == want, t
+
+
 # ---------------------------------------------------------------- publishing
 
 
@@ -367,7 +479,7 @@ def test_postgres_holds_the_same_rows_as_the_embedded_default(request, city):
     # the draws' published_at is when each warehouse's publish ran: the same rows, other times
     aside = ("run_id", "published_at")
     got, want = snapshot(url, aside=aside), snapshot(run["warehouse"], aside=aside)
-    assert set(got) == set(wh.metadata.tables) - {"pipeline_run"}
+    assert set(got) == set(wh.metadata.tables) - set(wh.BOOKKEEPING_TABLES)
     for t in want:
         assert got[t] == want[t], t
     assert want["dq_result"] and want["fact_credit_record"]
@@ -395,7 +507,7 @@ def test_publishing_a_date_twice_gives_the_same_rows(request, tmp_path, kind, ci
     publish.publish_run(cfg, dt.date.fromisoformat(DATES[-1]), "again")
     publish.publish_run(cfg, dt.date.fromisoformat(DATES[1]), "again")  # an older date: the state stays
     after = snapshot(url)
-    assert set(before) == set(wh.metadata.tables) - {"pipeline_run"}
+    assert set(before) == set(wh.metadata.tables) - set(wh.BOOKKEEPING_TABLES)
     for t in before:
         assert after[t] == before[t], t
     assert sum(len(v) for v in before.values()) > 1000 and len(before["dq_result"]) > 100
@@ -491,7 +603,7 @@ def test_each_department_reads_exactly_what_it_is_granted(published, pg, publish
                 assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == total[t], (d, t)
             for t in OWN_ROWS:
                 assert c.execute(text(f"SELECT count(*) FROM {t}")).scalar() == own[(t, d)], (d, t)
-        for t in ("quarantine", "pipeline_run", "schema_migrations", "alembic_version"):
+        for t in ("quarantine", "pipeline_run", "published_build", "schema_migrations", "alembic_version"):
             with create_engine(f"postgresql+psycopg://ecredit_{d}@127.0.0.1:5432/{pg}").connect() as c:
                 with pytest.raises(Exception, match="permission denied"):
                     c.execute(text(f"SELECT count(*) FROM {t}"))

@@ -1,0 +1,176 @@
+"""What changed in the latest state since the run date last published (issue 17 item 3, decision 0112).
+
+The latest-state tables (``dim_operator``, ``fact_credit_record``, ``fact_license``,
+``fact_spot_check``, ``fact_complaint``; warehouse.md) hold the state at the latest run date so far.
+Replacing them whole costs the whole state every day (5.75M rows at 1M operators), so the build also
+writes each one's *change set* against the gold of P, the run date last published before D:
+
+- ``gold/<D>/changes/<table>/rows``: the rows of D that are new or differ from P's (every column
+  compared, nulls equal);
+- ``gold/<D>/changes/<table>/deleted``: the keys of every row of P that D replaces or no longer has;
+- ``gold/<D>/changes/_against.json``, written last: P and the id of P's build.
+
+Publish applies them (delete the keys, COPY the rows) when the warehouse's latest state is that
+build of P (``published_build``), and otherwise replaces the tables whole, as before.
+
+``dim_operator.updated_run_date`` is the run date since which the row is as shown: the first run
+date of its present content (P's date carried while nothing else in the row changes). It was "D on
+every row"; as such, every row would change every day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ecredit.core import lake
+from ecredit.core.settings import Settings
+from ecredit.state import fold as fold_mod
+from ecredit.warehouse import schema as wh
+
+log = logging.getLogger(__name__)
+
+UPDATED = "updated_run_date"
+
+
+@dataclass(frozen=True)
+class ChangeBase:
+    """The gold that D's change sets are taken against: P's date and the id of P's build."""
+
+    run_date: dt.date
+    build: str
+
+
+def key_of(table: str) -> str:
+    """The one primary-key column of a latest-state table."""
+    (key,) = [c.name for c in wh.metadata.tables[table].primary_key.columns]
+    return key
+
+
+def columns_of(table: str) -> list[str]:
+    return [c.name for c in wh.metadata.tables[table].columns]
+
+
+def change_base(settings: Settings, run_date: dt.date, published_prev: dt.date | None) -> tuple[ChangeBase | None, str]:
+    """(the base, why) or (None, why not): P must be published before D and its gold whole, from a
+    build with an id."""
+    if published_prev is None:
+        return None, "no run date before it was published"
+    if not lake.is_built(settings, published_prev):
+        return None, f"the gold of {published_prev}, the run date last published, is not whole"
+    build = lake.build_id(settings, published_prev)
+    if build is None:
+        return None, f"the build of {published_prev} has no id (built before change sets)"
+    return ChangeBase(published_prev, build), f"against {published_prev}"
+
+
+def _same(columns: list[str], prefix: str) -> Column:
+    return reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(prefix + c)) for c in columns], F.lit(True))
+
+
+def carry_updated(dim: DataFrame, base_dim: DataFrame, run_date: dt.date) -> DataFrame:
+    """``dim_operator`` of D with ``updated_run_date`` carried from the base's row when nothing
+    else in the row changed; D for new and changed rows."""
+    columns = dim.columns
+    compared = [c for c in columns if c not in ("operator_key", UPDATED)]
+    b = base_dim.select(
+        F.col("operator_key").alias("_b_operator_key"),
+        *[F.col(c).alias("_b_" + c) for c in compared],
+        F.col(UPDATED).alias("_b_" + UPDATED),
+    )
+    j = dim.join(b, F.col("operator_key") == F.col("_b_operator_key"), "left")
+    kept = F.col("_b_operator_key").isNotNull() & _same(compared, "_b_")
+    return j.select(
+        *[
+            F.when(kept, F.col("_b_" + UPDATED)).otherwise(F.lit(run_date)).alias(c) if c == UPDATED else c
+            for c in columns
+        ]
+    )
+
+
+def changed_rows(new: DataFrame, old: DataFrame, key: str) -> DataFrame:
+    """The rows of ``new`` whose key is not in ``old`` or whose row differs (nulls equal)."""
+    columns = new.columns
+    o = old.select(*[F.col(c).alias("_o_" + c) for c in columns])
+    j = new.join(o, F.col(key) == F.col("_o_" + key), "left")
+    return j.filter(F.col("_o_" + key).isNull() | ~_same([c for c in columns if c != key], "_o_")).select(*columns)
+
+
+def deleted_keys(changed: DataFrame, new: DataFrame, old: DataFrame, key: str) -> DataFrame:
+    """The keys to delete before the changed rows go in: those replaced (changed rows whose key
+    ``old`` has) and those ``new`` no longer has."""
+    old_keys = old.select(key)
+    return (
+        changed.select(key)
+        .join(old_keys, key, "left_semi")
+        .unionByName(old_keys.join(new.select(key), key, "left_anti"))
+    )
+
+
+def read_base(spark: SparkSession, settings: Settings, base: ChangeBase, table: str) -> DataFrame | None:
+    """The base's gold table, its warehouse columns; None when it lacks one of them (a build of
+    another release: then no change set). A gold table may hold more columns than are published
+    (``fact_credit_record``'s inputs of scoring)."""
+    df = spark.read.parquet(str(lake.gold_table(settings, base.run_date, table)))
+    if not set(columns_of(table)) <= set(df.columns):
+        return None
+    return df.select(*columns_of(table))
+
+
+def clear(settings: Settings, run_date: dt.date) -> None:
+    """No change sets for D (a rebuild writes them again, or none)."""
+    shutil.rmtree(lake.changes_dir(settings, run_date), ignore_errors=True)
+
+
+def write_change_sets(
+    spark: SparkSession, settings: Settings, run_date: dt.date, base: ChangeBase | None, tables: tuple[str, ...]
+) -> dict | None:
+    """Write D's change sets of ``tables`` against ``base`` and their marker; return the counts
+    (None and nothing written without a base)."""
+    clear(settings, run_date)
+    if base is None:
+        return None
+    frames, pairs = {}, {}
+    for table in tables:
+        old = read_base(spark, settings, base, table)
+        if old is None:
+            log.info(
+                "change sets of %s: %s's %s lacks published columns; the tables are replaced whole",
+                run_date,
+                base.run_date,
+                table,
+            )
+            clear(settings, run_date)
+            return None
+        new = spark.read.parquet(str(lake.gold_table(settings, run_date, table))).select(*columns_of(table))
+        key = key_of(table)
+        changed = changed_rows(new, old, key)
+        rows_path = lake.gold_table(settings, run_date, lake.change_table(table, "rows"))
+        frames[rows_path] = changed
+        pairs[table] = (rows_path, new, old, key)
+    fold_mod.write_parquet(frames)
+    deleted = {}
+    for table, (rows_path, new, old, key) in pairs.items():
+        changed = spark.read.parquet(str(rows_path))
+        deleted[lake.gold_table(settings, run_date, lake.change_table(table, "deleted"))] = deleted_keys(
+            changed, new, old, key
+        )
+    fold_mod.write_parquet(deleted)
+    counts = {
+        table: {
+            "rows": lake.parquet_rows(lake.gold_table(settings, run_date, lake.change_table(table, "rows"))),
+            "deleted": lake.parquet_rows(lake.gold_table(settings, run_date, lake.change_table(table, "deleted"))),
+        }
+        for table in tables
+    }
+    lake.write_json(
+        lake.changes_marker(settings, run_date),
+        {"against": base.run_date.isoformat(), "build": base.build, "counts": counts},
+    )
+    return counts

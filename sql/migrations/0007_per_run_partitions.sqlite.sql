@@ -1,0 +1,2 @@
+-- 0007 (the per-run tables partitioned by run date, decision 0113) changes only PostgreSQL: the
+-- embedded default has no partitions. This file keeps SQLite's migration numbers without a gap.

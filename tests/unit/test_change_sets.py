@@ -1,0 +1,97 @@
+"""The latest state's change sets (issue 17 item 3, decision 0112).
+
+- the changed rows and the keys to delete, worked out by hand: a row the same (nulls included), a
+  value changed, a null become a value and back, a new key, a key gone;
+- ``updated_run_date`` carried while nothing else in the row changes;
+- on random tables, the base with the keys deleted and the changed rows added is the new table,
+  and the change set holds nothing that did not change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from ecredit.state import changes
+
+D = dt.date(2026, 11, 3)
+P = dt.date(2026, 11, 2)
+SCHEMA = "k string, a int, b string, d date"
+
+
+def rows(df) -> set[tuple]:
+    return {tuple(r) for r in df.collect()}
+
+
+def test_changed_rows_and_deleted_keys_by_hand(spark):
+    old = spark.createDataFrame(
+        [
+            ("same", 1, "x", P),
+            ("same_nulls", None, None, None),
+            ("value", 1, "x", P),
+            ("to_null", 1, "x", P),
+            ("from_null", 1, None, P),
+            ("gone", 1, "x", P),
+        ],
+        SCHEMA,
+    )
+    new = spark.createDataFrame(
+        [
+            ("same", 1, "x", P),
+            ("same_nulls", None, None, None),
+            ("value", 2, "x", P),
+            ("to_null", 1, None, P),
+            ("from_null", 1, "y", P),
+            ("new", 3, "z", D),
+        ],
+        SCHEMA,
+    )
+    changed = changes.changed_rows(new, old, "k")
+    assert rows(changed) == {
+        ("value", 2, "x", P),
+        ("to_null", 1, None, P),
+        ("from_null", 1, "y", P),
+        ("new", 3, "z", D),
+    }
+    deleted = changes.deleted_keys(changed, new, old, "k")
+    assert sorted(r.k for r in deleted.collect()) == ["from_null", "gone", "to_null", "value"]
+
+
+def test_updated_run_date_is_carried_while_nothing_else_changes(spark):
+    cols = "operator_key string, name string, valid_licenses int, updated_run_date date"
+    base = spark.createDataFrame(
+        [("o1", "甲", 1, dt.date(2026, 10, 1)), ("o2", "乙", None, dt.date(2026, 10, 5)), ("o3", "丙", 0, P)], cols
+    )
+    dim = spark.createDataFrame([("o1", "甲", 1, D), ("o2", "乙", 2, D), ("o4", "丁", 0, D)], cols)
+    got = rows(changes.carry_updated(dim, base, D))
+    assert got == {("o1", "甲", 1, dt.date(2026, 10, 1)), ("o2", "乙", 2, D), ("o4", "丁", 0, D)}
+    assert changes.carry_updated(dim, base, D).columns == dim.columns
+
+
+def test_applying_the_change_set_to_the_base_gives_the_new_table(spark):
+    rnd = random.Random(17)
+
+    def value(options):
+        return rnd.choice(options)
+
+    keys = [f"k{i}" for i in range(300)]
+    old_rows = {
+        k: (k, value([None, 1, 2]), value([None, "x", "y"]), value([None, P, D])) for k in rnd.sample(keys, 200)
+    }
+    new_rows = {}
+    for k in rnd.sample(keys, 220):
+        if k in old_rows and rnd.random() < 0.7:
+            new_rows[k] = old_rows[k]  # unchanged
+        else:
+            new_rows[k] = (k, value([None, 1, 2]), value([None, "x", "y"]), value([None, P, D]))
+    old = spark.createDataFrame(list(old_rows.values()), SCHEMA)
+    new = spark.createDataFrame(list(new_rows.values()), SCHEMA)
+    changed = changes.changed_rows(new, old, "k")
+    deleted = {r.k for r in changes.deleted_keys(changed, new, old, "k").collect()}
+    applied = {r for r in old_rows.values() if r[0] not in deleted} | rows(changed)
+    assert applied == set(new_rows.values())
+    # nothing that did not change: every changed row differs from its base row, every key deleted was there
+    assert all(old_rows.get(r[0]) != r for r in rows(changed))
+    assert deleted <= set(old_rows)
+    expected_changed = {r for k, r in new_rows.items() if old_rows.get(k) != r}
+    assert rows(changed) == expected_changed and 0 < len(expected_changed) < len(new_rows)
