@@ -674,3 +674,51 @@ def test_the_full_dag_runs_on_postgres(tmp_path, pg):
             assert c.execute(text("SELECT count(*) FROM quarantine")).scalar() > 0
     finally:
         drop_database(name)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+def test_change_sets_against_a_build_the_warehouse_does_not_hold_are_not_applied(e2e, tmp_path, kind):
+    """Decision 112: D3's change sets were taken against a build of D2; when the warehouse holds
+    another build of D2 (D2 rebuilt and not published, here its build id changed), publishing D3
+    replaces the latest state whole, and the latest-state tables are D3's gold all the same. With
+    the build it holds, the change sets are applied and give the same rows."""
+    import shutil
+
+    from ecredit.core import lake
+
+    shutil.copytree(e2e["root"] / "lake", tmp_path / "lake")
+    name = new_database() if kind == "postgresql" else None
+    try:
+        if name:
+            migrations.migrate(wh.engine_for(ADMIN.format(db=name)))
+        url = PIPELINE.format(db=name) if name else f"sqlite:///{tmp_path / 'w.db'}"
+        cfg = settings_mod.load(
+            {
+                "CREDIT_DATA_DIR": str(tmp_path),
+                "CREDIT_LANDING_DIR": str(e2e["root"] / "landing"),
+                "CREDIT_PII_KEY": PII_KEY,
+                "CREDIT_RULES": str(e2e["rules"]),
+                "CREDIT_WAREHOUSE_URL": url,
+            }
+        )
+        days = [dt.date.fromisoformat(d) for d in DATES]
+        for d in days[:2]:
+            publish.publish_run(cfg, d, "first")
+        latest = [t.name for t in wh.LATEST_STATE_TABLES]
+        applied = publish.publish_run(cfg, days[2], "by changes")["counts"]
+        assert applied["latest_state"] == f"changes against {days[1]}"
+        by_changes = snapshot(url, latest)
+        assert sum(applied[t] for t in latest) < sum(len(v) for v in by_changes.values())  # fewer rows written
+        # the warehouse back at D2, from another build of D2 than D3's change sets are against
+        with create_engine(url).begin() as c:
+            c.execute(text("DELETE FROM feed_status WHERE run_date = :d"), {"d": days[2]})
+        marker = lake.built_marker(cfg, days[1])
+        lake.write_json(marker, {**lake.read_json(marker), "build": "0" * 32})
+        publish.publish_run(cfg, days[1], "D2 again")  # now the latest: replaced whole by D2's gold
+        assert snapshot(url, latest) != by_changes
+        replaced = publish.publish_run(cfg, days[2], "replaced")["counts"]
+        assert replaced["latest_state"].startswith("replaced (the warehouse holds another build of 2026-11-02")
+        assert snapshot(url, latest) == by_changes
+    finally:
+        if name:
+            drop_database(name)
