@@ -13,9 +13,8 @@ writes each one's *change set* against the gold of P, the run date last publishe
 Publish applies them (delete the keys, COPY the rows) when the warehouse's latest state is that
 build of P (``published_build``), and otherwise replaces the tables whole, as before.
 
-``dim_operator.updated_run_date`` is the run date since which the row is as shown: the first run
-date of its present content (P's date carried while nothing else in the row changes). It was "D on
-every row"; as such, every row would change every day.
+``dim_operator.updated_run_date`` was "D" on every row, so every row changed every day; it is now
+the latest date behind the row (``build.dim_operator``), a function of the deliveries and D.
 """
 
 from __future__ import annotations
@@ -35,8 +34,6 @@ from ecredit.state import fold as fold_mod
 from ecredit.warehouse import schema as wh
 
 log = logging.getLogger(__name__)
-
-UPDATED = "updated_run_date"
 
 
 @dataclass(frozen=True)
@@ -72,26 +69,6 @@ def change_base(settings: Settings, run_date: dt.date, published_prev: dt.date |
 
 def _same(columns: list[str], prefix: str) -> Column:
     return reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(prefix + c)) for c in columns], F.lit(True))
-
-
-def carry_updated(dim: DataFrame, base_dim: DataFrame, run_date: dt.date) -> DataFrame:
-    """``dim_operator`` of D with ``updated_run_date`` carried from the base's row when nothing
-    else in the row changed; D for new and changed rows."""
-    columns = dim.columns
-    compared = [c for c in columns if c not in ("operator_key", UPDATED)]
-    b = base_dim.select(
-        F.col("operator_key").alias("_b_operator_key"),
-        *[F.col(c).alias("_b_" + c) for c in compared],
-        F.col(UPDATED).alias("_b_" + UPDATED),
-    )
-    j = dim.join(b, F.col("operator_key") == F.col("_b_operator_key"), "left")
-    kept = F.col("_b_operator_key").isNotNull() & _same(compared, "_b_")
-    return j.select(
-        *[
-            F.when(kept, F.col("_b_" + UPDATED)).otherwise(F.lit(run_date)).alias(c) if c == UPDATED else c
-            for c in columns
-        ]
-    )
 
 
 def changed_rows(new: DataFrame, old: DataFrame, key: str) -> DataFrame:

@@ -53,7 +53,8 @@ dim_operator = Table(
         "updated_run_date",
         Date,
         nullable=False,
-        comment="run date since which the row is as shown (its first run date with this content)",
+        comment="latest date behind the row: its registry version's delivery, its licences' deliveries, a 有效 "
+        "licence becoming valid or expiring (up to the run date)",
     ),
     comment="E-commerce operators, state at the latest run date so far",
 )

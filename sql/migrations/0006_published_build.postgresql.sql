@@ -1,7 +1,7 @@
 -- Migration 0006 (issue 17 item 3, decision 0112): publish applies the latest state's change sets.
 -- published_build says which build of a run date's gold the warehouse holds, so that a change set
 -- taken against that build can be applied to the latest state; dim_operator.updated_run_date now
--- means the run date since which the row is as shown.
+-- means the latest date behind the row (it was the run date on every row).
 CREATE TABLE published_build (
 	run_date DATE NOT NULL, 
 	build_id VARCHAR(32) NOT NULL, 
@@ -15,4 +15,4 @@ COMMENT ON COLUMN published_build.published_at IS 'UTC';
 ALTER TABLE published_build OWNER TO ecredit_pipeline;
 REVOKE ALL ON published_build FROM PUBLIC;
 GRANT SELECT ON published_build TO ecredit_operators;
-COMMENT ON COLUMN dim_operator.updated_run_date IS 'run date since which the row is as shown (its first run date with this content)';
+COMMENT ON COLUMN dim_operator.updated_run_date IS 'latest date behind the row: its registry version''s delivery, its licences'' deliveries, a 有效 licence becoming valid or expiring (up to the run date)';

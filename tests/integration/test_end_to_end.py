@@ -38,8 +38,8 @@ def test_dim_operator_holds_every_registered_operator(e2e, expected):
     got = {r["operator_key"] for r in query(e2e, "SELECT operator_key FROM dim_operator")}
     assert got == expected["operators"]
     assert any(k.startswith("NP-") for k in got)  # natural persons, by pseudonym only
-    # the run date since which each row is as shown (decision 112): most operators did not change
-    # after the first date; none is dated after the last
+    # the latest date behind each row (decision 112): the deliveries' dates and licence edges up to
+    # the last date, most rows unchanged since the history delivery of the first
     since = {str(r["updated_run_date"]) for r in query(e2e, "SELECT DISTINCT updated_run_date FROM dim_operator")}
     assert DATES[0] in since and since <= set(DATES), since
 

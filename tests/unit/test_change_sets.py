@@ -2,7 +2,7 @@
 
 - the changed rows and the keys to delete, worked out by hand: a row the same (nulls included), a
   value changed, a null become a value and back, a new key, a key gone;
-- ``updated_run_date`` carried while nothing else in the row changes;
+- ``updated_run_date``, the latest date behind a registry row, worked out by hand;
 - on random tables, the base with the keys deleted and the changed rows added is the new table,
   and the change set holds nothing that did not change.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+
+from pyspark.sql import functions as F
 
 from ecredit.state import changes
 
@@ -57,15 +59,57 @@ def test_changed_rows_and_deleted_keys_by_hand(spark):
     assert sorted(r.k for r in deleted.collect()) == ["from_null", "gone", "to_null", "value"]
 
 
-def test_updated_run_date_is_carried_while_nothing_else_changes(spark):
-    cols = "operator_key string, name string, valid_licenses int, updated_run_date date"
-    base = spark.createDataFrame(
-        [("o1", "甲", 1, dt.date(2026, 10, 1)), ("o2", "乙", None, dt.date(2026, 10, 5)), ("o3", "丙", 0, P)], cols
+def test_updated_run_date_is_the_latest_date_behind_the_row(spark):
+    """dim_operator's updated_run_date: the registry version's delivery, the licences' deliveries,
+    and the days a 有效 licence became valid or expired, up to D (worked out by hand)."""
+    from ecredit.state import build
+
+    day = dt.date.fromisoformat
+    ops = spark.createDataFrame(
+        [
+            (k, day(since))
+            for k, since in [
+                ("o1", "2026-10-01"),
+                ("o2", "2026-10-01"),
+                ("o3", "2026-10-01"),
+                ("o4", "2026-11-03"),
+                ("o5", "2026-10-01"),
+            ]
+        ],
+        "operator_key string, source_delivery_date date",
     )
-    dim = spark.createDataFrame([("o1", "甲", 1, D), ("o2", "乙", 2, D), ("o4", "丁", 0, D)], cols)
-    got = rows(changes.carry_updated(dim, base, D))
-    assert got == {("o1", "甲", 1, dt.date(2026, 10, 1)), ("o2", "乙", 2, D), ("o4", "丁", 0, D)}
-    assert changes.carry_updated(dim, base, D).columns == dim.columns
+    for c in (
+        "uscc",
+        "name",
+        "subject_type",
+        "district_code",
+        "platform",
+        "shop_url",
+        "registration_status",
+        "license_displayed",
+    ):
+        ops = ops.withColumn(c, F.lit("x"))
+    ops = ops.withColumn("last_verified_date", F.lit(None).cast("date")).withColumn(
+        "established_date", F.lit(None).cast("date")
+    )
+    lic = spark.createDataFrame(
+        [
+            ("o2", "有效", day("2026-10-20"), None, day("2026-10-05")),  # became valid after its delivery
+            ("o3", "有效", day("2026-09-01"), day("2026-11-01"), day("2026-09-01")),  # expired: 11-02
+            ("o4", "注销", day("2026-01-01"), None, day("2026-10-10")),  # the registry is newer
+            ("o5", "有效", day("2026-11-10"), None, day("2026-10-02")),  # valid only after D
+            ("o5", "注销", day("2026-10-20"), None, day("2026-10-15")),  # not 有效: its delivery only
+        ],
+        "operator_key string, licence_status string, valid_from date, valid_to date, source_delivery_date date",
+    )
+    got = {r.operator_key: (r.updated_run_date, r.valid_licenses) for r in build.dim_operator(ops, lic, D).collect()}
+    assert got == {
+        "o1": (day("2026-10-01"), 0),
+        "o2": (day("2026-10-20"), 1),
+        "o3": (day("2026-11-02"), 0),
+        "o4": (day("2026-11-03"), 0),
+        "o5": (day("2026-10-15"), 0),
+    }
 
 
 def test_applying_the_change_set_to_the_base_gives_the_new_table(spark):

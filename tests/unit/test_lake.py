@@ -126,7 +126,16 @@ def test_the_layout(tmp_path):
     assert lake.gold_warnings_file(S, d).read_text("utf-8") == '["w"]' and lake.read_gold_warnings(S, d) == ["w"]
     assert not lake.is_built(S, d)
     lake.write_built(S, d)
-    assert lake.is_built(S, d) and json.loads(lake.built_marker(S, d).read_text("utf-8")) == {"run_date": "2026-11-01"}
+    marker = json.loads(lake.built_marker(S, d).read_text("utf-8"))
+    assert lake.is_built(S, d) and marker["run_date"] == "2026-11-01" and set(marker) == {"run_date", "build"}
+    assert lake.build_id(S, d) == marker["build"] and len(marker["build"]) == 32
+    lake.write_built(S, d)  # each build of D has its own id (decision 112)
+    assert lake.build_id(S, d) != marker["build"]
+    assert lake.build_id(S, dt.date(2026, 11, 2)) is None
+    assert lake.changes_marker(S, d) == tmp_path / "gold/2026-11-01/changes/_against.json"
+    assert lake.gold_table(S, d, lake.change_table("dim_operator", "rows")) == (
+        tmp_path / "gold/2026-11-01/changes/dim_operator/rows"
+    )
 
 
 STORED_GATE = {  # a gate result as the lake held it before the records were typed
