@@ -706,18 +706,32 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
         }
     )
     records = spark.read.parquet(str(lake.gold_table(settings, run_date, "fact_credit_record"))).cache()
-    changed = changes.write_change_sets(spark, settings, run_date, change_base, GOLD_TABLES)
+    # the operators whose rows can have changed since the run date last published, when the fold
+    # started from its checkpoint (decision 111): the change sets compare only their rows, and the
+    # scoring carries the others' scores when it can
+    scope, scope_why = rescore.carry_base(settings, run_date, folded["base"], prev, full, new_month_scores_all=False)
+    touched = (
+        rescore.touched_operators(spark, settings, scope, run_date, folded["touched"]).cache()
+        if scope is not None
+        else None
+    )
+    changed = changes.write_change_sets(
+        spark, settings, run_date, change_base, GOLD_TABLES, touched if change_base is not None else None
+    )
     log.info(
-        "latest state of %s: %s",
+        "latest state of %s: %s; compared: %s",
         run_date,
         f"change sets {change_why}"
         if changed
         else f"no change sets ({change_why if change_base is None else 'see above'})",
+        "the touched operators' rows" if touched is not None else f"every row ({scope_why})",
     )
 
     rescored = write_scores(
-        spark, settings, rules, run_date, full, folded, prev, previous_scores, ops, lic, records, state
+        spark, settings, rules, run_date, full, folded, prev, previous_scores, ops, lic, records, state, touched
     )
+    if touched is not None:
+        touched.unpersist()
     scores = spark.read.parquet(str(lake.gold_table(settings, run_date, "operator_score"))).cache()
     listed = scoring.dishonest_list(records, ops, rules, run_date)
     listed.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))
@@ -764,11 +778,13 @@ def write_scores(
     lic: DataFrame,
     records: DataFrame,
     state: dict[str, DataFrame],
+    touched: DataFrame | None = None,
 ) -> str:
     """Write ``operator_score`` of D (gold) and every operator's next change date (state); return
     how many operators were scored ("all", or a count). With a usable base
     (``rescore.carry_base``) only the touched operators are scored and the others' rows carried;
-    otherwise everyone is scored."""
+    otherwise everyone is scored. ``touched``: the touched operators if already worked out from
+    the same base."""
     evals, spot, compl = state["evaluations"], state["spot_checks"], state["complaints"]
     carry, why = rescore.carry_base(settings, run_date, folded["base"], prev, full)
     if carry is None:
@@ -778,7 +794,8 @@ def write_scores(
         _write_scores(settings, run_date, scores, rescore.next_change(changes, run_date))
         lake.write_json(lake.scored_note(settings, run_date), {"scored": "all", "carried_from": None, "why": why})
         return "all"
-    touched = rescore.touched_operators(spark, settings, carry, run_date, folded["touched"]).cache()
+    if touched is None:
+        touched = rescore.touched_operators(spark, settings, carry, run_date, folded["touched"]).cache()
     n = touched.count()
     scores, next_change = rescore.scores_of_touched(
         touched,

@@ -106,10 +106,18 @@ def clear(settings: Settings, run_date: dt.date) -> None:
 
 
 def write_change_sets(
-    spark: SparkSession, settings: Settings, run_date: dt.date, base: ChangeBase | None, tables: tuple[str, ...]
+    spark: SparkSession,
+    settings: Settings,
+    run_date: dt.date,
+    base: ChangeBase | None,
+    tables: tuple[str, ...],
+    touched: DataFrame | None = None,
 ) -> dict | None:
     """Write D's change sets of ``tables`` against ``base`` and their marker; return the counts
-    (None and nothing written without a base)."""
+    (None and nothing written without a base). With ``touched`` (the operators whose rows can have
+    changed since the base, decision 111's: those of the rows folded since it and of the versions
+    they replace, and those with a date-dependent input changing in between), only their rows are
+    compared: every other operator's rows are the base's."""
     clear(settings, run_date)
     if base is None:
         return None
@@ -126,6 +134,8 @@ def write_change_sets(
             clear(settings, run_date)
             return None
         new = spark.read.parquet(str(lake.gold_table(settings, run_date, table))).select(*columns_of(table))
+        if touched is not None:
+            old, new = (df.join(F.broadcast(touched), "operator_key", "left_semi") for df in (old, new))
         key = key_of(table)
         changed = changed_rows(new, old, key)
         rows_path = lake.gold_table(settings, run_date, lake.change_table(table, "rows"))
@@ -148,6 +158,11 @@ def write_change_sets(
     }
     lake.write_json(
         lake.changes_marker(settings, run_date),
-        {"against": base.run_date.isoformat(), "build": base.build, "counts": counts},
+        {
+            "against": base.run_date.isoformat(),
+            "build": base.build,
+            "compared": "all" if touched is None else "touched operators",
+            "counts": counts,
+        },
     )
     return counts

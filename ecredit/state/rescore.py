@@ -111,16 +111,24 @@ def next_change(changes: DataFrame, run_date: dt.date) -> DataFrame:
 
 
 def carry_base(
-    settings: Settings, run_date: dt.date, fold_base: dt.date | None, published: dt.date | None, full: bool
+    settings: Settings,
+    run_date: dt.date,
+    fold_base: dt.date | None,
+    published: dt.date | None,
+    full: bool,
+    new_month_scores_all: bool = True,
 ) -> tuple[Carry | None, str]:
-    """The base to carry scores from (None: everyone is scored) and why, in a sentence."""
+    """The base to carry scores from (None: everyone is scored) and why, in a sentence. Without
+    ``new_month_scores_all``: the base whose touched operators are every operator whose rows can
+    have changed since it (the latest state's change sets, ``changes``), which a new month does not
+    change."""
     if full:
         return None, "--full"
     if fold_base is None:
         return None, "the fold had no checkpoint to start from"
     if published != fold_base:
         return None, f"the checkpoint's date {fold_base} is not the run date last published ({published})"
-    if (fold_base.year, fold_base.month) != (run_date.year, run_date.month):
+    if new_month_scores_all and (fold_base.year, fold_base.month) != (run_date.year, run_date.month):
         return None, f"a new month since {fold_base} (the evaluation window moves for everyone)"
     if not lake.is_built(settings, fold_base):
         return None, f"the gold of {fold_base} is not whole"
