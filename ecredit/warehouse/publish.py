@@ -403,21 +403,12 @@ def attach_partitions(conn: Connection, run_date: dt.date) -> None:
 
 def stage(conn: Connection, table, batches) -> int:
     """The embedded default's staging: rows into a temporary copy of ``table``
-    (``stage_<table>``, executemany), swapped in by ``swap_in``. PostgreSQL needs no stage: publish
-    COPYs straight into the tables inside its transaction (``copy_rows``)."""
-    import pyarrow as pa
-
+    (``stage_<table>``, executemany), swapped in by ``swap_in``. PostgreSQL stages only the per-run
+    tables' rows, by COPY into ``run_partitions`` (``load_partition``)."""
     name = STAGE_PREFIX + table.name
-    n = 0
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
     conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM "{table.name}" WHERE 0')
-    stage_table = Table(name, MetaData(), *[Column(c.name, c.type) for c in table.columns])
-    for rows in batches:
-        rows = rows.to_pylist() if isinstance(rows, pa.RecordBatch) else rows
-        if rows:
-            conn.execute(insert(stage_table), rows)
-            n += len(rows)
-    return n
+    return _insert(conn, Table(name, MetaData(), *[Column(c.name, c.type) for c in table.columns]), batches)
 
 
 def swap_in(conn: Connection, table) -> int:
@@ -435,8 +426,12 @@ def drop_stages(conn: Connection, staged: dict) -> None:
 
 
 def _insert(conn: Connection, table, batches) -> int:
+    """executemany of ``batches`` (Arrow record batches, or lists of dicts) into ``table``."""
+    import pyarrow as pa
+
     n = 0
     for rows in batches:
+        rows = rows.to_pylist() if isinstance(rows, pa.RecordBatch) else rows
         if rows:
             conn.execute(insert(table), rows)
             n += len(rows)
@@ -482,8 +477,6 @@ KEYS_PREFIX = "keys_"
 def stage_keys(conn: Connection, table, key: str, batches) -> int:
     """The keys to delete from ``table`` into a temporary table ``keys_<table>`` (COPY on
     PostgreSQL, dropped at commit; executemany on the embedded default)."""
-    import pyarrow as pa
-
     name = KEYS_PREFIX + table.name
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
@@ -494,14 +487,7 @@ def stage_keys(conn: Connection, table, key: str, batches) -> int:
         return n
     conn.exec_driver_sql(f'DROP TABLE IF EXISTS temp."{name}"')
     conn.exec_driver_sql(f'CREATE TEMP TABLE "{name}" AS SELECT "{key}" FROM "{table.name}" WHERE 0')
-    keys = Table(name, MetaData(), Column(key, table.c[key].type))
-    n = 0
-    for rows in batches:
-        rows = rows.to_pylist() if isinstance(rows, pa.RecordBatch) else rows
-        if rows:
-            conn.execute(insert(keys), rows)
-            n += len(rows)
-    return n
+    return _insert(conn, Table(name, MetaData(), Column(key, table.c[key].type)), batches)
 
 
 def delete_keys(conn: Connection, table, key: str) -> int:
