@@ -374,6 +374,10 @@ def inspectors(folded: DataFrame) -> DataFrame:
     return _feed(folded, "amr.inspectors").select("inspector_id", "name", "certificate_no", "unit", "on_duty")
 
 
+# dim_operator's columns taken from the registry as they are (warehouse.md); the two after them are computed
+REGISTRY_COLUMNS = [c.name for c in wh.dim_operator.columns if c.name not in ("valid_licenses", "updated_run_date")]
+
+
 def dim_operator(ops: DataFrame, lic: DataFrame, run_date: dt.date) -> DataFrame:
     """The registry with each operator's count of valid licences at D, and ``updated_run_date``
     (decision 112): the latest date behind the row, of its registry version's delivery, its
@@ -401,17 +405,7 @@ def dim_operator(ops: DataFrame, lic: DataFrame, run_date: dt.date) -> DataFrame
         ops.join(valid, "operator_key", "left")
         .join(licence_since, "operator_key", "left")
         .select(
-            "operator_key",
-            "uscc",
-            "name",
-            "subject_type",
-            "district_code",
-            "platform",
-            "shop_url",
-            "registration_status",
-            "license_displayed",
-            "last_verified_date",
-            "established_date",
+            *REGISTRY_COLUMNS,
             F.coalesce("valid_licenses", F.lit(0)).cast("int").alias("valid_licenses"),
             F.greatest("source_delivery_date", F.coalesce("licence_since", "source_delivery_date")).alias(
                 "updated_run_date"

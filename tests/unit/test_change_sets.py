@@ -78,20 +78,8 @@ def test_updated_run_date_is_the_latest_date_behind_the_row(spark):
         ],
         "operator_key string, source_delivery_date date",
     )
-    for c in (
-        "uscc",
-        "name",
-        "subject_type",
-        "district_code",
-        "platform",
-        "shop_url",
-        "registration_status",
-        "license_displayed",
-    ):
-        ops = ops.withColumn(c, F.lit("x"))
-    ops = ops.withColumn("last_verified_date", F.lit(None).cast("date")).withColumn(
-        "established_date", F.lit(None).cast("date")
-    )
+    for c in build.REGISTRY_COLUMNS[1:]:  # every registry column but the key: a value or a null date
+        ops = ops.withColumn(c, F.lit(None).cast("date") if c.endswith("_date") else F.lit("x"))
     lic = spark.createDataFrame(
         [
             ("o2", "有效", day("2026-10-20"), None, day("2026-10-05")),  # became valid after its delivery
