@@ -235,6 +235,7 @@ def run_stages(
     until: str | None = None,
     around=None,
     after=None,
+    full: bool = False,
 ) -> dict:
     """The DAG's stages for D in this process and one Spark session, without Airflow (tests, the
     bench): the same functions the DAG's tasks and Spark jobs call, in the DAG's order
@@ -248,6 +249,7 @@ def run_stages(
     :param around: ``around(stage)`` -> a context manager wrapped around each stage (timing, patches).
     :param after: ``after(stage, result)`` called once a stage is done, before the next (a test
         asserts the gates' verdicts there, before ingest runs).
+    :param full: the build folds every applied delivery and scores everyone (``ecredit run --full``).
 
     Returns ``{stage: result}``: ``gate`` and ``validate`` ``{dept: gate result / verdict}``,
     ``ingest`` ``ingest.run``'s, ``build`` ``state.build``'s, ``publish`` ``publish.publish_run``'s,
@@ -287,7 +289,7 @@ def run_stages(
             elif stage == "build":
                 from ecredit.state import build
 
-                out[stage] = build.build(spark, cfg, rule_set, run_date)
+                out[stage] = build.build(spark, cfg, rule_set, run_date, full=full)
             elif stage == "publish":
                 from ecredit.warehouse import publish as publish_mod
 

@@ -77,3 +77,39 @@ def new_pg_database(prefix: str) -> Iterator[str]:
         with admin.connect() as c:
             c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+# which run validated or published a row, and wall-clock times: legitimately different between two
+# runs of the same deliveries
+RUN_COLUMNS = {"run_id", "attempt_id"}
+
+
+def warehouse_snapshot(url: str) -> dict:
+    """Every published table of the warehouse (not its bookkeeping), as sorted JSON rows, without
+    the columns that name a run or a time: two warehouses of the same deliveries compare equal."""
+    from sqlalchemy import DateTime, create_engine, select
+
+    from ecredit.warehouse import schema as wh
+
+    out = {}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            for name, table in wh.metadata.tables.items():
+                if name in wh.BOOKKEEPING_TABLES:
+                    continue
+                cols = [
+                    col for col in table.columns if col.name not in RUN_COLUMNS and not isinstance(col.type, DateTime)
+                ]
+                out[name] = sorted(
+                    json.dumps(dict(r._mapping), sort_keys=True, default=str, ensure_ascii=False)
+                    for r in c.execute(select(*cols))
+                )
+    finally:
+        engine.dispose()
+    return out
+
+
+def outbox_files(folder: Path) -> dict:
+    """Every file under the outbox folder by its path under it: name -> bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -20,34 +20,18 @@ import json
 import shutil
 
 import pytest
-from sqlalchemy import DateTime, create_engine, select, text
+from sqlalchemy import create_engine, text
 
 from ecredit.warehouse import schema as wh
+from tests.helpers import outbox_files
+from tests.helpers import warehouse_snapshot as snapshot
 from tests.integration.conftest import DATES, run_cli
 
 LATE = ("amr", DATES[1])  # the delivery that comes late
-ASIDE = {"run_id", "attempt_id"}  # which run validated or published a row: legitimately different
-
-
-def snapshot(url: str) -> dict:
-    """Every table of the warehouse but pipeline_run, as sorted JSON rows, without the columns that
-    name a run or a time."""
-    out = {}
-    with create_engine(url).connect() as c:
-        for name, table in wh.metadata.tables.items():
-            if name in wh.BOOKKEEPING_TABLES:
-                continue
-            cols = [col for col in table.columns if col.name not in ASIDE and not isinstance(col.type, DateTime)]
-            out[name] = sorted(
-                json.dumps(dict(r._mapping), sort_keys=True, default=str, ensure_ascii=False)
-                for r in c.execute(select(*cols))
-            )
-    return out
 
 
 def outbox(root) -> dict:
-    folder = root / "outbox"
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return outbox_files(root / "outbox")
 
 
 def differing(a: dict, b: dict) -> set:
