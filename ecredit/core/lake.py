@@ -228,6 +228,16 @@ def parquet_rows(folder: Path) -> int:
     return total
 
 
+def parquet_values(folder: Path, column: str) -> dict:
+    """How many rows of the Parquet files under ``folder`` hold each value of ``column``."""
+    import pyarrow.parquet as pq
+
+    if not any(folder.glob("*.parquet")):
+        return {}
+    counts = pq.ParquetDataset(str(folder)).read(columns=[column]).column(0).value_counts()
+    return {v["values"]: v["counts"] for v in counts.to_pylist()}
+
+
 class UnreadableParquet(ValueError):
     """A file in the lake whose Parquet footer cannot be read; the message names the file."""
 
@@ -270,10 +280,17 @@ def changes_dir(where: Where, run_date: dt.date | str) -> Path:
     return gold_dir(where, run_date) / CHANGES
 
 
-def change_table(table: str, part: str) -> str:
-    """The gold-relative name of a change set's part: ``rows`` (new or changed rows) or
-    ``deleted`` (the keys of every row replaced or gone)."""
-    return f"{CHANGES}/{table}/{part}"
+# A change set is one table: the table's columns and CHANGE, which says what publish does with
+# the row: "new" (insert it), "changed" (delete the key, insert the row), "gone" (delete the key;
+# the other columns are null)
+CHANGE = "_change"
+CHANGE_INSERTS = ("new", "changed")
+CHANGE_DELETES = ("changed", "gone")
+
+
+def change_table(table: str) -> str:
+    """The gold-relative name of a latest-state table's change set."""
+    return f"{CHANGES}/{table}"
 
 
 def changes_marker(where: Where, run_date: dt.date | str) -> Path:
@@ -299,9 +316,12 @@ def write_gold_warnings(where: Where, run_date: dt.date | str, warnings: list[st
 GOLD_BATCH = 5000
 
 
-def gold_arrow_batches(where: Where, run_date: dt.date, table: str, columns: list[str]) -> Iterator:
+def gold_arrow_batches(
+    where: Where, run_date: dt.date, table: str, columns: list[str], only: tuple[str, tuple] | None = None
+) -> Iterator:
     """The rows of a gold table of D as Arrow record batches, ``columns`` in that order (pyarrow
-    on the driver: the readers of gold, publish, the outbox and the draw check, need no Spark)."""
+    on the driver: the readers of gold, publish, the outbox and the draw check, need no Spark);
+    with ``only`` = (column, values) the rows whose column is one of the values."""
     import pyarrow.parquet as pq
 
     path = gold_table(where, run_date, table)
@@ -310,7 +330,8 @@ def gold_arrow_batches(where: Where, run_date: dt.date, table: str, columns: lis
     if not any(path.glob("*.parquet")):  # an empty table (no plan on this date)
         return
     try:
-        batches = pq.ParquetDataset(str(path)).read(columns=columns).to_batches(GOLD_BATCH)
+        filters = [(only[0], "in", list(only[1]))] if only else None
+        batches = pq.ParquetDataset(str(path), filters=filters).read(columns=columns).to_batches(GOLD_BATCH)
     except Exception as e:
         for p in sorted(path.glob("*.parquet")):
             try:

@@ -5,9 +5,9 @@ The latest-state tables (``dim_operator``, ``fact_credit_record``, ``fact_licens
 Replacing them whole costs the whole state every day (5.75M rows at 1M operators), so the build also
 writes each one's *change set* against the gold of P, the run date last published before D:
 
-- ``gold/<D>/changes/<table>/rows``: the rows of D that are new or differ from P's (every column
-  compared, nulls equal);
-- ``gold/<D>/changes/<table>/deleted``: the keys of every row of P that D replaces or no longer has;
+- ``gold/<D>/changes/<table>``: the rows of D that are new or differ from P's (every column
+  compared, nulls equal) and the keys of P's rows that D no longer has, each marked with what
+  publish does with it (``lake.CHANGE``: "new", "changed", "gone");
 - ``gold/<D>/changes/_against.json``, written last: P and the id of P's build.
 
 Publish applies them (delete the keys, COPY the rows) when the warehouse's latest state is that
@@ -71,23 +71,30 @@ def _same(columns: list[str], prefix: str) -> Column:
     return reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.col(prefix + c)) for c in columns], F.lit(True))
 
 
-def changed_rows(new: DataFrame, old: DataFrame, key: str) -> DataFrame:
-    """The rows of ``new`` whose key is not in ``old`` or whose row differs (nulls equal)."""
+def change_set(new: DataFrame, old: DataFrame, key: str) -> DataFrame:
+    """The rows that differ between ``old`` and ``new`` (every column compared, nulls equal), with
+    :data:`lake.CHANGE`: "new" (the key is not in ``old``), "changed" (the row differs), "gone"
+    (``new`` no longer has the key: only the key is set). One join, one table to write."""
     columns = new.columns
     o = old.select(*[F.col(c).alias("_o_" + c) for c in columns])
-    j = new.join(o, F.col(key) == F.col("_o_" + key), "left")
-    return j.filter(F.col("_o_" + key).isNull() | ~_same([c for c in columns if c != key], "_o_")).select(*columns)
-
-
-def deleted_keys(changed: DataFrame, new: DataFrame, old: DataFrame, key: str) -> DataFrame:
-    """The keys to delete before the changed rows go in: those replaced (changed rows whose key
-    ``old`` has) and those ``new`` no longer has."""
-    old_keys = old.select(key)
-    return (
-        changed.select(key)
-        .join(old_keys, key, "left_semi")
-        .unionByName(old_keys.join(new.select(key), key, "left_anti"))
+    j = new.join(o, F.col(key) == F.col("_o_" + key), "full")
+    change = (
+        F.when(F.col("_o_" + key).isNull(), F.lit("new"))
+        .when(F.col(key).isNull(), F.lit("gone"))
+        .when(~_same([c for c in columns if c != key], "_o_"), F.lit("changed"))
     )
+    out = [F.coalesce(F.col(key), F.col("_o_" + key)).alias(key) if c == key else F.col(c) for c in columns]
+    return j.withColumn(lake.CHANGE, change).filter(F.col(lake.CHANGE).isNotNull()).select(*out, lake.CHANGE)
+
+
+def inserted(change: DataFrame) -> DataFrame:
+    """The rows publish inserts (new and changed), without the change column."""
+    return change.filter(F.col(lake.CHANGE).isin(*lake.CHANGE_INSERTS)).drop(lake.CHANGE)
+
+
+def deleted(change: DataFrame, key: str) -> DataFrame:
+    """The keys publish deletes first (changed and gone)."""
+    return change.filter(F.col(lake.CHANGE).isin(*lake.CHANGE_DELETES)).select(key)
 
 
 def read_base(spark: SparkSession, settings: Settings, base: ChangeBase, table: str) -> DataFrame | None:
@@ -121,7 +128,7 @@ def write_change_sets(
     clear(settings, run_date)
     if base is None:
         return None
-    frames, pairs = {}, {}
+    frames = {}
     for table in tables:
         old = read_base(spark, settings, base, table)
         if old is None:
@@ -136,26 +143,15 @@ def write_change_sets(
         new = spark.read.parquet(str(lake.gold_table(settings, run_date, table))).select(*columns_of(table))
         if touched is not None:
             old, new = (df.join(F.broadcast(touched), "operator_key", "left_semi") for df in (old, new))
-        key = key_of(table)
-        changed = changed_rows(new, old, key)
-        rows_path = lake.gold_table(settings, run_date, lake.change_table(table, "rows"))
-        frames[rows_path] = changed
-        pairs[table] = (rows_path, new, old, key)
+        frames[lake.gold_table(settings, run_date, lake.change_table(table))] = change_set(new, old, key_of(table))
     fold_mod.write_parquet(frames)
-    deleted = {}
-    for table, (rows_path, new, old, key) in pairs.items():
-        changed = spark.read.parquet(str(rows_path))
-        deleted[lake.gold_table(settings, run_date, lake.change_table(table, "deleted"))] = deleted_keys(
-            changed, new, old, key
-        )
-    fold_mod.write_parquet(deleted)
-    counts = {
-        table: {
-            "rows": lake.parquet_rows(lake.gold_table(settings, run_date, lake.change_table(table, "rows"))),
-            "deleted": lake.parquet_rows(lake.gold_table(settings, run_date, lake.change_table(table, "deleted"))),
+    counts = {}
+    for table in tables:
+        kinds = lake.parquet_values(lake.gold_table(settings, run_date, lake.change_table(table)), lake.CHANGE)
+        counts[table] = {
+            "rows": sum(kinds.get(k, 0) for k in lake.CHANGE_INSERTS),
+            "deleted": sum(kinds.get(k, 0) for k in lake.CHANGE_DELETES),
         }
-        for table in tables
-    }
     lake.write_json(
         lake.changes_marker(settings, run_date),
         {

@@ -25,7 +25,7 @@ def rows(df) -> set[tuple]:
     return {tuple(r) for r in df.collect()}
 
 
-def test_changed_rows_and_deleted_keys_by_hand(spark):
+def test_change_set_by_hand(spark):
     old = spark.createDataFrame(
         [
             ("same", 1, "x", P),
@@ -48,14 +48,23 @@ def test_changed_rows_and_deleted_keys_by_hand(spark):
         ],
         SCHEMA,
     )
-    changed = changes.changed_rows(new, old, "k")
+    change = changes.change_set(new, old, "k")
+    kinds = {r.k: r._change for r in change.collect()}
+    assert kinds == {
+        "value": "changed",
+        "to_null": "changed",
+        "from_null": "changed",
+        "new": "new",
+        "gone": "gone",
+    }
+    changed = changes.inserted(change)
     assert rows(changed) == {
         ("value", 2, "x", P),
         ("to_null", 1, None, P),
         ("from_null", 1, "y", P),
         ("new", 3, "z", D),
     }
-    deleted = changes.deleted_keys(changed, new, old, "k")
+    deleted = changes.deleted(change, "k")
     assert sorted(r.k for r in deleted.collect()) == ["from_null", "gone", "to_null", "value"]
 
 
@@ -118,8 +127,9 @@ def test_applying_the_change_set_to_the_base_gives_the_new_table(spark):
             new_rows[k] = (k, value([None, 1, 2]), value([None, "x", "y"]), value([None, P, D]))
     old = spark.createDataFrame(list(old_rows.values()), SCHEMA)
     new = spark.createDataFrame(list(new_rows.values()), SCHEMA)
-    changed = changes.changed_rows(new, old, "k")
-    deleted = {r.k for r in changes.deleted_keys(changed, new, old, "k").collect()}
+    change = changes.change_set(new, old, "k").cache()
+    changed = changes.inserted(change)
+    deleted = {r.k for r in changes.deleted(change, "k").collect()}
     applied = {r for r in old_rows.values() if r[0] not in deleted} | rows(changed)
     assert applied == set(new_rows.values())
     # nothing that did not change: every changed row differs from its base row, every key deleted was there

@@ -133,9 +133,7 @@ def test_the_layout(tmp_path):
     assert lake.build_id(S, d) != marker["build"]
     assert lake.build_id(S, dt.date(2026, 11, 2)) is None
     assert lake.changes_marker(S, d) == tmp_path / "gold/2026-11-01/changes/_against.json"
-    assert lake.gold_table(S, d, lake.change_table("dim_operator", "rows")) == (
-        tmp_path / "gold/2026-11-01/changes/dim_operator/rows"
-    )
+    assert lake.gold_table(S, d, lake.change_table("dim_operator")) == tmp_path / "gold/2026-11-01/changes/dim_operator"
 
 
 STORED_GATE = {  # a gate result as the lake held it before the records were typed
