@@ -337,33 +337,46 @@ PARTITIONS = "run_partitions"  # PostgreSQL's schema of the per-run tables' part
 
 
 def partition_name(table, run_date: dt.date) -> str:
-    """The partition of a per-run table holding run date D's rows (PostgreSQL), in the schema
-    ``run_partitions``: ``<table>_<YYYYMMDD>``."""
-    return f"{table.name}_{run_date:%Y%m%d}"
+    """The partition of a table holding the rows of D (PostgreSQL), in the schema
+    ``run_partitions``: a per-run table's ``<table>_<YYYYMMDD>`` (decision 113), a latest-state
+    table's one partition ``<table>_latest`` (decision 114)."""
+    return f"{table.name}_latest" if table in wh.LATEST_STATE_TABLES else f"{table.name}_{run_date:%Y%m%d}"
+
+
+def partition_bound(table, run_date: dt.date):
+    """The bound a loaded table is attached with: the run date, or the one hash partition of all keys."""
+    from psycopg import sql
+
+    if table in wh.LATEST_STATE_TABLES:
+        return sql.SQL("FOR VALUES WITH (MODULUS 1, REMAINDER 0)")
+    return sql.SQL("FOR VALUES IN ({})").format(sql.Literal(run_date))
 
 
 def load_partition(conn: Connection, table, run_date: dt.date) -> str:
-    """A new table for D's rows of the per-run ``table`` (``run_partitions.stage_<partition>``):
-    its columns, without indexes, with a check that every row is D's (which also spares the attach
-    a scan). Returns its name in ``run_partitions``; ``attach_partition`` makes it D's partition."""
+    """A new table for D's rows of ``table`` (``run_partitions.stage_<partition>``): its columns,
+    without indexes; a per-run table's with a check that every row is D's (which also spares the
+    attach a scan). Returns its name in ``run_partitions``; ``attach_partition`` makes it D's
+    partition, or the latest state's."""
     from psycopg import sql
 
     name = STAGE_PREFIX + partition_name(table, run_date)
+    check: sql.Composable = sql.SQL("")
+    if table not in wh.LATEST_STATE_TABLES:
+        check = sql.SQL(", CONSTRAINT {} CHECK (run_date = {})").format(
+            sql.Identifier(name + "_run_date"), sql.Literal(run_date)
+        )
     conn.connection.cursor().execute(
-        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS, CONSTRAINT {} CHECK (run_date = {}))").format(
-            sql.Identifier(PARTITIONS, name),
-            sql.Identifier(table.name),
-            sql.Identifier(name + "_run_date"),
-            sql.Literal(run_date),
+        sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS{})").format(
+            sql.Identifier(PARTITIONS, name), sql.Identifier(table.name), check
         )
     )
     return name
 
 
 def attach_partition(conn: Connection, table, run_date: dt.date) -> None:
-    """D's loaded rows become D's partition of ``table``; a partition of D published earlier is
-    detached and dropped first (a rerun). The table's indexes are built on the partition as it is
-    attached."""
+    """The loaded rows become D's partition of ``table`` (or its latest state's); the partition
+    they replace (a rerun's, or the latest state before) is detached and dropped first. The table's
+    indexes are built on the partition as it is attached."""
     from psycopg import sql
 
     part, loaded = partition_name(table, run_date), STAGE_PREFIX + partition_name(table, run_date)
@@ -377,25 +390,27 @@ def attach_partition(conn: Connection, table, run_date: dt.date) -> None:
         cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PARTITIONS, part)))
     cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(PARTITIONS, loaded), sql.Identifier(part)))
     cur.execute(
-        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN ({})").format(
-            sql.Identifier(table.name), sql.Identifier(PARTITIONS, part), sql.Literal(run_date)
+        sql.SQL("ALTER TABLE {} ATTACH PARTITION {} {}").format(
+            sql.Identifier(table.name), sql.Identifier(PARTITIONS, part), partition_bound(table, run_date)
         )
     )
 
 
-def attach_partitions(conn: Connection, run_date: dt.date) -> None:
-    """D's loaded rows become D's partitions of every per-run table. The tables are locked first
-    (ACCESS EXCLUSIVE, until the commit): attaching a partition alone does not stop a reader that
-    planned its query on the partitions before the commit from reading the other tables after it,
-    which would show it D's latest state beside the previous run's scores. Readers of the per-run
-    tables wait for the attaches (their index builds) and the commit."""
+def attach_partitions(conn: Connection, run_date: dt.date, latest: list | None = None) -> None:
+    """D's loaded rows become D's partitions of every per-run table, and the partitions of the
+    latest-state tables ``latest`` (those replaced whole). The tables are locked first (ACCESS
+    EXCLUSIVE, until the commit): attaching a partition alone does not stop a reader that planned
+    its query on the partitions before the commit from reading the other tables after it, which
+    would show it D's latest state beside the previous run's scores. Readers of these tables wait
+    for the attaches (their index builds) and the commit."""
     from psycopg import sql
 
-    names = [sql.Identifier(t.name) for t in wh.PER_RUN_TABLES]
+    tables = list(wh.PER_RUN_TABLES) + list(latest or [])
+    names = [sql.Identifier(t.name) for t in tables]
     conn.connection.cursor().execute(
         sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(names))
     )
-    for n, table in enumerate(wh.PER_RUN_TABLES):
+    for n, table in enumerate(tables):
         attach_partition(conn, table, run_date)
         if n == 0:
             failpoints.hit("publish.swapping")
@@ -553,11 +568,15 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         def new_rows(table):
             if table is wh.feed_status:
                 return [status_rows]
-            name = lake.change_table(table.name, "rows") if by_changes and table in latest_tables else table.name
-            return lake.gold_arrow_batches(settings, run_date, name, [c.name for c in table.columns])
+            cols = [c.name for c in table.columns]
+            if by_changes and table in latest_tables:
+                only = (lake.CHANGE, lake.CHANGE_INSERTS)
+                return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name), cols, only)
+            return lake.gold_arrow_batches(settings, run_date, table.name, cols)
 
         def deleted_keys(table):
-            return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name, "deleted"), [key(table)])
+            only = (lake.CHANGE, lake.CHANGE_DELETES)
+            return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name), [key(table)], only)
 
         # draw_commitment is upserted by draw date, not replaced by run date
         latest_tables = list(wh.LATEST_STATE_TABLES) if replace_state else []
@@ -575,16 +594,16 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         if conn.dialect.name == "postgresql":
             # Inside the one transaction: readers keep seeing the previous state until it commits.
             # A per-run table's rows of D are COPYed into a table of their own without indexes,
-            # which is then attached as the run date's partition (decision 113); the latest-state
-            # tables take their changes (or everything) by COPY straight into them.
+            # which is then attached as the run date's partition (decision 113); so are the
+            # latest-state tables' rows when they are replaced whole (decision 114). Their change
+            # sets are applied through the tables.
             for table in tables:
                 cols = [c.name for c in table.columns]
-                if table in wh.PER_RUN_TABLES:
+                if table in wh.PER_RUN_TABLES or not by_changes:
                     loaded = load_partition(conn, table, run_date)
                     counts[table.name] = copy_rows(conn, loaded, cols, new_rows(table), schema=PARTITIONS)
                     continue
-                if by_changes:
-                    stage_keys(conn, table, key(table), deleted_keys(table))
+                stage_keys(conn, table, key(table), deleted_keys(table))
                 clear(table)
                 counts[table.name] = copy_rows(conn, table.name, cols, new_rows(table))
             after_staging(run_date)
@@ -610,7 +629,8 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
         record_build(conn, settings, run_date, dt.datetime.now(dt.UTC))
         if conn.dialect.name == "postgresql":
-            attach_partitions(conn, run_date)  # last: the per-run tables are locked from here to the commit
+            # last: the tables attached are locked from here to the commit
+            attach_partitions(conn, run_date, [] if by_changes else latest_tables)
         drop_stages(conn, staged)
     # committed: D is published (the next run date's previous state reads it from the warehouse)
     failpoints.hit("publish.committed")

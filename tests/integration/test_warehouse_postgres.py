@@ -207,6 +207,7 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
             "upgrade 0004 -> 0005",
             "upgrade 0005 -> 0006",
             "upgrade 0006 -> 0007",
+            "upgrade 0007 -> 0008",
         ]
         assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
 
@@ -220,6 +221,11 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
                 ).scalar()
 
         assert comment() == wh.dq_result.c["severity"].comment
+        down = alembic("-x", f"url={url}", "downgrade", "-1")  # 0008: the latest-state tables plain again
+        assert down.returncode == 0, down.stderr
+        assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
+        with create_engine(url).connect() as c:
+            assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = 'dim_operator'")).scalar() == "r"
         down = alembic("-x", f"url={url}", "downgrade", "-1")  # 0007: the per-run tables plain again
         assert down.returncode == 0, down.stderr
         assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
@@ -250,6 +256,7 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
             "0005_dq_warnings.postgresql.sql",
             "0006_published_build.postgresql.sql",
             "0007_per_run_partitions.postgresql.sql",
+            "0008_latest_state_partition.postgresql.sql",
         ]
         assert comment() == wh.dq_result.c["severity"].comment
         assert migrations.migrate(wh.engine_for(PIPELINE.format(db=name))) == []
@@ -265,7 +272,7 @@ def test_alembic_upgrade_downgrade_and_upgrade_again_on_postgres(pg):
 def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
     """A database migrated to 0003 by the runner before Alembic (schema_migrations 1..3, no
     alembic_version): the pipeline's role cannot adopt it and says which setting; the
-    administrator's migrate stamps it at 0003 and applies 0004 to 0007 only, rows kept; then the
+    administrator's migrate stamps it at 0003 and applies 0004 to 0008 only, rows kept; then the
     pipeline's role finds nothing pending."""
     name = new_database()
     try:
@@ -286,8 +293,9 @@ def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
             "0005_dq_warnings.postgresql.sql",
             "0006_published_build.postgresql.sql",
             "0007_per_run_partitions.postgresql.sql",
+            "0008_latest_state_partition.postgresql.sql",
         ]
-        assert migrations.current(admin) == "0007"
+        assert migrations.current(admin) == "0008"
         assert {v: s for v, s in migrations.applied(admin).items() if v <= 3} == ledger
         with create_engine(PIPELINE.format(db=name)).connect() as c:
             assert c.execute(text("SELECT count(*) FROM inspection_draw")).scalar() == 1
@@ -302,7 +310,7 @@ def test_a_database_of_the_old_runner_is_adopted_on_postgres(pg):
             proc = run_cli(["migrate", "--url", ADMIN.format(db=name2)], dict(os.environ))
             assert proc.returncode == 0, proc.stderr
             assert "nothing" in proc.stdout
-            assert migrations.current(admin2) == "0007"
+            assert migrations.current(admin2) == "0008"
         finally:
             drop_database(name2)
     finally:
@@ -397,6 +405,7 @@ def test_migration_0007_moves_the_per_run_rows_to_partitions_and_back(pg):
         admin = wh.engine_for(url)
         migrations.migrate(admin, "0006")
         days = [dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+        # (0008's partition of the latest-state tables is not applied here: the next test's)
         with admin.begin() as c:
             for t in wh.PER_RUN_TABLES:
                 c.execute(
@@ -405,12 +414,11 @@ def test_migration_0007_moves_the_per_run_rows_to_partitions_and_back(pg):
                 )
         before = snapshot(url, PER_RUN)
         indexes = {t: sorted(i["name"] for i in inspect(admin).get_indexes(t)) for t in PER_RUN}
-        assert migrations.migrate(admin) == ["0007_per_run_partitions.postgresql.sql"]
+        assert migrations.migrate(admin, "0007") == ["0007_per_run_partitions.postgresql.sql"]
         assert snapshot(url, PER_RUN) == before and all(len(v) == 6 for v in before.values())
         for t in PER_RUN:
             assert partitions(url, t) == [f"run_partitions.{t}_20261101", f"run_partitions.{t}_20261102"], t
         assert {t: sorted(i["name"] for i in inspect(create_engine(url)).get_indexes(t)) for t in PER_RUN} == indexes
-        assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
         with create_engine(f"postgresql+psycopg://ecredit_amr@127.0.0.1:5432/{name}").connect() as c:
             assert c.execute(text("SELECT count(*) FROM supervision_measure")).scalar() == 2  # its own only
             assert c.execute(text("SELECT count(*) FROM operator_score")).scalar() == 6
@@ -430,10 +438,56 @@ def test_migration_0007_moves_the_per_run_rows_to_partitions_and_back(pg):
         drop_database(name)
 
 
+LATEST = [t.name for t in wh.LATEST_STATE_TABLES]
+
+
+def test_migration_0008_makes_each_latest_state_table_one_partition_and_back(pg):
+    """Decision 114: a warehouse at 0007 with rows in the latest-state tables; 0008 makes each one
+    partitioned by its key with the one partition run_partitions.<table>_latest, the rows, key,
+    indexes and grants kept (the warehouse is then the head's, table for table); the downgrade
+    makes them plain tables again with the same rows."""
+    name = new_database()
+    try:
+        url = ADMIN.format(db=name)
+        admin = wh.engine_for(url)
+        migrations.migrate(admin, "0007")
+        with admin.begin() as c:
+            for t in wh.LATEST_STATE_TABLES:
+                c.execute(t.insert(), [made_up_row(t, dt.date(2026, 11, 1), n, "amr") for n in range(3)])
+        before = snapshot(url, LATEST)
+        indexes = {t: sorted(i["name"] for i in inspect(admin).get_indexes(t)) for t in LATEST}
+        assert migrations.migrate(admin) == ["0008_latest_state_partition.postgresql.sql"]
+        assert snapshot(url, LATEST) == before and all(len(v) == 3 for v in before.values())
+        for t in LATEST:
+            assert partitions(url, t) == [f"run_partitions.{t}_latest"], t
+        assert {t: sorted(i["name"] for i in inspect(create_engine(url)).get_indexes(t)) for t in LATEST} == indexes
+        assert _schema(PIPELINE.format(db=name)) == _schema(PIPELINE.format(db=pg))
+        with create_engine(f"postgresql+psycopg://ecredit_amr@127.0.0.1:5432/{name}").connect() as c:
+            assert c.execute(text("SELECT count(*) FROM fact_credit_record")).scalar() == 3
+            with pytest.raises(Exception, match="permission denied"):
+                c.execute(text("SELECT count(*) FROM run_partitions.fact_credit_record_latest"))
+        with create_engine(PIPELINE.format(db=name)).begin() as c:  # the pipeline still owns them
+            c.execute(
+                text("DELETE FROM fact_license WHERE license_no = :k"),
+                {"k": json.loads(before["fact_license"][0])["license_no"]},
+            )
+        before["fact_license"] = before["fact_license"][1:]
+        assert migrations.downgrade(admin) == ["0008_latest_state_partition.postgresql.sql"]
+        assert snapshot(url, LATEST) == before
+        with create_engine(url).connect() as c:
+            for t in LATEST:
+                assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = :t"), {"t": t}).scalar() == "r"
+        assert all(partitions(url, t) == [] for t in LATEST)
+    finally:
+        drop_database(name)
+
+
 def test_each_published_run_date_is_a_partition_of_each_per_run_table(published, pg):
     for t in PER_RUN:
         want = [f"run_partitions.{t}_{d.replace('-', '')}" for d in DATES]
         assert partitions(PIPELINE.format(db=pg), t) == want, t
+    for t in LATEST:  # replaced whole on the first date, then changed through the table (decision 114)
+        assert partitions(PIPELINE.format(db=pg), t) == [f"run_partitions.{t}_latest"], t
 
 
 # ---------------------------------------------------------------- publishing

@@ -202,7 +202,8 @@ def test_alembic_history_upgrade_downgrade_as_a_dba_runs_them(tmp_path):
     assert history.returncode == 0, history.stderr
     lines = history.stdout.splitlines()
     assert [ln.split(",")[0] for ln in lines] == [
-        "0006 -> 0007 (head)",
+        "0007 -> 0008 (head)",
+        "0006 -> 0007",
         "0005 -> 0006",
         "0004 -> 0005",
         "0003 -> 0004",
@@ -212,11 +213,11 @@ def test_alembic_history_upgrade_downgrade_as_a_dba_runs_them(tmp_path):
     ]
     up = alembic("-x", f"url={url}", "upgrade", "head")
     assert up.returncode == 0, up.stderr
-    assert "Running upgrade 0005 -> 0006" in up.stderr and "Running upgrade 0006 -> 0007" in up.stderr
-    assert alembic("-x", f"url={url}", "current").stdout.strip() == "0007 (head)"
-    down = alembic("-x", f"url={url}", "downgrade", "-3")
+    assert "Running upgrade 0005 -> 0006" in up.stderr and "Running upgrade 0007 -> 0008" in up.stderr
+    assert alembic("-x", f"url={url}", "current").stdout.strip() == "0008 (head)"
+    down = alembic("-x", f"url={url}", "downgrade", "-4")
     assert down.returncode == 0, down.stderr
-    assert all(f"Running downgrade 000{v} -> 000{v - 1}" in down.stderr for v in (7, 6, 5)), down.stderr
+    assert all(f"Running downgrade 000{v} -> 000{v - 1}" in down.stderr for v in (8, 7, 6, 5)), down.stderr
     assert alembic("-x", f"url={url}", "current").stdout.strip() == "0004"
     assert "published_build" not in sqlite3_tables(tmp_path / "w.db")
     # 0004 rebuilt a table and added three: refused, with a sentence saying why, nothing changed
@@ -225,7 +226,7 @@ def test_alembic_history_upgrade_downgrade_as_a_dba_runs_them(tmp_path):
     assert "revision 0004 (0004_measures_and_facts.sqlite.sql) cannot be downgraded on sqlite" in refused.stderr
     assert alembic("-x", f"url={url}", "current").stdout.strip() == "0004"
     assert alembic("-x", f"url={url}", "upgrade", "head").returncode == 0
-    assert alembic("-x", f"url={url}", "current").stdout.strip() == "0007 (head)"
+    assert alembic("-x", f"url={url}", "current").stdout.strip() == "0008 (head)"
     assert "published_build" in sqlite3_tables(tmp_path / "w.db")
     # the URL from the project's setting when -x url is not given
     data = tmp_path / "data"
@@ -251,23 +252,31 @@ def test_upgrade_downgrade_and_upgrade_again_through_the_api(tmp_path):
     assert migrations.current(eng) is None
     assert migrations.migrate(eng) == names
     assert migrations.migrate(eng) == []  # applied once
-    assert migrations.current(eng) == "0007"
+    assert migrations.current(eng) == "0008"
     with eng.connect() as c:
         before = sorted(c.execute(text("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")))
-    assert migrations.downgrade(eng, "-2") == ["0007_per_run_partitions.sqlite.sql", "0006_published_build.sqlite.sql"]
+    assert migrations.downgrade(eng, "-3") == [
+        "0008_latest_state_partition.sqlite.sql",
+        "0007_per_run_partitions.sqlite.sql",
+        "0006_published_build.sqlite.sql",
+    ]
     assert migrations.current(eng) == "0005" and 6 not in migrations.applied(eng)
     assert "published_build" not in inspect(eng).get_table_names()
-    assert migrations.migrate(eng) == ["0006_published_build.sqlite.sql", "0007_per_run_partitions.sqlite.sql"]
+    assert migrations.migrate(eng) == [
+        "0006_published_build.sqlite.sql",
+        "0007_per_run_partitions.sqlite.sql",
+        "0008_latest_state_partition.sqlite.sql",
+    ]
     with eng.connect() as c:
         after = sorted(c.execute(text("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")))
     assert after == before  # the same DDL, table for table
-    assert sorted(migrations.applied(eng)) == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(migrations.applied(eng)) == [1, 2, 3, 4, 5, 6, 7, 8]
     assert set(inspect(eng).get_table_names()) >= set(warehouse.metadata.tables)
 
 
 def test_a_database_of_the_old_runner_is_adopted_without_running_anything_again(tmp_path):
     """A warehouse migrated to 0003 by the runner before Alembic, with published rows: the first
-    migrate stamps it at 0003 and applies 0004 to 0007 only; its rows stay."""
+    migrate stamps it at 0003 and applies 0004 to 0008 only; its rows stay."""
     from sqlalchemy import text
 
     from ecredit.warehouse import migrations
@@ -284,8 +293,9 @@ def test_a_database_of_the_old_runner_is_adopted_without_running_anything_again(
         "0005_dq_warnings.sqlite.sql",
         "0006_published_build.sqlite.sql",
         "0007_per_run_partitions.sqlite.sql",
+        "0008_latest_state_partition.sqlite.sql",
     ]
-    assert migrations.current(eng) == "0007"
+    assert migrations.current(eng) == "0008"
     assert {v: s for v, s in migrations.applied(eng).items() if v <= 3} == ledger  # 1..3 untouched
     with eng.connect() as c:
         assert c.execute(text("SELECT count(*) FROM inspection_draw")).scalar() == 1
@@ -295,8 +305,9 @@ def test_a_database_of_the_old_runner_is_adopted_without_running_anything_again(
     assert migrations.migrate(warehouse.engine_for(url2)) == [
         "0006_published_build.sqlite.sql",
         "0007_per_run_partitions.sqlite.sql",
+        "0008_latest_state_partition.sqlite.sql",
     ]
-    assert migrations.current(warehouse.engine_for(url2)) == "0007"
+    assert migrations.current(warehouse.engine_for(url2)) == "0008"
     # the same through `alembic upgrade head`
     url3 = f"sqlite:///{tmp_path / 'w3.db'}"
     old_runner(url3, 2)

@@ -1,0 +1,3 @@
+-- 0008 (the latest-state tables partitioned by their key with one partition, decision 0114) changes
+-- only PostgreSQL: the embedded default has no partitions. This file keeps SQLite's migration
+-- numbers without a gap.
