@@ -145,9 +145,10 @@ def tune(spark, rows: int) -> None:
 # ---------------------------------------------------------------- the stages
 
 
-def generate(landing: Path, scale: int, dates: list[dt.date], seed: int) -> tuple[dict, dict]:
-    """Generate every date; returns (seconds per date, the generator's summary). The split between
-    dates comes from the generator's progress lines (each date's files are closed in turn)."""
+def generate(landing: Path, scale: int, dates: list[dt.date], seed: int, history_days: int = 1095) -> tuple[dict, dict]:
+    """Generate every date, the history load's records going back ``history_days``; returns
+    (seconds per date, the generator's summary). The split between dates comes from the
+    generator's progress lines (each date's files are closed in turn)."""
     from ecredit.generate import generate as gen
 
     marks: dict = {}
@@ -158,7 +159,7 @@ def generate(landing: Path, scale: int, dates: list[dt.date], seed: int) -> tupl
             if f" {d.isoformat()} " in line and "history" not in line:
                 marks[d] = time.perf_counter() - t0  # the last file of that date closed
 
-    summary = gen(landing, scale, dates, seed, progress=progress)
+    summary = gen(landing, scale, dates, seed, progress=progress, history_days=history_days)
     total = time.perf_counter() - t0
     out, before = {}, 0.0
     for d in dates:
@@ -425,6 +426,12 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=int, default=100_000, help="operators (default 100,000)")
     p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "bench", help="emptied first")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--history-years",
+        type=float,
+        default=3.0,
+        help="how far back the history load's records go (default 3, at most 3; the daily increment is the same size)",
+    )
     p.add_argument("--dates", default="2026-11-01,2026-11-02", help="history date D1, daily date D2")
     p.add_argument("--db", default="ecredit_bench", help="PostgreSQL database, dropped and created")
     p.add_argument("--warehouse-url", default=None, help="publish there instead (no database is created)")
@@ -457,7 +464,7 @@ def main(argv=None) -> int:
     cfg = settings.load()
     rule_set = rules.load(cfg.rules_path)
     print(f"bench: generating {args.scale:,} operators for {args.dates} into {cfg.landing_dir}", file=sys.stderr)
-    gen_s, summary = generate(cfg.landing_dir, args.scale, dates, args.seed)
+    gen_s, summary = generate(cfg.landing_dir, args.scale, dates, args.seed, round(args.history_years * 365))
 
     t0 = time.perf_counter()
     spark = get_session("ecredit-bench", conf={"spark.driver.memory": args.driver_memory})
@@ -466,6 +473,7 @@ def main(argv=None) -> int:
 
     result = {
         "scale": args.scale,
+        "history_years": args.history_years,
         "dates": [d.isoformat() for d in dates],
         "session_start_s": session_start,
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],

@@ -28,6 +28,7 @@ from .formats import ISO
 from .output import FeedOut
 from .records import (
     CCREDIT,
+    HISTORY_DAYS,
     INCREMENT_RATES,
     INSP,
     OPS,
@@ -63,6 +64,7 @@ class _Generator:
         seed: int,
         dirty_rate: float,
         progress: Callable[[str], None],
+        history_days: int = HISTORY_DAYS,
     ):
         if not 0 <= operators <= 50_000_000:
             raise ValueError("operators must be between 0 and 50,000,000 (key serials are 33-bit)")
@@ -72,6 +74,9 @@ class _Generator:
             raise ValueError("dates must be strictly increasing (the first one is the history load)")
         if not 0.0 <= dirty_rate <= 1.0:
             raise ValueError("dirty_rate must be between 0 and 1")
+        if not 1 <= history_days <= HISTORY_DAYS:
+            raise ValueError(f"history_days must be between 1 and {HISTORY_DAYS}")
+        self.history_days = history_days
         problems = [p for p in check_registry() if "no builder" not in p]
         if problems:
             raise RuntimeError("ecredit.generate is out of step with feeds.py: " + "; ".join(problems))
@@ -227,11 +232,11 @@ class _Generator:
         for i in range(N):
             e = make_entity(seed, self.idm, False, i, D)
             ops(e.operator_row(ISO))
-            for fid, row, _ev in history_bundle(seed, D, e):
+            for fid, row, _ev in history_bundle(seed, D, e, self.history_days):
                 emit[fid](row)
             while o < M and i == next_orphan:
                 oe = make_entity(seed, self.idm, True, o, D)
-                for fid, row, _ev in history_bundle(seed, D, oe):
+                for fid, row, _ev in history_bundle(seed, D, oe, self.history_days):
                     emit[fid](row)
                 o += 1
                 next_orphan = ((o + 1) * N) // M - 1
@@ -262,7 +267,7 @@ class _Generator:
             ur = Random(f"{seed}|upd|{date}|{e.tag}")
             if not e.orphan and ur.random() < 0.6:
                 emit[OPS](_operator_update(e, ur, D))
-            for fid, row, ev in history_bundle(seed, d0, e):
+            for fid, row, ev in history_bundle(seed, d0, e, self.history_days):
                 if fid in UPDATABLE and ur.random() < 0.5:
                     new = update(fid, row, ev, ur, D)
                     if new is not None:
@@ -318,12 +323,17 @@ def generate(
     seed: int,
     dirty_rate: float = 0.0,
     progress: Callable[[str], None] | None = None,
+    history_days: int = HISTORY_DAYS,
 ) -> dict:
     """Write every department's delivery for each date under ``out_dir/<dept>/<YYYY-MM-DD>/``,
     ``manifest.json`` last. The first date is the history load of ``operators`` operators; each
     later date an increment. Same arguments, byte-identical files. Returns a summary: files, rows
-    per dept/file/date, dirty rows injected per reason code, warnings."""
-    g = _Generator(Path(out_dir), int(operators), list(dates), int(seed), float(dirty_rate), progress or _stderr)
+    per dept/file/date, dirty rows injected per reason code, warnings. ``history_days``: how far
+    back the history load's records go (at most the default, three years; fewer days, fewer
+    records; the increments are the same size)."""
+    g = _Generator(
+        Path(out_dir), int(operators), list(dates), int(seed), float(dirty_rate), progress or _stderr, int(history_days)
+    )
     return g.run()
 
 

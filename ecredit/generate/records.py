@@ -407,11 +407,15 @@ def history_serial(n: int) -> int:
     return ((n * 0x9E3779B1 + 0x2545F491) & 0x1FFFFFFFF) + 1
 
 
-def history_bundle(seed: int, D: int, e: Entity) -> list:
-    """Every record of entity ``e`` in the history load dated ``D``: [(feed_id, row, event)]."""
+HISTORY_DAYS = 1095  # the history load's records go back three years by default
+
+
+def history_bundle(seed: int, D: int, e: Entity, days: int = HISTORY_DAYS) -> list:
+    """Every record of entity ``e`` in the history load dated ``D`` whose event falls in the
+    ``days`` before it: [(feed_id, row, event)]."""
     r = Random(f"{seed}|hist|{ISO[D]}|{e.tag}")
     rnd = r.random
-    lo = e.est if e.est > D - 1094 else D - 1094
+    lo = e.est if e.est > D - (days - 1) else D - (days - 1)
     span = D - lo + 1
     act = span / 1095.0
     rk = e.risk * act

@@ -569,3 +569,28 @@ def test_bad_arguments(tmp_path):
         generate(tmp_path, 10, [DATES[1], DATES[0]], 1, progress=_quiet)
     with pytest.raises(ValueError):
         generate(tmp_path, 10, [], 1, progress=_quiet)
+    with pytest.raises(ValueError, match="history_days"):
+        generate(tmp_path, 10, [DATES[0]], 1, progress=_quiet, history_days=0)
+    with pytest.raises(ValueError, match="history_days"):
+        generate(tmp_path, 10, [DATES[0]], 1, progress=_quiet, history_days=1096)
+
+
+def test_a_shorter_history_has_fewer_records_and_the_same_increments(clean, tmp_path):
+    """``history_days`` (make bench's --history-years): the history load's events go back that far
+    and no further, so it holds fewer records; the increments are as many rows (the daily work)."""
+    root, summary = clean
+    short = generate(tmp_path, N, DATES[:2], SEED, progress=_quiet, history_days=365)
+    per_date: dict = {"full": collections.Counter(), "short": collections.Counter()}
+    for name, got in (("full", summary), ("short", short)):
+        for fs in got["rows"].values():
+            for by_date in fs.values():
+                per_date[name].update(by_date)
+    history, increment = DATES[0].isoformat(), DATES[1].isoformat()
+    assert per_date["short"][history] < 0.9 * per_date["full"][history]  # (evaluations: the last months)
+    assert 0.8 <= per_date["short"][increment] / per_date["full"][increment] <= 1.25
+    first = DATES[0] - dt.timedelta(days=364)
+    for dept_file, column in (("amr/penalties.csv", "处罚决定日期"), ("amr/complaints.csv", "登记日期")):
+        days = [parse_date(v[column], "iso") for v in all_rows(tmp_path, dept_file, DATES[0])]
+        assert days and all(first <= d <= DATES[0] for d in days if d is not None), dept_file
+    full_days = [parse_date(v["处罚决定日期"], "iso") for v in all_rows(root, "amr/penalties.csv", DATES[0])]
+    assert any(d is not None and d < first for d in full_days)
