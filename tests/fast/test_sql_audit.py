@@ -26,6 +26,8 @@ ALLOWED = {
     "table's name (registry name and a date), each double-quoted",
     ("ecredit/warehouse/alembic/versions/0007_per_run_partitions.py", "tables"): "the registry's per-run table "
     "names (TABLES, constants), each single-quoted",
+    ("ecredit/warehouse/alembic/versions/0008_latest_state_partition.py", "tables"): "the registry's latest-state "
+    "table names (TABLES, constants), each single-quoted",
     ("ecredit/warehouse/publish.py", "key"): "a registry table's primary-key column name, double-quoted",
     ("ecredit/warehouse/publish.py", "table.name"): "a registry table name, double-quoted",
     ("ecredit/warehouse/publish.py", "STAGE_PREFIX"): "a constant prefix of a double-quoted table name",
