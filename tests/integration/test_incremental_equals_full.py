@@ -27,6 +27,7 @@ crossing 180 or 365 days, R_NEW's 180 days ending, a licence expiring.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -57,7 +58,6 @@ def plant_date(
     import csv
     import hashlib
     import io
-    import json
 
     from ecredit.core.feeds import feed
 
@@ -203,13 +203,13 @@ def test_the_incremental_run_folded_and_scored_incrementally(runs):
 def test_the_sequence_had_a_rejected_and_a_missing_delivery(runs):
     status = {
         (r["run_date"], r["dept"]): r["status"]
-        for r in map(__import__("json").loads, runs["incremental"]["first"]["tables"]["feed_status"])
+        for r in map(json.loads, runs["incremental"]["first"]["tables"]["feed_status"])
     }
     assert status.pop((LATE[1].isoformat(), LATE[0])) == "missing"
     assert status.pop((REJECTED[1].isoformat(), REJECTED[0])) == "rejected"
     assert len(status) == len(DAYS) * 9 - 2 and set(status.values()) <= {"ok", "partial"}, status
     # records withdrawn by a later delivery, and dirty rows set aside
-    records = [__import__("json").loads(r) for r in runs["incremental"]["first"]["tables"]["fact_credit_record"]]
+    records = [json.loads(r) for r in runs["incremental"]["first"]["tables"]["fact_credit_record"]]
     assert any(r["withdrawn"] and r["source_delivery_date"] > DAYS[0].isoformat() for r in records)
     assert runs["incremental"]["first"]["tables"]["quarantine"]
 
@@ -238,8 +238,6 @@ def test_after_a_backfill_from_mid_sequence_every_table_is_still_the_full_runs(r
 def test_the_window_edges_fell_on_days_the_incremental_run_carried_scores(runs):
     """Computed from the published tables: on the days the incremental run scored only its touched
     operators, date-dependent inputs changed for operators without a new row that day."""
-    import json
-
     rules = rules_mod.load(ROOT / "rules" / "default.yaml")
     carried = {d for d, n in runs["incremental"]["scored"].items() if n["scored"] != "all"}
     tables = {t: [json.loads(r) for r in rows] for t, rows in runs["full"]["backfilled"]["tables"].items()}
