@@ -3,7 +3,7 @@ Spark's ``scoring.score`` (full, and dimensions and classes only) beside the Duc
 of ``--repeat``, in one warm session. For tuning ``ecredit/scoring/score.py`` without re-running the
 pipeline.
 
-    python -m bench.score_only --work-dir data/bench --date 2026-11-01 --repeat 3
+    python -m bench.score_only --work-dir data/bench --db ecredit_bench --date 2026-11-02 --repeat 3 --parts
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bench.run import ROOT, baseline, spark_score_alone, tune
+from bench.run import PG_URL, ROOT, baseline, spark_score_alone, tune
 
 
 def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
@@ -43,6 +43,34 @@ def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
     return new.exceptAll(old).count() + old.exceptAll(new).count()
 
 
+def score_parts(spark, cfg, rule_set, d: dt.date, repeat: int) -> dict:
+    """Seconds of each part of ``scoring.score`` materialised alone (``noop`` sink, best of
+    ``repeat``): the reads, each dimension's aggregate, the previous classes: where the time goes."""
+    from bench.baseline import input_paths
+    from ecredit.scoring import score as scoring
+
+    p = input_paths(cfg, d)
+
+    def read(k):
+        return spark.read.parquet(str(p[k]))
+
+    def best(make) -> float:
+        times = []
+        for _ in range(max(1, repeat)):
+            t0 = time.perf_counter()
+            make().write.format("noop").mode("overwrite").save()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return {
+        "read_all": sum(best(lambda k=k: read(k)) for k in p),
+        "identity": best(lambda: scoring.identity(read("operators"), rule_set, d)),
+        "evaluation": best(lambda: scoring.evaluation(read("evaluations"), rule_set, d)),
+        "quality": best(lambda: scoring.quality(read("spot_checks"), read("complaints"), rule_set, d)),
+        "conduct": best(lambda: scoring.conduct(scoring.record_points(read("records"), rule_set), rule_set)),
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work-dir", type=Path, default=ROOT / "data" / "bench")
@@ -50,10 +78,17 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--driver-memory", default="4g")
     p.add_argument("--rows-hint", type=int, default=None, help="tune the session as for this many input rows")
+    p.add_argument(
+        "--db", default=None, help="the bench run's PostgreSQL database (its --db), for the previous classes"
+    )
+    p.add_argument("--conf", action="append", default=[], help="a Spark setting k=v for the session (repeatable)")
+    p.add_argument("--parts", action="store_true", help="also time each part of the scoring alone (profile)")
     args = p.parse_args(argv)
     for k in ("CREDIT_LANDING_DIR", "CREDIT_LAKE_DIR", "CREDIT_OUTBOX_DIR"):
         os.environ.pop(k, None)
     os.environ["CREDIT_DATA_DIR"] = str(args.work_dir.resolve())
+    if args.db:
+        os.environ["CREDIT_WAREHOUSE_URL"] = PG_URL.format(db=args.db)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ["PYSPARK_PYTHON"] = os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
     warnings.filterwarnings("ignore", message="CREDIT_PII_KEY is not set")
@@ -65,13 +100,17 @@ def main(argv=None) -> int:
     cfg = settings.load()
     rule_set = rules.load(cfg.rules_path)
     t0 = time.perf_counter()
-    spark = get_session("ecredit-bench-score", conf={"spark.driver.memory": args.driver_memory})
+    extra = dict(kv.split("=", 1) for kv in args.conf)
+    spark = get_session("ecredit-bench-score", conf={"spark.driver.memory": args.driver_memory, **extra})
     spark.range(1000).count()
     start = time.perf_counter() - t0
     try:
         if args.rows_hint:
             tune(spark, args.rows_hint)
+        for k, v in extra.items():  # over what tune() set
+            spark.conf.set(k, v)
         sp = spark_score_alone(spark, cfg, rule_set, args.date, args.repeat)
+        parts = score_parts(spark, cfg, rule_set, args.date, args.repeat) if args.parts else {}
         same = same_as_published(spark, cfg, rule_set, args.date)
     finally:
         spark.stop()
@@ -84,6 +123,7 @@ def main(argv=None) -> int:
         "duckdb_s": round(bl["query_s"], 3),
         "ratio": round(sp["full_s"] / bl["query_s"], 2),
         "classes_ratio": round(sp["classes_s"] / bl["query_s"], 2),
+        **{f"part_{k}_s": round(v, 3) for k, v in parts.items()},
         "operators": bl["compare"]["operators"],
         "agrees": bl["compare"]["agrees"],
         "spark_rows_differing_from_published": same,

@@ -419,3 +419,73 @@ def test_measures_rest_on_the_class_or_on_the_serious_list(spark, default_rules)
         assert r["final_class"] == {"D1": "D", "S": "D", "SB": "B"}[k] and r["run_date"] == D
         assert r["responsible_dept"] == DEPT[code] and r["legal_basis"] == texts[code]["legal_basis"]
         assert r["under_objection"] is False
+
+
+def test_evaluation_is_exact_for_14_digit_counts_and_six_place_weights(spark, default_rules, tmp_path):
+    """The evaluation's weighted mean is carried in longs (score.evaluation): with the largest 评价数
+    the feed allows (14 digits), weights of six places and indicators of three, it still equals the
+    exact rational result rounded half-up, computed here with Python's Fraction."""
+    from fractions import Fraction
+
+    from ecredit.core import rules as rules_mod
+
+    weights = {
+        "overall_satisfaction": "0.123457",
+        "product_quality": "0.376543",
+        "brand_reputation": "0.25",
+        "after_sales": "0.25",
+    }
+    text = (
+        open(default_rules.path, encoding="utf-8")
+        .read()
+        .replace(
+            "weights: {overall_satisfaction: 0.40, product_quality: 0.30, brand_reputation: 0.15, after_sales: 0.15}",
+            "weights: {" + ", ".join(f"{k}: {v}" for k, v in weights.items()) + "}",
+        )
+    )
+    assert "0.376543" in text
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, "utf-8")
+    rules = rules_mod.load(path)
+    big = 99_999_999_999_999
+    cases = {
+        "H": [((99.999, 0.001, 50.5, 12.345), big), ((0.0, 100.0, 33.333, 66.667), big - 1), ((1.5, 2.5, 3.5, 4.5), 7)],
+        "L": [((88.888, 77.777, 66.666, 55.555), 12_345_678_901_234)],
+        "Z": [((50, 50, 50, 50), 0), ((10, 20, 30, 40), 0)],  # counts summing to 0: 180
+        "N": [((None, 80, None, 70), 10_000_001)],  # a missing indicator counts as 0
+        # small counts: the quotient in longs (score.evaluation's fast branch), six-place weights
+        "S": [((12.345, 67.891, 23.456, 78.901), 1234), ((99.999, 99.999, 0.001, 0.001), 3)],
+    }
+    rows = [ev(k, [0 if v is None else v for v in vals], n) for k, vs in cases.items() for vals, n in vs]
+    rows = [r if r[0] != "N" else (r[0], r[1], None, r[3], None, r[5], r[6], r[7]) for r in rows]
+    got = {
+        r["operator_key"]: r["evaluation_score"]
+        for r in scoring.evaluation(spark.createDataFrame(rows, EVALS), rules, D).collect()
+    }
+
+    def expected(vs) -> int:
+        total = sum(n for _, n in vs)
+        if total == 0:
+            return 180
+        mean = sum(
+            sum(Fraction(weights[c]) * Fraction(str(v)) for c, v in zip(weights, vals) if v is not None) * n
+            for vals, n in vs
+        ) / Fraction(total)
+        x = 3 * mean
+        return min(300, int(x) + (1 if x - int(x) >= Fraction(1, 2) else 0))
+
+    assert got == {k: expected(vs) for k, vs in cases.items()}
+    assert got["Z"] == 180 and len(set(got.values())) == 5
+
+
+def test_every_indicator_value_scales_to_its_exact_whole_number(spark):
+    """score.scaled_indicator goes through a double: for each of the 100,001 values 0.000..100.000 a
+    DecimalType(7, 3) can hold in the indicators' range, it gives exactly value x 1000."""
+    from pyspark.sql import functions as F
+
+    df = spark.range(0, 100_001).select(
+        F.col("id"), (F.col("id").cast("decimal(10,0)") / F.lit(1000)).cast("decimal(7,3)").alias("v")
+    )
+    wrong = df.filter(scoring.scaled_indicator(F.col("v")) != F.col("id"))
+    assert df.count() == 100_001 and df.filter(F.col("v") == Decimal("99.999")).count() == 1
+    assert wrong.count() == 0
