@@ -165,10 +165,24 @@ def holding_lock(run_date: str | None, run_id: str, task: str):
 
 
 def publish(run_date: str, run_id: str) -> dict:
-    """Publish D's gold layer to the warehouse in one transaction; record the attempt."""
+    """Publish D's gold layer to the warehouse in one transaction; record the attempt; then prune
+    the lake's older run dates (``publish_and_prune``)."""
+    return publish_and_prune(settings_mod.load(), dt.date.fromisoformat(run_date), run_id)
+
+
+def publish_and_prune(cfg, run_date: dt.date, run_id: str) -> dict:
+    """``publish_run``, then, once it succeeded, the lake's ``state/`` and ``gold/`` folders of the
+    run dates before D beyond the newest ``CREDIT_LAKE_KEEP_RUN_DATES`` deleted (decision 115): the
+    lake's cost per run date stays bounded; the warehouse keeps every run (warehouse.md)."""
+    from ecredit.core import lake
     from ecredit.warehouse import publish as publish_mod
 
-    return publish_mod.publish_run(settings_mod.load(), dt.date.fromisoformat(run_date), run_id)
+    out = publish_mod.publish_run(cfg, run_date, run_id)
+    gone = lake.prune_run_dates(cfg, run_date, cfg.lake_keep_run_dates)
+    if gone:
+        log.info("lake: deleted state/ and gold/ of %d run date(s) from %s to %s", len(gone), gone[0], gone[-1])
+    out["lake_pruned"] = [d.isoformat() for d in gone]
+    return out
 
 
 def push(run_date: str) -> dict:
@@ -291,9 +305,7 @@ def run_stages(
 
                 out[stage] = build.build(spark, cfg, rule_set, run_date, full=full)
             elif stage == "publish":
-                from ecredit.warehouse import publish as publish_mod
-
-                out[stage] = publish_mod.publish_run(cfg, run_date, run_id or f"run-{run_date}")
+                out[stage] = publish_and_prune(cfg, run_date, run_id or f"run-{run_date}")
             else:
                 from ecredit.outputs import outbox
 

@@ -18,6 +18,8 @@ Layout, under ``CREDIT_LAKE_DIR``::
                                                   version (Parquet) and its marker, written last
     gold/<D>/<table>/, gold/<D>/warnings.json     what publish takes; gold/<D>/_built.json: the build is whole
     reports/<D>/index.html                        the run report
+    (state/<D>/ and gold/<D>/ of the run dates older than the newest CREDIT_LAKE_KEEP_RUN_DATES are
+    deleted after a later date's publish: ``prune_run_dates``, decision 115)
     runs/lock.json, runs/lock                     the run lock's lease and its mutex
     runs/unrecorded/<key>.json                    failed attempts kept while the warehouse was down
 """
@@ -270,6 +272,43 @@ def build_id(where: Where, run_date: dt.date | str) -> str | None:
     """The id of D's finished build, None when D is not built (or was built before builds had ids)."""
     marker = read_json(built_marker(where, run_date))
     return marker.get("build") if isinstance(marker, dict) else None
+
+
+def run_dates(where: Where) -> list[dt.date]:
+    """The run dates with a ``state/<D>/`` or a ``gold/<D>/`` folder, newest first."""
+    days = set()
+    for kind in (STATE, GOLD):
+        base = root(where) / kind
+        for d in base.iterdir() if base.is_dir() else []:
+            try:
+                days.add(dt.date.fromisoformat(d.name))
+            except ValueError:
+                continue
+    return sorted(days, reverse=True)
+
+
+def prune_run_dates(where: Where, run_date: dt.date, keep: int) -> list[dt.date]:
+    """Delete ``state/<X>/`` and ``gold/<X>/`` of every run date X before ``run_date`` that is not
+    among the newest ``keep`` run dates; return the dates deleted, oldest first. Called after D's
+    publish: D itself, the dates after it and the newest ``keep`` stay (a backfill's next date folds
+    forward from the date before it). Each folder loses its marker first (``_folded.json``,
+    ``_built.json``), so a deletion cut short leaves no checkpoint or build that looks whole: the
+    fold and the scoring then start from an older checkpoint or from nothing, which gives the same
+    answer (decision 115)."""
+    import shutil
+
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, not {keep}")
+    days = run_dates(where)
+    kept = set(days[:keep])
+    gone = sorted(d for d in days if d < run_date and d not in kept)
+    for d in gone:
+        for marker in (folded_marker(where, d), built_marker(where, d)):
+            marker.unlink(missing_ok=True)
+        for folder in (state_dir(where, d), gold_dir(where, d)):
+            if folder.exists():
+                shutil.rmtree(folder)
+    return gone
 
 
 CHANGES = "changes"  # gold/<D>/changes/: the latest-state tables' change sets (decision 112)

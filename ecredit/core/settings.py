@@ -29,6 +29,9 @@ MIN_SECRET_LENGTH = 32
 PII_KEY_MARK = lake_mod.PII_KEY_MARK  # in lake/parsed: which key pseudonymised the cached rows
 DEFAULT_LOCK_TIMEOUT = 3600  # seconds a run waits for another run's lock on its lake and warehouse
 MAX_LOCK_TIMEOUT = 6 * 3600  # the DAG's take_lock task is given this long (and a margin) to wait
+# run dates whose state/ and gold/ folders the lake keeps (decision 115): a month of cheap backfills
+DEFAULT_LAKE_KEEP_RUN_DATES = 31
+MAX_LAKE_KEEP_RUN_DATES = 3660
 
 
 class SettingError(ValueError):
@@ -48,6 +51,7 @@ class Settings:
     rules_path: Path
     spark_master: str
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT  # seconds
+    lake_keep_run_dates: int = DEFAULT_LAKE_KEEP_RUN_DATES
 
     @property
     def uses_demo_pii_key(self) -> bool:
@@ -71,6 +75,7 @@ class Settings:
             "CREDIT_RULES": str(self.rules_path),
             "SPARK_MASTER": self.spark_master,
             "CREDIT_LOCK_TIMEOUT": str(self.lock_timeout),
+            "CREDIT_LAKE_KEEP_RUN_DATES": str(self.lake_keep_run_dates),
         }
 
 
@@ -138,6 +143,13 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
             f"not {env.get('CREDIT_LOCK_TIMEOUT')!r}."
         )
 
+    raw_keep = (env.get("CREDIT_LAKE_KEEP_RUN_DATES") or "").strip() or str(DEFAULT_LAKE_KEEP_RUN_DATES)
+    if not re.fullmatch(r"\d{1,4}", raw_keep) or not 1 <= int(raw_keep) <= MAX_LAKE_KEEP_RUN_DATES:
+        raise SettingError(
+            f"CREDIT_LAKE_KEEP_RUN_DATES must be a whole number of run dates from 1 to {MAX_LAKE_KEEP_RUN_DATES}, "
+            f"not {env.get('CREDIT_LAKE_KEEP_RUN_DATES')!r}."
+        )
+
     if check_landing and not landing.is_dir():
         raise SettingError(f"CREDIT_LANDING_DIR {landing} is not a readable directory.")
     if check_landing:
@@ -155,6 +167,7 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
         rules_path=rules,
         spark_master=master,
         lock_timeout=int(raw_timeout),
+        lake_keep_run_dates=int(raw_keep),
     )
 
 

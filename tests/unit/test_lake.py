@@ -253,3 +253,90 @@ def test_a_verdict_round_trips_with_its_files_and_checks():
     # the dict the ingest and the build read a parsed file by (its done-marker's keys)
     assert v.files[0].info("amr", "2026-11-01") == {**parsed, "dept": "amr", "date": "2026-11-01"}
     assert Verdict("cac", "2026-11-01").to_json()["status"] == "missing"
+
+
+def _run_date_folders(lake_dir, days, built=True):
+    """state/<D>/ (a checkpoint with its marker and a table) and gold/<D>/ (a table, and the build's
+    marker when ``built``) for each date."""
+    for d in days:
+        day = dt.date.fromisoformat(d)
+        (lake.folded_dir(lake_dir, day) / "feed_id=amr.penalties").mkdir(parents=True)
+        (lake.folded_dir(lake_dir, day) / "feed_id=amr.penalties" / "part-0.parquet").write_bytes(b"x")
+        lake.folded_marker(lake_dir, day).write_text("{}")
+        lake.gold_table(lake_dir, day, "operator_score").mkdir(parents=True)
+        (lake.gold_table(lake_dir, day, "operator_score") / "part-0.parquet").write_bytes(b"x")
+        if built:
+            lake.write_built(lake_dir, day)
+
+
+def test_pruning_keeps_the_newest_run_dates_and_never_d_or_later(tmp_path):
+    """lake.prune_run_dates (decision 115): the newest ``keep`` run dates stay, and so do D and every
+    date after it (a backfill from an old date keeps the date its next date folds from); the others'
+    state/ and gold/ go, with everything under them."""
+    days = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05", "2026-11-06"]
+    _run_date_folders(tmp_path, days)
+    (tmp_path / lake.STATE / "not-a-date").mkdir()  # not a run date: left alone
+    assert lake.run_dates(tmp_path) == [dt.date.fromisoformat(d) for d in reversed(days)]
+
+    # a backfill publishing 11-02 with keep 2: 11-01 goes; 11-02 (D) and 11-05, 11-06 (newest) stay,
+    # 11-03 and 11-04 are after D: kept too
+    gone = lake.prune_run_dates(tmp_path, dt.date(2026, 11, 2), 2)
+    assert gone == [dt.date(2026, 11, 1)]
+    assert not lake.state_dir(tmp_path, "2026-11-01").exists() and not lake.gold_dir(tmp_path, "2026-11-01").exists()
+    # then its next date 11-03: 11-02 goes (11-03 folded from it already)
+    assert lake.prune_run_dates(tmp_path, dt.date(2026, 11, 3), 2) == [dt.date(2026, 11, 2)]
+    # the daily run of 11-06 with keep 2: 11-03 and 11-04 go
+    assert lake.prune_run_dates(tmp_path, dt.date(2026, 11, 6), 2) == [dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
+    assert lake.run_dates(tmp_path) == [dt.date(2026, 11, 6), dt.date(2026, 11, 5)]
+    assert lake.checkpoint_dates(tmp_path) == [dt.date(2026, 11, 6), dt.date(2026, 11, 5)]
+    assert lake.is_built(tmp_path, "2026-11-05") and (tmp_path / lake.STATE / "not-a-date").is_dir()
+    assert lake.prune_run_dates(tmp_path, dt.date(2026, 11, 6), 2) == []  # nothing more to do
+    with pytest.raises(ValueError, match="keep must be at least 1"):
+        lake.prune_run_dates(tmp_path, dt.date(2026, 11, 6), 0)
+
+
+def test_a_pruning_cut_short_leaves_no_checkpoint_or_build_that_looks_whole(tmp_path, monkeypatch):
+    """The markers go first: when deleting the files fails half way, the date is no checkpoint the
+    fold would start from and no build publish would take."""
+    import shutil
+
+    _run_date_folders(tmp_path, ["2026-11-01", "2026-11-02"])
+
+    def fail(path, *a, **k):
+        raise OSError(f"disk error under {path}")
+
+    monkeypatch.setattr(shutil, "rmtree", fail)
+    with pytest.raises(OSError, match="disk error"):
+        lake.prune_run_dates(tmp_path, dt.date(2026, 11, 2), 1)
+    assert lake.state_dir(tmp_path, "2026-11-01").is_dir()  # the files are still there ...
+    assert lake.checkpoint_dates(tmp_path) == [dt.date(2026, 11, 2)]  # ... but no checkpoint
+    assert not lake.is_built(tmp_path, "2026-11-01") and lake.is_built(tmp_path, "2026-11-02")
+    monkeypatch.undo()
+    assert lake.prune_run_dates(tmp_path, dt.date(2026, 11, 2), 1) == [dt.date(2026, 11, 1)]  # the next try ends it
+    assert lake.run_dates(tmp_path) == [dt.date(2026, 11, 2)]
+
+
+def test_a_publish_prunes_the_lake_after_it_succeeded_only(tmp_path, monkeypatch):
+    """pipeline.publish_and_prune (the publish task and run_stages): after the warehouse took D, the
+    lake's older run dates beyond CREDIT_LAKE_KEEP_RUN_DATES go and the result lists them; a publish
+    that fails deletes nothing."""
+    from ecredit import pipeline
+    from ecredit.core import settings as settings_mod
+    from ecredit.warehouse import publish as publish_mod
+
+    (tmp_path / "landing").mkdir()
+    cfg = settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_LAKE_KEEP_RUN_DATES": "2"})
+    _run_date_folders(cfg.lake_dir, ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"])
+
+    def failing(settings, run_date, run_id):
+        raise RuntimeError("the warehouse is down")
+
+    monkeypatch.setattr(publish_mod, "publish_run", failing)
+    with pytest.raises(RuntimeError, match="warehouse is down"):
+        pipeline.publish_and_prune(cfg, dt.date(2026, 11, 4), "run-x")
+    assert len(lake.run_dates(cfg)) == 4
+
+    monkeypatch.setattr(publish_mod, "publish_run", lambda settings, run_date, run_id: {"run_date": str(run_date)})
+    out = pipeline.publish_and_prune(cfg, dt.date(2026, 11, 4), "run-x")
+    assert out == {"run_date": "2026-11-04", "lake_pruned": ["2026-11-01", "2026-11-02"]}
+    assert lake.run_dates(cfg) == [dt.date(2026, 11, 4), dt.date(2026, 11, 3)]

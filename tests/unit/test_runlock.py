@@ -448,3 +448,20 @@ def test_two_runs_started_together_on_a_fresh_airflow_home_migrate_it_once(tmp_p
     outs = [p.communicate(300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outs]
     assert [out.strip() for out, _ in outs] == ["ok", "ok", "ok"]
+
+
+@pytest.mark.parametrize("value, want", [(None, 31), ("", 31), ("1", 1), (" 7 ", 7), ("3660", 3660)])
+def test_lake_keep_run_dates_setting(tmp_path, value, want):
+    env = {"CREDIT_DATA_DIR": str(tmp_path), **({"CREDIT_LAKE_KEEP_RUN_DATES": value} if value is not None else {})}
+    s = settings_mod.load(env)
+    assert s.lake_keep_run_dates == want
+    assert s.as_env()["CREDIT_LAKE_KEEP_RUN_DATES"] == str(want)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "month", "3661", "99999"])
+def test_a_wrong_lake_keep_run_dates_is_one_sentence_naming_it(tmp_path, value):
+    with pytest.raises(settings_mod.SettingError) as e:
+        settings_mod.load({"CREDIT_DATA_DIR": str(tmp_path), "CREDIT_LAKE_KEEP_RUN_DATES": value})
+    assert str(e.value) == (
+        f"CREDIT_LAKE_KEEP_RUN_DATES must be a whole number of run dates from 1 to 3660, not {value!r}."
+    )
