@@ -121,9 +121,15 @@ def plant_edges(landing: Path) -> dict:
     }
 
 
-def settings_at(root: Path, landing: Path) -> settings_mod.Settings:
+# The incremental run's lake keeps three run dates (decision 115): 11-30's checkpoint and build are
+# deleted after 12-03's publish, and the backfill from 12-02 still folds from 12-01's
+KEEP_RUN_DATES = {"incremental": "3", "full": "31"}
+
+
+def settings_at(root: Path, landing: Path, keep: str) -> settings_mod.Settings:
     return settings_mod.load(
         {
+            "CREDIT_LAKE_KEEP_RUN_DATES": keep,
             "CREDIT_DATA_DIR": str(root),
             "CREDIT_LANDING_DIR": str(landing),
             "CREDIT_RULES": str(ROOT / "rules" / "default.yaml"),
@@ -133,9 +139,14 @@ def settings_at(root: Path, landing: Path) -> settings_mod.Settings:
     )
 
 
-def run_dates(spark, cfg, rules, days, full: bool) -> None:
+def run_dates(spark, cfg, rules, days, full: bool) -> dict:
+    """Run each date; return each date's note on how it was scored, read right after its run (a
+    later publish may prune it from the lake)."""
+    notes = {}
     for d in days:
         pipeline.run_stages(spark, cfg, d, run_id=f"run-{d}", rules=rules, stages=pipeline.STAGES, full=full)
+        notes[d] = lake.read_json(lake.scored_note(cfg, d))
+    return notes
 
 
 def published(cfg) -> dict:
@@ -155,18 +166,17 @@ def runs(spark, tmp_path_factory):
     held = base / "held"
     shutil.move(landing / LATE[0] / LATE[1].isoformat(), held)
     rules = rules_mod.load(ROOT / "rules" / "default.yaml")
-    cfg = {kind: settings_at(base / kind, landing) for kind in ("incremental", "full")}
+    cfg = {kind: settings_at(base / kind, landing, KEEP_RUN_DATES[kind]) for kind in ("incremental", "full")}
     out: dict = {"summary": summary, "cfg": cfg, "planted": planted}
     for kind, c in cfg.items():
-        run_dates(spark, c, rules, DAYS, full=kind == "full")
-        out[kind] = {"first": published(c), "scored": {d: lake.read_json(lake.scored_note(c, d)) for d in DAYS}}
+        notes = run_dates(spark, c, rules, DAYS, full=kind == "full")
+        out[kind] = {"first": published(c), "scored": notes, "lake_run_dates": lake.run_dates(c)}
     shutil.move(held, landing / LATE[0] / LATE[1].isoformat())  # it arrives: both take 11-30 on again
     again = [d for d in DAYS if d >= LATE[1]]
     for kind, c in cfg.items():
-        run_dates(spark, c, rules, again, full=kind == "full")
+        out[kind]["rescored"] = run_dates(spark, c, rules, again, full=kind == "full")
         out[kind]["backfilled"] = published(c)
         out[kind]["folded"] = {d: lake.read_json(lake.folded_marker(c, d)) for d in again}
-        out[kind]["rescored"] = {d: lake.read_json(lake.scored_note(c, d)) for d in again}
     return out
 
 
@@ -185,13 +195,17 @@ def differing(a: dict, b: dict) -> dict:
 
 def test_the_incremental_run_folded_and_scored_incrementally(runs):
     """The comparison means something: the incremental run carried scores on the dates within a
-    month, scored everyone on the month's first day, and its backfill folded from 11-29's checkpoint;
+    month, scored everyone on the month's first day, and its backfill folded from 12-01's checkpoint;
     the full run scored everyone every day."""
     inc, full = runs["incremental"], runs["full"]
     notes = inc["scored"]
+    # the incremental lake kept three run dates (11-30's went after 12-03's publish), the full one all
+    assert inc["lake_run_dates"] == sorted(DAYS[1:], reverse=True)
+    assert full["lake_run_dates"] == sorted(DAYS, reverse=True)
     assert notes[DAYS[0]]["scored"] == "all"
     assert notes[MONTH_START]["scored"] == "all"
     carried = [d for d in DAYS[1:] if d != MONTH_START]
+    assert carried, "the sequence has days within a month"
     for d in carried:
         assert notes[d]["carried_from"] == (d - dt.timedelta(days=1)).isoformat(), (d, notes[d])
         assert isinstance(notes[d]["scored"], int) and 0 < notes[d]["scored"] < OPERATORS, (d, notes[d])
