@@ -360,6 +360,8 @@ def load_partition(conn: Connection, table, run_date: dt.date) -> str:
     from psycopg import sql
 
     name = STAGE_PREFIX + partition_name(table, run_date)
+    # a publish that died after its loads committed (``preload_partitions``) left this behind
+    conn.connection.cursor().execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(PARTITIONS, name)))
     check: sql.Composable = sql.SQL("")
     if table not in wh.LATEST_STATE_TABLES:
         check = sql.SQL(", CONSTRAINT {} CHECK (run_date = {})").format(
@@ -371,6 +373,88 @@ def load_partition(conn: Connection, table, run_date: dt.date) -> str:
         )
     )
     return name
+
+
+LOAD_CONNECTIONS = 2  # COPYs at once into D's tables (each a connection, a core of the server)
+
+
+def preload_partitions(eng: Engine, run_date: dt.date, loads: list) -> dict:
+    """D's rows of each ``(table, rows)`` of ``loads`` COPYed into its table of D
+    (``load_partition``), up to LOAD_CONNECTIONS tables at once, each load on its own connection
+    and committed (decision 116). The tables are in ``run_partitions``, which departments cannot
+    read, and attached by the publish transaction only: until its commit no reader sees them. A
+    failure drops every one of them; a crash leaves them to the next publish, which drops each
+    before loading it again. Returns the rows loaded per table name."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item) -> tuple[str, int]:
+        table, rows = item
+        cols = [c.name for c in table.columns]
+        with eng.begin() as conn:
+            loaded = load_partition(conn, table, run_date)
+            return table.name, copy_rows(conn, loaded, cols, rows, schema=PARTITIONS)
+
+    drop_leftover_loads(eng)
+    # the biggest first, so the last to finish is a small one
+    order = sorted(loads, key=lambda item: -LOAD_WEIGHT.get(item[0].name, 1))
+    try:
+        with ThreadPoolExecutor(max_workers=LOAD_CONNECTIONS, thread_name_prefix="publish-load") as pool:
+            return dict(pool.map(one, order))
+    except BaseException:
+        drop_preloaded(eng, run_date, [t for t, _ in loads])
+        raise
+
+
+# rows x width of a table's rows at 100k operators (BENCHMARKS.md), to start the longest loads first
+LOAD_WEIGHT = {
+    "operator_score": 50,
+    "fact_credit_record": 30,
+    "supervision_measure": 25,
+    "dim_operator": 20,
+    "fact_license": 15,
+    "fact_complaint": 12,
+    "fact_spot_check": 10,
+    "risk_alert": 5,
+}
+
+
+def drop_leftover_loads(eng: Engine) -> list[str]:
+    """Drop every loaded table in ``run_partitions`` that no publish attached (a killed publish's,
+    of any date): under the warehouse's lock no other publish is loading. Returns their names."""
+    from psycopg import sql
+
+    with eng.begin() as conn:
+        names = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %(schema)s AND c.relkind = 'r' AND NOT c.relispartition "
+                "AND starts_with(c.relname, %(prefix)s)",
+                {"schema": PARTITIONS, "prefix": STAGE_PREFIX},
+            )
+        ]
+        for name in names:
+            conn.connection.cursor().execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(PARTITIONS, name)))
+    if names:
+        log.info("dropped %d loaded table(s) a publish left unattached: %s", len(names), ", ".join(names))
+    return names
+
+
+def drop_preloaded(eng: Engine, run_date: dt.date, tables: list) -> None:
+    """Drop the loaded tables of D that no publish attached (best effort: the next publish drops
+    what is left)."""
+    from psycopg import sql
+
+    try:
+        with eng.begin() as conn:
+            for table in tables:
+                conn.connection.cursor().execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(
+                        sql.Identifier(PARTITIONS, STAGE_PREFIX + partition_name(table, run_date))
+                    )
+                )
+    except Exception:
+        log.warning("could not drop the loaded tables of %s; the next publish drops them", run_date, exc_info=True)
 
 
 def attach_partition(conn: Connection, table, run_date: dt.date) -> None:
@@ -546,92 +630,100 @@ def publish_run(settings: Settings, run_date: dt.date, run_id: str, started_at: 
         for dept in DEPARTMENTS
         for w in validation.verdict(settings, rule_set, dept, run_date).warnings
     ]
-    # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
-    with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
-        # first: a superseded draw version keeps the operator_score and inspector rows replaced below
-        counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.UTC), warnings))
-        latest = latest_published_date(conn)
-        replace_state = latest is None or run_date >= latest
-        # the latest state: D's change sets applied when they are against what the warehouse holds
-        by_changes, how = change_sets_apply(settings, conn, run_date, latest) if replace_state else (False, "")
-        if not replace_state:
-            warnings.append(
-                f"dim_operator and fact_credit_record keep the state of {latest}, the latest run date so far"
-            )
-        else:
-            counts["latest_state"] = how if by_changes else f"replaced ({how})"
-
-        def key(table) -> str:
-            (k,) = [c.name for c in table.primary_key.columns]
-            return k
-
-        def new_rows(table):
-            if table is wh.feed_status:
-                return [status_rows]
-            cols = [c.name for c in table.columns]
-            if by_changes and table in latest_tables:
-                only = (lake.CHANGE, lake.CHANGE_INSERTS)
-                return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name), cols, only)
-            return lake.gold_arrow_batches(settings, run_date, table.name, cols)
-
-        def deleted_keys(table):
-            only = (lake.CHANGE, lake.CHANGE_DELETES)
-            return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name), [key(table)], only)
-
-        # draw_commitment is upserted by draw date, not replaced by run date
-        latest_tables = list(wh.LATEST_STATE_TABLES) if replace_state else []
-        tables = list(wh.PER_RUN_TABLES) + latest_tables
-
-        def clear(table):  # D's rows, the latest state's replaced and gone rows, or the whole latest state
-            if table not in wh.LATEST_STATE_TABLES:
-                conn.execute(delete(table).where(table.c.run_date == run_date))
-            elif by_changes:
-                counts[table.name + "_deleted"] = delete_keys(conn, table, key(table))
+    preloaded: list = []  # tables of D loaded on connections of their own (preload_partitions)
+    try:
+        # one transaction: D's rows appear all at once or not at all; one run's at a time (runlock)
+        with runlock.writing_warehouse(eng, run_id, run_date.isoformat(), settings.lock_timeout) as conn:
+            # first: a superseded draw version keeps the operator_score and inspector rows replaced below
+            counts.update(publish_draw(conn, settings, run_date, dt.datetime.now(dt.UTC), warnings))
+            latest = latest_published_date(conn)
+            replace_state = latest is None or run_date >= latest
+            # the latest state: D's change sets applied when they are against what the warehouse holds
+            by_changes, how = change_sets_apply(settings, conn, run_date, latest) if replace_state else (False, "")
+            if not replace_state:
+                warnings.append(
+                    f"dim_operator and fact_credit_record keep the state of {latest}, the latest run date so far"
+                )
             else:
-                conn.execute(delete(table))
+                counts["latest_state"] = how if by_changes else f"replaced ({how})"
 
-        staged: dict = {}
-        if conn.dialect.name == "postgresql":
-            # Inside the one transaction: readers keep seeing the previous state until it commits.
-            # A per-run table's rows of D are COPYed into a table of their own without indexes,
-            # which is then attached as the run date's partition (decision 113); so are the
-            # latest-state tables' rows when they are replaced whole (decision 114). Their change
-            # sets are applied through the tables.
-            for table in tables:
+            def key(table) -> str:
+                (k,) = [c.name for c in table.primary_key.columns]
+                return k
+
+            def new_rows(table):
+                if table is wh.feed_status:
+                    return [status_rows]
                 cols = [c.name for c in table.columns]
-                if table in wh.PER_RUN_TABLES or not by_changes:
-                    loaded = load_partition(conn, table, run_date)
-                    counts[table.name] = copy_rows(conn, loaded, cols, new_rows(table), schema=PARTITIONS)
-                    continue
-                stage_keys(conn, table, key(table), deleted_keys(table))
-                clear(table)
-                counts[table.name] = copy_rows(conn, table.name, cols, new_rows(table))
-            after_staging(run_date)
-            failpoints.hit("publish.staged")
-        else:
-            # the embedded default: 1. stage every table's rows into a temporary table, 2. swap
-            for table in tables:
-                staged[table.name] = stage(conn, table, new_rows(table))
                 if by_changes and table in latest_tables:
+                    only = (lake.CHANGE, lake.CHANGE_INSERTS)
+                    return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name), cols, only)
+                return lake.gold_arrow_batches(settings, run_date, table.name, cols)
+
+            def deleted_keys(table):
+                only = (lake.CHANGE, lake.CHANGE_DELETES)
+                return lake.gold_arrow_batches(settings, run_date, lake.change_table(table.name), [key(table)], only)
+
+            # draw_commitment is upserted by draw date, not replaced by run date
+            latest_tables = list(wh.LATEST_STATE_TABLES) if replace_state else []
+            tables = list(wh.PER_RUN_TABLES) + latest_tables
+
+            def clear(table):  # D's rows, the latest state's replaced and gone rows, or the whole latest state
+                if table not in wh.LATEST_STATE_TABLES:
+                    conn.execute(delete(table).where(table.c.run_date == run_date))
+                elif by_changes:
+                    counts[table.name + "_deleted"] = delete_keys(conn, table, key(table))
+                else:
+                    conn.execute(delete(table))
+
+            staged: dict = {}
+            if conn.dialect.name == "postgresql":
+                # Readers keep seeing the previous state until this transaction commits. A per-run
+                # table's rows of D are COPYed into a table of their own without indexes, which is then
+                # attached as the run date's partition (decision 113); so are the latest-state tables'
+                # rows when they are replaced whole (decision 114); those loads run two at a time on
+                # connections of their own (decision 116). Change sets go through the tables.
+                loads = [(t, new_rows(t)) for t in tables if t in wh.PER_RUN_TABLES or not by_changes]
+                preloaded[:] = [t for t, _ in loads]
+                counts.update(preload_partitions(eng, run_date, loads))
+                for table in tables:
+                    cols = [c.name for c in table.columns]
+                    if table in preloaded:
+                        continue
                     stage_keys(conn, table, key(table), deleted_keys(table))
-            after_staging(run_date)
-            failpoints.hit("publish.staged")
-            for n, table in enumerate(tables):
-                clear(table)
-                counts[table.name] = swap_in(conn, table)
-                if n == 0:
-                    failpoints.hit("publish.swapping")
-        counts["draw_commitment"] = publish_commitment(
-            conn,
-            lake.gold_rows(settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]),
-            warnings,
-        )
-        counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
-        record_build(conn, settings, run_date, dt.datetime.now(dt.UTC))
-        if conn.dialect.name == "postgresql":
-            # last: the tables attached are locked from here to the commit
-            attach_partitions(conn, run_date, [] if by_changes else latest_tables)
-        drop_stages(conn, staged)
+                    clear(table)
+                    counts[table.name] = copy_rows(conn, table.name, cols, new_rows(table))
+                after_staging(run_date)
+                failpoints.hit("publish.staged")
+            else:
+                # the embedded default: 1. stage every table's rows into a temporary table, 2. swap
+                for table in tables:
+                    staged[table.name] = stage(conn, table, new_rows(table))
+                    if by_changes and table in latest_tables:
+                        stage_keys(conn, table, key(table), deleted_keys(table))
+                after_staging(run_date)
+                failpoints.hit("publish.staged")
+                for n, table in enumerate(tables):
+                    clear(table)
+                    counts[table.name] = swap_in(conn, table)
+                    if n == 0:
+                        failpoints.hit("publish.swapping")
+            counts["draw_commitment"] = publish_commitment(
+                conn,
+                lake.gold_rows(settings, run_date, "draw_commitment", [c.name for c in wh.draw_commitment.columns]),
+                warnings,
+            )
+            counts["validation_rows"] = publish_validation(conn, settings, rule_set, verdicts, run_id, run_date)
+            record_build(conn, settings, run_date, dt.datetime.now(dt.UTC))
+            if conn.dialect.name == "postgresql":
+                # last: the tables attached are locked from here to the commit
+                attach_partitions(conn, run_date, [] if by_changes else latest_tables)
+            drop_stages(conn, staged)
+    except BaseException:
+        if preloaded:  # committed by their loads; not attached, since this transaction rolled back
+            drop_preloaded(eng, run_date, preloaded)
+        raise
+
     # committed: D is published (the next run date's previous state reads it from the warehouse)
     failpoints.hit("publish.committed")
     counts.update({s["dept"] + "_status": s["status"] for s in status_rows})

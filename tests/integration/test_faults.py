@@ -347,17 +347,26 @@ def test_publish_killed(ref, tmp_path, kind, point, request, monkeypatch):
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
 
-    if kind == "postgresql":  # the server ends the dead client's session: its transaction and stages
-        probe = "SELECT relname FROM pg_class WHERE relname LIKE 'stage\\_%'"
-        for _ in range(300):  # wait (up to 30 s) for the server to notice the dead client
-            eng = create_engine(url)
+    # PostgreSQL: the server ends the dead client's session (its transaction: nothing attached);
+    # the tables of D its loads committed (decision 116) stay in run_partitions, never partitions
+    probe = (
+        "SELECT n.nspname, c.relname, c.relispartition FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname LIKE 'stage\\_%' AND c.relkind IN ('r', 'p')"
+    )
+    if kind == "postgresql":
+        eng = create_engine(url)
+        mine = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        for _ in range(300):  # wait (up to 30 s) for the server to end the dead client's session
             with eng.connect() as c:
-                left = c.execute(text(probe)).fetchall()
-            eng.dispose()
-            if not left:
+                busy = c.execute(text(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND {mine}")).scalar()
+            if not busy:
                 break
             time.sleep(0.1)
-        assert left == []
+        with eng.connect() as c:
+            left = c.execute(text(probe)).fetchall()
+        eng.dispose()
+        assert left, "the loads of D committed before the kill"
+        assert all(schema == publish.PARTITIONS and not attached for schema, _, attached in left), left
     else:
         with sqlite3.connect(root / "warehouse.db") as c:  # the killed transaction's journal is rolled back
             assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -367,6 +376,9 @@ def test_publish_killed(ref, tmp_path, kind, point, request, monkeypatch):
     assert last_failure(url)["reason"].startswith("publish: Task process exited")
     publish.publish_run(cfg, D2, "rerun")
     assert_same_as_reference(ref, cfg)
+    if kind == "postgresql":  # the rerun dropped what the dead one left
+        with create_engine(url).connect() as c:
+            assert c.execute(text(probe)).fetchall() == []
 
 
 # ---------------------------------------------------------------- 3. the warehouse unreachable
