@@ -259,6 +259,17 @@ def run_date(spark, cfg, rule_set, d: dt.date, run_id: str) -> dict:
     return {"stages": stages, "detail": detail}
 
 
+def noop_best(make, repeat: int) -> float:
+    """Seconds of the best of ``repeat`` runs of the DataFrame ``make()`` materialised by Spark's
+    ``noop`` sink."""
+    times = []
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        make().write.format("noop").mode("overwrite").save()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict:
     """``scoring.score`` over the Parquet inputs of D (the same files as the baseline), in the warm
     session, materialised by Spark's ``noop`` sink: the full ``operator_score`` (reasons JSON and
@@ -286,12 +297,7 @@ def spark_score_alone(spark, cfg, rule_set, d: dt.date, repeat: int = 1) -> dict
         )
 
     def best(make) -> float:
-        times = []
-        for _ in range(max(1, repeat)):
-            t0 = time.perf_counter()
-            make().write.format("noop").mode("overwrite").save()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return noop_best(make, repeat)
 
     full = best(frame)
     from bench.baseline import RESULT_COLUMNS  # the columns the DuckDB baseline computes

@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from bench.run import PG_URL, ROOT, baseline, spark_score_alone, tune
+from bench.run import PG_URL, ROOT, baseline, noop_best, spark_score_alone, tune
 
 
 def same_as_published(spark, cfg, rule_set, d: dt.date) -> int:
@@ -55,12 +55,7 @@ def score_parts(spark, cfg, rule_set, d: dt.date, repeat: int) -> dict:
         return spark.read.parquet(str(p[k]))
 
     def best(make) -> float:
-        times = []
-        for _ in range(max(1, repeat)):
-            t0 = time.perf_counter()
-            make().write.format("noop").mode("overwrite").save()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return noop_best(make, repeat)
 
     return {
         "read_all": sum(best(lambda k=k: read(k)) for k in p),
