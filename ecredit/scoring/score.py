@@ -108,16 +108,15 @@ def evaluation(evals: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     p = rules.get("evaluation")
     ws = max(_places(w) for w in p["weights"].values())
     unit = 10 ** (INDICATOR_PLACES + ws)
+    scaled = [int(Decimal(str(w)) * 10**ws) for w in p["weights"].values()]  # W: each weight x 10^ws
     rows = evaluation_window(evals, rules, run_date)
     rows = rows.withColumn("_n", F.coalesce(F.col("review_count"), F.lit(0)).cast("long"))
     hi, lo = F.call_function("div", F.col("_n"), F.lit(SPLIT)), F.col("_n") % F.lit(SPLIT)
     sums, weighted = [], None
-    for i, (column, w) in enumerate(p["weights"].items()):
+    for i, (column, w) in enumerate(zip(p["weights"], scaled)):
         v = F.coalesce(scaled_indicator(F.col(column)), F.lit(0).cast("long"))
         sums += [F.sum(v * hi).alias(f"w{i}_hi"), F.sum(v * lo).alias(f"w{i}_lo")]
-        part = (F.col(f"w{i}_hi").cast(WHOLE) * F.lit(SPLIT) + F.col(f"w{i}_lo").cast(WHOLE)) * F.lit(
-            int(Decimal(str(w)) * 10**ws)
-        ).cast(WHOLE)
+        part = (F.col(f"w{i}_hi").cast(WHOLE) * F.lit(SPLIT) + F.col(f"w{i}_lo").cast(WHOLE)) * F.lit(w).cast(WHOLE)
         weighted = part if weighted is None else weighted + part
     assert weighted is not None, "the rules file has evaluation weights (rules.SCHEMA)"
     agg = rows.groupBy("operator_key").agg(
@@ -132,8 +131,8 @@ def evaluation(evals: DataFrame, rules: Rules, run_date: dt.date) -> DataFrame:
     # the same quotient in longs when it cannot overflow one (every 评价数 below SPLIT, and few
     # enough in all): one operator's decimal arithmetic above, a million times, cost a second
     weighted_long: Column | None = None
-    for i, w in enumerate(p["weights"].values()):
-        part = F.col(f"w{i}_lo") * F.lit(int(Decimal(str(w)) * 10**ws))
+    for i, w in enumerate(scaled):
+        part = F.col(f"w{i}_lo") * F.lit(w)
         weighted_long = part if weighted_long is None else weighted_long + part
     assert weighted_long is not None, "the rules file has evaluation weights (rules.SCHEMA)"
     # weighted <= 10^ws x 10^5 x reviews (the weights add up to 1), so 2 x scale x weighted + 2 x
