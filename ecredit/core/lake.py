@@ -15,11 +15,13 @@ Layout, under ``CREDIT_LAKE_DIR``::
     data_docs/<D>/index.html                      the run's Data Docs site
     state/<D>/<table>/                            the canonical state of D (Parquet)
     state/<D>/folded/feed_id=<F>/, state/<D>/_folded.json   D's checkpoint: every record's latest
-                                                  version (Parquet) and its marker, written last
+                                                  version, or those D touched on the chain its marker
+                                                  names (decision 117), and its marker, written last
     gold/<D>/<table>/, gold/<D>/warnings.json     what publish takes; gold/<D>/_built.json: the build is whole
     reports/<D>/index.html                        the run report
     (state/<D>/ and gold/<D>/ of the run dates older than the newest CREDIT_LAKE_KEEP_RUN_DATES are
-    deleted after a later date's publish: ``prune_run_dates``, decision 115)
+    deleted after a later date's publish, unless a kept checkpoint's chain reads them:
+    ``prune_run_dates``, decisions 115 and 117)
     runs/lock.json, runs/lock                     the run lock's lease and its mutex
     runs/unrecorded/<key>.json                    failed attempts kept while the warehouse was down
 """
@@ -210,6 +212,17 @@ def checkpoint_dates(where: Where) -> list[dt.date]:
     return sorted(out, reverse=True)
 
 
+def checkpoint_chain(where: Where, run_date: dt.date | str) -> list[dt.date]:
+    """The run dates whose folded rows D's checkpoint reads (``chain`` in its marker, decision 117):
+    the full checkpoint it starts from, then the daily deltas, D's own last. Empty when there is no
+    readable marker."""
+    try:
+        chain = read_json(folded_marker(where, run_date)).get("chain") or []
+        return [dt.date.fromisoformat(m["date"]) for m in chain]
+    except (ValueError, OSError, KeyError, TypeError, AttributeError):
+        return []
+
+
 def parquet_rows(folder: Path) -> int:
     """The rows of every Parquet file under ``folder`` by their footers (names starting with '.'
     or '_', Spark's staging and markers, are not data). An unreadable file raises
@@ -294,14 +307,17 @@ def prune_run_dates(where: Where, run_date: dt.date, keep: int) -> list[dt.date]
     forward from the date before it). Each folder loses its marker first (``_folded.json``,
     ``_built.json``), so a deletion cut short leaves no checkpoint or build that looks whole: the
     fold and the scoring then start from an older checkpoint or from nothing, which gives the same
-    answer (decision 115)."""
+    answer (decision 115). A date that a staying date's checkpoint reads (its ``chain``: the full
+    checkpoint and the deltas it is built on, decision 117) stays with it, until a later full
+    checkpoint (a compaction) frees it."""
     import shutil
 
     if keep < 1:
         raise ValueError(f"keep must be at least 1, not {keep}")
     days = run_dates(where)
-    kept = set(days[:keep])
-    gone = sorted(d for d in days if d < run_date and d not in kept)
+    kept = {d for d in days if d >= run_date} | set(days[:keep])
+    kept |= {member for d in kept for member in checkpoint_chain(where, d)}
+    gone = sorted(d for d in days if d not in kept)
     for d in gone:
         for marker in (folded_marker(where, d), built_marker(where, d)):
             marker.unlink(missing_ok=True)

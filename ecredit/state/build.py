@@ -55,7 +55,7 @@ RECORD_COLUMNS = [
 # ---------------------------------------------------------------- reading and folding
 
 
-def _feed(folded: DataFrame, feed_id: str) -> DataFrame:
+def _feed(folded: fold_mod.Folded, feed_id: str) -> DataFrame:
     """One feed's folded rows (``fold.folded_state``'s, or any rows with one version per record
     key) with its own columns only: a feed's ~15 columns of the wide row's ~90."""
     return fold_mod.feed_rows(folded, next(x for x in FEEDS if x.feed_id == feed_id))
@@ -112,7 +112,7 @@ def _bump(sev: Column, cond: Column, by: int) -> Column:
     return F.when(cond, F.least(F.lit(SEVERITIES[-1]), sev + F.lit(int(by)))).otherwise(sev)
 
 
-def penalties(folded: DataFrame, rules: Rules) -> DataFrame:
+def penalties(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     p = rules.get("penalties")
     df = _base(_feed(folded, "amr.penalties"), rules, "amr.penalties", "violation_type", _date("decision_date"))
     light = F.col("penalty_category").isin(p["light_categories"])
@@ -136,7 +136,7 @@ def penalties(folded: DataFrame, rules: Rules) -> DataFrame:
     return _finish(df.withColumn("severity", sev), F.col("status") == "撤销", until, amount)
 
 
-def amr_lists(folded: DataFrame, rules: Rules) -> DataFrame:
+def amr_lists(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     df = _base(_feed(folded, "amr.lists"), rules, "amr.lists", "list_type", _date("listed_date"))
     off = F.date_sub(_date("removed_date"), 1)  # 移出日期 is the first day off the list
     auto = _days(F.col("event_date"), rules.get("lists.serious_max_days") - 1)
@@ -145,12 +145,12 @@ def amr_lists(folded: DataFrame, rules: Rules) -> DataFrame:
     return _finish(df, F.lit(False), until)
 
 
-def ndrc_lists(folded: DataFrame, rules: Rules) -> DataFrame:
+def ndrc_lists(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     df = _base(_feed(folded, "ndrc.credit_lists"), rules, "ndrc.credit_lists", "list_type", _date("start_date"))
     return _finish(df, F.lit(False), F.date_sub(_date("end_date"), 1))
 
 
-def cac(folded: DataFrame, rules: Rules) -> DataFrame:
+def cac(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     df = _base(_feed(folded, "cac.pi_violations"), rules, "cac.pi_violations", "violation_type", _date("found_date"))
     rectified = F.coalesce(F.col("rectification_status") == "已整改", F.lit(False))  # null = 未整改
     df = df.withColumn("severity", _bump(F.col("severity"), ~rectified, rules.get("cac.unrectified_severity_bump")))
@@ -158,19 +158,25 @@ def cac(folded: DataFrame, rules: Rules) -> DataFrame:
     return _finish(df, F.col("withdrawn") == "是", until)
 
 
-def psb(folded: DataFrame, rules: Rules) -> DataFrame:
+def psb(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     df = _base(_feed(folded, "psb.cases"), rules, "psb.cases", "case_type", _date("filed_at_date"))
     return _finish(df, F.col("status") == "撤案", _default_until(rules))
 
 
 def _simple(
-    folded: DataFrame, rules: Rules, feed_id: str, type_column: str, event: str, withdrawn: Column, amount: str | None
+    folded: fold_mod.Folded,
+    rules: Rules,
+    feed_id: str,
+    type_column: str,
+    event: str,
+    withdrawn: Column,
+    amount: str | None,
 ) -> DataFrame:
     df = _base(_feed(folded, feed_id), rules, feed_id, type_column, _date(event))
     return _finish(df, withdrawn, _default_until(rules), F.col(amount) if amount else None)
 
 
-def customs_violations(folded: DataFrame, rules: Rules) -> DataFrame:
+def customs_violations(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     df = _base(
         _feed(folded, "customs.violations"), rules, "customs.violations", "violation_type", _date("decision_date")
     )
@@ -181,7 +187,7 @@ def customs_violations(folded: DataFrame, rules: Rules) -> DataFrame:
     return _finish(df, F.col("withdrawn") == "true", _default_until(rules), amount)
 
 
-def customs_credit(folded: DataFrame, rules: Rules) -> DataFrame:
+def customs_credit(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     """Every version is kept; the level in force at D is the one with the latest EFFECTIVE_DATE
     <= D. A version counts from its date until the day before the next version's date."""
     df = _base(
@@ -196,7 +202,7 @@ def customs_credit(folded: DataFrame, rules: Rules) -> DataFrame:
     return _finish(df, F.lit(False), F.col("active_until"))
 
 
-def credit_records(folded: DataFrame, rules: Rules) -> DataFrame:
+def credit_records(folded: fold_mod.Folded, rules: Rules) -> DataFrame:
     """All credit records of the state, timeless: activity at D is added by ``with_activity``."""
     parts = [
         penalties(folded, rules),
@@ -264,7 +270,7 @@ def with_activity(records: DataFrame, operators: DataFrame, run_date: dt.date) -
 # ---------------------------------------------------------------- the other canonical tables
 
 
-def operators(folded: DataFrame) -> DataFrame:
+def operators(folded: fold_mod.Folded) -> DataFrame:
     return _feed(folded, "amr.operators").select(
         "operator_key",
         "uscc",
@@ -288,7 +294,7 @@ def _source() -> list:
     return [_date("delivery_date").alias("source_delivery_date"), "source_line"]
 
 
-def licences(folded: DataFrame) -> DataFrame:
+def licences(folded: fold_mod.Folded) -> DataFrame:
     return _feed(folded, "gds.licenses").select(
         "operator_key",
         "licence_no",
@@ -300,7 +306,7 @@ def licences(folded: DataFrame) -> DataFrame:
     )
 
 
-def evaluations(folded: DataFrame) -> DataFrame:
+def evaluations(folded: fold_mod.Folded) -> DataFrame:
     dec = T.DecimalType(7, 3)
     return _feed(folded, "commerce.evaluations").select(
         "operator_key",
@@ -315,13 +321,13 @@ def evaluations(folded: DataFrame) -> DataFrame:
     )
 
 
-def spot_checks(folded: DataFrame) -> DataFrame:
+def spot_checks(folded: fold_mod.Folded) -> DataFrame:
     return _feed(folded, "amr.spot_checks").select(
         "operator_key", "check_no", "product_category", "result", _date("check_date").alias("check_date"), *_source()
     )
 
 
-def complaints(folded: DataFrame) -> DataFrame:
+def complaints(folded: fold_mod.Folded) -> DataFrame:
     return _feed(folded, "amr.complaints").select(
         "operator_key",
         "complaint_no",
@@ -370,7 +376,7 @@ def facts(lic: DataFrame, spot: DataFrame, compl: DataFrame) -> dict[str, DataFr
     }
 
 
-def inspectors(folded: DataFrame) -> DataFrame:
+def inspectors(folded: fold_mod.Folded) -> DataFrame:
     return _feed(folded, "amr.inspectors").select("inspector_id", "name", "certificate_no", "unit", "on_duty")
 
 

@@ -24,6 +24,7 @@ from ecredit.core import lake
 from ecredit.core import rules as rules_mod
 from ecredit.core import settings as settings_mod
 from ecredit.state import build as state
+from ecredit.state import fold
 from tests.integration.conftest import DATES, REJECTED
 
 DAYS = [dt.date.fromisoformat(d) for d in DATES]
@@ -101,11 +102,33 @@ def test_a_full_fold_gives_the_same_gold_tables_row_for_row(rebuilt):
     assert incremental["dim_operator"] and incremental["operator_score"] and incremental["fact_credit_record"]
 
 
-def test_a_full_fold_gives_the_same_folded_rows(rebuilt):
-    a = rows_of(lake.folded_dir(rebuilt["ran"], LAST))
-    b = rows_of(lake.folded_dir(rebuilt["full"], LAST))
+def checkpoint_rows(spark, cfg, day) -> list[str]:
+    """The records in force that D's checkpoint holds (a delta's read with its chain), as sorted
+    JSON, so two checkpoints compare row for row."""
+    return sorted(
+        json.dumps(r.asDict(), sort_keys=True, default=str) for r in fold.checkpoint_rows(spark, cfg, day).collect()
+    )
+
+
+def test_a_full_fold_gives_the_same_folded_rows(rebuilt, spark):
+    """The clean city's D2 wrote a delta checkpoint (decision 0117): only the records its files
+    touched, on D1's full one. A date is full when its chain would pass its share of the full one's
+    rows (the small cities' days are large against their history). Read with its chain, D3's
+    checkpoint holds the full fold's records."""
+    markers = rebuilt["markers"]
+    kinds = [markers[d]["kind"] for d in DAYS]
+    assert kinds[0] == "full", (rebuilt["name"], kinds)
+    if rebuilt["name"] == "e2e":  # 150 operators, ~1 % touched a day (the 70 of the dirty city all are)
+        assert kinds[1] == "delta", kinds
+        assert markers[DAYS[1]]["rows"] < markers[DAYS[0]]["rows"]  # the delta: the day's records only
+    # the chain: the last full checkpoint, then every date after it
+    start = max(i for i, k in enumerate(kinds) if k == "full")
+    assert [m["date"] for m in markers[LAST]["chain"]] == [d.isoformat() for d in DAYS[start:]]
+    a = checkpoint_rows(spark, rebuilt["ran"], LAST)
+    b = checkpoint_rows(spark, rebuilt["full"], LAST)
     assert a == b, rebuilt["name"]
-    assert rebuilt["markers"][LAST]["rows"] == len(a) > 0
+    assert lake.read_json(lake.folded_marker(rebuilt["full"], LAST))["kind"] == "full"
+    assert len(a) > 0
 
 
 def test_the_rejected_delivery_is_in_no_checkpoint(e2e):

@@ -170,7 +170,9 @@ def runs(spark, tmp_path_factory):
     out: dict = {"summary": summary, "cfg": cfg, "planted": planted}
     for kind, c in cfg.items():
         notes = run_dates(spark, c, rules, DAYS, full=kind == "full")
-        out[kind] = {"first": published(c), "scored": notes, "lake_run_dates": lake.run_dates(c)}
+        kept = lake.run_dates(c)
+        chains = {d: lake.checkpoint_chain(c, d) for d in kept}
+        out[kind] = {"first": published(c), "scored": notes, "lake_run_dates": kept, "chains": chains}
     shutil.move(held, landing / LATE[0] / LATE[1].isoformat())  # it arrives: both take 11-30 on again
     again = [d for d in DAYS if d >= LATE[1]]
     for kind, c in cfg.items():
@@ -199,8 +201,12 @@ def test_the_incremental_run_folded_and_scored_incrementally(runs):
     the full run scored everyone every day."""
     inc, full = runs["incremental"], runs["full"]
     notes = inc["scored"]
-    # the incremental lake kept three run dates (11-30's went after 12-03's publish), the full one all
-    assert inc["lake_run_dates"] == sorted(DAYS[1:], reverse=True)
+    # the incremental lake kept three run dates and the dates their checkpoints' chains read
+    # (decision 117: 11-30's full checkpoint stays while a kept delta is built on it), the full one all
+    newest = DAYS[-3:]
+    kept = set(newest) | {m for d in newest for m in inc["chains"][d]}
+    assert inc["lake_run_dates"] == sorted(kept, reverse=True)
+    assert all(inc["chains"][d] and inc["chains"][d][-1] == d for d in newest)
     assert full["lake_run_dates"] == sorted(DAYS, reverse=True)
     assert notes[DAYS[0]]["scored"] == "all"
     assert notes[MONTH_START]["scored"] == "all"

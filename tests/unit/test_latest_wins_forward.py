@@ -117,6 +117,8 @@ def test_only_the_newest_checkpoints_are_judged(tmp_path, caplog):
                 "fingerprint": fold.fingerprint(settings, rules) if usable else stale,
                 "base": None,
                 "rows": 0,
+                "id": "x",
+                "chain": [{"date": day.isoformat(), "id": "x", "rows": 0}],
                 "files": [],
             },
         )
@@ -131,3 +133,161 @@ def test_only_the_newest_checkpoints_are_judged(tmp_path, caplog):
     # within the cap the same checkpoint is taken: for the day after it, it is the newest before
     base = fold.choose_base(settings, rules, days[-1] + dt.timedelta(days=1), [])
     assert base is not None and base.run_date == days[-1]
+
+
+# ---------------------------------------------------------------- delta checkpoints (decision 0117)
+
+CHAIN_DATES = [f"2026-11-{d:02d}" for d in range(1, 9)]
+
+
+@pytest.fixture
+def chain_lake(spark, tmp_path, monkeypatch):
+    """``fold.folded_state`` on a lake whose applied files are one penalties file a date (random
+    versions of 12 keys, the null key included), the ingest's part faked: ``applied(day)`` the
+    files up to the date, ``parsed_rows`` their rows."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    rnd = random.Random(5)
+    keys = [f"P{i}" for i in range(12)] + [None]
+    files = {}
+    for d in CHAIN_DATES:
+        n = 12 if d == CHAIN_DATES[0] else rnd.randint(0, 3)  # a history date, then small days
+        files[d] = [
+            {
+                **{f.name: None for f in ingest.ROW_SCHEMA.fields},
+                "feed_id": FEED.feed_id,
+                "dept": "amr",
+                "delivery_date": d,
+                "file_sha": d,
+                "source_line": line,
+                "operator_key": f"OP{rnd.randint(1, 4)}",
+                "natural_person": False,
+                "reasons": [],
+                "warnings": [],
+                "key_str": (key := (keys[line - 2] if d == CHAIN_DATES[0] else rnd.choice(keys))),
+                "decision_no": key,
+                "status": f"{d}#{line}",
+            }
+            for line in range(2, 2 + n)
+        ]
+
+    def info(d):
+        return {"feed_id": FEED.feed_id, "date": d, "sha256": d * 2, "rows_in": len(files[d]), "day": d}
+
+    def applied(settings, rules, up_to):
+        return [info(d) for d in CHAIN_DATES if dt.date.fromisoformat(d) <= up_to]
+
+    def parsed(spark_, settings, todo):
+        return spark.createDataFrame([r for f in todo for r in files[f["day"]]], ingest.ROW_SCHEMA)
+
+    monkeypatch.setattr(fold.validation, "applied_files", applied)
+    monkeypatch.setattr(fold, "parsed_rows", parsed)
+    monkeypatch.setattr(fold, "FEEDS", [FEED])  # the other 15 feeds would be empty folders to write
+    settings = SimpleNamespace(lake_dir=tmp_path, pii_key="k" * 32)
+    rules = SimpleNamespace(version="v1")
+
+    def run(d, full=False):
+        out = fold.folded_state(spark, settings, rules, dt.date.fromisoformat(d), full)
+        return {**out, "marker": lake.read_json(lake.folded_marker(settings, d))}
+
+    def state_at(d):
+        got = fold.checkpoint_rows(spark, settings, dt.date.fromisoformat(d)).collect()
+        assert len(got) == len({r["key_str"] for r in got})  # one version a key
+        return {(r["key_str"], r["status"]) for r in got}
+
+    def want(d):
+        return expected({x: files[x] for x in CHAIN_DATES if x <= d})
+
+    return SimpleNamespace(run=run, state_at=state_at, want=want, settings=settings, files=files)
+
+
+from ecredit.core import lake  # noqa: E402
+
+
+def test_delta_checkpoints_hold_the_same_records_as_folding_everything(chain_lake, monkeypatch):
+    """A history date's checkpoint is full; the small days after it are deltas on it, each holding
+    only the records its file touched; the records in force read from any of them are the hand-worked
+    winners of every file up to its date, and so are the rows the build gets."""
+    monkeypatch.setattr(fold, "COMPACT_SHARE", 10.0)  # 12 history rows: the days' deltas stay deltas
+    kinds = []
+    for d in CHAIN_DATES:
+        out = chain_lake.run(d)
+        kinds.append(out["marker"]["kind"])
+        assert chain_lake.state_at(d) == chain_lake.want(d), d
+        rows = fold.feed_rows(out["rows"], FEED).collect()
+        assert {(r["key_str"], r["status"]) for r in rows} == chain_lake.want(d), d
+        if out["marker"]["kind"] == "delta":
+            # the delta holds one row per key its date's file delivered, nothing else
+            assert out["marker"]["rows"] == len({r["key_str"] for r in chain_lake.files[d]}), d
+            assert [m["date"] for m in out["marker"]["chain"]] == CHAIN_DATES[: CHAIN_DATES.index(d) + 1]
+    assert kinds == ["full"] + ["delta"] * (len(CHAIN_DATES) - 1)
+
+
+def test_a_long_chain_is_compacted(chain_lake, monkeypatch):
+    monkeypatch.setattr(fold, "COMPACT_SHARE", 10.0)
+    monkeypatch.setattr(fold, "MAX_DELTAS", 2)
+    kinds = [chain_lake.run(d)["marker"]["kind"] for d in CHAIN_DATES[:6]]
+    # a chain of the full one and two deltas is as long as it gets: the next date is full again
+    assert kinds == ["full", "delta", "delta", "full", "delta", "delta"]
+    assert all(chain_lake.state_at(d) == chain_lake.want(d) for d in CHAIN_DATES[:6])
+
+
+def test_a_chain_past_its_share_of_the_full_checkpoint_is_compacted(chain_lake, monkeypatch):
+    """COMPACT_SHARE: the deltas, the next date's rows included, may hold at most that share of the
+    full checkpoint's rows (12 here)."""
+    monkeypatch.setattr(fold, "COMPACT_SHARE", 0.25)
+    kinds, held = [], 0
+    for d in CHAIN_DATES:
+        marker = chain_lake.run(d)["marker"]
+        kinds.append(marker["kind"])
+        n = len(chain_lake.files[d])
+        if d != CHAIN_DATES[0]:
+            expect = "delta" if held + n <= 3 else "full"
+            assert marker["kind"] == expect, (d, held, n)
+            held = held + marker["rows"] if expect == "delta" else 0
+        assert chain_lake.state_at(d) == chain_lake.want(d), d
+    assert "full" in kinds[1:] and "delta" in kinds  # both happened on these files
+
+
+def test_a_chain_member_written_again_or_damaged_is_not_built_on(chain_lake, monkeypatch, caplog):
+    import datetime as dt
+    import logging
+
+    monkeypatch.setattr(fold, "COMPACT_SHARE", 10.0)
+    for d in CHAIN_DATES[:4]:
+        chain_lake.run(d)
+    # 11-02 rerun: the checkpoints of 11-03 and 11-04 were built on its old rows
+    chain_lake.run(CHAIN_DATES[1])
+    with caplog.at_level(logging.WARNING, logger=fold.log.name):
+        out = chain_lake.run(CHAIN_DATES[4])
+    assert out["base"] == dt.date.fromisoformat(CHAIN_DATES[1])  # the newest usable one
+    assert "written again" in caplog.text
+    assert chain_lake.state_at(CHAIN_DATES[4]) == chain_lake.want(CHAIN_DATES[4])
+    # a damaged member: the full checkpoint's rows lose a file; nothing built on it is usable
+    folder = lake.folded_dir(chain_lake.settings, CHAIN_DATES[0]) / f"feed_id={FEED.feed_id}"
+    for part in folder.glob("*.parquet"):
+        part.unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=fold.log.name):
+        out = chain_lake.run(CHAIN_DATES[5])
+    assert out["base"] is None and out["marker"]["kind"] == "full"
+    assert "rows" in caplog.text
+    assert chain_lake.state_at(CHAIN_DATES[5]) == chain_lake.want(CHAIN_DATES[5])
+
+
+def test_pruning_keeps_the_dates_a_kept_checkpoint_reads(chain_lake, monkeypatch):
+    """Decision 0115 with 0117: a run date older than the newest ``keep`` stays while a staying
+    checkpoint's chain reads it, and goes once a full checkpoint frees it."""
+    import datetime as dt
+
+    monkeypatch.setattr(fold, "COMPACT_SHARE", 10.0)
+    monkeypatch.setattr(fold, "MAX_DELTAS", 3)
+    days = [dt.date.fromisoformat(d) for d in CHAIN_DATES]
+    for d in CHAIN_DATES[:4]:  # full, delta, delta, delta
+        chain_lake.run(d)
+    assert lake.prune_run_dates(chain_lake.settings, days[3], 1) == []  # 11-04 reads all of them
+    assert chain_lake.state_at(CHAIN_DATES[3]) == chain_lake.want(CHAIN_DATES[3])
+    assert chain_lake.run(CHAIN_DATES[4])["marker"]["kind"] == "full"
+    assert lake.prune_run_dates(chain_lake.settings, days[4], 1) == days[:4]
+    assert chain_lake.state_at(CHAIN_DATES[4]) == chain_lake.want(CHAIN_DATES[4])
