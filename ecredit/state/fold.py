@@ -283,16 +283,23 @@ def write_parquet(frames: dict[Path, DataFrame]) -> None:
 
 
 def read_chain(spark: SparkSession, settings: Settings, chain: list[dt.date] | tuple[dt.date, ...]) -> dict:
-    """The records in force at the chain's last date, by feed id: the full checkpoint's rows with
-    the deltas' folded over them (the full one's records no delta touches kept as they are)."""
+    """The records in force at the chain's last date, by feed id: the full checkpoint's records
+    that no delta holds, and the deltas' latest versions. A delta's version of a record was folded
+    with the version before it, the full one's included, so it is never older than that one: the
+    full checkpoint's touched records need not be read again."""
     full, deltas = read_checkpoint(spark, settings, chain[0]), [read_checkpoint(spark, settings, d) for d in chain[1:]]
     if not deltas:
         return {feed.feed_id: feed_rows(full, feed) for feed in FEEDS}
     split = lake.parquet_rows(lake.folded_dir(settings, chain[0])) > READ_SPLIT_MIN_ROWS
     out = {}
     for feed in FEEDS:
-        newer = [feed_rows(d, feed) for d in deltas]
-        out[feed.feed_id] = fold_feed(feed_rows(full, feed), _union(newer), True, split)
+        base, newer = feed_rows(full, feed), _union([feed_rows(d, feed) for d in deltas])
+        if not split:
+            out[feed.feed_id] = fold(base.unionByName(newer))
+            continue
+        keys = F.broadcast(newer.select(F.col("key_str").alias("_key")).distinct())
+        kept = base.join(keys, base["key_str"].eqNullSafe(keys["_key"]), "left_anti")
+        out[feed.feed_id] = kept.unionByName(fold(newer) if len(deltas) > 1 else newer)
     return out
 
 

@@ -205,11 +205,14 @@ def chain_lake(spark, tmp_path, monkeypatch):
 from ecredit.core import lake  # noqa: E402
 
 
-def test_delta_checkpoints_hold_the_same_records_as_folding_everything(chain_lake, monkeypatch):
+@pytest.mark.parametrize("read_split_min_rows", [0, 10**9], ids=["split", "one-window"])
+def test_delta_checkpoints_hold_the_same_records_as_folding_everything(chain_lake, monkeypatch, read_split_min_rows):
     """A history date's checkpoint is full; the small days after it are deltas on it, each holding
-    only the records its file touched; the records in force read from any of them are the hand-worked
-    winners of every file up to its date, and so are the rows the build gets."""
+    only the records its file touched; the records in force read from any of them (the full one's
+    untouched records split off, or everything in one window) are the hand-worked winners of every
+    file up to its date, and so are the rows the build gets."""
     monkeypatch.setattr(fold, "COMPACT_SHARE", 10.0)  # 12 history rows: the days' deltas stay deltas
+    monkeypatch.setattr(fold, "READ_SPLIT_MIN_ROWS", read_split_min_rows)
     kinds = []
     for d in CHAIN_DATES:
         out = chain_lake.run(d)
