@@ -67,8 +67,9 @@ SPLIT_MIN_BASE_ROWS = 5_000_000
 BROADCAST_KEYS_MAX_ROWS = 2_000_000
 
 # A delta chain is compacted (D's checkpoint written full) when its deltas, D's included, would hold
-# more than this share of the full checkpoint's rows (each run folds the chain's rows with the full
-# one's records they touch: a longer chain costs every day), or more than ``MAX_DELTAS`` dates.
+# more than this share of the full checkpoint's rows (each run reads every delta and sets the full
+# one's records they hold aside by their keys: a longer chain costs every day), or more than
+# ``MAX_DELTAS`` dates.
 COMPACT_SHARE = 0.10
 MAX_DELTAS = 15
 # Reading a chain: above this many rows in its full checkpoint, the full one's records that no delta
