@@ -16,6 +16,25 @@ KEYS = ["P1", "P2", "P3", "P4", "P5", None]
 DATES = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
 
 
+def version(d: str, line: int, key: str | None, operator_key: str = "91440300568520498A") -> dict:
+    """One parsed penalty row of the file delivered on ``d``, naming itself in ``status``."""
+    return {
+        **{f.name: None for f in ingest.ROW_SCHEMA.fields},
+        "feed_id": FEED.feed_id,
+        "dept": "amr",
+        "delivery_date": d,
+        "file_sha": d,
+        "source_line": line,
+        "operator_key": operator_key,
+        "natural_person": False,
+        "reasons": [],
+        "warnings": [],
+        "key_str": key,
+        "decision_no": key,
+        "status": f"{d}#{line}",
+    }
+
+
 def delivered(seed: int) -> dict[str, list[dict]]:
     """Random versions of a few penalties, by delivery date (one file a date): each row names
     itself in ``status`` (its date and line), so the winner is visible."""
@@ -23,24 +42,7 @@ def delivered(seed: int) -> dict[str, list[dict]]:
     files = {}
     for d in DATES:
         lines = rnd.sample(range(2, 40), rnd.randint(0, 8))
-        files[d] = [
-            {
-                **{f.name: None for f in ingest.ROW_SCHEMA.fields},
-                "feed_id": FEED.feed_id,
-                "dept": "amr",
-                "delivery_date": d,
-                "file_sha": d,
-                "source_line": line,
-                "operator_key": "91440300568520498A",
-                "natural_person": False,
-                "reasons": [],
-                "warnings": [],
-                "key_str": (key := rnd.choice(KEYS)),
-                "decision_no": key,
-                "status": f"{d}#{line}",
-            }
-            for line in lines
-        ]
+        files[d] = [version(d, line, rnd.choice(KEYS)) for line in lines]
     return files
 
 
@@ -154,21 +156,7 @@ def chain_lake(spark, tmp_path, monkeypatch):
     for d in CHAIN_DATES:
         n = 12 if d == CHAIN_DATES[0] else rnd.randint(0, 3)  # a history date, then small days
         files[d] = [
-            {
-                **{f.name: None for f in ingest.ROW_SCHEMA.fields},
-                "feed_id": FEED.feed_id,
-                "dept": "amr",
-                "delivery_date": d,
-                "file_sha": d,
-                "source_line": line,
-                "operator_key": f"OP{rnd.randint(1, 4)}",
-                "natural_person": False,
-                "reasons": [],
-                "warnings": [],
-                "key_str": (key := (keys[line - 2] if d == CHAIN_DATES[0] else rnd.choice(keys))),
-                "decision_no": key,
-                "status": f"{d}#{line}",
-            }
+            version(d, line, keys[line - 2] if d == CHAIN_DATES[0] else rnd.choice(keys), f"OP{rnd.randint(1, 4)}")
             for line in range(2, 2 + n)
         ]
 
