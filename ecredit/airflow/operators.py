@@ -109,6 +109,13 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         mask_settings_secrets(s)
         # Merge so our defaults never override what the DAG author passed (idempotent on retry).
         self.conf = {**spark_conf(), **self._jvm_conf(s, run_date), **(self.conf or {})}
+        # Spark's classes mapped from the machine's class-data archive, or the archive written at
+        # this job's exit (decision 118)
+        from ecredit import spark as spark_mod
+
+        archive_option, dump = spark_mod.class_archive(s.jvm_cache_dir)
+        driver = "spark.driver.extraJavaOptions"
+        self.conf[driver] = spark_mod.with_java_option(self.conf.get(driver, ""), archive_option)
         # The child's environment (the settings, secrets included) goes to the hook only, never
         # into the templated field env_vars: Airflow stores and shows rendered fields (a retry
         # in the same process re-renders the same object), and its masker does not know the
@@ -117,7 +124,12 @@ class EcreditSparkSubmitOperator(SparkSubmitOperator):
         self._hook = None  # built by super().execute through _get_hook below
         self.log.info("spark-submit %s --date %s on master %s", self.application, run_date or "-", s.spark_master)
         warm_imports()
-        super().execute(context)
+        succeeded = False
+        try:
+            super().execute(context)
+            succeeded = True
+        finally:
+            spark_mod.keep_class_archive(dump, succeeded)
         return done  # XCom: downstream joins check that the job succeeded
 
     @staticmethod

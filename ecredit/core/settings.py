@@ -52,6 +52,8 @@ class Settings:
     spark_master: str
     lock_timeout: int = DEFAULT_LOCK_TIMEOUT  # seconds
     lake_keep_run_dates: int = DEFAULT_LAKE_KEEP_RUN_DATES
+    # where spark-submit's JVMs keep their class-data archive (decision 118); None: no archive
+    jvm_cache_dir: Path | None = None
 
     @property
     def uses_demo_pii_key(self) -> bool:
@@ -76,6 +78,7 @@ class Settings:
             "SPARK_MASTER": self.spark_master,
             "CREDIT_LOCK_TIMEOUT": str(self.lock_timeout),
             "CREDIT_LAKE_KEEP_RUN_DATES": str(self.lake_keep_run_dates),
+            "CREDIT_JVM_CACHE_DIR": str(self.jvm_cache_dir) if self.jvm_cache_dir else JVM_CACHE_OFF,
         }
 
 
@@ -83,6 +86,16 @@ def _path(env: dict, name: str, default: str) -> Path:
     raw = env.get(name) or default
     p = Path(raw)
     return p if p.is_absolute() else (Path.cwd() / p).resolve()
+
+
+JVM_CACHE_OFF = "off"
+
+
+def default_jvm_cache_dir(env: dict) -> str:
+    """The user's cache folder (``$XDG_CACHE_HOME``, else ``~/.cache``) + ``ecredit/jvm``: shared by
+    every data folder on the machine, since the archive depends on the JDK and Spark's jars only."""
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return str(Path(base) / "ecredit" / "jvm")
 
 
 def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
@@ -150,6 +163,13 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
             f"not {env.get('CREDIT_LAKE_KEEP_RUN_DATES')!r}."
         )
 
+    raw_jvm = (env.get("CREDIT_JVM_CACHE_DIR") or "").strip()
+    jvm_cache = (
+        None if raw_jvm.lower() == JVM_CACHE_OFF else _path(env, "CREDIT_JVM_CACHE_DIR", default_jvm_cache_dir(env))
+    )
+    if jvm_cache is not None and jvm_cache.exists() and not jvm_cache.is_dir():
+        raise SettingError(f"CREDIT_JVM_CACHE_DIR {jvm_cache} is not a directory (a folder, or 'off').")
+
     if check_landing and not landing.is_dir():
         raise SettingError(f"CREDIT_LANDING_DIR {landing} is not a readable directory.")
     if check_landing:
@@ -168,6 +188,7 @@ def load(env: dict | None = None, *, check_landing: bool = False) -> Settings:
         spark_master=master,
         lock_timeout=int(raw_timeout),
         lake_keep_run_dates=int(raw_keep),
+        jvm_cache_dir=jvm_cache,
     )
 
 

@@ -60,6 +60,8 @@ def e2e(tmp_path_factory):
         SPARK_LOCAL_IP="127.0.0.1",
         CREDIT_RULES=str(rules),
         CREDIT_DRAW_SECRET=DRAW_SECRET,
+        # a class-data archive of its own (decision 118): D1's job writes it, the backfill's map it
+        CREDIT_JVM_CACHE_DIR=str(root / "jvm"),
     )
     summary = generate(
         root / "landing",

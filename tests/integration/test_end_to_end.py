@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from tests.expected import ENCODING, expected_state, is_withdrawn
-from tests.integration.conftest import DATES, PII_KEY, REJECTED, run_cli
+from tests.integration.conftest import DATES, PII_KEY, REJECTED, log_file, run_cli
 
 DEPTS = ("amr", "ndrc", "cac", "psb", "commerce", "finance", "gds", "post", "customs")
 
@@ -243,6 +243,23 @@ def test_a_backfill_gives_the_same_tables_as_the_original_runs(e2e):
         assert after[t] == before[t], t
     assert sum(len(v) for v in before.values()) > 0
     assert len(query(e2e, "SELECT * FROM pipeline_run")) == attempts + 2
+
+
+def test_the_first_job_wrote_the_class_data_archive_and_the_later_ones_mapped_it(e2e):
+    """Decision 118: D1's spark-submit (a new cache folder) wrote Spark's classes to an archive at
+    its exit, the backfill's two jobs mapped it (the Spark connection's command names the option)."""
+    from ecredit import spark as spark_mod
+
+    cache = e2e["root"] / "jvm"
+    key = spark_mod.class_archive_key()
+    assert key and sorted(p.name for p in cache.iterdir()) == [f"spark-classes-{key}.jsa"]
+    assert (cache / f"spark-classes-{key}.jsa").stat().st_size > 10_000_000
+    logs = {args: log_file(run["proc"]).read_text("utf-8", "replace") for args, run in e2e["runs"].items()}
+    first, backfill = logs[f"run --date {DATES[0]}"], logs[f"backfill --from {DATES[1]} --to {DATES[-1]}"]
+    assert first.count(f"-XX:ArchiveClassesAtExit={cache}/spark-classes-{key}.") == 1
+    assert "SharedArchiveFile" not in first
+    assert backfill.count(f"-XX:SharedArchiveFile={cache}/spark-classes-{key}.jsa") == 2
+    assert "ArchiveClassesAtExit" not in backfill
 
 
 def test_a_wrong_setting_stops_the_run_with_its_name(e2e):
