@@ -282,3 +282,33 @@ def test_pruning_keeps_the_dates_a_kept_checkpoint_reads(chain_lake, monkeypatch
     assert chain_lake.run(CHAIN_DATES[4])["marker"]["kind"] == "full"
     assert lake.prune_run_dates(chain_lake.settings, days[4], 1) == days[:4]
     assert chain_lake.state_at(CHAIN_DATES[4]) == chain_lake.want(CHAIN_DATES[4])
+
+
+@pytest.mark.parametrize("max_deltas", [15, 2], ids=["deltas", "compacted"])
+def test_the_touched_operators_are_the_day_s_and_those_of_the_versions_it_replaces(chain_lake, monkeypatch, max_deltas):
+    """``folded_state``'s ``touched``: the operators of the day's rows and of the version in force
+    before each of its keys (a record moved to another operator touches both), at most those of
+    some earlier version of its keys; on a delta (taken from the versions the delta's write read)
+    and on a full checkpoint folded from a chain."""
+    monkeypatch.setattr(fold, "COMPACT_SHARE", 10.0)
+    monkeypatch.setattr(fold, "MAX_DELTAS", max_deltas)
+    files, kinds, moved = chain_lake.files, set(), 0
+    for i, d in enumerate(CHAIN_DATES):
+        out = chain_lake.run(d)
+        if i == 0:
+            assert out["touched"] is None  # no base: everyone is scored
+            continue
+        kinds.add(out["marker"]["kind"])
+        got = {r["operator_key"] for r in out["touched"].collect()}
+        day = files[d]
+        before = [r for x in CHAIN_DATES[:i] for r in files[x]]
+        in_force = {}
+        for r in sorted(before, key=lambda r: (r["delivery_date"], r["source_line"])):
+            in_force[r["key_str"]] = r["operator_key"]
+        keys = {r["key_str"] for r in day}
+        least = {r["operator_key"] for r in day} | {in_force[k] for k in keys if k in in_force}
+        most = {r["operator_key"] for r in day} | {r["operator_key"] for r in before if r["key_str"] in keys}
+        assert least <= got <= most, (d, least, got, most)
+        moved += bool({in_force[k] for k in keys if k in in_force} - {r["operator_key"] for r in day})
+    assert moved, "some day's rows moved a record away from the operator that held it"
+    assert kinds == ({"delta"} if max_deltas == 15 else {"delta", "full"})
