@@ -732,8 +732,6 @@ def _build(spark: SparkSession, settings: Settings, rules: Rules, run_date: dt.d
     )
     if touched is not None:
         touched.unpersist()
-    if folded["touched"] is not None:
-        folded["touched"].unpersist()
     scores = spark.read.parquet(str(lake.gold_table(settings, run_date, "operator_score"))).cache()
     listed = scoring.dishonest_list(records, ops, rules, run_date)
     listed.write.mode("overwrite").parquet(str(lake.gold_table(settings, run_date, "serious_dishonest_list")))

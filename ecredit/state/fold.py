@@ -343,17 +343,12 @@ def folded_state(spark: SparkSession, settings: Settings, rules: Rules, run_date
     held = [read_checkpoint(spark, settings, d) for d in chain]
     folder = lake.folded_dir(settings, run_date)
     frames = {}
-    # a delta's versions before the day's rows, cached as the write reads them: the operators they
-    # name are touched too (``touched_rows``), and are taken from here without a second scan of the
-    # chain
-    replaced: list[DataFrame] = []
     for feed in FEEDS:
         mine = feed_rows(new, feed)
         if delta:
             prior = _union([feed_rows(h, feed) for h in held])
             keys = F.broadcast(mine.select(F.col("key_str").alias("_key")).distinct())
-            touched = prior.join(keys, prior["key_str"].eqNullSafe(keys["_key"]), "left_semi").cache()
-            replaced.append(touched)
+            touched = prior.join(keys, prior["key_str"].eqNullSafe(keys["_key"]), "left_semi")
             out = fold(touched.unionByName(mine))
         elif held:
             newer = [feed_rows(h, feed) for h in held[1:]] + [mine]
@@ -390,19 +385,11 @@ def folded_state(spark: SparkSession, settings: Settings, rules: Rules, run_date
         len(todo),
     )
     by_feed = read_chain(spark, settings, [*chain, run_date]) if delta else None
-    if replaced:
-        touched_keys = _union([new.select("operator_key"), *[t.select("operator_key") for t in replaced]])
-        touched_keys = touched_keys.distinct().cache()
-        touched_keys.count()
-        for t in replaced:
-            t.unpersist()
-    elif held:
-        touched_keys = touched_rows(_union(held), new, new_rows <= BROADCAST_KEYS_MAX_ROWS)
     return {
         "rows": by_feed if by_feed is not None else read_checkpoint(spark, settings, run_date),
         "base": base.run_date if base else None,
         "files_folded": len(todo),
-        "touched": touched_keys if held else None,
+        "touched": touched_rows(_union(held), new, new_rows <= BROADCAST_KEYS_MAX_ROWS) if held else None,
     }
 
 
