@@ -125,6 +125,17 @@ def class_archive_key() -> str | None:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def _archive_path(cache_dir: Path, key: str, dump_id: str | None = None) -> Path:
+    """The archive of ``key`` in ``cache_dir``, or with ``dump_id`` a dump of it being written
+    (``*`` for any)."""
+    tail = CLASS_ARCHIVE_SUFFIX if dump_id is None else f".{dump_id}{DUMPING_SUFFIX}"
+    return cache_dir / f"{CLASS_ARCHIVE_PREFIX}{key}{tail}"
+
+
+def _key_of(dump: Path) -> str:
+    return dump.name[len(CLASS_ARCHIVE_PREFIX) :].split(".", 1)[0]
+
+
 def class_archive(cache_dir: Path | None) -> tuple[str, Path | None]:
     """(the driver JVM's option, the file it dumps to) for a spark-submit: map the archive of this
     JDK and these jars when ``cache_dir`` has it; else write it at the job's exit, unless another
@@ -134,21 +145,21 @@ def class_archive(cache_dir: Path | None) -> tuple[str, Path | None]:
     key = class_archive_key()
     if key is None:
         return "", None
-    final = cache_dir / f"{CLASS_ARCHIVE_PREFIX}{key}{CLASS_ARCHIVE_SUFFIX}"
+    final = _archive_path(cache_dir, key)
     if final.is_file():
         return f"-XX:SharedArchiveFile={final}", None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         now = time.time()
-        for part in cache_dir.glob(f"{CLASS_ARCHIVE_PREFIX}{key}.*{DUMPING_SUFFIX}"):
+        for part in cache_dir.glob(_archive_path(cache_dir, key, "*").name):
             if now - part.stat().st_mtime < DUMP_STALE_S:
                 return "", None  # another job writes it: this one runs without
             part.unlink(missing_ok=True)
+        dump = _archive_path(cache_dir, key, uuid.uuid4().hex[:12])
+        dump.touch()  # claims the dump while the JVM runs
     except OSError as e:
         log.info("no class-data archive for this job: %s", e)
         return "", None
-    dump = cache_dir / f"{CLASS_ARCHIVE_PREFIX}{key}.{uuid.uuid4().hex[:12]}{DUMPING_SUFFIX}"
-    dump.touch()  # claims the dump while the JVM runs
     return f"-XX:ArchiveClassesAtExit={dump}", dump
 
 
@@ -157,7 +168,7 @@ def keep_class_archive(dump: Path | None, succeeded: bool) -> None:
     is deleted."""
     if dump is None:
         return
-    final = dump.with_name(dump.name.split(".", 1)[0] + CLASS_ARCHIVE_SUFFIX)
+    final = _archive_path(dump.parent, _key_of(dump))
     try:
         if succeeded and dump.is_file() and dump.stat().st_size > 0:
             os.replace(dump, final)

@@ -46,8 +46,8 @@ def delivered(seed: int) -> dict[str, list[dict]]:
     return files
 
 
-def expected(files: dict[str, list[dict]]) -> set[tuple]:
-    """The winners worked out by hand: per key the latest date, then the last line."""
+def winners(files: dict[str, list[dict]]) -> dict:
+    """The winners worked out by hand, by key: per key the latest date, then the last line."""
     best: dict = {}
     for rows in files.values():
         for r in rows:
@@ -57,7 +57,12 @@ def expected(files: dict[str, list[dict]]) -> set[tuple]:
                 best[k]["source_line"],
             ):
                 best[k] = r
-    return {(r["key_str"], r["status"]) for r in best.values()}
+    return best
+
+
+def expected(files: dict[str, list[dict]]) -> set[tuple]:
+    """The winners' (key, status)."""
+    return {(r["key_str"], r["status"]) for r in winners(files).values()}
 
 
 def frame(spark, rows):
@@ -302,9 +307,7 @@ def test_the_touched_operators_are_the_day_s_and_those_of_the_versions_it_replac
         got = {r["operator_key"] for r in out["touched"].collect()}
         day = files[d]
         before = [r for x in CHAIN_DATES[:i] for r in files[x]]
-        in_force = {}
-        for r in sorted(before, key=lambda r: (r["delivery_date"], r["source_line"])):
-            in_force[r["key_str"]] = r["operator_key"]
+        in_force = {k: r["operator_key"] for k, r in winners({x: files[x] for x in CHAIN_DATES[:i]}).items()}
         keys = {r["key_str"] for r in day}
         least = {r["operator_key"] for r in day} | {in_force[k] for k in keys if k in in_force}
         most = {r["operator_key"] for r in day} | {r["operator_key"] for r in before if r["key_str"] in keys}
